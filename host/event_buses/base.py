@@ -1,0 +1,102 @@
+"""Pieces shared by the cross-process buses: inbound dispatch and reconnect back-off."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from host.event_buses.envelope import decode, to_event
+from host.events import EventHandler
+
+if TYPE_CHECKING:
+    from host.logging import Logger
+
+#: Turns an out-of-band reference (``{"r": ...}`` envelopes) into a full envelope, or ``None`` if it is gone.
+Resolver = Callable[[Any], Awaitable[dict[str, Any] | None]]
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter: ``initial``, doubling, capped at ``maximum`` seconds."""
+
+    def __init__(self, initial: float = 0.1, maximum: float = 30.0) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self._next = initial
+
+    def reset(self) -> None:
+        """Start again from the initial delay (after a successful connection)."""
+        self._next = self._initial
+
+    def next_delay(self) -> float:
+        """Return the next delay and double it for the time after."""
+        delay = self._next
+        self._next = min(self._next * 2, self._maximum)
+        return delay * random.uniform(0.8, 1.2)
+
+
+class InboundDispatcher:
+    """Decodes envelopes received from other processes and delivers them in arrival order.
+
+    Receivers call :meth:`push` (safe from synchronous driver callbacks); one
+    task decodes each envelope, drops this process's own events, resolves
+    out-of-band references and awaits ``deliver``. Delivery is sequential so
+    events from one publisher keep their order.
+    """
+
+    def __init__(self, bus_name: str, logger: Logger, resolve: Resolver | None = None) -> None:
+        self.origin = uuid.uuid4().hex
+        self._bus_name = bus_name
+        self._logger = logger
+        self._resolve = resolve
+        self._queue: asyncio.Queue[str | bytes] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._deliver: EventHandler | None = None
+
+    def start(self, deliver: EventHandler) -> None:
+        """Start the dispatch task."""
+        self._deliver = deliver
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=f"{self._bus_name}-bus-dispatch")
+
+    async def stop(self) -> None:
+        """Stop dispatching; envelopes still queued are dropped."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def push(self, raw: str | bytes) -> None:
+        """Queue one raw envelope received from the bus."""
+        self._queue.put_nowait(raw)
+
+    async def _run(self) -> None:
+        while True:
+            raw = await self._queue.get()
+            try:
+                await self._dispatch(raw)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # one bad message must not stop the bus
+                self._logger.error(f"Failed to deliver an event received on the {self._bus_name} bus", exc_info=error)
+
+    async def _dispatch(self, raw: str | bytes) -> None:
+        envelope = decode(raw)
+        if envelope["o"] == self.origin:
+            return
+        if "r" in envelope:
+            if self._resolve is None:
+                raise ValueError("event envelope holds a reference but the bus cannot resolve references")
+            resolved = await self._resolve(envelope["r"])
+            if resolved is None:
+                self._logger.warning(
+                    f"Event {envelope['r']} on the {self._bus_name} bus expired before it was read; dropped"
+                )
+                return
+            envelope = resolved
+        assert self._deliver is not None
+        await self._deliver(to_event(envelope))

@@ -1,0 +1,128 @@
+"""Redis pub/sub event bus (``events.bus: redis``, ``events.redis.url``).
+
+Each process subscribes to one channel (``greenroom:events`` by default) on a
+dedicated connection and publishes on a pooled client. A lost subscription is
+re-established with back-off; events published meanwhile are not replayed
+(at-most-once, like the other buses). Redis has no payload limit that
+matters here, so every envelope travels inline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from host.event_buses.base import Backoff, InboundDispatcher
+from host.event_buses.envelope import encode_event
+from host.events import Event, EventHandler
+
+if TYPE_CHECKING:
+    from host.logging import Logger
+
+DEFAULT_CHANNEL = "greenroom:events"
+_CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class RedisBus:
+    """Carries events between processes through Redis ``PUBLISH``/``SUBSCRIBE``."""
+
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        logger: Logger,
+        *,
+        channel: str = DEFAULT_CHANNEL,
+        keepalive_interval: float = 30.0,
+    ) -> None:
+        self._url = url
+        self._logger = logger
+        self.channel = channel
+        self._keepalive_interval = keepalive_interval
+        self._dispatcher = InboundDispatcher(self.name, logger)
+        self._client: aioredis.Redis | None = None
+        self._subscriber: aioredis.Redis | None = None
+        self._pubsub: Any = None
+        self._reader: asyncio.Task[None] | None = None
+
+    @property
+    def origin(self) -> str:
+        """The id this process puts on the events it publishes."""
+        return self._dispatcher.origin
+
+    async def start(self, deliver: EventHandler) -> None:
+        """Connect and subscribe; raises if Redis is unreachable."""
+        self._dispatcher.start(deliver)
+        self._client = aioredis.Redis.from_url(self._url)
+        # A separate client without a read timeout: its connection blocks waiting for messages.
+        self._subscriber = aioredis.Redis.from_url(
+            self._url, socket_timeout=None, client_name=f"greenroom-events-{self.origin[:12]}"
+        )
+        await self._subscribe()
+        self._reader = asyncio.get_running_loop().create_task(self._read_forever(), name="redis-bus-reader")
+
+    async def publish(self, event: Event) -> None:
+        """Publish to every other process; failures are logged, not raised (at-most-once delivery)."""
+        envelope = encode_event(self.origin, event)
+        if self._client is None:
+            raise RuntimeError("RedisBus.publish called before start")
+        try:
+            await self._client.publish(self.channel, envelope)
+        except _CONNECTION_ERRORS as error:
+            self._logger.error(f'Failed to publish event on topic "{event.topic}" to the redis bus', exc_info=error)
+
+    async def stop(self) -> None:
+        """Unsubscribe and close the connections."""
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+            self._reader = None
+        await self._close_pubsub()
+        await self._dispatcher.stop()
+        for client in (self._client, self._subscriber):
+            if client is not None:
+                with contextlib.suppress(*_CONNECTION_ERRORS):
+                    await client.aclose()
+        self._client = self._subscriber = None
+
+    async def _subscribe(self) -> None:
+        assert self._subscriber is not None
+        pubsub = self._subscriber.pubsub()
+        try:
+            await pubsub.subscribe(self.channel)
+        except BaseException:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                await pubsub.aclose()
+            raise
+        self._pubsub = pubsub
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(*_CONNECTION_ERRORS):
+                await pubsub.aclose()
+
+    async def _read_forever(self) -> None:
+        """Read messages; ping when idle; resubscribe with back-off when the connection drops."""
+        backoff = Backoff()
+        while True:
+            try:
+                if self._pubsub is None:
+                    await self._subscribe()
+                    backoff.reset()
+                    self._logger.info("Redis events subscription re-established")
+                message = await self._pubsub.get_message(timeout=self._keepalive_interval)
+                if message is None:
+                    await self._pubsub.ping()
+                elif message.get("type") == "message":
+                    self._dispatcher.push(message["data"])
+            except _CONNECTION_ERRORS as error:
+                self._logger.warning("Redis events subscription lost; reconnecting", exc_info=error)
+                await self._close_pubsub()
+                await asyncio.sleep(backoff.next_delay())
