@@ -1,0 +1,82 @@
+"""The ASGI application: a backend plus its root router, started by ASGI lifespan.
+
+``create_app()`` is what gunicorn's uvicorn workers load (``host.asgi:app``);
+tests call it directly and serve it with uvicorn in-process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from host import services
+from host.backend import Backend
+from host.config import Config
+from host.defaults import create_backend
+
+
+class GreenroomApp:
+    """An ASGI app that starts the backend on lifespan startup and stops it on shutdown."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._router: Any = None
+
+    async def start(self) -> None:
+        """Start the backend (idempotent with the lifespan protocol)."""
+        await self.backend.start()
+        self._router = await self.backend.get_service(services.root_http_router)
+
+    async def stop(self) -> None:
+        """Stop the backend."""
+        await self.backend.stop()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if self._router is None:
+            from host.http import send_json
+
+            if scope["type"] == "http":
+                await send_json(send, 503, {"message": "Backend has not started yet", "status": "error"})
+            return
+        await self._router(scope, receive, send)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except BaseException as error:
+                    await send({"type": "lifespan.startup.failed", "message": str(error)})
+                    raise
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def config_paths_from_env() -> list[str]:
+    """Config files named in ``GREENROOM_CONFIG`` (separated by ``os.pathsep``)."""
+    raw = os.environ.get("GREENROOM_CONFIG", "")
+    return [p for p in raw.split(os.pathsep) if p]
+
+
+def create_app(
+    config_paths: Iterable[str] | None = None,
+    *,
+    overrides: dict[str, Any] | None = None,
+    features: Iterable[Any] = (),
+    discover: bool = True,
+) -> GreenroomApp:
+    """Build the ASGI app from config files (default: ``GREENROOM_CONFIG``) and extra features."""
+    paths = list(config_paths) if config_paths is not None else config_paths_from_env()
+    config = Config.load(paths, overrides=overrides)
+    backend = create_backend(config, discover=discover)
+    for feature in features:
+        backend.add(feature)
+    return GreenroomApp(backend)

@@ -1,0 +1,1 @@
+"""Authentication: credentials, tokens, the auth services and the ``auth`` plugin."""

@@ -1,0 +1,199 @@
+"""Token issuing and verification (root scoped, ``core.rootAuth``).
+
+User tokens and plugin-to-plugin tokens are ES256 JWTs, Backstage style:
+
+* user: header ``typ: vnd.backstage.user``; claims ``sub`` (user ref), ``ent``
+  (ownership refs), ``aud: backstage``, ``iat``, ``exp``;
+* plugin: header ``typ: vnd.backstage.plugin``; claims ``sub`` (source
+  plugin id), ``aud`` (target plugin id), optional ``obo`` (the user token the
+  call is made on behalf of).
+
+The signing key lives in the ``auth`` plugin's database, so every worker and
+every instance sharing that database issues and accepts the same tokens.
+Static external-access tokens come from ``backend.auth.externalAccess``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import text
+
+from host.config import Config, ConfigError
+from host.database import DatabaseManager
+from host.errors import AuthenticationError
+from host.logging import REDACTOR, Logger
+
+USER_TOKEN_TYPE = "vnd.backstage.user"
+PLUGIN_TOKEN_TYPE = "vnd.backstage.plugin"
+USER_TOKEN_TTL_SECONDS = 3600
+PLUGIN_TOKEN_TTL_SECONDS = 3600
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_CACHE_LIMIT = 10_000
+
+
+@dataclass(frozen=True)
+class StaticToken:
+    """One ``type: static`` entry of ``backend.auth.externalAccess``."""
+
+    subject: str
+    access_restrictions: tuple[str, ...] | None
+
+
+def parse_external_access(config: Config) -> dict[str, StaticToken]:
+    """Validate ``backend.auth.externalAccess`` and return static tokens by value."""
+    tokens: dict[str, StaticToken] = {}
+    for entry in config.get_config_list("backend.auth.externalAccess"):
+        kind = entry.get_string("type")
+        if kind != "static":
+            raise ConfigError(
+                f"Unknown type '{kind}' in backend.auth.externalAccess, expected one of 'static'"
+            )
+        token = entry.get_string("options.token")
+        subject = entry.get_string("options.subject")
+        if len(token) < 8 or re.search(r"\s", token):
+            raise ConfigError("Illegal token, must be at least 8 characters long and contain no whitespace")
+        if re.search(r"\s", subject):
+            raise ConfigError("Illegal subject, must contain no whitespace")
+        if token in tokens:
+            raise ConfigError("Duplicate static token in backend.auth.externalAccess")
+        restrictions = None
+        raw = entry.get_optional("accessRestrictions")
+        if raw is not None:
+            plugins: list[str] = []
+            for item in raw:
+                plugin = item.get("plugin") if isinstance(item, dict) else None
+                if not isinstance(plugin, str):
+                    raise ConfigError("accessRestrictions entries need a 'plugin'")
+                if plugin in plugins:
+                    raise ConfigError(
+                        f"Attempted to declare 'accessRestrictions' twice for plugin '{plugin}', which is not permitted"
+                    )
+                plugins.append(plugin)
+            restrictions = tuple(plugins)
+        tokens[token] = StaticToken(subject, restrictions)
+    return tokens
+
+
+class TokenManager:
+    """Issues and verifies tokens with the shared signing key."""
+
+    def __init__(self, config: Config, databases: DatabaseManager, logger: Logger) -> None:
+        self._databases = databases
+        self._logger = logger
+        self.static_tokens = parse_external_access(config)
+        REDACTOR.add(self.static_tokens.keys())
+        self._issuer = (config.get_optional_string("backend.baseUrl") or "http://localhost:7007").rstrip("/") + "/api/auth"
+        self._private: ec.EllipticCurvePrivateKey | None = None
+        self._kid: str | None = None
+        self._public: dict[str, Any] = {}
+        self._jwks: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
+        self._cache: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+
+    async def _ensure_keys(self, reload: bool = False) -> None:
+        if self._private is not None and not reload:
+            return
+        async with self._lock:
+            if self._private is not None and not reload:
+                return
+            db = self._databases.for_plugin("auth")
+            await db.migrate(_MIGRATIONS, version_table="greenroom_auth_alembic_version")
+            engine = await db.get_engine()
+            rows = await self._load(engine)
+            if not rows:
+                key = ec.generate_private_key(ec.SECP256R1())
+                kid = str(uuid.uuid4())
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                ).decode()
+                jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+                jwk.update({"kid": kid, "use": "sig", "alg": "ES256"})
+                async with engine.begin() as conn:
+                    await conn.execute(
+                        text("INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) "
+                             "VALUES (:kid, :pem, :jwk, :at)"),
+                        {"kid": kid, "pem": pem, "jwk": json.dumps(jwk), "at": datetime.now(UTC)},
+                    )
+                rows = await self._load(engine)
+            kid, pem, _ = rows[0]
+            self._kid = kid
+            self._private = serialization.load_pem_private_key(pem.encode(), password=None)  # type: ignore[assignment]
+            self._jwks = [json.loads(jwk) for _, _, jwk in rows]
+            self._public = {
+                row_kid: serialization.load_pem_private_key(row_pem.encode(), password=None).public_key()
+                for row_kid, row_pem, _ in rows
+            }
+
+    @staticmethod
+    async def _load(engine: Any) -> list[tuple[str, str, str]]:
+        async with engine.connect() as conn:
+            result = await conn.execute(
+                text("SELECT kid, private_pem, public_jwk FROM signing_keys ORDER BY created_at, kid")
+            )
+            return [(r[0], r[1], r[2]) for r in result]
+
+    async def jwks(self) -> dict[str, Any]:
+        """The public keys as a JWK set."""
+        await self._ensure_keys()
+        return {"keys": self._jwks}
+
+    async def issue_user_token(
+        self, user_entity_ref: str, ownership_entity_refs: list[str], ttl: int = USER_TOKEN_TTL_SECONDS
+    ) -> tuple[str, int]:
+        """Issue a user token; returns ``(token, expires_in_seconds)``."""
+        await self._ensure_keys()
+        now = int(time.time())
+        claims = {"iss": self._issuer, "sub": user_entity_ref, "ent": ownership_entity_refs, "aud": "backstage",
+                  "iat": now, "exp": now + ttl}
+        token = jwt.encode(claims, self._private, algorithm="ES256", headers={"typ": USER_TOKEN_TYPE, "kid": self._kid})
+        return token, ttl
+
+    async def issue_plugin_token(self, source_plugin: str, target_plugin: str, obo: str | None = None) -> str:
+        """Issue a plugin-to-plugin token from ``source_plugin`` to ``target_plugin``."""
+        await self._ensure_keys()
+        now = int(time.time())
+        claims: dict[str, Any] = {"sub": source_plugin, "aud": target_plugin, "iat": now,
+                                  "exp": now + PLUGIN_TOKEN_TTL_SECONDS}
+        if obo:
+            claims["obo"] = obo
+        return jwt.encode(claims, self._private, algorithm="ES256", headers={"typ": PLUGIN_TOKEN_TYPE, "kid": self._kid})
+
+    async def verify_jwt(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Verify a host-issued JWT; returns ``(header, claims)`` or raises AuthenticationError."""
+        cached = self._cache.get(token)
+        if cached is not None and cached[0] > time.time():
+            return cached[1], cached[2]
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as error:
+            raise AuthenticationError("Illegal token") from error
+        await self._ensure_keys()
+        kid = header.get("kid")
+        if kid not in self._public:
+            await self._ensure_keys(reload=True)
+        key = self._public.get(kid)
+        if key is None:
+            raise AuthenticationError("Illegal token")
+        try:
+            claims = jwt.decode(token, key, algorithms=["ES256"], options={"verify_aud": False,
+                                                                             "require": ["exp", "iat", "sub"]})
+        except jwt.ExpiredSignatureError as error:
+            raise AuthenticationError("Token has expired") from error
+        except jwt.PyJWTError as error:
+            raise AuthenticationError("Illegal token") from error
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[token] = (float(claims["exp"]), header, claims)
+        return header, claims

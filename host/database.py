@@ -1,0 +1,303 @@
+"""The database service: one SQLAlchemy async engine per plugin.
+
+SQLite is the zero-set-up default (one file per plugin under
+``backend.database.connection.directory``). PostgreSQL is selected with
+``backend.database.client: pg``; each plugin then gets its own database
+(``<prefix><pluginId>``, created on demand) or, with
+``pluginDivisionMode: schema``, its own schema inside one database.
+
+Each plugin owns an Alembic migration history that the host applies at
+startup through :meth:`PluginDatabase.migrate`. Migrations are serialised
+across workers and instances (an advisory lock on PostgreSQL, a file lock on
+SQLite), so many gunicorn workers can start at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.environment import EnvironmentContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from host.config import Config
+
+DEFAULT_SQLITE_DIRECTORY = ".greenroom/data"
+DEFAULT_PREFIX = "greenroom_plugin_"
+
+
+class PluginDatabase:
+    """Database access for one plugin.
+
+    Use :meth:`get_engine` for an :class:`~sqlalchemy.ext.asyncio.AsyncEngine`
+    and :meth:`migrate` to apply the plugin's Alembic history.
+    """
+
+    def __init__(self, manager: DatabaseManager, plugin_id: str) -> None:
+        self._manager = manager
+        self.plugin_id = plugin_id
+        self._engine: AsyncEngine | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def client(self) -> str:
+        """``"sqlite"`` or ``"pg"``."""
+        return self._manager.client_for(self.plugin_id)
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether this plugin's database is PostgreSQL."""
+        return self.client == "pg"
+
+    @property
+    def skip_migrations(self) -> bool:
+        """Whether ``backend.database.skipMigrations`` (or the plugin override) is set."""
+        return self._manager.skip_migrations(self.plugin_id)
+
+    async def get_engine(self) -> AsyncEngine:
+        """Return the plugin's engine, creating the database or schema first if needed."""
+        if self._engine is None:
+            async with self._lock:
+                if self._engine is None:
+                    self._engine = await self._manager.create_engine(self.plugin_id)
+        return self._engine
+
+    async def migrate(self, location: str | Path, *, version_table: str = "alembic_version") -> None:
+        """Upgrade this plugin's database to the head of the Alembic history at ``location``.
+
+        ``location`` is a directory holding ``versions/*.py`` revision files;
+        no ``env.py`` is needed because the host drives Alembic itself.
+        """
+        if self.skip_migrations:
+            return
+        engine = await self.get_engine()
+        async with self._manager.migration_lock(self.plugin_id, engine, version_table):
+            async with engine.begin() as conn:
+                await conn.run_sync(_upgrade_to_head, str(location), version_table)
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        if self._engine is not None:
+            await self._engine.dispose()
+            self._engine = None
+
+
+def _upgrade_to_head(connection: Connection, location: str, version_table: str) -> None:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", location)
+    script = ScriptDirectory.from_config(cfg)
+
+    def upgrade(rev: Any, context: Any) -> Any:
+        return script._upgrade_revs("heads", rev)
+
+    with EnvironmentContext(cfg, script, fn=upgrade, destination_rev="heads") as env:
+        env.configure(
+            connection=connection,
+            version_table=version_table,
+            render_as_batch=connection.dialect.name == "sqlite",
+            transactional_ddl=True,
+        )
+        with env.begin_transaction():
+            env.run_migrations()
+
+
+class DatabaseManager:
+    """Creates per-plugin databases from ``backend.database`` config (root scoped)."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._plugins: dict[str, PluginDatabase] = {}
+
+    def for_plugin(self, plugin_id: str) -> PluginDatabase:
+        """Return the (cached) database handle of ``plugin_id``."""
+        if plugin_id not in self._plugins:
+            self._plugins[plugin_id] = PluginDatabase(self, plugin_id)
+        return self._plugins[plugin_id]
+
+    async def dispose(self) -> None:
+        """Dispose every engine created so far."""
+        for db in self._plugins.values():
+            await db.dispose()
+
+    # -- configuration -------------------------------------------------------
+
+    def _plugin_config(self, plugin_id: str) -> Config:
+        return self._config.get_config(f"backend.database.plugin.{plugin_id}", default={})
+
+    def client_for(self, plugin_id: str) -> str:
+        """Normalised client name for ``plugin_id``: ``sqlite`` or ``pg``."""
+        raw = self._plugin_config(plugin_id).get_optional_string("client") or self._config.get_optional_string(
+            "backend.database.client"
+        ) or "sqlite"
+        if raw in ("pg", "postgres", "postgresql"):
+            return "pg"
+        if raw in ("sqlite", "sqlite3", "better-sqlite3"):
+            return "sqlite"
+        raise ValueError(f"Unsupported database client type '{raw}' specified for plugin '{plugin_id}'")
+
+    def skip_migrations(self, plugin_id: str) -> bool:
+        """Whether migrations are skipped for ``plugin_id``."""
+        override = self._plugin_config(plugin_id).get_optional_boolean("skipMigrations")
+        if override is not None:
+            return override
+        return bool(self._config.get_optional_boolean("backend.database.skipMigrations"))
+
+    def _connection(self, plugin_id: str) -> Any:
+        plugin_conn = self._plugin_config(plugin_id).get_optional("connection")
+        if plugin_conn is not None:
+            return plugin_conn
+        return self._config.get_optional("backend.database.connection")
+
+    def sqlite_path(self, plugin_id: str) -> str:
+        """The SQLite file of ``plugin_id`` (``:memory:`` when configured so)."""
+        conn = self._connection(plugin_id) or {}
+        if isinstance(conn, str):
+            return conn
+        if conn.get("filename") == ":memory:":
+            return ":memory:"
+        directory = conn.get("directory") or DEFAULT_SQLITE_DIRECTORY
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        return str(Path(directory) / f"{plugin_id}.sqlite")
+
+    def pg_url(self, plugin_id: str) -> tuple[URL, str | None]:
+        """Return the asyncpg URL for ``plugin_id`` and its schema (schema division mode)."""
+        conn = self._connection(plugin_id)
+        if conn is None:
+            raise ValueError("backend.database.connection is required for the pg client")
+        if isinstance(conn, str):
+            url = make_url(conn)
+        else:
+            url = URL.create(
+                "postgresql",
+                username=conn.get("user"),
+                password=conn.get("password"),
+                host=conn.get("host", "127.0.0.1"),
+                port=int(conn["port"]) if conn.get("port") else None,
+                database=conn.get("database"),
+            )
+        url = url.set(drivername="postgresql+asyncpg")
+        prefix = self._config.get_optional_string("backend.database.prefix") or DEFAULT_PREFIX
+        mode = self._config.get_optional_string("backend.database.pluginDivisionMode") or "database"
+        explicit_db = isinstance(self._plugin_config(plugin_id).get_optional("connection"), (dict, str))
+        if mode == "schema":
+            return url, _safe_identifier(f"{prefix}{plugin_id}")
+        if explicit_db and url.database:
+            return url, None
+        return url.set(database=_safe_identifier(f"{prefix}{plugin_id}")), None
+
+    # -- engines ---------------------------------------------------------------
+
+    async def create_engine(self, plugin_id: str) -> AsyncEngine:
+        """Create the engine of ``plugin_id``, ensuring its database or schema exists."""
+        pool = self._config.get_config("backend.database.pool", default={})
+        if self.client_for(plugin_id) == "sqlite":
+            path = self.sqlite_path(plugin_id)
+            engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cursor = dbapi_conn.cursor()
+                cursor.execute("PRAGMA foreign_keys = ON")
+                if path != ":memory:":
+                    cursor.execute("PRAGMA journal_mode = WAL")
+                    cursor.execute("PRAGMA synchronous = NORMAL")
+                cursor.execute("PRAGMA busy_timeout = 30000")
+                cursor.close()
+
+            return engine
+        url, schema = self.pg_url(plugin_id)
+        await self._ensure_pg_database(url, schema)
+        server_settings = {"application_name": f"greenroom_plugin_{plugin_id}"[:63]}
+        if schema:
+            server_settings["search_path"] = schema
+        return create_async_engine(
+            url,
+            pool_size=int(pool.get_optional_number("size") or 10),
+            max_overflow=int(pool.get_optional_number("maxOverflow") or 10),
+            pool_pre_ping=True,
+            connect_args={"server_settings": server_settings},
+        )
+
+    async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:
+        if self._config.get_optional_boolean("backend.database.ensureExists") is False:
+            return
+        if schema:
+            engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+            finally:
+                await engine.dispose()
+            return
+        maintenance = url.set(database=self._maintenance_database())
+        engine = create_async_engine(maintenance, isolation_level="AUTOCOMMIT")
+        try:
+            async with engine.connect() as conn:
+                exists = await conn.scalar(
+                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+                )
+                if not exists:
+                    try:
+                        await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+                    except Exception as error:  # another worker created it first
+                        if "already exists" not in str(error):
+                            raise
+        finally:
+            await engine.dispose()
+
+    def _maintenance_database(self) -> str:
+        conn = self._config.get_optional("backend.database.connection")
+        if isinstance(conn, dict) and conn.get("database"):
+            return str(conn["database"])
+        if isinstance(conn, str) and make_url(conn).database:
+            return str(make_url(conn).database)
+        return "postgres"
+
+    # -- migration locking -------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def migration_lock(self, plugin_id: str, engine: AsyncEngine, name: str) -> AsyncIterator[None]:
+        """Serialise migrations of one plugin history across processes."""
+        if engine.dialect.name == "postgresql":
+            key = int.from_bytes(hashlib.sha256(f"{plugin_id}:{name}".encode()).digest()[:8], "big", signed=True)
+            async with engine.connect() as conn:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    yield
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
+            return
+        path = self.sqlite_path(plugin_id)
+        if path == ":memory:":
+            yield
+            return
+        with _file_lock(f"{path}.{name}.lock"):
+            yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _safe_identifier(name: str) -> str:
+    cleaned = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return cleaned[:63]

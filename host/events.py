@@ -1,0 +1,134 @@
+"""The events service: publish/subscribe between plugins, workers and instances.
+
+Publishing calls every local subscriber of the topic (in this process) and
+hands the event to the configured *bus*, which carries it to every other
+process (gunicorn worker or host instance); those processes call their own
+local subscribers. Delivery is fan-out and at-most-once: a process that is
+not running when an event is published does not receive it later.
+
+Buses (``events.bus``):
+
+* ``inprocess`` - nothing leaves the process; the default with SQLite.
+* ``postgres`` - PostgreSQL ``LISTEN``/``NOTIFY``; the default with PostgreSQL.
+* ``redis`` - Redis pub/sub at ``events.redis.url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from host.logging import Logger
+
+
+@dataclass(frozen=True)
+class Event:
+    """One published event."""
+
+    topic: str
+    payload: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+EventHandler = Callable[[Event], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    """Carries events between processes. Implementations live in :mod:`host.event_buses`."""
+
+    name: str
+
+    async def start(self, deliver: EventHandler) -> None:
+        """Start receiving events published by *other* processes and pass each to ``deliver``."""
+
+    async def publish(self, event: Event) -> None:
+        """Send ``event`` to every other process."""
+
+    async def stop(self) -> None:
+        """Stop receiving and release connections."""
+
+
+class InProcessBus:
+    """A bus that never leaves the process (single worker, SQLite)."""
+
+    name = "inprocess"
+
+    async def start(self, deliver: EventHandler) -> None:  # noqa: D102
+        return None
+
+    async def publish(self, event: Event) -> None:  # noqa: D102
+        return None
+
+    async def stop(self) -> None:  # noqa: D102
+        return None
+
+
+@dataclass
+class _Subscription:
+    id: str
+    topics: frozenset[str]
+    handler: EventHandler
+
+
+class RootEventsService:
+    """The process-wide event hub shared by every plugin (root scoped)."""
+
+    def __init__(self, bus: EventBus, logger: Logger) -> None:
+        self.bus = bus
+        self.process_id = uuid.uuid4().hex
+        self._logger = logger
+        self._subscriptions: list[_Subscription] = []
+        self._started = False
+
+    async def start(self) -> None:
+        """Connect the bus; called once by the backend at startup."""
+        if not self._started:
+            await self.bus.start(self._deliver_local)
+            self._started = True
+
+    async def stop(self) -> None:
+        """Disconnect the bus."""
+        if self._started:
+            await self.bus.stop()
+            self._started = False
+
+    async def publish(self, topic: str, payload: Any, metadata: dict[str, Any] | None = None) -> None:
+        """Deliver to local subscribers, then to every other process through the bus."""
+        event = Event(topic, payload, dict(metadata or {}))
+        await self._deliver_local(event)
+        await self.bus.publish(event)
+
+    async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
+        """Call ``on_event`` for every event on ``topics`` from any process."""
+        self._subscriptions.append(_Subscription(id, frozenset(topics), on_event))
+
+    async def _deliver_local(self, event: Event) -> None:
+        targets = [s for s in self._subscriptions if event.topic in s.topics]
+        if not targets:
+            return
+        results = await asyncio.gather(*(s.handler(event) for s in targets), return_exceptions=True)
+        for sub, result in zip(targets, results):
+            if isinstance(result, BaseException):
+                self._logger.error(
+                    f'Subscriber "{sub.id}" failed to process event for topic "{event.topic}"',
+                    exc_info=result,
+                )
+
+
+class EventsService:
+    """The plugin-scoped view of :class:`RootEventsService`; subscription ids get the plugin prefix."""
+
+    def __init__(self, root: RootEventsService, plugin_id: str) -> None:
+        self._root = root
+        self._plugin_id = plugin_id
+
+    async def publish(self, topic: str, payload: Any, metadata: dict[str, Any] | None = None) -> None:
+        """Publish ``payload`` on ``topic`` to every subscriber in every process."""
+        await self._root.publish(topic, payload, metadata)
+
+    async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
+        """Subscribe ``on_event`` to ``topics`` as ``<pluginId>.<id>``."""
+        await self._root.subscribe(f"{self._plugin_id}.{id}", topics, on_event)

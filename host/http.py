@@ -1,0 +1,286 @@
+"""HTTP: the root ASGI router, per-plugin Falcon apps, auth policies and health.
+
+Each plugin gets its own ``falcon.asgi.App`` mounted at ``/api/<pluginId>``;
+inside it ``req.path`` is relative to that prefix (as in Backstage, whose
+error bodies report the plugin-relative URL). Requests pass, in order:
+
+1. the lifecycle gate: until the plugin finished starting, requests wait up
+   to ``backend.lifecycle.startupRequestPauseTimeout`` (5 s) and then get 503;
+2. the credentials barrier: a valid user or service token is required unless
+   an ``unauthenticated`` auth policy matches the path;
+3. the plugin's routes; errors become Backstage's JSON error body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import falcon
+import falcon.asgi
+import falcon.media
+import orjson
+
+from host.config import Config
+from host.errors import BackstageError, InputError, error_body
+from host.logging import Logger
+
+ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
+
+_STATUS_NAMES = {
+    400: "InputError",
+    401: "AuthenticationError",
+    403: "NotAllowedError",
+    404: "NotFoundError",
+    405: "MethodNotAllowedError",
+    409: "ConflictError",
+    413: "PayloadTooLargeError",
+    415: "UnsupportedMediaTypeError",
+    501: "NotImplementedError",
+    503: "ServiceUnavailableError",
+}
+
+
+def _dumps(obj: Any) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _loads(data: bytes | str) -> Any:
+    return orjson.loads(data)
+
+
+JSON_HANDLER = falcon.media.JSONHandler(dumps=_dumps, loads=_loads)
+
+
+async def send_json(send: Callable[..., Awaitable[Any]], status: int, body: Any, *, websocket: bool = False) -> None:
+    """Send a complete JSON response on a raw ASGI channel."""
+    payload = _dumps(body)
+    prefix = "websocket.http.response" if websocket else "http.response"
+    await send({
+        "type": f"{prefix}.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json; charset=utf-8"),
+                    (b"content-length", str(len(payload)).encode())],
+    })
+    await send({"type": f"{prefix}.body", "body": payload})
+
+
+class RootHttpRouter:
+    """The root ASGI app: health endpoints, then the longest matching mounted prefix."""
+
+    def __init__(self, logger: Logger) -> None:
+        self._logger = logger
+        self._routes: list[tuple[str, ASGIApp]] = []
+        self.health: HealthState = HealthState()
+
+    def use(self, path: str, app: ASGIApp) -> None:
+        """Mount ``app`` at ``path`` (a prefix). Overlapping prefixes are rejected."""
+        normalised = path.rstrip("/")
+        if not normalised.strip():
+            raise ValueError("Root router path may not be empty")
+        for existing, _ in self._routes:
+            if normalised == existing or normalised.startswith(existing + "/") or existing.startswith(normalised + "/"):
+                raise ValueError(f"Path {normalised} conflicts with the existing path {existing}")
+        self._routes.append((normalised, app))
+        self._routes.sort(key=lambda r: len(r[0]), reverse=True)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        path: str = scope.get("path", "/")
+        if scope["type"] == "http" and path.startswith("/.backstage/health/v1/"):
+            await self.health.respond(path, send)
+            return
+        for prefix, app in self._routes:
+            if path == prefix or path.startswith(prefix + "/"):
+                await app(scope, receive, send)
+                return
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 3404})
+            return
+        body = error_body(None, status=404, method=scope.get("method", "GET"), url=path,
+                          name="NotFoundError", message=f"No route for {scope.get('method', 'GET')} {path}")
+        await send_json(send, 404, body)
+
+
+class HealthState:
+    """Readiness follows the backend: not started, up, shutting down."""
+
+    def __init__(self) -> None:
+        self.state = "starting"
+
+    async def respond(self, path: str, send: Any) -> None:
+        """Answer liveness and readiness probes."""
+        if path.endswith("/liveness"):
+            await send_json(send, 200, {"status": "ok"})
+        elif path.endswith("/readiness"):
+            if self.state == "up":
+                await send_json(send, 200, {"status": "ok"})
+            elif self.state == "starting":
+                await send_json(send, 503, {"message": "Backend has not started yet", "status": "error"})
+            else:
+                await send_json(send, 503, {"message": "Backend is shuttting down", "status": "error"})
+        else:
+            await send_json(send, 404, {"status": "error", "message": "Not found"})
+
+
+def _policy_pattern(path: str) -> re.Pattern[str]:
+    if path in ("/", "*", ""):
+        return re.compile(r"^/")
+    parts = [re.sub(r"^:[^/]+$", "[^/]+", re.escape(p) if not p.startswith(":") else p) for p in path.strip("/").split("/")]
+    return re.compile("^/" + "/".join(parts) + r"(?:/|$)")
+
+
+class PluginHttpRouter:
+    """A plugin's router at ``/api/<pluginId>``: Falcon routes plus auth policies."""
+
+    def __init__(
+        self,
+        plugin_id: str,
+        *,
+        config: Config,
+        logger: Logger,
+        http_auth: Any,
+        lifecycle: Any,
+        root: RootHttpRouter,
+    ) -> None:
+        self.plugin_id = plugin_id
+        self.prefix = f"/api/{plugin_id}"
+        self._logger = logger
+        self._http_auth = http_auth
+        self._lifecycle = lifecycle
+        self._policies: list[re.Pattern[str]] = []
+        self._auth_disabled = bool(config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy"))
+        pause = config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout")
+        self._pause_seconds = pause.total_seconds() if pause else 5.0
+        self.app = falcon.asgi.App(middleware=[_BarrierMiddleware(self)], cors_enable=False)
+        self.app.req_options.media_handlers[falcon.MEDIA_JSON] = JSON_HANDLER
+        self.app.resp_options.media_handlers[falcon.MEDIA_JSON] = JSON_HANDLER
+        self.app.req_options.strip_url_path_trailing_slash = True
+        self.app.add_error_handler(Exception, self._handle_error)
+        self.app.add_error_handler(falcon.HTTPError, self._handle_error)
+        root.use(self.prefix, self)
+
+    def add_route(self, path: str, resource: Any, **kwargs: Any) -> None:
+        """Route ``path`` (relative to ``/api/<pluginId>``) to a Falcon resource."""
+        self.app.add_route(path, resource, **kwargs)
+
+    def add_auth_policy(self, path: str, allow: str = "unauthenticated") -> None:
+        """Let requests under ``path`` through without credentials."""
+        if allow not in ("unauthenticated", "user-cookie"):
+            raise ValueError("Invalid auth policy")
+        if allow == "unauthenticated":
+            self._policies.append(_policy_pattern(path))
+
+    def is_unauthenticated(self, path: str) -> bool:
+        """Whether an ``unauthenticated`` policy covers ``path``."""
+        return self._auth_disabled or any(p.match(path) for p in self._policies)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return
+        path = scope["path"][len(self.prefix):] or "/"
+        inner = dict(scope)
+        inner["path"] = path
+        inner["raw_path"] = path.encode()
+        inner["root_path"] = scope.get("root_path", "") + self.prefix
+        if not self._lifecycle.started.is_set():
+            try:
+                await asyncio.wait_for(self._lifecycle.started.wait(), self._pause_seconds)
+            except TimeoutError:
+                await self._reject(scope, send, path, 503, "ServiceUnavailableError", "Service has not started up yet")
+                return
+        if self._lifecycle.stopped:
+            await self._reject(scope, send, path, 503, "ServiceUnavailableError", "Service is shutting down")
+            return
+        if getattr(self._lifecycle, "failed", False):
+            await self._reject(scope, send, path, 503, "ServiceUnavailableError",
+                               f"Plugin '{self.plugin_id}' failed to start")
+            return
+        if scope["type"] == "websocket":
+            await self.app(inner, receive, _WebSocketRejectionTranslator(scope, send, path))
+        else:
+            await self.app(inner, receive, send)
+
+    async def _reject(self, scope: dict[str, Any], send: Any, path: str, status: int, name: str, message: str) -> None:
+        body = error_body(None, status=status, method=scope.get("method", "GET"), url=path, name=name, message=message)
+        if scope["type"] == "websocket":
+            if "websocket.http.response" in scope.get("extensions", {}):
+                await send_json(send, status, body, websocket=True)
+            else:
+                await send({"type": "websocket.close", "code": 3000 + status})
+            return
+        await send_json(send, status, body)
+
+    async def _handle_error(self, req: falcon.Request, resp: falcon.Response | None, ex: Exception, params: Any,
+                            ws: Any = None) -> None:
+        status, name, message = 500, "Error", "Internal Server Error"
+        error: BackstageError | None = None
+        if isinstance(ex, BackstageError):
+            error, status, name, message = ex, ex.status_code, ex.name, ex.message
+        elif isinstance(ex, falcon.HTTPError):
+            status = ex.status_code
+            name = _STATUS_NAMES.get(status, "Error")
+            message = ex.description or ex.title or falcon.code_to_http_status(status)
+            if isinstance(ex, falcon.MediaMalformedError):
+                message = f"Malformed JSON body: {ex.description or 'could not parse'}"
+            elif status == 404:
+                message = "Not found"
+            error = InputError(message) if status == 400 else None
+        if status >= 500:
+            self._logger.error(f"Request failed: {req.method} {self.prefix}{req.path}", exc_info=ex)
+            if not isinstance(ex, BackstageError):
+                name, message, error = "Error", "Internal Server Error", None
+        if ws is not None:
+            await ws.close(3000 + status if status < 1000 else status)
+            return
+        assert resp is not None
+        resp.status = status
+        resp.media = error_body(error, status=status, method=req.method, url=req.path, name=name, message=message)
+        if isinstance(ex, falcon.HTTPError) and ex.headers:
+            for key, value in ex.headers.items():
+                resp.set_header(key, value)
+
+
+class _WebSocketRejectionTranslator:
+    """Turn a close-before-accept with code 3000+N into an HTTP N response at the upgrade."""
+
+    def __init__(self, scope: dict[str, Any], send: Any, path: str) -> None:
+        self._scope = scope
+        self._send = send
+        self._path = path
+        self._accepted = False
+
+    async def __call__(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.accept":
+            self._accepted = True
+        elif (
+            message["type"] == "websocket.close"
+            and not self._accepted
+            and 3000 <= int(message.get("code", 1000)) < 4000
+            and "websocket.http.response" in self._scope.get("extensions", {})
+        ):
+            status = int(message["code"]) - 3000
+            name = _STATUS_NAMES.get(status, "Error")
+            body = error_body(None, status=status, method="GET", url=self._path, name=name,
+                              message=message.get("reason") or falcon.code_to_http_status(status))
+            await send_json(self._send, status, body, websocket=True)
+            return
+        await self._send(message)
+
+
+class _BarrierMiddleware:
+    """The credentials barrier of one plugin router."""
+
+    def __init__(self, router: PluginHttpRouter) -> None:
+        self._router = router
+
+    async def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if self._router.is_unauthenticated(req.path):
+            return
+        await self._router._http_auth.credentials(req, allow=("user", "service"))
+
+    async def process_request_ws(self, req: falcon.Request, ws: Any) -> None:
+        if self._router.is_unauthenticated(req.path):
+            return
+        await self._router._http_auth.credentials(req, allow=("user", "service"))

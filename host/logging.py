@@ -1,0 +1,131 @@
+"""Structured logging: a root logger and one child per plugin.
+
+Log lines are JSON (``backend.logger.format: json``, the default when
+``GREENROOM_ENV=production``) or readable text. Every value that config marks
+as secret (tokens, passwords, keys) is replaced by ``***`` before a line is
+written, and so is any bearer token.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+_LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "warning": logging.WARNING,
+           "info": logging.INFO, "debug": logging.DEBUG}
+_BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-_.~+/=]+", re.IGNORECASE)
+
+
+class Redactor:
+    """Replaces known secret strings (and bearer tokens) with ``***``."""
+
+    def __init__(self) -> None:
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, secrets: Iterable[str]) -> None:
+        """Register more secret values."""
+        with self._lock:
+            self._secrets.update(s for s in secrets if s and len(s) >= 4)
+            ordered = sorted(self._secrets, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
+
+    def __call__(self, text: str) -> str:
+        """Return ``text`` with every secret replaced."""
+        if self._pattern is not None:
+            text = self._pattern.sub("***", text)
+        return _BEARER.sub(r"\1***", text)
+
+
+REDACTOR = Redactor()
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+        }
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return REDACTOR(orjson.dumps(entry, default=str).decode())
+
+
+class _TextFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        fields = getattr(record, "fields", {})
+        plugin = fields.get("plugin") or fields.get("service", "greenroom")
+        extra = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("plugin", "service"))
+        line = f"{self.formatTime(record, '%H:%M:%S')} {plugin} {record.levelname.lower()} {record.getMessage()}"
+        if extra:
+            line += f" {extra}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return REDACTOR(line)
+
+
+class Logger:
+    """A structured logger: ``logger.info("sent", count=3)``; ``child(plugin="x")`` adds fields."""
+
+    def __init__(self, base: logging.Logger, fields: dict[str, Any] | None = None) -> None:
+        self._base = base
+        self.fields = dict(fields or {})
+
+    def child(self, **fields: Any) -> Logger:
+        """Return a logger that adds ``fields`` to every line."""
+        return Logger(self._base, {**self.fields, **fields})
+
+    def _log(self, level: int, message: str, exc_info: Any = None, **fields: Any) -> None:
+        if not self._base.isEnabledFor(level):
+            return
+        if isinstance(exc_info, BaseException):
+            exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        self._base.log(level, message, exc_info=exc_info, extra={"fields": {**self.fields, **fields}})
+
+    def debug(self, message: str, **fields: Any) -> None:
+        """Log at debug level."""
+        self._log(logging.DEBUG, message, **fields)
+
+    def info(self, message: str, **fields: Any) -> None:
+        """Log at info level."""
+        self._log(logging.INFO, message, **fields)
+
+    def warning(self, message: str, exc_info: Any = None, **fields: Any) -> None:
+        """Log at warning level."""
+        self._log(logging.WARNING, message, exc_info, **fields)
+
+    warn = warning
+
+    def error(self, message: str, exc_info: Any = None, **fields: Any) -> None:
+        """Log at error level; pass ``exc_info=error`` to include a traceback."""
+        self._log(logging.ERROR, message, exc_info, **fields)
+
+
+def create_root_logger(level: str | None = None, fmt: str | None = None, secrets: Iterable[str] = ()) -> Logger:
+    """Configure the ``greenroom`` logging tree and return the root :class:`Logger`."""
+    REDACTOR.add(secrets)
+    base = logging.getLogger("greenroom")
+    level_name = (level or os.environ.get("LOG_LEVEL") or "info").lower()
+    if level_name not in _LEVELS:
+        raise ValueError(f"Invalid log level '{level_name}', must be one of error, warn, info, debug")
+    base.setLevel(_LEVELS[level_name])
+    fmt = fmt or ("json" if os.environ.get("GREENROOM_ENV") == "production" else "text")
+    if not any(getattr(h, "_greenroom", False) for h in base.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler._greenroom = True  # type: ignore[attr-defined]
+        base.addHandler(handler)
+        base.propagate = False
+    for handler in base.handlers:
+        if getattr(handler, "_greenroom", False):
+            handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    return Logger(base, {"service": "greenroom"})

@@ -1,0 +1,121 @@
+"""The plugin router, the credentials barrier and the auth plugin, over real HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from host import core_services, create_backend_plugin
+from tests.conftest import SERVICE_SUBJECT, start_host
+
+
+class WhoAmI:
+    """Echoes the caller's principal."""
+
+    def __init__(self, http_auth: Any) -> None:
+        self._http_auth = http_auth
+
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        creds = await self._http_auth.credentials(req, allow=("user", "service", "none"))
+        resp.media = {"type": creds.principal.type, "who": creds.principal.display}
+
+
+def whoami_plugin(plugin_id: str = "whoami") -> Any:
+    def register(reg: Any) -> None:
+        async def init(router: Any, http_auth: Any) -> None:
+            router.add_route("/me", WhoAmI(http_auth))
+            router.add_route("/public/me", WhoAmI(http_auth))
+            router.add_auth_policy("/public", allow="unauthenticated")
+
+        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
+                          init=init)
+
+    return create_backend_plugin(plugin_id, register)
+
+
+async def test_principals_and_401(db_kind: str) -> None:
+    async with start_host(db_kind, features=[whoami_plugin()], plugins=["auth"]) as host:
+        anonymous = await host.client.get("/api/whoami/me")
+        assert anonymous.status_code == 401
+        assert anonymous.json() == {
+            "error": {"name": "AuthenticationError", "message": "Missing credentials"},
+            "request": {"method": "GET", "url": "/me"},
+            "response": {"statusCode": 401},
+        }
+        public = await host.client.get("/api/whoami/public/me")
+        assert public.json() == {"type": "none", "who": "anonymous"}
+
+        service = await host.client.get("/api/whoami/me", headers=host.service_headers)
+        assert service.json() == {"type": "service", "who": SERVICE_SUBJECT}
+
+        bad = await host.client.get("/api/whoami/me", headers={"Authorization": "Bearer not-a-valid-token"})
+        assert bad.status_code == 401
+
+        user = await host.client.get("/api/whoami/me", headers=await host.user_headers("user:default/jane"))
+        assert user.json() == {"type": "user", "who": "user:default/jane"}
+
+
+async def test_guest_sign_in_matches_backstage_shape() -> None:
+    async with start_host(plugins=["auth"], features=[whoami_plugin()]) as host:
+        for method in ("GET", "POST"):
+            response = await host.client.request(method, "/api/auth/guest/refresh")
+            assert response.status_code == 200
+            body = response.json()
+            assert body["profile"] == {}
+            identity = body["backstageIdentity"]
+            assert identity["expiresInSeconds"] == 3600
+            assert identity["identity"] == {
+                "type": "user",
+                "userEntityRef": "user:default/guest",
+                "ownershipEntityRefs": ["user:default/guest"],
+            }
+        token = identity["token"]
+        me = await host.client.get("/api/whoami/me", headers={"Authorization": f"Bearer {token}"})
+        assert me.json()["who"] == "user:default/guest"
+        info = await host.client.get("/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {token}"})
+        assert info.json() == {"claims": {"sub": "user:default/guest", "ent": ["user:default/guest"]}}
+        assert (await host.client.get("/api/auth/v1/userinfo")).status_code == 401
+
+
+async def test_proxy_provider_requires_the_shared_secret() -> None:
+    config = {"auth": {"providers": {"proxy": {"secret": "proxy-shared-secret"}}}}
+    async with start_host(plugins=["auth"], config=config) as host:
+        spoofed = await host.client.get("/api/auth/proxy/refresh", headers={"x-forwarded-user": "mallory"})
+        assert spoofed.status_code == 401
+        ok = await host.client.get(
+            "/api/auth/proxy/refresh",
+            headers={"x-forwarded-user": "Jane", "x-greenroom-proxy-secret": "proxy-shared-secret"},
+        )
+        assert ok.status_code == 200
+        assert ok.json()["backstageIdentity"]["identity"]["userEntityRef"] == "user:default/jane"
+        unknown = await host.client.get("/api/auth/nope/refresh", headers=host.service_headers)
+        assert unknown.status_code == 404
+
+
+async def test_access_restrictions_keep_a_token_out_of_other_plugins() -> None:
+    config = {"backend": {"auth": {"externalAccess": [
+        {"type": "static", "options": {"token": "restricted-token-1", "subject": "ci"},
+         "accessRestrictions": [{"plugin": "whoami"}]},
+    ]}}}
+    async with start_host(plugins=["auth"], features=[whoami_plugin(), whoami_plugin("other")],
+                          config=config) as host:
+        headers = {"Authorization": "Bearer restricted-token-1"}
+        assert (await host.client.get("/api/whoami/me", headers=headers)).json()["who"] == "ci"
+        denied = await host.client.get("/api/other/me", headers=headers)
+        assert denied.status_code == 403
+        assert denied.json()["error"] == {
+            "name": "NotAllowedError",
+            "message": "This token's access is restricted to plugin(s) 'whoami'",
+        }
+
+
+async def test_health_and_unknown_routes() -> None:
+    async with start_host(plugins=["auth"], features=[whoami_plugin()]) as host:
+        assert (await host.client.get("/.backstage/health/v1/liveness")).json() == {"status": "ok"}
+        assert (await host.client.get("/.backstage/health/v1/readiness")).json() == {"status": "ok"}
+        missing = await host.client.get("/api/whoami/nothing-here", headers=host.service_headers)
+        assert missing.status_code == 404
+        assert missing.json()["error"]["name"] == "NotFoundError"
+        assert missing.json()["request"] == {"method": "GET", "url": "/nothing-here"}
+        assert (await host.client.get("/api/unknown-plugin/x")).status_code == 404
