@@ -1,0 +1,122 @@
+"""The signals WebSocket at ``/api/signals``: handshake authentication and the socket session.
+
+Handshake (Backstage's newest behaviour, plus the status codes observed on a
+running Backstage):
+
+* the user token is the first ``Sec-WebSocket-Protocol`` value, which the
+  server then selects (browsers abort a socket whose offered protocol is not
+  selected); non-browser clients may send ``Authorization: Bearer <token>``
+  instead, and then no subprotocol is selected;
+* no token or an invalid one gives HTTP 401 at the upgrade, a token that is
+  not a user's (a service token) gives 403.
+
+The rejection is a close before accept with code ``3000 + status``; the host's
+plugin router turns it into that HTTP status on the upgrade response.
+
+Keepalive pings are protocol-level frames that an ASGI application cannot
+send: the server sends them (see :data:`PING_INTERVAL_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+import falcon
+import falcon.asgi
+
+from host.errors import BackstageError
+from plugin_signals.connections import SignalConnection, SignalManager
+
+if TYPE_CHECKING:
+    from host.logging import Logger
+
+#: The server pings every socket this often (uvicorn ``ws_ping_interval``) ...
+PING_INTERVAL_SECONDS = 30.0
+#: ... and drops it when no pong came back within this time, i.e. after two missed pings.
+PING_TIMEOUT_SECONDS = 60.0
+
+#: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
+HTTP_STATUS_CLOSE_BASE = 3000
+
+
+class SignalsWebSocket:
+    """Falcon resource for ``/api/signals``: authenticates the upgrade and runs the socket."""
+
+    def __init__(self, manager: SignalManager, auth: Any, user_info: Any, logger: Logger) -> None:
+        self._manager = manager
+        self._auth = auth
+        self._user_info = user_info
+        self._logger = logger
+
+    async def on_websocket(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
+        """Authenticate, accept, then apply client frames until the socket closes."""
+        token, from_protocol = handshake_token(req, ws)
+        if token is None:
+            await self._reject(req, ws, 401, "missing_token")
+            return
+        try:
+            credentials = await self._auth.authenticate(token)
+            if credentials.principal.type != "user":
+                await self._reject(req, ws, 403, "non_user_principal")
+                return
+            info = await self._user_info.get_user_info(credentials)
+        except BackstageError as error:
+            reason = {401: "invalid_token", 403: "not_allowed"}.get(error.status_code, "upgrade_failed")
+            await self._reject(req, ws, error.status_code, reason)
+            return
+        except Exception as error:
+            self._logger.error("WebSocket upgrade failed", exc_info=error)
+            await self._reject(req, ws, 500, "upgrade_failed")
+            return
+
+        await ws.accept(subprotocol=token if from_protocol else None)
+        conn = self._manager.add_connection(info.user_entity_ref, info.ownership_entity_refs, ws.send_text, ws.close)
+        writer = asyncio.get_running_loop().create_task(self._write(conn), name=f"signals-writer-{conn.id}")
+        try:
+            await self._read(ws, conn)
+        finally:
+            self._manager.remove_connection(conn)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _read(self, ws: falcon.asgi.WebSocket, conn: SignalConnection) -> None:
+        while True:
+            try:
+                text = await ws.receive_text()
+            except falcon.errors.PayloadTypeError:
+                continue  # binary frames are ignored
+            except falcon.errors.WebSocketDisconnected:
+                return
+            self._manager.handle_client_message(conn, text)
+
+    async def _write(self, conn: SignalConnection) -> None:
+        try:
+            await conn.run_writer()
+        except falcon.errors.WebSocketDisconnected:
+            return  # the reader sees the disconnect and cleans up
+        except Exception as error:
+            self._logger.error(f"Failed to send a signal to connection {conn.id}", exc_info=error)
+
+    async def _reject(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, status: int, reason: str) -> None:
+        self._logger.warning(
+            "WebSocket upgrade rejected", remoteAddress=req.remote_addr,
+            timestamp=datetime.now(timezone.utc).isoformat(), reason=reason,
+        )
+        await ws.close(HTTP_STATUS_CLOSE_BASE + status)
+
+
+def handshake_token(req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> tuple[str | None, bool]:
+    """Return the upgrade's token and whether it came as the subprotocol (which must then be selected)."""
+    if ws.subprotocols:
+        token = ws.subprotocols[0].strip()
+        if token:
+            return token, True
+    header = req.get_header("Authorization") or ""
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip(), False
+    return None, False
