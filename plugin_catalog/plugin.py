@@ -1,0 +1,89 @@
+"""The ``catalog`` backend plugin and its ``auth`` sign-in module.
+
+``catalog_plugin`` migrates its database, ingests ``catalog.locations``
+once during ``init``, attaches itself to the :class:`CatalogHub` (which makes
+``catalog_service_ref`` usable), serves ``/api/catalog`` and schedules a
+global refresh every ``catalog.refresh.frequency`` (default 30 minutes).
+
+``catalog_sign_in_module`` extends the ``auth`` plugin: signed-in users own
+their own ref plus every group they are directly a member of.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from host import services
+from host.auth.plugin import sign_in_resolver_extension_point
+from host.config import Config
+from host.features import Registrar, create_backend_module, create_backend_plugin
+from plugin_catalog.api import add_routes
+from plugin_catalog.catalog import Catalog
+from plugin_catalog.refresh import CatalogRefresher, locations_from_config
+from plugin_catalog.service import CatalogHub, catalog_hub_ref, catalog_service_ref
+from plugin_catalog.store import CatalogStore
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_FREQUENCY = timedelta(minutes=30)
+REFRESH_TASK_ID = "catalog-refresh"
+
+
+def _register(reg: Registrar) -> None:
+    async def init(
+        config: Config,
+        logger: Any,
+        database: Any,
+        router: Any,
+        http_auth: Any,
+        scheduler: Any,
+        hub: CatalogHub,
+    ) -> None:
+        await database.migrate(MIGRATIONS)
+        store = CatalogStore(await database.get_engine())
+        refresher = CatalogRefresher(store, locations_from_config(config), Path.cwd(), logger)
+        await refresher.refresh()
+        catalog = Catalog(store)
+        add_routes(router, catalog, http_auth, refresher)
+        frequency = config.get_optional_duration("catalog.refresh.frequency") or DEFAULT_FREQUENCY
+
+        await scheduler.schedule_task(
+            id=REFRESH_TASK_ID,
+            frequency=frequency,
+            timeout=max(frequency, timedelta(minutes=10)),
+            initial_delay=frequency,
+            scope="global",
+            fn=refresher.refresh,
+        )
+        hub.attach(catalog)
+
+    reg.register_init(
+        deps={
+            "config": services.config,
+            "logger": services.logger,
+            "database": services.database,
+            "router": services.http_router,
+            "http_auth": services.http_auth,
+            "scheduler": services.scheduler,
+            "hub": catalog_hub_ref,
+        },
+        init=init,
+    )
+
+
+def _register_sign_in(reg: Registrar) -> None:
+    def init(sign_in: Any, catalog: Any) -> None:
+        sign_in.set_ownership_resolver(catalog.get_user_ownership_refs)
+
+    reg.register_init(
+        deps={"sign_in": sign_in_resolver_extension_point, "catalog": catalog_service_ref},
+        init=init,
+    )
+
+
+#: The catalog backend plugin (``/api/catalog``).
+catalog_plugin = create_backend_plugin("catalog", _register)
+
+#: Auth module: ownership refs of signed-in users come from catalog group membership.
+catalog_sign_in_module = create_backend_module("auth", "catalog-sign-in", _register_sign_in)

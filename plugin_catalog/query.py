@@ -1,0 +1,166 @@
+"""Query parameters of the catalog API: filters, field projection, ordering and cursors.
+
+Filters follow Backstage: ``filter=kind=user,metadata.namespace=default``
+ANDs its conditions, repeated ``filter`` parameters are ORed, a key given
+twice in one filter matches any of its values, and a bare key
+(``filter=spec.profile.email``) means "the field exists". Matching is
+case-insensitive. In-process callers pass the same thing as dicts::
+
+    {"kind": "user", "metadata.namespace": ["default", "ops"], "spec.profile.email": CATALOG_FILTER_EXISTS}
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from host.errors import InputError
+from plugin_catalog.store import ORDER_COLUMNS, Filter
+
+
+class _Exists:
+    def __repr__(self) -> str:
+        return "CATALOG_FILTER_EXISTS"
+
+
+#: Filter value meaning "the field is present, with any value".
+CATALOG_FILTER_EXISTS: Any = _Exists()
+
+
+def normalize_filter(spec: Mapping[str, Any] | Iterable[Mapping[str, Any]] | None) -> list[Filter] | None:
+    """Turn an in-process filter (a dict, or a list of dicts ORed) into store filters."""
+    if spec is None:
+        return None
+    items = [spec] if isinstance(spec, Mapping) else list(spec)
+    filters: list[Filter] = []
+    for item in items:
+        if not isinstance(item, Mapping):
+            raise InputError("A catalog filter must be a mapping of field to value(s)")
+        one: Filter = {}
+        for key, value in item.items():
+            if not isinstance(key, str) or not key.strip():
+                raise InputError("Catalog filter keys must be non-empty strings")
+            if value is CATALOG_FILTER_EXISTS or value is True:
+                _merge(one, key, None)
+                continue
+            values = value if isinstance(value, (list, tuple, set)) else [value]
+            if not values or not all(isinstance(v, str) for v in values):
+                raise InputError(f"Catalog filter values for '{key}' must be strings")
+            for text in values:
+                _merge(one, key, text)
+        filters.append(one)
+    return filters or None
+
+
+def parse_filter_params(params: list[str]) -> list[Filter] | None:
+    """Parse repeated ``filter`` query parameters into store filters."""
+    filters: list[Filter] = []
+    for param in params:
+        one: Filter = {}
+        for statement in param.split(","):
+            statement = statement.strip()
+            if not statement:
+                continue
+            key, sep, value = statement.partition("=")
+            key = key.strip()
+            if not key:
+                raise InputError(f"Invalid filter '{param}': a condition has no key")
+            _merge(one, key, value.strip() if sep else None)
+        if one:
+            filters.append(one)
+    return filters or None
+
+
+def _merge(target: Filter, key: str, value: str | None) -> None:
+    """Add a condition; ``None`` (exists) on a key absorbs any specific values."""
+    key = key.strip().lower()
+    if value is None or (key in target and target[key] is None):
+        target[key] = None
+        return
+    values = target.setdefault(key, [])
+    assert values is not None
+    if value.lower() not in values:
+        values.append(value.lower())
+
+
+def parse_fields(params: list[str]) -> list[str] | None:
+    """Parse ``fields=a.b,c`` (repeatable) into a list of dotted paths."""
+    fields = [part.strip() for param in params for part in param.split(",") if part.strip()]
+    return fields or None
+
+
+def project(entity: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
+    """Keep only ``fields`` (dotted paths) of ``entity``; all of it when ``fields`` is empty."""
+    if not fields:
+        return entity
+    out: dict[str, Any] = {}
+    for path in fields:
+        parts = path.split(".")
+        node: Any = entity
+        for part in parts:
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            target = out
+            for part in parts[:-1]:
+                target = target.setdefault(part, {})
+            target[parts[-1]] = node
+    return out
+
+
+def parse_order_field(params: list[str]) -> tuple[str | None, bool]:
+    """Parse ``orderField=field[,asc|desc]``; returns ``(field or None, descending)``."""
+    if not params:
+        return None, False
+    if len(params) > 1:
+        raise InputError("Only one orderField is supported")
+    field, _, direction = params[0].partition(",")
+    field, direction = field.strip(), (direction.strip().lower() or "asc")
+    if field not in ORDER_COLUMNS:
+        raise InputError(f"Invalid orderField '{field}', expected one of {', '.join(sorted(ORDER_COLUMNS))}")
+    if direction not in ("asc", "desc"):
+        raise InputError(f"Invalid order direction '{direction}', expected 'asc' or 'desc'")
+    return field, direction == "desc"
+
+
+def encode_cursor(state: dict[str, Any]) -> str:
+    """Encode paging state as an opaque URL-safe string."""
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    """Decode a cursor made by :func:`encode_cursor`; raise ``InputError`` when malformed."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        state = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        raise InputError("Malformed cursor") from None
+    if not isinstance(state, dict) or not (isinstance(state.get("after"), list) or isinstance(state.get("before"), list)):
+        raise InputError("Malformed cursor")
+    field = state.get("orderField")
+    if field is not None and field not in ORDER_COLUMNS:
+        raise InputError("Malformed cursor")
+    filters = state.get("filters")
+    if filters is not None and not (
+        isinstance(filters, list)
+        and all(isinstance(f, dict) and all(v is None or isinstance(v, list) for v in f.values()) for f in filters)
+    ):
+        raise InputError("Malformed cursor")
+    return state
+
+
+def parse_limit(value: Any, default: int, maximum: int) -> int:
+    """Validate a page size (``0 <= limit <= maximum``)."""
+    if value is None or value == "":
+        return default
+    try:
+        limit = int(value)
+    except (TypeError, ValueError):
+        raise InputError(f"Invalid limit '{value}', expected a non-negative integer") from None
+    if isinstance(value, bool) or limit < 0 or limit > maximum:
+        raise InputError(f"Invalid limit '{value}', expected an integer between 0 and {maximum}")
+    return limit

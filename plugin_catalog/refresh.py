@@ -1,0 +1,76 @@
+"""Refreshing the catalog: read every location, derive relations, store the result."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from host.config import Config, ConfigError
+from plugin_catalog.ingestion import IngestionError, LocationSpec, read_locations
+from plugin_catalog.relations import build_relations
+from plugin_catalog.store import CatalogStore, RefreshStats
+
+
+@dataclass
+class RefreshReport:
+    """Outcome of one refresh: counts and every ingestion error."""
+
+    entities: int
+    stats: RefreshStats
+    errors: list[IngestionError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON form (the body of ``POST /refresh``)."""
+        return {
+            "entities": self.entities,
+            "added": self.stats.added,
+            "updated": self.stats.updated,
+            "removed": self.stats.removed,
+            "errors": [error.as_dict() for error in self.errors],
+        }
+
+
+def locations_from_config(config: Config) -> list[LocationSpec]:
+    """Read ``catalog.locations`` (a list of ``{type, target}``)."""
+    locations = []
+    for entry in config.get_config_list("catalog.locations"):
+        locations.append(LocationSpec(entry.get_optional_string("type") or "file", entry.get_string("target")))
+    if not all(location.target for location in locations):
+        raise ConfigError("catalog.locations entries need a non-empty target")
+    return locations
+
+
+class CatalogRefresher:
+    """Runs refreshes one at a time and remembers the last report."""
+
+    def __init__(self, store: CatalogStore, locations: list[LocationSpec], base_dir: Path, logger: Any) -> None:
+        self._store = store
+        self._locations = locations
+        self._base_dir = base_dir
+        self._logger = logger
+        self._lock = asyncio.Lock()
+        self.last_report: RefreshReport | None = None
+
+    async def refresh(self) -> RefreshReport:
+        """Re-read every location and replace the stored catalog with what was read.
+
+        Invalid entities are logged and reported, never raised; the valid
+        ones are stored.
+        """
+        async with self._lock:
+            result = await asyncio.to_thread(read_locations, self._locations, self._base_dir)
+            stats = await self._store.replace_all(result.entities, build_relations(result.entities))
+            for error in result.errors:
+                self._logger.warning(
+                    f"Skipped invalid catalog entry at {error.location}: {error.reason}",
+                    location=error.location,
+                    entity_ref=error.entity_ref,
+                )
+            self._logger.info(
+                f"Catalog refreshed: {len(result.entities)} entities, {stats.added} added, "
+                f"{stats.updated} updated, {stats.removed} removed, {len(result.errors)} errors"
+            )
+            self.last_report = RefreshReport(len(result.entities), stats, result.errors)
+            return self.last_report

@@ -1,0 +1,72 @@
+"""Who the users behind an entity ref are (notifications spec, section 3).
+
+Breadth-first, one batch of queries per round:
+
+* user refs are accepted as they are, without a catalog lookup;
+* a group adds its ``hasMember`` users and queues its ``parentOf`` child
+  groups (parents are never followed);
+* any other kind queues its first ``ownedBy`` target, which the next round
+  classifies (a user owner is added, a group owner expanded);
+* excluded refs are neither fetched nor expanded, and excluded users are
+  removed from the result even when a group reached them;
+* refs are visited once, so cycles end.
+
+The result keeps the order in which users were first reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from plugin_catalog.refs import normalize_entity_ref
+from plugin_catalog.relations import HAS_MEMBER, OWNED_BY, PARENT_OF
+from plugin_catalog.store import CatalogStore
+
+
+def _kind(ref: str) -> str:
+    return ref.split(":", 1)[0]
+
+
+async def resolve_users(store: CatalogStore, entity_refs: Iterable[str], excluded_refs: Iterable[str] = ()) -> list[str]:
+    """Return the canonical user refs behind ``entity_refs``, minus ``excluded_refs``.
+
+    Raises :class:`host.errors.InputError` for a ref that cannot be parsed.
+    """
+    excluded = {normalize_entity_ref(ref) for ref in excluded_refs}
+    work = list(dict.fromkeys(normalize_entity_ref(ref) for ref in entity_refs))
+    seen = set(work)
+    users: dict[str, None] = {}
+    while work:
+        lookups = []
+        for ref in work:
+            if _kind(ref) == "user":
+                users.setdefault(ref)
+            elif ref not in excluded:
+                lookups.append(ref)
+        if not lookups:
+            break
+        existing = await store.existing_refs(lookups)
+        found = [ref for ref in lookups if ref in existing]
+        targets: dict[tuple[str, str], list[str]] = {}
+        for source, relation, target in await store.relations_from(found, (HAS_MEMBER, PARENT_OF, OWNED_BY)):
+            targets.setdefault((source, relation), []).append(target)
+        queued: list[str] = []
+
+        def queue(ref: str) -> None:
+            if ref not in seen:
+                seen.add(ref)
+                queued.append(ref)
+
+        for ref in found:
+            if _kind(ref) == "group":
+                for member in targets.get((ref, HAS_MEMBER), []):
+                    if _kind(member) == "user":
+                        users.setdefault(member)
+                for child in targets.get((ref, PARENT_OF), []):
+                    queue(child)
+            else:
+                owners = targets.get((ref, OWNED_BY), [])
+                if owners:
+                    queue(owners[0])
+        work = queued
+    return [user for user in users if user not in excluded]

@@ -1,0 +1,66 @@
+"""Reading locations: multi-document YAML, relative Location targets, error reports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from plugin_catalog.ingestion import MANAGED_BY_LOCATION, LocationSpec, read_locations
+from plugin_catalog.refs import entity_ref_of
+from tests.catalog.conftest import FIXTURES
+
+
+def test_valid_entities_survive_invalid_neighbours() -> None:
+    result = read_locations([LocationSpec("file", "org.yaml")], FIXTURES)
+    refs = [entity_ref_of(entity) for entity in result.entities]
+    assert "group:default/sre" in refs
+    assert "user:default/cora" in refs
+    # the Location's relative target was read relative to org.yaml
+    assert "component:finance/ledger" in refs
+    assert "location:default/more" in refs
+    assert len(refs) == len(set(refs)) == 21
+    reasons = {(error.entity_ref, error.location.rsplit("/", 1)[-1]): error.reason for error in result.errors}
+    assert len(result.errors) == 6
+    assert "metadata.name" in reasons[("user:default/not a valid name!", "org.yaml#13")]
+    assert "spec.type" in reasons[("group:default/typeless", "org.yaml#14")]
+    assert "spec.owner" in reasons[("component:default/broken-owner", "org.yaml#15")]
+    assert "mapping" in reasons[(None, "org.yaml#16")]
+    assert "duplicate" in reasons[("user:default/ivan", "org.yaml#17")]
+    assert "cannot read file" in reasons[(None, "missing.yaml")]
+
+
+def test_entities_record_where_they_came_from() -> None:
+    result = read_locations([LocationSpec("file", "org.yaml")], FIXTURES)
+    ledger = next(e for e in result.entities if e["metadata"]["name"] == "ledger")
+    assert ledger["metadata"]["annotations"][MANAGED_BY_LOCATION] == f"file:{FIXTURES / 'more' / 'software.yaml'}"
+    assert ledger["metadata"]["annotations"]["example.com/tier"] == "1"
+    sre = next(e for e in result.entities if e["metadata"]["name"] == "SRE")
+    assert sre["metadata"]["namespace"] == "default"
+
+
+def test_bad_locations_are_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "broken.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: early}\nspec: {}\n---\nkey: [unclosed\n"
+    )
+    result = read_locations(
+        [LocationSpec("url", "https://example.com/x.yaml"), LocationSpec("file", "broken.yaml"),
+         LocationSpec("file", "nope.yaml")],
+        tmp_path,
+    )
+    assert [entity_ref_of(e) for e in result.entities] == ["user:default/early"]
+    reasons = [error.reason for error in result.errors]
+    assert len(reasons) == 3
+    assert "unsupported location type 'url'" in reasons[0]
+    assert reasons[1].startswith("invalid YAML")
+    assert reasons[2].startswith("cannot read file")
+
+
+def test_location_loops_are_read_once(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: a}\nspec: {targets: [b.yaml]}\n"
+    )
+    (tmp_path / "b.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: b}\nspec: {target: ./a.yaml}\n"
+    )
+    result = read_locations([LocationSpec("file", "a.yaml")], tmp_path)
+    assert sorted(entity_ref_of(e) for e in result.entities) == ["location:default/a", "location:default/b"]
+    assert result.errors == []
