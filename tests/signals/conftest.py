@@ -80,3 +80,70 @@ async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, interv
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(interval)
+
+
+# -- helpers for tests against a running host --------------------------------------
+
+SYNC_PREFIX = "test-sync-"
+
+
+def ws_url(base_url: str) -> str:
+    """The signals WebSocket URL of a host at ``base_url``."""
+    return base_url.replace("http://", "ws://", 1) + "/api/signals"
+
+
+async def subscribe(ws: Any, *channels: str) -> None:
+    """Send subscribe frames."""
+    import json
+
+    for channel in channels:
+        await ws.send(json.dumps({"action": "subscribe", "channel": channel}))
+
+
+async def recv_signal(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
+    """The next signal frame (sync frames from :func:`wait_subscribed` are skipped)."""
+    import asyncio
+    import json
+
+    while True:
+        frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
+        if not str(frame.get("channel", "")).startswith(SYNC_PREFIX):
+            return frame
+
+
+async def assert_no_signal(ws: Any, wait: float = 0.3) -> None:
+    """Fail if a (non-sync) signal frame arrives within ``wait`` seconds."""
+    import asyncio
+
+    try:
+        frame = await recv_signal(ws, wait)
+    except (TimeoutError, asyncio.TimeoutError):
+        return
+    raise AssertionError(f"unexpected signal {frame}")
+
+
+async def wait_subscribed(ws: Any, publish: Callable[[dict[str, Any]], Any], timeout: float = 10.0) -> None:
+    """Barrier: return once the server has applied every frame this socket sent so far.
+
+    Subscribes to a private channel and broadcasts on it until a frame comes
+    back; the server applies a socket's frames in order, so earlier
+    subscribes are in effect by then (in whichever worker holds the socket).
+    """
+    import asyncio
+    import json
+
+    channel = f"{SYNC_PREFIX}{uuid.uuid4().hex[:8]}"
+    await subscribe(ws, channel)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        await publish({"recipients": {"type": "broadcast"}, "channel": channel, "message": {}})
+        try:
+            while True:
+                frame = json.loads(await asyncio.wait_for(ws.recv(), 0.2))
+                if frame.get("channel") == channel:
+                    await ws.send(json.dumps({"action": "unsubscribe", "channel": channel}))
+                    return
+        except (TimeoutError, asyncio.TimeoutError):
+            if loop.time() > deadline:
+                raise AssertionError("the server never applied the subscription") from None
