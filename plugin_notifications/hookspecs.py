@@ -1,0 +1,130 @@
+"""Processor hooks of the notifications plugin (pluggy project ``greenroom.notifications``).
+
+A *processor* is one pluggy plugin - a module or an object - implementing
+some of the hooks below with ``@hookimpl``. It is Backstage's
+``NotificationProcessor``: it can rewrite what is sent, filter it and
+deliver it to another system (email, chat). Its name is also a settings
+channel that users can switch on and off per origin and topic.
+
+Processors are contributed in two ways:
+
+* a distribution declares an entry point in the group
+  ``greenroom.notifications.processors`` naming the module or object
+  (found with pluggy's ``load_setuptools_entrypoints``);
+* a backend module of plugin ``notifications`` depends on the extension
+  point ``notifications.processing`` and calls ``add_processor(obj)``.
+
+Unlike ordinary pluggy hooks, the notifications plugin calls each
+processor's implementation separately, in registration order, because every
+processor has its own name, filters and user settings. An implementation
+may accept any subset of the arguments, may be ``async``, and may return
+``None`` to leave its input unchanged. An exception is logged and skipped;
+it never loses the notification.
+
+Example::
+
+    from plugin_notifications import hookimpl
+
+    @hookimpl
+    def notifications_processor_name():
+        return "Audit"
+
+    @hookimpl
+    async def notifications_post_process(notification):
+        await audit_log.write(notification.to_wire())
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from plugin_notifications.models import Notification, NotificationSendOptions
+    from plugin_notifications.processing import ProcessorFilters
+
+PROJECT_NAME = "greenroom.notifications"
+ENTRY_POINT_GROUP = "greenroom.notifications.processors"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def notifications_processor_name() -> str:
+    """Return the processor's name (Backstage ``getName``). Required.
+
+    The name is also the id of the processor's settings channel, shown as a
+    column of the user's settings (for example ``Email``).
+
+    :return: a short, stable name.
+
+    Use in processors: every processor must implement it.
+    """
+
+
+@hookspec
+def notifications_processor_filters() -> ProcessorFilters | dict[str, Any] | None:
+    """Return which notifications the processor wants (Backstage ``getNotificationFilters``).
+
+    ``{"minSeverity": "high"}`` skips anything less severe than high,
+    ``maxSeverity`` anything more severe, ``excludedTopics`` the listed
+    topics. Either a :class:`~plugin_notifications.processing.ProcessorFilters`
+    or a dict with those keys (camelCase or snake_case).
+
+    :return: the filters, or ``None`` for every notification.
+
+    Use in processors: optional.
+    """
+
+
+@hookspec
+def notifications_process_options(options: dict[str, Any]) -> dict[str, Any] | None:
+    """Rewrite a send request before it is validated (Backstage ``processOptions``).
+
+    Called once per send request, before recipients are resolved, with the
+    raw JSON body ``{"recipients": ..., "payload": ...}``. User settings do
+    not apply here; the processor's filters do (against the raw payload).
+
+    :param options: the send options as sent (not validated yet).
+    :return: new options, or ``None`` to keep ``options`` (which may be
+        changed in place).
+
+    Use in processors: optional.
+    """
+
+
+@hookspec
+def notifications_pre_process(
+    notification: Notification, options: NotificationSendOptions
+) -> Notification | None:
+    """Change a notification before it is stored and signalled (Backstage ``preProcess``).
+
+    Called once per recipient user (or once for a broadcast) when the
+    processor's channel is enabled for that user, origin and topic.
+
+    :param notification: the notification about to be stored; ``user`` is
+        ``None`` for a broadcast.
+    :param options: the validated send options.
+    :return: the notification to store, or ``None`` to keep ``notification``
+        (which may be changed in place).
+
+    Use in processors: optional.
+    """
+
+
+@hookspec
+def notifications_post_process(notification: Notification, options: NotificationSendOptions) -> None:
+    """Deliver a stored notification elsewhere (Backstage ``postProcess``).
+
+    Called once per recipient user (also for users whose ``Web`` channel is
+    off) or once for a broadcast, after the notification is stored and
+    signalled. It runs in a background task: the HTTP response does not wait
+    for it, and shutdown waits for tasks still running.
+
+    :param notification: the stored notification.
+    :param options: the validated send options.
+
+    Use in processors: optional.
+    """

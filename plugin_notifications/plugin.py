@@ -1,0 +1,97 @@
+"""The ``notifications`` backend plugin and its ``notifications.processing`` extension point.
+
+``init`` migrates the database, loads processors (from modules through the
+extension point, then from the ``greenroom.notifications.processors``
+entry points), serves ``/api/notifications``, schedules the retention task
+and attaches the sender to the hub, which makes ``notification_service_ref``
+usable in-process.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from host import services
+from host.config import Config
+from host.features import Registrar, create_backend_plugin, create_extension_point
+from plugin_catalog import catalog_service_ref
+from plugin_notifications.background import BackgroundTasks
+from plugin_notifications.cleaner import schedule_cleaner
+from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
+from plugin_notifications.recipients import CatalogRecipientResolver
+from plugin_notifications.routes import NotificationsApi
+from plugin_notifications.sender import NotificationSender
+from plugin_notifications.service import NotificationsHub, notifications_hub_ref
+from plugin_notifications.settings import SettingsService, read_default_settings
+from plugin_notifications.store import NotificationsStore
+from plugin_signals import signals_service_ref
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+DEFAULT_BASE_URL = "http://localhost:3000"
+
+#: Modules of plugin ``notifications`` depend on this to add processors or a recipient resolver.
+notifications_processing_extension_point = create_extension_point("notifications.processing")
+
+
+def _register(reg: Registrar) -> None:
+    registry = ProcessorRegistry()
+    reg.register_extension_point(notifications_processing_extension_point, registry)
+
+    async def init(
+        config: Config,
+        logger: Any,
+        database: Any,
+        router: Any,
+        http_auth: Any,
+        scheduler: Any,
+        lifecycle: Any,
+        signals: Any,
+        catalog: Any,
+        hub: NotificationsHub,
+    ) -> None:
+        await database.migrate(MIGRATIONS)
+        store = NotificationsStore(await database.get_engine())
+        loaded = registry.load_entry_points()
+        if registry.processors:
+            names = ", ".join(registry.channel_names())
+            logger.info(f"Notification processors: {names} ({loaded} from entry points)")
+        settings = SettingsService(store, read_default_settings(config), registry.channel_names)
+        tasks = BackgroundTasks(logger)
+        sender = NotificationSender(
+            store=store,
+            settings=settings,
+            pipeline=ProcessorPipeline(registry.processors, logger),
+            resolver=registry.recipient_resolver or CatalogRecipientResolver(catalog),
+            signals=signals,
+            base_url=config.get_optional_string("app.baseUrl") or DEFAULT_BASE_URL,
+            tasks=tasks,
+            logger=logger,
+            post_process_concurrency=int(config.get_optional_number("notifications.concurrencyLimit") or 10),
+        )
+        NotificationsApi(
+            store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth
+        ).register(router)
+        await schedule_cleaner(config, scheduler, store, logger)
+        lifecycle.add_shutdown_hook(tasks.drain)
+        hub.attach(sender)
+
+    reg.register_init(
+        deps={
+            "config": services.config,
+            "logger": services.logger,
+            "database": services.database,
+            "router": services.http_router,
+            "http_auth": services.http_auth,
+            "scheduler": services.scheduler,
+            "lifecycle": services.lifecycle,
+            "signals": signals_service_ref,
+            "catalog": catalog_service_ref,
+            "hub": notifications_hub_ref,
+        },
+        init=init,
+    )
+
+
+#: The notifications backend plugin (``/api/notifications``).
+notifications_plugin = create_backend_plugin("notifications", _register)

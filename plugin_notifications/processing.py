@@ -1,0 +1,297 @@
+"""Processors: registration (extension point and entry points) and running their hooks.
+
+See :mod:`plugin_notifications.hookspecs` for the hooks. The
+:class:`ProcessorRegistry` is what modules receive for the extension point
+``notifications.processing``; :class:`ProcessorPipeline` runs the hooks of
+the eligible processors in registration order, logging and skipping any
+that fail.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from plugin_notifications import hookspecs
+from plugin_notifications.models import SEVERITIES, Notification, NotificationSendOptions, normalize_severity
+
+_HOOKS = (
+    "notifications_processor_name",
+    "notifications_processor_filters",
+    "notifications_process_options",
+    "notifications_pre_process",
+    "notifications_post_process",
+)
+
+
+class ProcessorFilters(BaseModel):
+    """Which notifications a processor handles (Backstage ``NotificationProcessorFilters``)."""
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    min_severity: str | None = Field(default=None, alias="minSeverity")
+    max_severity: str | None = Field(default=None, alias="maxSeverity")
+    excluded_topics: tuple[str, ...] = Field(default=(), alias="excludedTopics")
+
+    @field_validator("min_severity", "max_severity")
+    @classmethod
+    def _known_severity(cls, value: str | None, info: Any) -> str | None:
+        if value is not None and value.lower() not in SEVERITIES:
+            label = "minSeverity" if info.field_name == "min_severity" else "maxSeverity"
+            raise ValueError(f"Invalid {label}")
+        return value.lower() if value else None
+
+    def accepts(self, severity: Any, topic: Any) -> bool:
+        """Whether a notification of ``severity`` and ``topic`` passes these filters."""
+        rank = SEVERITIES.index(normalize_severity(severity))
+        if self.min_severity and rank > SEVERITIES.index(self.min_severity):
+            return False
+        if self.max_severity and rank < SEVERITIES.index(self.max_severity):
+            return False
+        return not (topic is not None and topic in self.excluded_topics)
+
+
+class RecipientResolver(Protocol):
+    """Replaces the catalog-backed resolution of ``entity`` recipients.
+
+    Return user entity refs; anything that is not a ``user`` ref is dropped.
+    May be sync or async.
+    """
+
+    def resolve_notification_recipients(
+        self, *, entity_refs: list[str], excluded_entity_refs: list[str]
+    ) -> Any:  # pragma: no cover - protocol
+        """Return the user refs to notify for ``entity_refs`` minus ``excluded_entity_refs``."""
+
+
+class Processor:
+    """One registered processor: its name and its hook implementations."""
+
+    def __init__(self, plugin: object, impls: Mapping[str, pluggy.HookImpl]) -> None:
+        self.plugin = plugin
+        self._impls = dict(impls)
+        name_impl = self._impls.get("notifications_processor_name")
+        if name_impl is None:
+            raise TypeError(f"Notification processor {plugin!r} does not implement notifications_processor_name")
+        name = name_impl.function()
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Notification processor {plugin!r} returned an invalid name {name!r}")
+        self.name = name
+
+    def implements(self, hook: str) -> bool:
+        """Whether this processor implements ``hook``."""
+        return hook in self._impls
+
+    async def call(self, hook: str, **kwargs: Any) -> Any:
+        """Call this processor's ``hook`` with the arguments it asks for; await if async."""
+        impl = self._impls[hook]
+        result = impl.function(*(kwargs[name] for name in impl.argnames))
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    def filters(self) -> ProcessorFilters:
+        """This processor's filters (none when the hook is not implemented)."""
+        impl = self._impls.get("notifications_processor_filters")
+        raw = impl.function() if impl else None
+        if raw is None:
+            return ProcessorFilters()
+        return raw if isinstance(raw, ProcessorFilters) else ProcessorFilters.model_validate(raw)
+
+    def __repr__(self) -> str:
+        return f"Processor({self.name})"
+
+
+class _ObjectProcessor:
+    """Adapts a Backstage-style object (``get_name``, ``pre_process`` ...) to the hooks."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.__name__ = f"processor-{id(target)}"
+
+    @hookspecs.hookimpl
+    def notifications_processor_name(self) -> str:  # noqa: D102
+        return str(self.target.get_name())
+
+    @hookspecs.hookimpl
+    def notifications_processor_filters(self) -> Any:  # noqa: D102
+        get = getattr(self.target, "get_notification_filters", None)
+        return get() if get else None
+
+    @hookspecs.hookimpl
+    async def notifications_process_options(self, options: dict[str, Any]) -> Any:  # noqa: D102
+        return await _maybe_call(self.target, "process_options", options)
+
+    @hookspecs.hookimpl
+    async def notifications_pre_process(self, notification: Notification, options: Any) -> Any:  # noqa: D102
+        return await _maybe_call(self.target, "pre_process", notification, options)
+
+    @hookspecs.hookimpl
+    async def notifications_post_process(self, notification: Notification, options: Any) -> None:  # noqa: D102
+        await _maybe_call(self.target, "post_process", notification, options)
+
+
+async def _maybe_call(target: Any, method: str, *args: Any) -> Any:
+    func = getattr(target, method, None)
+    if func is None:
+        return None
+    result = func(*args)
+    return await result if inspect.isawaitable(result) else result
+
+
+class ProcessorRegistry:
+    """The ``notifications.processing`` extension point, and the list of processors.
+
+    Modules call :meth:`add_processor` and
+    :meth:`set_notification_recipient_resolver` during their ``init``; the
+    plugin then adds the processors found through entry points.
+    """
+
+    def __init__(self) -> None:
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self.processors: list[Processor] = []
+        self.recipient_resolver: RecipientResolver | None = None
+
+    def add_processor(self, *processors: Any) -> None:
+        """Register processors: hook modules/objects, Backstage-style objects, or lists of them."""
+        for item in _flatten(processors):
+            plugin = item if _has_hookimpls(item) else self._adapt(item)
+            if not self.plugin_manager.is_registered(plugin):
+                self.plugin_manager.register(plugin)
+            self._track(plugin)
+
+    def set_notification_recipient_resolver(self, resolver: RecipientResolver) -> None:
+        """Replace the catalog-backed recipient resolution (only one resolver may be set)."""
+        if self.recipient_resolver is not None:
+            raise RuntimeError("A notification recipient resolver is already set")
+        self.recipient_resolver = resolver
+
+    def load_entry_points(self, group: str = hookspecs.ENTRY_POINT_GROUP) -> int:
+        """Register every processor of the entry-point ``group``; return how many were loaded."""
+        count = self.plugin_manager.load_setuptools_entrypoints(group)
+        for plugin, _dist in self.plugin_manager.list_plugin_distinfo():
+            if _has_hookimpls(plugin):
+                self._track(plugin)
+            else:
+                self.plugin_manager.unregister(plugin)
+                self.add_processor(plugin)
+        return count
+
+    def channel_names(self) -> list[str]:
+        """Every processor name: the settings channels besides ``Web``."""
+        return [processor.name for processor in self.processors]
+
+    def _track(self, plugin: object) -> None:
+        if any(processor.plugin is plugin for processor in self.processors):
+            return
+        impls = {}
+        for hook in _HOOKS:
+            for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
+                if impl.plugin is plugin:
+                    impls[hook] = impl
+        self.processors.append(Processor(plugin, impls))
+
+    @staticmethod
+    def _adapt(item: Any) -> object:
+        if not callable(getattr(item, "get_name", None)):
+            raise TypeError(f"{item!r} is not a notification processor: no hook implementations and no get_name()")
+        return _ObjectProcessor(item)
+
+
+def _flatten(items: Iterable[Any]) -> Iterable[Any]:
+    for item in items:
+        if isinstance(item, (list, tuple)):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _has_hookimpls(item: Any) -> bool:
+    marker = f"{hookspecs.PROJECT_NAME}_impl"
+    return any(hasattr(getattr(item, hook, None), marker) for hook in _HOOKS)
+
+
+#: Decides whether a processor may handle a notification for its user (settings).
+ChannelCheck = Callable[[Processor, Notification], bool]
+
+
+class ProcessorPipeline:
+    """Runs processor hooks: sequentially, in order, chaining results, never raising."""
+
+    def __init__(self, processors: Sequence[Processor], logger: Any) -> None:
+        self._processors = processors
+        self._logger = logger
+
+    @property
+    def active(self) -> bool:
+        """Whether any processor is registered."""
+        return bool(self._processors)
+
+    def _eligible(self, hook: str, severity: Any, topic: Any) -> list[Processor]:
+        eligible = []
+        for processor in self._processors:
+            if not processor.implements(hook):
+                continue
+            try:
+                accepted = processor.filters().accepts(severity, topic)
+            except Exception as error:  # a broken filter must not stop the send
+                self._log_failure(processor, hook, error)
+                continue
+            if accepted:
+                eligible.append(processor)
+        return eligible
+
+    async def process_options(self, options: dict[str, Any]) -> dict[str, Any]:
+        """Run ``notifications_process_options`` of every eligible processor over the raw body."""
+        hook = "notifications_process_options"
+        payload = options.get("payload") if isinstance(options.get("payload"), dict) else {}
+        for processor in self._eligible(hook, payload.get("severity"), payload.get("topic")):
+            ok, result = await self._call(processor, hook, options=options)
+            if ok and isinstance(result, dict):
+                options = result
+        return options
+
+    async def pre_process(
+        self, notification: Notification, options: NotificationSendOptions, allowed: ChannelCheck
+    ) -> Notification:
+        """Run ``notifications_pre_process`` of the processors eligible for this notification."""
+        hook = "notifications_pre_process"
+        for processor in self._for(hook, notification, allowed):
+            # A copy, so that a processor failing half-way leaves the last good value intact.
+            candidate = notification.model_copy(deep=True)
+            ok, result = await self._call(processor, hook, notification=candidate, options=options)
+            if ok:
+                notification = result if isinstance(result, Notification) else candidate
+        return notification
+
+    async def post_process(
+        self, notification: Notification, options: NotificationSendOptions, allowed: ChannelCheck
+    ) -> None:
+        """Run ``notifications_post_process`` of the processors eligible for this notification."""
+        hook = "notifications_post_process"
+        for processor in self._for(hook, notification, allowed):
+            await self._call(processor, hook, notification=notification, options=options)
+
+    async def _call(self, processor: Processor, hook: str, **kwargs: Any) -> tuple[bool, Any]:
+        """Call one hook; a failure is logged and reported as ``(False, None)``."""
+        try:
+            return True, await processor.call(hook, **kwargs)
+        except Exception as error:
+            self._log_failure(processor, hook, error)
+            return False, None
+
+    def _for(self, hook: str, notification: Notification, allowed: ChannelCheck) -> list[Processor]:
+        payload = notification.payload
+        return [
+            processor
+            for processor in self._eligible(hook, payload.severity, payload.topic)
+            if notification.user is None or allowed(processor, notification)
+        ]
+
+    def _log_failure(self, processor: Processor, hook: str, error: BaseException) -> None:
+        self._logger.error(f"Error while processing notification with {processor.name}: {hook} failed", exc_info=error)

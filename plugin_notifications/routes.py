@@ -1,0 +1,180 @@
+"""The HTTP API at ``/api/notifications`` (Falcon ASGI resources; spec section 1).
+
+User routes authenticate a *user* principal and only ever touch the
+caller's own notifications and the broadcasts; create accepts only a
+*service* principal, whose subject becomes the origin.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import falcon
+
+from host.errors import InputError, NotFoundError
+from plugin_notifications.models import NotificationSettings, UpdateRequest, parse_body
+from plugin_notifications.sender import SIGNAL_CHANNEL, NotificationSender
+from plugin_notifications.settings import SettingsService
+from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, NotificationQuery, NotificationsStore
+
+
+def _param(req: falcon.Request, name: str) -> str | None:
+    """A single query parameter (the first one when repeated)."""
+    value = req.params.get(name)
+    if isinstance(value, list):
+        return value[0] if value else None
+    return value
+
+
+def _non_negative_int(req: falcon.Request, name: str) -> int | None:
+    raw = _param(req, name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise InputError(f"Invalid {name}, must be a non-negative integer")
+    return value
+
+
+def _boolean(req: falcon.Request, name: str) -> bool | None:
+    """``true``/``false``; any other value is ignored, as in Backstage."""
+    return {"true": True, "false": False}.get(_param(req, name) or "")
+
+
+def _timestamp(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        try:
+            value = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            raise InputError("Unexpected date format") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def parse_filters(req: falcon.Request, *, with_topic: bool = True) -> NotificationFilters:
+    """The common filters: search, read, saved, createdAfter, minimumSeverity (and topic)."""
+    created_after = _param(req, "createdAfter")
+    return NotificationFilters(
+        search=_param(req, "search") or None,
+        read=_boolean(req, "read"),
+        saved=_boolean(req, "saved"),
+        created_after=_timestamp(created_after) if created_after else None,
+        minimum_severity=_param(req, "minimumSeverity") or None,
+        topic=(_param(req, "topic") or None) if with_topic else None,
+    )
+
+
+def parse_order(req: falcon.Request) -> list[tuple[str, str]]:
+    """``orderField`` values (repeatable): ``field`` or ``field,asc|desc``; default ``created desc``."""
+    raw = req.params.get("orderField")
+    if raw is None:
+        return [("created", "desc")]
+    order = []
+    for value in raw if isinstance(raw, list) else [raw]:
+        name, _, direction = value.partition(",")
+        direction = direction or "asc"
+        if direction not in ("asc", "desc"):
+            raise InputError("Invalid order field order, must be asc or desc")
+        if name not in ORDER_FIELDS:
+            raise InputError(f"Invalid order field '{name}', must be one of {', '.join(ORDER_FIELDS)}")
+        order.append((name, direction))
+    return order
+
+
+class NotificationsApi:
+    """Every route of the plugin; ``register`` mounts it on the plugin router."""
+
+    def __init__(
+        self,
+        *,
+        store: NotificationsStore,
+        sender: NotificationSender,
+        settings: SettingsService,
+        signals: Any,
+        http_auth: Any,
+    ) -> None:
+        self._store = store
+        self._sender = sender
+        self._settings = settings
+        self._signals = signals
+        self._http_auth = http_auth
+
+    def register(self, router: Any) -> None:
+        """Add the routes; literal paths are matched before ``/{id}`` by Falcon."""
+        for prefix in ("", "/notifications"):
+            router.add_route(prefix or "/", self, suffix="collection")
+            router.add_route(f"{prefix}/update", self, suffix="update")
+            router.add_route(f"{prefix}/{{notification_id}}", self, suffix="item")
+        router.add_route("/status", self, suffix="status")
+        router.add_route("/settings", self, suffix="settings")
+        router.add_route("/topics", self, suffix="topics")
+
+    async def _user(self, req: falcon.Request) -> str:
+        creds = await self._http_auth.credentials(req, allow=("user",))
+        return str(creds.principal.user_entity_ref)
+
+    async def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET /notifications``: ``{totalCount, notifications}`` of the caller."""
+        user = await self._user(req)
+        query = NotificationQuery(
+            filters=parse_filters(req),
+            order=parse_order(req),
+            offset=_non_negative_int(req, "offset"),
+            limit=_non_negative_int(req, "limit"),
+        )
+        notifications, total = await self._store.list_notifications(user, query)
+        resp.media = {"totalCount": total, "notifications": [item.to_wire() for item in notifications]}
+
+    async def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``POST /notifications`` (services only): create, answer the created notifications."""
+        creds = await self._http_auth.credentials(req, allow=("service",))
+        body = await req.get_media(default_when_empty=None)
+        created = await self._sender.send(body, origin=str(creds.principal.subject))
+        resp.media = [item.to_wire() for item in created]
+
+    async def on_get_item(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
+        """``GET /notifications/{id}``: one notification the caller can see, else 404."""
+        user = await self._user(req)
+        found = await self._store.get_notification(user, notification_id)
+        if found is None:
+            raise NotFoundError("Not found")
+        resp.media = found.to_wire()
+
+    async def on_post_update(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``POST /notifications/update``: mark read/unread, saved/unsaved; signal read changes."""
+        user = await self._user(req)
+        update = parse_body(UpdateRequest, await req.get_media(default_when_empty=None))
+        await self._store.update_state(user, update.ids, read=update.read, saved=update.saved)
+        if update.read is not None:
+            action = "notification_read" if update.read else "notification_unread"
+            await self._signals.publish(
+                recipients={"type": "user", "entityRef": [user]},
+                channel=SIGNAL_CHANNEL,
+                message={"action": action, "notification_ids": update.ids},
+            )
+        resp.media = [item.to_wire() for item in await self._store.get_notifications(user, update.ids)]
+
+    async def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET /status``: ``{unread, read}``."""
+        resp.media = await self._store.get_status(await self._user(req))
+
+    async def on_get_topics(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET /topics``: distinct topics of the caller's (filtered) notifications."""
+        user = await self._user(req)
+        resp.media = {"topics": await self._store.get_topics(user, parse_filters(req, with_topic=False))}
+
+    async def on_get_settings(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET /settings``: the effective channel x origin x topic matrix."""
+        resp.media = (await self._settings.get(await self._user(req))).to_wire()
+
+    async def on_post_settings(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``POST /settings``: replace the caller's settings; answer the new matrix."""
+        user = await self._user(req)
+        settings = parse_body(NotificationSettings, await req.get_media(default_when_empty=None))
+        resp.media = (await self._settings.save(user, settings)).to_wire()

@@ -1,0 +1,213 @@
+"""Sending notifications: validation, recipients, settings, processors, storage, signals.
+
+The order of Backstage's router is kept (spec sections 1.9, 4, 6.4, 8):
+
+1. ``processOptions`` of the processors over the raw body;
+2. validation (a 400 naming the field; nothing stored) and the link check;
+3. broadcast, or recipients resolved to users;
+4. per user: ``preProcess``, then the ``Web`` channel setting decides whether
+   it is stored; all users are stored with one bulk statement;
+5. after the response: a ``new_notification`` signal per stored
+   notification and ``postProcess`` per user, in a tracked background task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from host.errors import BackstageError, InputError
+from plugin_notifications.background import BackgroundTasks
+from plugin_notifications.models import (
+    WEB_CHANNEL,
+    BroadcastRecipients,
+    Notification,
+    NotificationPayload,
+    NotificationSendOptions,
+    parse_send_options,
+    utc_now,
+)
+from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
+from plugin_notifications.recipients import resolve_recipients
+from plugin_notifications.settings import DeliverySettings, SettingsService
+from plugin_notifications.store import NotificationsStore
+
+SIGNAL_CHANNEL = "notifications"
+_SIGNAL_BATCH = 100
+# WHATWG URL parsing drops these before reading the scheme, and so do browsers.
+_URL_STRIP = "".join(chr(code) for code in range(0x21))
+_URL_REMOVE = re.compile(r"[\t\n\r]")
+
+
+def validate_link(link: str | None, base_url: str) -> None:
+    """Reject links that are not http(s) once resolved against ``app.baseUrl``.
+
+    Relative links (``/catalog``) are accepted and stored unchanged.
+    """
+    if link is None:
+        return
+    cleaned = _URL_REMOVE.sub("", link).strip(_URL_STRIP)
+    base = base_url if base_url.endswith("/") else f"{base_url}/"
+    try:
+        scheme = urlsplit(urljoin(base, cleaned.removeprefix("/"))).scheme
+    except ValueError as error:
+        raise InputError("Invalid link provided", cause=error) from None
+    if scheme not in ("http", "https"):
+        raise InputError("Invalid link provided", cause=ValueError("Only HTTP/HTTPS links are allowed"))
+
+
+class NotificationSender:
+    """Creates notifications for a sender (``origin``): the heart of ``POST /notifications``."""
+
+    def __init__(
+        self,
+        *,
+        store: NotificationsStore,
+        settings: SettingsService,
+        pipeline: ProcessorPipeline,
+        resolver: RecipientResolver,
+        signals: Any,
+        base_url: str,
+        tasks: BackgroundTasks,
+        logger: Any,
+        post_process_concurrency: int = 10,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._pipeline = pipeline
+        self._resolver = resolver
+        self._signals = signals
+        self._base_url = base_url
+        self._tasks = tasks
+        self._logger = logger
+        self._post_process_limit = max(1, post_process_concurrency)
+
+    async def send(self, body: Any, *, origin: str) -> list[Notification]:
+        """Create notifications from a send body on behalf of ``origin``.
+
+        Returns what Backstage's create answers: one item for a broadcast,
+        one per user whose ``Web`` channel allows it (so ``[]`` is a valid
+        result).
+        """
+        if self._pipeline.active and isinstance(body, dict):
+            body = await self._pipeline.process_options(body)
+        options = parse_send_options(body)
+        validate_link(options.payload.link, self._base_url)
+        # Severity is always echoed, even when defaulted.
+        options.payload.severity = options.payload.severity
+        created = utc_now()
+        if isinstance(options.recipients, BroadcastRecipients):
+            return [await self._broadcast(options, origin, created)]
+        try:
+            users = await resolve_recipients(
+                self._resolver, options.recipients.entity_refs(), options.recipients.excluded_entity_refs()
+            )
+        except BackstageError:
+            raise
+        except Exception as error:
+            self._logger.warning(f"Failed to resolve notification recipients: {error}")
+            raise InputError("Failed to send user notifications", cause=error) from None
+        return await self._to_users(users, options, origin, created)
+
+    async def _broadcast(self, options: NotificationSendOptions, origin: str, created: Any) -> Notification:
+        notification = _new(None, origin, created, options.payload)
+        if self._pipeline.active:
+            notification = await self._pipeline.pre_process(notification, options, _always)
+        stored = await self._store.save_broadcast(notification)
+        self._tasks.spawn(
+            self._after_broadcast(stored, options), name=f"notifications:broadcast:{stored.id}"
+        )
+        return stored
+
+    async def _to_users(
+        self, users: Sequence[str], options: NotificationSendOptions, origin: str, created: Any
+    ) -> list[Notification]:
+        if not users:
+            return []
+        delivery = await self._settings.delivery_settings(users, origin)
+        allowed = _channel_check(delivery)
+        topic = options.payload.topic
+        prepared = []
+        for user in users:
+            notification = _new(user, origin, created, options.payload)
+            if self._pipeline.active:
+                notification = await self._pipeline.pre_process(notification, options, allowed)
+            prepared.append(notification)
+        web = [item for item in prepared if delivery.is_enabled(item.user or "", WEB_CHANNEL, origin, topic)]
+        stored = await self._store.save_user_notifications(web)
+        by_user = {item.user: item for item in stored}
+        delivered = [by_user.get(item.user, item) for item in prepared]
+        self._tasks.spawn(
+            self._after_users(stored, delivered, options, allowed),
+            name=f"notifications:send:{origin}:{len(users)}",
+        )
+        return stored
+
+    async def _after_broadcast(self, stored: Notification, options: NotificationSendOptions) -> None:
+        await self._signal({"type": "broadcast"}, stored.id)
+        await self._pipeline.post_process(stored, options, _always)
+
+    async def _after_users(
+        self,
+        stored: Sequence[Notification],
+        delivered: Sequence[Notification],
+        options: NotificationSendOptions,
+        allowed: ChannelCheck,
+    ) -> None:
+        for start in range(0, len(stored), _SIGNAL_BATCH):
+            await asyncio.gather(
+                *(
+                    self._signal({"type": "user", "entityRef": [item.user]}, item.id)
+                    for item in stored[start : start + _SIGNAL_BATCH]
+                )
+            )
+        if not self._pipeline.active:
+            return
+        limit = asyncio.Semaphore(self._post_process_limit)
+
+        async def post(notification: Notification) -> None:
+            async with limit:
+                await self._pipeline.post_process(notification, options, allowed)
+
+        await asyncio.gather(*(post(item) for item in delivered))
+
+    async def _signal(self, recipients: dict[str, Any], notification_id: str) -> None:
+        try:
+            await self._signals.publish(
+                recipients=recipients,
+                channel=SIGNAL_CHANNEL,
+                message={"action": "new_notification", "notification_id": notification_id},
+            )
+        except Exception as error:  # a signal is a hint; the notification is stored
+            self._logger.warning(f"Failed to publish new_notification signal: {error}")
+
+
+def _channel_check(delivery: DeliverySettings) -> ChannelCheck:
+    """Processors may handle a user's notification when that user enabled their channel."""
+
+    def allowed(processor: Processor, notification: Notification) -> bool:
+        return delivery.is_enabled(
+            notification.user or "", processor.name, notification.origin, notification.payload.topic
+        )
+
+    return allowed
+
+
+def _always(_processor: Processor, _notification: Notification) -> bool:
+    return True
+
+
+def _new(user: str | None, origin: str, created: Any, payload: NotificationPayload) -> Notification:
+    """A fresh notification carrying only the supplied payload fields (as create answers)."""
+    return Notification.model_construct(
+        {"id", "user", "created", "origin", "payload"},
+        id=str(uuid.uuid4()),
+        user=user,
+        created=created,
+        origin=origin,
+        payload=payload,
+    )

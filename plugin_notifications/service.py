@@ -1,0 +1,143 @@
+"""``notification_service_ref``: how other plugins send notifications.
+
+A plugin adds the ref to its ``deps`` (nothing needs registering; the ref
+has a default factory) and calls::
+
+    await notifications.send(
+        recipients={"type": "entity", "entityRef": "group:default/team-a"},
+        payload={"title": "Deploy finished", "link": "/catalog/default/component/api"},
+    )
+
+The notification's origin is the calling plugin (``plugin:<pluginId>``).
+When the notifications plugin runs in the same backend the call stays
+in-process, waiting for the plugin to be ready; otherwise it is a
+``POST`` to the notifications plugin found through discovery, with a
+plugin-to-plugin token, exactly like Backstage's ``DefaultNotificationService``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from host import services
+from host.errors import ServiceUnavailableError
+from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
+from plugin_notifications.sender import NotificationSender
+
+#: Seconds an in-process send waits for the notifications plugin to start.
+READY_TIMEOUT = 30.0
+PLUGIN_ID = "notifications"
+
+
+class NotificationsHub:
+    """Root-scoped meeting point: the notifications plugin attaches its sender here when ready."""
+
+    def __init__(self) -> None:
+        self._sender: NotificationSender | None = None
+        self._ready = asyncio.Event()
+
+    def attach(self, sender: NotificationSender) -> None:
+        """Publish the ready sender and wake every waiting caller."""
+        self._sender = sender
+        self._ready.set()
+
+    async def wait(self, timeout: float) -> NotificationSender:
+        """Return the sender, waiting up to ``timeout`` seconds for it."""
+        if self._sender is None:
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                raise ServiceUnavailableError(
+                    f"The notifications plugin did not become ready within {timeout:g} seconds"
+                ) from None
+        assert self._sender is not None
+        return self._sender
+
+
+class NotificationSendError(Exception):
+    """Sending over HTTP failed (Backstage: ``Failed to send notifications: ...``)."""
+
+
+class NotificationService:
+    """Sends notifications as the plugin that depends on it."""
+
+    def __init__(
+        self,
+        *,
+        hub: NotificationsHub,
+        auth: Any,
+        discovery: Any,
+        instance_metadata: Any,
+        ready_timeout: float = READY_TIMEOUT,
+        http_client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._hub = hub
+        self._auth = auth
+        self._discovery = discovery
+        self._instance_metadata = instance_metadata
+        self._ready_timeout = ready_timeout
+        self._http_client = http_client
+
+    async def send(self, *, recipients: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+        """Send a notification (``recipients``/``payload`` as in ``POST /notifications``).
+
+        Raises :class:`host.errors.InputError` for an invalid request when
+        in-process, and :class:`NotificationSendError` when the remote
+        notifications plugin answers with an error.
+        """
+        body = {"recipients": dict(recipients), "payload": dict(payload)}
+        own = self._auth.get_own_service_credentials()
+        if self._instance_metadata.is_installed(PLUGIN_ID):
+            sender = await self._hub.wait(self._ready_timeout)
+            await sender.send(body, origin=own.principal.subject)
+            return
+        base_url = await self._discovery.get_base_url(PLUGIN_ID)
+        token = await self._auth.get_plugin_request_token(on_behalf_of=own, target_plugin_id=PLUGIN_ID)
+        headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        try:
+            if self._http_client is not None:
+                response = await self._http_client.post(base_url, json=body, headers=headers)
+            else:
+                async with httpx.AsyncClient(timeout=30) as client:
+                    response = await client.post(base_url, json=body, headers=headers)
+        except httpx.HTTPError as error:
+            raise NotificationSendError(f"Failed to send notifications: {error}") from error
+        if response.status_code >= 400:
+            raise NotificationSendError(
+                f"Failed to send notifications: Error: Request failed with status {response.status_code}"
+            )
+
+
+def _hub_factory(ref: ServiceRef[Any]) -> ServiceFactory:
+    return create_service_factory(ref, lambda: NotificationsHub())
+
+
+#: Root-scoped hub shared by the notifications plugin and every sender in this backend.
+notifications_hub_ref: ServiceRef[NotificationsHub] = create_service_ref(
+    "notifications.hub", "root", default_factory=_hub_factory
+)
+
+
+def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
+    return create_service_factory(
+        ref,
+        lambda hub, auth, discovery, instance_metadata: NotificationService(
+            hub=hub, auth=auth, discovery=discovery, instance_metadata=instance_metadata
+        ),
+        deps={
+            "hub": notifications_hub_ref,
+            "auth": services.auth,
+            "discovery": services.discovery,
+            "instance_metadata": services.instance_metadata,
+        },
+    )
+
+
+#: Plugin-scoped ref of the notification service (Backstage id ``notifications.service``).
+notification_service_ref: ServiceRef[NotificationService] = create_service_ref(
+    "notifications.service", "plugin", default_factory=_service_factory
+)

@@ -1,0 +1,217 @@
+"""User notification settings: the channel x origin x topic matrix and delivery gating.
+
+A *channel* is ``Web`` (the inbox) or the name of a processor; an *origin*
+is the sender; a *topic* is ``payload.topic``. Everything is enabled unless
+the user or ``notifications.defaultSettings`` says otherwise; a channel set
+``enabled: false`` in config is opt-in (spec section 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from host.config import Config, ConfigError
+from host.errors import InputError
+from plugin_notifications.models import (
+    WEB_CHANNEL,
+    ChannelSetting,
+    NotificationSettings,
+    OriginSetting,
+    TopicSetting,
+    describe_validation_error,
+)
+from plugin_notifications.store import NotificationsStore, SettingRow
+
+
+@dataclass
+class _Origin:
+    """One origin's flags within one channel (stored or configured)."""
+
+    enabled: bool | None = None
+    topics: dict[str, bool] = field(default_factory=dict)
+
+
+@dataclass
+class _Channel:
+    """One channel's flag and origins (stored or configured)."""
+
+    enabled: bool | None = None
+    origins: dict[str, _Origin] = field(default_factory=dict)
+
+
+def _from_rows(rows: Sequence[SettingRow]) -> dict[str, _Channel]:
+    """Stored rows grouped by channel (lower-cased) and origin.
+
+    A row without topic sets the origin's flag; an origin known only through
+    topic rows counts as enabled.
+    """
+    channels: dict[str, _Channel] = {}
+    for row in rows:
+        origin = channels.setdefault(row.channel.lower(), _Channel()).origins.setdefault(row.origin, _Origin())
+        if row.topic is None:
+            origin.enabled = row.enabled
+        else:
+            origin.topics[row.topic] = row.enabled
+    for channel in channels.values():
+        for origin in channel.origins.values():
+            if origin.enabled is None:
+                origin.enabled = True
+    return channels
+
+
+def _from_settings(settings: NotificationSettings) -> dict[str, _Channel]:
+    return {
+        channel.id.lower(): _Channel(
+            enabled=channel.enabled,
+            origins={
+                origin.id: _Origin(origin.enabled, {topic.id: topic.enabled for topic in origin.topics})
+                for origin in channel.origins
+            },
+        )
+        for channel in settings.channels
+    }
+
+
+def read_default_settings(config: Config) -> NotificationSettings:
+    """Parse ``notifications.defaultSettings`` (empty when absent)."""
+    raw = config.get_optional("notifications.defaultSettings")
+    if raw is None:
+        return NotificationSettings(channels=[])
+    try:
+        return NotificationSettings.model_validate(raw)
+    except ValidationError as error:
+        message = describe_validation_error(error).replace("request/body", "notifications.defaultSettings")
+        raise ConfigError(f"Invalid notifications.defaultSettings: {message}") from None
+
+
+class DeliverySettings:
+    """Answers "may channel C deliver origin O / topic T to user U?" for one send.
+
+    Built from the stored rows of all recipients of one origin (a single
+    query) plus the configured defaults.
+    """
+
+    def __init__(self, rows: Sequence[SettingRow], defaults: dict[str, _Channel]) -> None:
+        self._defaults = defaults
+        self._by_user: dict[str, dict[str, _Channel]] = {}
+        grouped: dict[str, list[SettingRow]] = {}
+        for row in rows:
+            grouped.setdefault(row.user, []).append(row)
+        for user, user_rows in grouped.items():
+            self._by_user[user] = _from_rows(user_rows)
+
+    def is_enabled(self, user: str, channel: str, origin: str, topic: str | None) -> bool:
+        """Backstage's ``isNotificationsEnabledFor`` for one user and channel."""
+        configured = self._defaults.get(channel.lower())
+        channel_enabled = configured.enabled if configured else None
+        stored = self._by_user.get(user, {}).get(channel.lower())
+        found = stored.origins.get(origin) if stored else None
+        if found is None and configured is not None and channel_enabled is not False:
+            found = configured.origins.get(origin)
+        if found is None:
+            return channel_enabled if channel_enabled is not None else True
+        if topic is not None and topic in found.topics:
+            return found.topics[topic]
+        return found.enabled if found.enabled is not None else True
+
+
+class SettingsService:
+    """Reads, writes and applies user settings."""
+
+    def __init__(
+        self,
+        store: NotificationsStore,
+        defaults: NotificationSettings,
+        processor_channels: Callable[[], list[str]],
+    ) -> None:
+        self._store = store
+        self._defaults = defaults
+        self._default_channels = _from_settings(defaults)
+        self._processor_channels = processor_channels
+
+    def channels(self) -> list[str]:
+        """Channels a user may store settings for: ``Web`` and every processor name."""
+        return [WEB_CHANNEL, *self._processor_channels()]
+
+    async def delivery_settings(self, users: Sequence[str], origin: str) -> DeliverySettings:
+        """Load what :meth:`DeliverySettings.is_enabled` needs for ``users`` in one query."""
+        rows = await self._store.get_settings_rows(users, origin) if users else []
+        return DeliverySettings(rows, self._default_channels)
+
+    async def get(self, user: str) -> NotificationSettings:
+        """The caller's effective settings matrix (``GET /settings``)."""
+        origins, pairs = await self._store.get_user_origins(user)
+        stored = _from_rows(await self._store.get_settings_rows([user]))
+        channel_ids = _unique_ci([*self.channels(), *(channel.id for channel in self._defaults.channels)])
+        origin_ids = list(dict.fromkeys(origins))
+        topics: dict[str, list[str]] = {}
+        for origin, topic in pairs:
+            topics.setdefault(origin, []).append(topic)
+        for configured_channel in self._defaults.channels:
+            for configured in configured_channel.origins:
+                if configured.id not in origin_ids:
+                    origin_ids.append(configured.id)
+                for topic in configured.topics:
+                    if topic.id not in topics.setdefault(configured.id, []):
+                        topics[configured.id].append(topic.id)
+        return NotificationSettings(
+            channels=[
+                self._channel_matrix(channel_id, stored, origin_ids, topics) for channel_id in channel_ids
+            ]
+        )
+
+    def _channel_matrix(
+        self, channel_id: str, stored: dict[str, _Channel], origin_ids: list[str], topics: dict[str, list[str]]
+    ) -> ChannelSetting:
+        stored_channel = stored.get(channel_id.lower(), _Channel())
+        configured_channel = self._default_channels.get(channel_id.lower(), _Channel())
+        channel_enabled = stored_channel.enabled if stored_channel.enabled is not None else configured_channel.enabled
+        channel_default = True if channel_enabled is None else channel_enabled
+        origins = []
+        for origin_id in origin_ids:
+            stored_origin = stored_channel.origins.get(origin_id, _Origin())
+            configured_origin = configured_channel.origins.get(origin_id, _Origin())
+            origin_enabled = _first(stored_origin.enabled, configured_origin.enabled, channel_default)
+            topic_default = channel_default if channel_enabled is not None else origin_enabled
+            origins.append(
+                OriginSetting(
+                    id=origin_id,
+                    enabled=origin_enabled,
+                    topics=[
+                        TopicSetting(
+                            id=topic,
+                            enabled=_first(
+                                stored_origin.topics.get(topic), configured_origin.topics.get(topic), topic_default
+                            ),
+                        )
+                        for topic in topics.get(origin_id, [])
+                    ],
+                )
+            )
+        return ChannelSetting(id=channel_id, enabled=channel_enabled, origins=origins)
+
+    async def save(self, user: str, settings: NotificationSettings) -> NotificationSettings:
+        """Replace the caller's settings (``POST /settings``) and return the new matrix."""
+        allowed = self.channels()
+        for channel in settings.channels:
+            if channel.id not in allowed:
+                raise InputError("Invalid channel")
+        await self._store.save_settings(user, settings)
+        return await self.get(user)
+
+
+def _first(*values: bool | None) -> bool:
+    for value in values:
+        if value is not None:
+            return value
+    return True
+
+
+def _unique_ci(values: Sequence[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for value in values:
+        seen.setdefault(value.lower(), value)
+    return list(seen.values())

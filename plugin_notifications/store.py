@@ -1,0 +1,448 @@
+"""Database access of the notifications plugin (SQLite and PostgreSQL).
+
+A user's *visible set* is the union of their own ``notification`` rows and
+every ``broadcast`` row left-joined with their ``broadcast_user_status``
+row. Every read goes through :meth:`NotificationsStore._visible`, so no
+query can ever return another user's notification.
+
+Writes are bulk: a send to N users is one multi-row ``INSERT`` (scoped
+sends an ``INSERT ... ON CONFLICT DO UPDATE``), never one statement per
+user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from plugin_notifications import tables as t
+from plugin_notifications.models import (
+    Notification,
+    NotificationPayload,
+    NotificationSettings,
+    normalize_severity,
+    severities_at_least,
+    utc_now,
+)
+
+#: Columns a client may sort by (``orderField``).
+ORDER_FIELDS = (
+    "id",
+    "user",
+    "title",
+    "description",
+    "severity",
+    "link",
+    "origin",
+    "scope",
+    "topic",
+    "icon",
+    "created",
+    "updated",
+    "read",
+    "saved",
+)
+_PAYLOAD_COLUMNS = ("title", "description", "link", "severity", "topic", "scope", "icon")
+_RESTORED_COLUMNS = ("title", "description", "link", "topic", "severity")
+_CHUNK = 1000
+
+
+@dataclass
+class NotificationFilters:
+    """Filters shared by the list, count and topics queries (all combine with AND)."""
+
+    search: str | None = None
+    read: bool | None = None
+    saved: bool | None = None
+    created_after: datetime | None = None
+    minimum_severity: str | None = None
+    topic: str | None = None
+    ids: Sequence[str] | None = None
+
+
+@dataclass
+class NotificationQuery:
+    """A page of the visible set: filters, ordering and paging."""
+
+    filters: NotificationFilters = field(default_factory=NotificationFilters)
+    order: list[tuple[str, str]] = field(default_factory=lambda: [("created", "desc")])
+    offset: int | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    """One stored ``user_settings`` row."""
+
+    user: str
+    channel: str
+    origin: str
+    topic: str | None
+    enabled: bool
+
+
+def settings_key_hash(user: str, channel: str, origin: str, topic: str | None) -> str:
+    """SHA-256 hex of ``user|channel|origin|topic`` (the unique key of a settings row)."""
+    return hashlib.sha256(f"{user}|{channel}|{origin}|{topic or ''}".encode()).hexdigest()
+
+
+def valid_ids(ids: Iterable[str]) -> list[str]:
+    """Keep only well-formed UUIDs (anything else cannot name a notification)."""
+    result = []
+    for value in ids:
+        try:
+            result.append(str(uuid.UUID(value)))
+        except (ValueError, TypeError, AttributeError):
+            continue
+    return result
+
+
+class NotificationsStore:
+    """All reads and writes of notifications, broadcasts, their status and user settings."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._dialect = engine.dialect.name
+
+    # -- visible set -------------------------------------------------------------
+
+    def _visible(self, user: str, filters: NotificationFilters) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """The two branches (own rows, broadcasts) of the caller's visible set, filtered."""
+        n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+        own = sa.select(*(n.c[name] for name in _SELECT_COLUMNS)).where(
+            n.c.user == user, *_conditions(n, n.c.read, n.c.saved, filters)
+        )
+        shared_columns = {
+            **{name: b.c[name] for name in _SELECT_COLUMNS if name in b.c},
+            "read": s.c.read,
+            "saved": s.c.saved,
+            "user": sa.null().cast(sa.String(255)).label("user"),
+        }
+        shared = (
+            sa.select(*(shared_columns[name] for name in _SELECT_COLUMNS))
+            .select_from(b.outerjoin(s, sa.and_(s.c.broadcast_id == b.c.id, s.c.user == user)))
+            .where(*_conditions(b, s.c.read, s.c.saved, filters))
+        )
+        return own, shared
+
+    async def list_notifications(self, user: str, query: NotificationQuery) -> tuple[list[Notification], int]:
+        """Return one page of the caller's visible set and the total matching count."""
+        async with self._reader.connect() as conn:
+            total = await self._count(conn, user, query.filters)
+            if query.limit == 0:
+                return [], total
+            rows = await self._page(conn, user, query)
+        return rows, total
+
+    async def _page(self, conn: AsyncConnection, user: str, query: NotificationQuery) -> list[Notification]:
+        own, shared = self._visible(user, query.filters)
+        order = [*query.order, ("id", "desc")]
+        if query.limit is not None:
+            # PERF: the top k of a union is the top k of the union of each branch's top k,
+            # so each branch can walk its (user, created) index and stop early.
+            keep = (query.offset or 0) + query.limit
+            own = sa.select(*own.order_by(*_order_by(own.selected_columns, order)).limit(keep).subquery().c)
+            shared = sa.select(
+                *shared.order_by(*_order_by(shared.selected_columns, order)).limit(keep).subquery().c
+            )
+        visible = sa.union_all(own, shared).subquery("visible")
+        stmt = sa.select(visible).order_by(*_order_by(visible.c, order))
+        if query.limit is not None:
+            stmt = stmt.limit(query.limit)
+        if query.offset:
+            stmt = stmt.offset(query.offset)
+        result = await conn.execute(stmt)
+        return [_to_notification(row) for row in result.mappings()]
+
+    async def _count(self, conn: AsyncConnection, user: str, filters: NotificationFilters) -> int:
+        own, shared = self._visible(user, filters)
+        stmt = sa.select(
+            sa.select(sa.func.count()).select_from(own.subquery()).scalar_subquery()
+            + sa.select(sa.func.count()).select_from(shared.subquery()).scalar_subquery()
+        )
+        return int(await conn.scalar(stmt) or 0)
+
+    async def get_notifications(self, user: str, ids: Sequence[str]) -> list[Notification]:
+        """The caller-visible notifications among ``ids``, newest first."""
+        ids = valid_ids(ids)
+        if not ids:
+            return []
+        query = NotificationQuery(filters=NotificationFilters(ids=ids))
+        async with self._reader.connect() as conn:
+            return await self._page(conn, user, query)
+
+    async def get_notification(self, user: str, id: str) -> Notification | None:
+        """One caller-visible notification, or ``None``."""
+        found = await self.get_notifications(user, [id])
+        return found[0] if found else None
+
+    async def get_status(self, user: str) -> dict[str, int]:
+        """``{unread, read}`` over the caller's own rows and every broadcast."""
+        n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+
+        def count(table: sa.Table, *where: Any) -> sa.ScalarSelect[Any]:
+            return sa.select(sa.func.count()).select_from(table).where(*where).scalar_subquery()
+
+        stmt = sa.select(
+            count(n, n.c.user == user, n.c.read.is_(None)).label("own_unread"),
+            count(n, n.c.user == user, n.c.read.is_not(None)).label("own_read"),
+            count(b).label("broadcasts"),
+            count(s, s.c.user == user, s.c.read.is_not(None)).label("broadcasts_read"),
+        )
+        async with self._reader.connect() as conn:
+            row = (await conn.execute(stmt)).one()
+        return {
+            "unread": row.own_unread + row.broadcasts - row.broadcasts_read,
+            "read": row.own_read + row.broadcasts_read,
+        }
+
+    async def get_topics(self, user: str, filters: NotificationFilters) -> list[str]:
+        """Distinct non-null topics of the caller's visible set, ascending."""
+        own, shared = self._visible(user, filters)
+        n, b = t.notification, t.broadcast
+        topics = sa.union(
+            own.with_only_columns(n.c.topic).where(n.c.topic.is_not(None)),
+            shared.with_only_columns(b.c.topic).where(b.c.topic.is_not(None)),
+        ).subquery("topics")
+        stmt = sa.select(topics.c.topic).order_by(topics.c.topic)
+        async with self._reader.connect() as conn:
+            return list((await conn.scalars(stmt)).all())
+
+    # -- writes ------------------------------------------------------------------
+
+    async def save_user_notifications(self, notifications: Sequence[Notification]) -> list[Notification]:
+        """Store per-user notifications in bulk and return what the caller should see.
+
+        Unscoped notifications are inserted. A notification with a scope
+        replaces the caller's existing row with the same (user, origin, scope)
+        in place: id and created stay, title, description, link, topic and
+        severity are replaced, ``updated`` is set and ``read`` cleared. Those
+        come back as the full stored row; inserted ones come back as given.
+        """
+        if not notifications:
+            return []
+        plain = [item for item in notifications if item.payload.scope is None]
+        scoped = [item for item in notifications if item.payload.scope is not None]
+        restored: dict[str, Notification] = {}
+        async with self._engine.begin() as conn:
+            if plain:
+                for chunk in _chunks(plain):
+                    await conn.execute(sa.insert(t.notification), [_row(item, user=True) for item in chunk])
+            for chunk in _chunks(scoped):
+                stmt = self._upsert(t.notification, t.NOTIFICATION_SCOPE_KEY)
+                result = await conn.execute(stmt, [_row(item, user=True) for item in chunk])
+                for row in result.mappings():
+                    restored[row["user"]] = _to_notification(row)
+        final = []
+        for item in notifications:
+            row = restored.get(item.user or "")
+            final.append(row if row is not None and row.id != item.id else item)
+        return final
+
+    async def save_broadcast(self, notification: Notification) -> Notification:
+        """Store a broadcast; a scoped one replaces the existing (origin, scope) broadcast.
+
+        On re-notify every user's read mark of that broadcast is cleared, so
+        it is unread again for everyone (saved marks stay).
+        """
+        async with self._engine.begin() as conn:
+            if notification.payload.scope is None:
+                await conn.execute(sa.insert(t.broadcast), [_row(notification, user=False)])
+                return notification
+            stmt = self._upsert(t.broadcast, t.BROADCAST_SCOPE_KEY)
+            row = (await conn.execute(stmt, [_row(notification, user=False)])).mappings().one()
+            if row["id"] == notification.id:
+                return notification
+            s = t.broadcast_user_status
+            await conn.execute(sa.update(s).where(s.c.broadcast_id == row["id"]).values(read=None))
+        stored = _to_notification({**row, "user": None, "read": None, "saved": None})
+        return stored
+
+    def _upsert(self, table: sa.Table, key: tuple[str, ...]) -> Any:
+        """``INSERT ... ON CONFLICT (key) WHERE scope IS NOT NULL DO UPDATE ... RETURNING *``."""
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(table)
+        values = {name: stmt.excluded[name] for name in _RESTORED_COLUMNS}
+        values["updated"] = stmt.excluded.created
+        if "read" in table.c:
+            values["read"] = sa.null()
+        return stmt.on_conflict_do_update(
+            index_elements=list(key), index_where=table.c.scope.is_not(None), set_=values
+        ).returning(*table.c)
+
+    async def update_state(
+        self, user: str, ids: Sequence[str], *, read: bool | None = None, saved: bool | None = None
+    ) -> None:
+        """Mark the caller's notifications and broadcasts among ``ids`` read/unread, saved/unsaved.
+
+        Only the given flag changes; ids the caller cannot see are ignored.
+        """
+        ids = valid_ids(ids)
+        changes = {
+            name: (utc_now() if flag else None)
+            for name, flag in (("read", read), ("saved", saved))
+            if flag is not None
+        }
+        if not ids or not changes:
+            return
+        n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        columns = list(changes)
+        rows = sa.select(b.c.id, sa.literal(user, sa.String(255)), *(
+            sa.literal(value, t.UtcDateTime).label(name) for name, value in changes.items()
+        )).where(b.c.id.in_(ids))
+        upsert = dialect_insert(s).from_select(["broadcast_id", "user", *columns], rows)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["broadcast_id", "user"], set_={name: upsert.excluded[name] for name in columns}
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(sa.update(n).where(n.c.id.in_(ids), n.c.user == user).values(**changes))
+            await conn.execute(upsert)
+
+    async def clear_notifications(self, max_age: timedelta) -> int:
+        """Delete notifications and broadcasts not created or updated within ``max_age``."""
+        cutoff = utc_now() - max_age
+        deleted = 0
+        async with self._engine.begin() as conn:
+            for table in (t.notification, t.broadcast):
+                stale = sa.or_(
+                    sa.and_(table.c.created <= cutoff, table.c.updated.is_(None)), table.c.updated <= cutoff
+                )
+                result = await conn.execute(sa.delete(table).where(stale))
+                deleted += result.rowcount or 0
+        return deleted
+
+    # -- settings ----------------------------------------------------------------
+
+    async def get_settings_rows(self, users: Sequence[str], origin: str | None = None) -> list[SettingRow]:
+        """Stored settings rows of ``users`` (only those of ``origin`` when given)."""
+        us = t.user_settings
+        found: list[SettingRow] = []
+        async with self._reader.connect() as conn:
+            for chunk in _chunks(list(users)):
+                stmt = sa.select(us.c.user, us.c.channel, us.c.origin, us.c.topic, us.c.enabled).where(
+                    us.c.user.in_(chunk)
+                )
+                if origin is not None:
+                    stmt = stmt.where(us.c.origin == origin)
+                found.extend(SettingRow(*row) for row in await conn.execute(stmt))
+        return found
+
+    async def save_settings(self, user: str, settings: NotificationSettings) -> None:
+        """Replace all of the caller's settings rows with ``settings``.
+
+        Per channel and origin one row with ``topic`` null; per topic one row
+        enabled only when both the origin and the topic are.
+        """
+        us = t.user_settings
+        rows: dict[str, dict[str, Any]] = {}
+        for channel in settings.channels:
+            for origin in channel.origins:
+                keys = [(None, origin.enabled)]
+                keys += [(topic.id, origin.enabled and topic.enabled) for topic in origin.topics]
+                for topic, enabled in keys:
+                    digest = settings_key_hash(user, channel.id, origin.id, topic)
+                    rows[digest] = {
+                        "user": user,
+                        "channel": channel.id,
+                        "origin": origin.id,
+                        "topic": topic,
+                        "enabled": enabled,
+                        "settings_key_hash": digest,
+                    }
+        async with self._engine.begin() as conn:
+            await conn.execute(sa.delete(us).where(us.c.user == user))
+            if rows:
+                await conn.execute(sa.insert(us), list(rows.values()))
+
+    async def get_user_origins(self, user: str) -> tuple[list[str], list[tuple[str, str]]]:
+        """Distinct origins, and (origin, topic) pairs, of the caller's own notifications."""
+        n = t.notification
+        stmt = sa.select(n.c.origin, n.c.topic).where(n.c.user == user).distinct()
+        async with self._reader.connect() as conn:
+            pairs = (await conn.execute(stmt)).all()
+        origins = sorted({origin for origin, _ in pairs})
+        topics = sorted((origin, topic) for origin, topic in pairs if topic is not None)
+        return origins, topics
+
+
+_SELECT_COLUMNS = (
+    "id", "title", "description", "severity", "link", "origin", "scope", "topic", "icon",
+    "metadata", "created", "updated", "read", "saved", "user",
+)  # fmt: skip
+
+
+def _conditions(table: sa.Table, read: Any, saved: Any, filters: NotificationFilters) -> list[Any]:
+    where: list[Any] = []
+    if filters.ids is not None:
+        where.append(table.c.id.in_(list(filters.ids)))
+    if filters.search:
+        where.append(
+            sa.or_(
+                table.c.title.icontains(filters.search, autoescape=True),
+                table.c.description.icontains(filters.search, autoescape=True),
+            )
+        )
+    if filters.topic is not None:
+        where.append(table.c.topic == filters.topic)
+    if filters.created_after is not None:
+        where.append(table.c.created >= filters.created_after)
+    if filters.minimum_severity is not None:
+        allowed = severities_at_least(filters.minimum_severity)
+        if len(allowed) < 4:
+            where.append(table.c.severity.in_(allowed))
+    if filters.read is not None:
+        where.append(read.is_not(None) if filters.read else read.is_(None))
+    if filters.saved is not None:
+        where.append(saved.is_not(None) if filters.saved else saved.is_(None))
+    return where
+
+
+def _order_by(columns: Any, order: Sequence[tuple[str, str]]) -> list[Any]:
+    """ORDER BY clauses; NULLs sort as PostgreSQL does by default on both databases."""
+    clauses = []
+    for name, direction in order:
+        column = columns[name]
+        clauses.append(column.desc().nulls_first() if direction == "desc" else column.asc().nulls_last())
+    return clauses
+
+
+def _row(item: Notification, *, user: bool) -> dict[str, Any]:
+    payload = item.payload
+    row: dict[str, Any] = {
+        "id": item.id,
+        "origin": item.origin,
+        "created": item.created,
+        "updated": item.updated,
+        "metadata": payload.metadata,
+        **{name: getattr(payload, name) for name in _PAYLOAD_COLUMNS},
+    }
+    row["severity"] = normalize_severity(payload.severity)
+    if user:
+        row.update(user=item.user, read=item.read, saved=item.saved)
+    return row
+
+
+def _to_notification(row: Any) -> Notification:
+    """Build a fully-set :class:`Notification` from a visible-set row (no validation)."""
+    payload_values = {name: row[name] for name in _PAYLOAD_COLUMNS}
+    if row["metadata"] is not None:
+        payload_values["metadata"] = row["metadata"]
+    payload = NotificationPayload.model_construct(set(payload_values), **payload_values)
+    values = {name: row[name] for name in ("id", "user", "created", "saved", "read", "updated", "origin")}
+    values["id"] = str(values["id"])
+    return Notification.model_construct(set(values) | {"payload"}, payload=payload, **values)
+
+
+def _chunks(items: list[Any]) -> Iterable[list[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]

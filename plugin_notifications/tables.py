@@ -1,0 +1,102 @@
+"""SQLAlchemy table definitions of the notifications database (spec section 2.1).
+
+The Alembic history in ``migrations/versions`` creates exactly these tables;
+the store builds its queries from them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware timestamp that always comes back as UTC.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores text, so values are
+    converted to naive UTC on the way in and tagged UTC on the way out.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:  # noqa: D102
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        if dialect.name == "sqlite":
+            return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:  # noqa: D102
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+#: Native ``uuid`` on PostgreSQL, text elsewhere; values are always ``str``.
+IdType = sa.String(36).with_variant(postgresql.UUID(as_uuid=False), "postgresql")
+
+
+def _message_columns() -> list[sa.Column[Any]]:
+    """The columns ``notification`` and ``broadcast`` share."""
+    return [
+        sa.Column("id", IdType, primary_key=True),
+        sa.Column("title", sa.String(255), nullable=False),
+        sa.Column("description", sa.Text, nullable=True),
+        sa.Column("severity", sa.String(8), nullable=False),
+        sa.Column("link", sa.Text, nullable=True),
+        sa.Column("origin", sa.String(255), nullable=False),
+        sa.Column("scope", sa.String(255), nullable=True),
+        sa.Column("topic", sa.String(255), nullable=True),
+        sa.Column("icon", sa.String(255), nullable=True),
+        sa.Column("metadata", sa.JSON(none_as_null=True), nullable=True),
+        sa.Column("created", UtcDateTime, nullable=False),
+        sa.Column("updated", UtcDateTime, nullable=True),
+    ]
+
+
+notification = sa.Table(
+    "notification",
+    metadata,
+    *_message_columns(),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("read", UtcDateTime, nullable=True),
+    sa.Column("saved", UtcDateTime, nullable=True),
+)
+
+broadcast = sa.Table("broadcast", metadata, *_message_columns())
+
+broadcast_user_status = sa.Table(
+    "broadcast_user_status",
+    metadata,
+    sa.Column("broadcast_id", IdType, sa.ForeignKey("broadcast.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("read", UtcDateTime, nullable=True),
+    sa.Column("saved", UtcDateTime, nullable=True),
+    sa.UniqueConstraint("broadcast_id", "user", name="broadcast_user_idx"),
+)
+
+user_settings = sa.Table(
+    "user_settings",
+    metadata,
+    sa.Column("user", sa.String(255), nullable=False),
+    sa.Column("channel", sa.String(255), nullable=False),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("topic", sa.String(255), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("settings_key_hash", sa.String(64), nullable=False, unique=True),
+)
+
+#: The partial unique indexes behind scope re-notify (``INSERT ... ON CONFLICT``).
+NOTIFICATION_SCOPE_KEY = ("user", "origin", "scope")
+BROADCAST_SCOPE_KEY = ("origin", "scope")
