@@ -82,15 +82,29 @@ class PluginDatabase:
         if self.skip_migrations:
             return
         engine = await self.get_engine()
-        async with self._manager.migration_lock(self.plugin_id, engine, version_table):
-            async with engine.begin() as conn:
-                await conn.run_sync(_upgrade_to_head, str(location), version_table)
+        # Alembic keeps its migration context in module globals, so migrations in
+        # one process run one at a time; the cross-process lock comes on top.
+        async with _process_migration_lock():
+            async with self._manager.migration_lock(self.plugin_id, engine, version_table):
+                async with engine.begin() as conn:
+                    await conn.run_sync(_upgrade_to_head, str(location), version_table)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+
+_PROCESS_LOCKS: dict[int, asyncio.Lock] = {}
+
+
+def _process_migration_lock() -> asyncio.Lock:
+    loop_id = id(asyncio.get_running_loop())
+    if loop_id not in _PROCESS_LOCKS:
+        _PROCESS_LOCKS.clear()  # locks of finished event loops are useless
+        _PROCESS_LOCKS[loop_id] = asyncio.Lock()
+    return _PROCESS_LOCKS[loop_id]
 
 
 def _upgrade_to_head(connection: Connection, location: str, version_table: str) -> None:

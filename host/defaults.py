@@ -51,10 +51,11 @@ async def _root_events(config: Config, logger: Logger, databases: DatabaseManage
                        lifecycle: RootLifecycle) -> RootEventsService:
     bus: Any
     try:
-        from host.event_buses import create_bus
+        from host.event_buses import check_bus_for_workers, create_bus
     except ImportError:  # buses not installed: single-process delivery only
         bus = InProcessBus()
     else:
+        check_bus_for_workers(config, int(config.get_optional_number("backend.workers") or 1))
         bus = create_bus(config, databases, logger.child(component="events-bus"))
     root = RootEventsService(bus, logger.child(component="events"))
     await root.start()

@@ -140,7 +140,12 @@ class PluginScheduler:
             self._workers.append(asyncio.create_task(self._local_loop(id, schedule, delay, fn)))
             return
         engine = await self._engine()
-        first = _now() + delay if not schedule.cron else schedule.next_after(None, _now() + delay)
+        if schedule.manual:
+            first = None
+        elif schedule.cron:
+            first = schedule.next_after(None, _now() + delay)
+        else:
+            first = _now() + delay
         async with engine.begin() as conn:
             existing = (await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(
                 tasks_table.c.id == id))).first()

@@ -1,0 +1,185 @@
+"""The ``greenroom`` command line.
+
+* ``greenroom start [--config FILE ...] [--workers N] [--host H] [--port P]``
+  serves the backend through gunicorn with uvicorn workers.
+* ``greenroom migrate [--config FILE ...]`` starts every plugin once without
+  serving, which applies every plugin's migrations, then stops.
+* ``greenroom config check [--config FILE ...] [--print]`` validates the
+  merged config (and prints it with secrets redacted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import yaml
+
+from host.config import Config, ConfigError
+
+
+def _load(paths: Sequence[str]) -> Config:
+    return Config.load(paths)
+
+
+def validate_config(config: Config) -> list[str]:
+    """Check the parts of the config the host owns; return the problems found."""
+    from host.auth.tokens import parse_external_access
+    from host.database import DatabaseManager
+
+    problems: list[str] = []
+    checks = [
+        lambda: DatabaseManager(config).client_for("config-check"),
+        lambda: parse_external_access(config),
+        lambda: config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout"),
+        lambda: config.get_optional_number("backend.listen.port"),
+        lambda: config.get_optional_number("backend.workers"),
+    ]
+    try:
+        from host.event_buses import check_bus_for_workers
+
+        workers = int(config.get_optional_number("backend.workers") or 1)
+        checks.append(lambda: check_bus_for_workers(config, workers))
+    except ImportError:
+        pass
+    for check in checks:
+        try:
+            check()
+        except (ConfigError, ValueError) as error:
+            problems.append(str(error))
+    return problems
+
+
+def _redacted(config: Config) -> dict[str, Any]:
+    secrets = set(config.secret_values())
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return "***" if isinstance(node, str) and node in secrets else node
+
+    return walk(config.as_dict())
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    """``greenroom config check``."""
+    try:
+        config = _load(args.config)
+    except ConfigError as error:
+        print(f"Config error: {error}", file=sys.stderr)
+        return 1
+    problems = validate_config(config)
+    if args.print:
+        print(yaml.safe_dump(_redacted(config), sort_keys=True))
+    if problems:
+        for problem in problems:
+            print(f"Config error: {problem}", file=sys.stderr)
+        return 1
+    print("Config OK")
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """``greenroom migrate``."""
+    from host.app import create_app
+
+    os.environ["GREENROOM_CONFIG"] = os.pathsep.join(args.config)
+    app = create_app(args.config)
+
+    async def run() -> None:
+        try:
+            await app.start()
+        finally:
+            await app.stop()
+
+    asyncio.run(run())
+    print("Migrations applied")
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    """``greenroom start``: gunicorn with uvicorn workers."""
+    from gunicorn.app.base import BaseApplication
+
+    try:
+        config = _load(args.config)
+    except ConfigError as error:
+        print(f"Config error: {error}", file=sys.stderr)
+        return 1
+    workers = args.workers or int(config.get_optional_number("backend.workers") or 1)
+    host = args.host or config.get_optional_string("backend.listen.host") or "127.0.0.1"
+    port = args.port or int(config.get_optional_number("backend.listen.port") or 7007)
+    overrides = {"backend": {"workers": workers, "listen": {"host": host, "port": port}}}
+    problems = validate_config(Config.load(args.config, overrides=overrides))
+    if problems:
+        for problem in problems:
+            print(f"Config error: {problem}", file=sys.stderr)
+        return 1
+    os.environ["GREENROOM_CONFIG"] = os.pathsep.join(os.path.abspath(p) for p in args.config)
+    os.environ["GREENROOM_LISTEN"] = f"{host}:{port}"
+    os.environ["GREENROOM_WORKERS"] = str(workers)
+    timeout = config.get_optional_duration("backend.lifecycle.shutdownTimeout")
+
+    class _Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", [f"{host}:{port}"])
+            self.cfg.set("workers", workers)
+            self.cfg.set("worker_class", "uvicorn_worker.UvicornWorker")
+            self.cfg.set("graceful_timeout", int(timeout.total_seconds()) if timeout else 30)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("keepalive", 5)
+            self.cfg.set("proc_name", "greenroom")
+            self.cfg.set("accesslog", None)
+
+        def load(self) -> Any:
+            from host.app import create_app
+
+            return create_app(args.config, overrides=overrides)
+
+    _Server().run()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    parser = argparse.ArgumentParser(prog="greenroom", description="Greenroom backend plugin host")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_config(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", "-c", action="append", default=[], metavar="FILE",
+                       help="app-config YAML file; repeat to merge several (later files win)")
+
+    start = sub.add_parser("start", help="serve the backend with gunicorn and uvicorn workers")
+    add_config(start)
+    start.add_argument("--workers", "-w", type=int, help="number of worker processes (default backend.workers)")
+    start.add_argument("--host", help="interface to bind (default backend.listen.host)")
+    start.add_argument("--port", "-p", type=int, help="port to bind (default backend.listen.port)")
+    start.set_defaults(func=cmd_start)
+
+    migrate = sub.add_parser("migrate", help="apply every plugin's database migrations and exit")
+    add_config(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+
+    config = sub.add_parser("config", help="configuration tools")
+    config_sub = config.add_subparsers(dest="config_command", required=True)
+    check = config_sub.add_parser("check", help="validate the merged configuration")
+    add_config(check)
+    check.add_argument("--print", action="store_true", help="print the merged config with secrets redacted")
+    check.set_defaults(func=cmd_config_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``greenroom`` script."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
