@@ -111,7 +111,7 @@ class _Reader:
             self._error(position, f"duplicate entity, already defined at {self._seen_refs[ref]}", ref)
             return
         self._seen_refs[ref] = position
-        annotations = entity["metadata"]["annotations"]
+        annotations = entity["metadata"].setdefault("annotations", {})
         annotations.setdefault(MANAGED_BY_LOCATION, where)
         annotations.setdefault(MANAGED_BY_ORIGIN_LOCATION, origin)
         self.result.entities.append(entity)

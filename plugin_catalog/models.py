@@ -205,13 +205,12 @@ def validate_entity(document: Any) -> dict[str, Any]:
         _SPECS[envelope.kind.lower()].model_validate(envelope.spec)
     except ValidationError as error:
         raise EntityValidationError(_format(error, "spec.")) from None
-    entity = envelope.model_dump(mode="json", exclude_none=False)
+    entity = envelope.model_dump(mode="json", exclude_unset=True)
     metadata = entity["metadata"]
+    metadata["namespace"] = envelope.metadata.namespace
     for owned in ("uid", "etag", "generation"):
         metadata.pop(owned, None)
-    for optional in ("title", "description"):
-        if metadata.get(optional) is None:
-            metadata.pop(optional, None)
+    entity.setdefault("spec", {})
     entity.pop("relations", None)
     entity.pop("status", None)
     return entity
