@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from host import services
+from host.actions import ActionsRegistry
 from host.auth.service import AuthService, HttpAuthService, UserInfoService
 from host.auth.tokens import TokenManager
 from host.backend import Backend
@@ -129,6 +130,13 @@ def default_service_factories() -> list[ServiceFactory]:
         create_service_factory(
             s.events, lambda root, plugin_metadata: EventsService(root, plugin_metadata.get_id()),
             deps={"root": s.root_events, "plugin_metadata": s.plugin_metadata},
+        ),
+        create_service_factory(
+            s.actions_registry,
+            lambda plugin_metadata, router, http_auth, logger: ActionsRegistry(
+                plugin_metadata.get_id(), router, http_auth, logger),
+            deps={"plugin_metadata": s.plugin_metadata, "router": s.http_router, "http_auth": s.http_auth,
+                  "logger": s.logger},
         ),
     ]
 
