@@ -8,6 +8,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from host.config import deep_merge
 from tests.catalog.conftest import FIXTURES
 from tests.conftest import HostHandle, start_host
@@ -201,11 +203,16 @@ async def test_refresh_endpoint_reingests(db_kind: str, tmp_path: Path) -> None:
         assert (await host.client.get("/api/catalog/entities/by-name/user/default/second", headers=headers)).status_code == 200
 
 
-async def test_scheduled_refresh(db_kind: str, tmp_path: Path) -> None:
+async def test_scheduled_refresh_with_a_target_relative_to_the_working_directory(
+    db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     location = tmp_path / "catalog.yaml"
     location.write_text("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: early}\nspec: {}\n")
+    monkeypatch.chdir(tmp_path)
     extra = {"catalog": {"refresh": {"frequency": {"milliseconds": 300}}}}
-    async with catalog_host(db_kind, location, extra=extra) as host:
+    async with catalog_host(db_kind, Path("catalog.yaml"), extra=extra) as host:
+        early = await host.client.get("/api/catalog/entities/by-name/user/default/early", headers=host.service_headers)
+        assert early.status_code == 200
         location.write_text("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: late}\nspec: {}\n")
         for _ in range(100):
             response = await host.client.get("/api/catalog/entities/by-name/user/default/late",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import yaml
@@ -95,3 +96,15 @@ async def test_refresh_keeps_uid_and_etag_of_unchanged_entities(
     assert (await catalog.get_entity_by_ref("group:g"))["metadata"]["etag"] == group["metadata"]["etag"]
     page = await catalog.query_entities({"relations.hasmember": "user:default/u1"})
     assert page["totalItems"] == 0
+
+
+async def test_concurrent_refreshes_serialise(catalog_store: CatalogStore, logger: RecordingLogger) -> None:
+    """Two refreshers (as on two workers) writing at once both succeed and leave one consistent catalog."""
+    first = make_refresher(catalog_store, logger, FIXTURES / "org.yaml")
+    second = make_refresher(catalog_store, logger, FIXTURES / "org.yaml")
+    reports = await asyncio.gather(first.refresh(), second.refresh(), first.refresh())
+    assert sorted(report.stats.added for report in reports) == [0, 0, 21]
+    page = await Catalog(catalog_store).query_entities(limit=100)
+    assert page["totalItems"] == 21
+    uids = {entity["metadata"]["uid"] for entity in page["items"]}
+    assert len(uids) == 21
