@@ -1,18 +1,23 @@
-"""Fixtures of the notifications tests: a migrated store on SQLite and on PostgreSQL."""
+"""Fixtures of the notifications tests: a running host, an API client, and a bare store."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from host import services
 from host.config import Config
 from host.database import DatabaseManager
 from plugin_notifications.store import NotificationsStore
+from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
 MIGRATIONS = Path(__file__).parents[2] / "plugin_notifications" / "migrations"
 PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -53,3 +58,138 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
             async with engine.connect() as conn:
                 await conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{prefix}notifications" CASCADE'))
             await engine.dispose()
+
+
+# -- HTTP helpers --------------------------------------------------------------
+
+ORG = FIXTURES / "org.yaml"
+SECOND_SERVICE_TOKEN = "test-service2-token-0123456789"
+ORIGIN = SERVICE_SUBJECT
+
+
+def notifications_config(**notifications: Any) -> dict[str, Any]:
+    """Host config for the notifications tests: the test catalog and two static service tokens."""
+    return {
+        "catalog": {"locations": [{"type": "file", "target": str(ORG)}]},
+        "backend": {
+            "auth": {
+                "externalAccess": [
+                    {"type": "static", "options": {"token": SERVICE_TOKEN, "subject": SERVICE_SUBJECT}},
+                    {"type": "static", "options": {"token": SECOND_SERVICE_TOKEN, "subject": "test-service2"}},
+                ]
+            }
+        },
+        "notifications": notifications,
+    }
+
+
+#: As in Backstage's router tests: the Web channel disables origin test-service2 by default.
+ROUTER_TEST_DEFAULTS = {
+    "defaultSettings": {"channels": [{"id": "Web", "origins": [{"id": "test-service2", "enabled": False}]}]}
+}
+
+
+@pytest.fixture
+async def host(db_kind: str) -> AsyncIterator[HostHandle]:
+    """A running host with the notifications plugin, on SQLite or PostgreSQL."""
+    async with start_host(db_kind, config=notifications_config(**ROUTER_TEST_DEFAULTS)) as handle:
+        yield handle
+
+
+class Api:
+    """Thin client of ``/api/notifications`` for one host."""
+
+    def __init__(self, handle: HostHandle) -> None:
+        self.handle = handle
+        self.client: httpx.AsyncClient = handle.client
+        self._headers: dict[str, dict[str, str]] = {}
+
+    async def headers(self, user: str) -> dict[str, str]:
+        """Authorization headers of ``user`` (cached)."""
+        if user not in self._headers:
+            self._headers[user] = await self.handle.user_headers(user)
+        return self._headers[user]
+
+    async def send(
+        self, recipients: Any, token: str = SERVICE_TOKEN, path: str = "/api/notifications", **payload: Any
+    ) -> httpx.Response:
+        """``POST`` a notification as a service; ``payload`` defaults to a title."""
+        payload.setdefault("title", "Hello")
+        return await self.client.post(
+            path, json={"recipients": recipients, "payload": payload}, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    async def send_ok(self, recipients: Any, **payload: Any) -> list[dict[str, Any]]:
+        """Send and expect 200; return the created items."""
+        response = await self.send(recipients, **payload)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def get(self, user: str, path: str = "", **params: Any) -> httpx.Response:
+        """``GET /api/notifications<path>`` as ``user``."""
+        return await self.client.get(f"/api/notifications{path}", params=params, headers=await self.headers(user))
+
+    async def list(self, user: str, **params: Any) -> dict[str, Any]:
+        """``GET /notifications`` as ``user``; expect 200."""
+        response = await self.get(user, "/notifications", **params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def post(self, user: str, path: str, body: Any) -> httpx.Response:
+        """``POST /api/notifications<path>`` as ``user``."""
+        return await self.client.post(f"/api/notifications{path}", json=body, headers=await self.headers(user))
+
+    async def update(self, user: str, ids: list[str], **flags: Any) -> list[dict[str, Any]]:
+        """``POST /notifications/update``; expect 200."""
+        response = await self.post(user, "/notifications/update", {"ids": ids, **flags})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def database_engine(self) -> Any:
+        """The notifications plugin's engine (to check rows and plant old ones)."""
+        database = await self.handle.backend.get_service(services.database, "notifications")
+        return await database.get_engine()
+
+    async def count_rows(self, table: str = "notification") -> int:
+        """How many rows ``table`` holds."""
+        engine = await self.database_engine()
+        async with engine.connect() as conn:
+            return int(await conn.scalar(sa.text(f"SELECT count(*) FROM {table}")))
+
+
+@pytest.fixture
+def api(host: HostHandle) -> Api:
+    """The :class:`Api` of :func:`host`."""
+    return Api(host)
+
+
+def user(name: str) -> dict[str, Any]:
+    """Entity recipients for one ref (``user:default/<name>`` unless a full ref is given)."""
+    return {"type": "entity", "entityRef": name if ":" in name else f"user:default/{name}"}
+
+
+BROADCAST = {"type": "broadcast"}
+
+
+async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll ``check`` until it returns something truthy (background work), or fail."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+async def capture_signals(handle: HostHandle) -> list[dict[str, Any]]:
+    """Record every signal published on the host (the events topic ``signals``)."""
+    events = await handle.backend.get_service(services.events, "notifications-tests")
+    seen: list[dict[str, Any]] = []
+
+    async def record(event: Any) -> None:
+        seen.append(event.payload)
+
+    await events.subscribe("capture", ["signals"], record)
+    return seen
