@@ -29,7 +29,7 @@
   } else {
     root.GreenroomSignals = api;
   }
-})(typeof self !== 'undefined' ? self : this, function (root) {
+})(typeof globalThis !== 'undefined' ? globalThis : self, function (root) {
   'use strict';
 
   var WS_CLOSE_NORMAL = 1000;
@@ -199,8 +199,8 @@
     var ws = token ? new this._WebSocket(this._url, token) : new this._WebSocket(this._url);
     this._ws = ws;
     var timer = setTimeout(function () {
-      if (ws.readyState !== WS_OPEN) {
-        ws.close(); // onclose schedules the reconnect
+      if (ws.readyState !== WS_OPEN && self._ws === ws) {
+        self._abandon(ws);
       }
     }, this._connectTimeout);
 
@@ -230,6 +230,20 @@
       self._onStateChange('closed');
       self._scheduleReconnect();
     };
+  };
+
+  // Give up on a socket that did not open in time. Some implementations never fire
+  // `close` for a socket closed while connecting, so reconnecting does not wait for it.
+  SignalClient.prototype._abandon = function (ws) {
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    try {
+      ws.close();
+    } catch (e) {
+      // already closed
+    }
+    this._ws = null;
+    this._onStateChange('closed');
+    this._scheduleReconnect();
   };
 
   SignalClient.prototype._handleMessage = function (data) {
