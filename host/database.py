@@ -73,8 +73,10 @@ class PluginDatabase:
                     self._engine = await self._manager.create_engine(self.plugin_id)
         return self._engine
 
-    async def migrate(self, location: str | Path, *, version_table: str = "alembic_version") -> None:
-        """Upgrade this plugin's database to the head of the Alembic history at ``location``.
+    async def migrate(
+        self, location: str | Path, *, version_table: str = "alembic_version", target: str = "heads"
+    ) -> None:
+        """Upgrade this plugin's database to ``target`` (default: the head) of the Alembic history at ``location``.
 
         ``location`` is a directory holding ``versions/*.py`` revision files;
         no ``env.py`` is needed because the host drives Alembic itself.
@@ -87,7 +89,7 @@ class PluginDatabase:
         async with _process_migration_lock():
             async with self._manager.migration_lock(self.plugin_id, engine, version_table):
                 async with engine.begin() as conn:
-                    await conn.run_sync(_upgrade_to_head, str(location), version_table)
+                    await conn.run_sync(_upgrade, str(location), version_table, target)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""
@@ -107,15 +109,15 @@ def _process_migration_lock() -> asyncio.Lock:
     return _PROCESS_LOCKS[loop_id]
 
 
-def _upgrade_to_head(connection: Connection, location: str, version_table: str) -> None:
+def _upgrade(connection: Connection, location: str, version_table: str, target: str) -> None:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", location)
     script = ScriptDirectory.from_config(cfg)
 
     def upgrade(rev: Any, context: Any) -> Any:
-        return script._upgrade_revs("heads", rev)
+        return script._upgrade_revs(target, rev)
 
-    with EnvironmentContext(cfg, script, fn=upgrade, destination_rev="heads") as env:
+    with EnvironmentContext(cfg, script, fn=upgrade, destination_rev=target) as env:
         env.configure(
             connection=connection,
             version_table=version_table,

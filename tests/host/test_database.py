@@ -77,3 +77,23 @@ async def test_data_survives_restart_and_migrations_are_idempotent(db_kind: str,
         os.environ.pop("GREENROOM_TEST_KEEP_DB")
     async with start_host(db_kind, prefix=prefix, **kwargs) as host:
         assert (await host.client.get("/api/notes/notes")).json()["notes"] == [["kept", None]]
+
+
+async def test_upgrade_from_first_revision_keeps_data(db_kind: str, tmp_path: Path) -> None:
+    from host import services
+
+    async with start_host(db_kind, plugins=["auth"], data_dir=str(tmp_path)) as host:
+        manager = await host.backend.get_service(services.root_database)
+        database = manager.for_plugin("upgrade-test")
+        await database.migrate(MIGRATIONS, target="notes_0001")
+        engine = await database.get_engine()
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("INSERT INTO notes (body) VALUES ('written at revision 1')"))
+            columns = await conn.run_sync(lambda sync: [c["name"] for c in sa.inspect(sync).get_columns("notes")])
+        assert "author" not in columns
+        await database.migrate(MIGRATIONS)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT body, author FROM notes"))).all()
+            version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        assert [tuple(r) for r in rows] == [("written at revision 1", None)]
+        assert version == "notes_0002"

@@ -1,0 +1,38 @@
+"""Secrets never reach the logs."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from host import services
+from host.logging import _JsonFormatter, _TextFormatter
+from tests.conftest import SERVICE_TOKEN, start_host
+
+
+async def test_config_secrets_and_bearer_tokens_are_redacted() -> None:
+    config = {"auth": {"providers": {"proxy": {"secret": "proxy-secret-value-42"}}}}
+    async with start_host(plugins=["auth"], config=config) as host:
+        stream = io.StringIO()
+        handler = logging.StreamHandler(stream)
+        handler.setFormatter(_TextFormatter())
+        base = logging.getLogger("greenroom")
+        base.addHandler(handler)
+        previous = base.level
+        base.setLevel(logging.INFO)
+        try:
+            logger = await host.backend.get_service(services.logger, "auth")
+            user_token = await host.user_token("user:default/jane")
+            logger.info(f"calling with {SERVICE_TOKEN}", header=f"Bearer {user_token}")
+            logger.error("proxy secret is proxy-secret-value-42", exc_info=ValueError(SERVICE_TOKEN))
+            handler.setFormatter(_JsonFormatter())
+            logger.warning("json line", token=SERVICE_TOKEN)
+        finally:
+            base.removeHandler(handler)
+            base.setLevel(previous)
+        output = stream.getvalue()
+        assert SERVICE_TOKEN not in output
+        assert user_token not in output
+        assert "proxy-secret-value-42" not in output
+        assert output.count("***") >= 4
+        assert "plugin=auth" in output
