@@ -82,8 +82,8 @@ class Catalog:
             order_field=order_field,
             descending=descending,
             limit=page_size,
-            after=tuple(after) if after else None,  # type: ignore[arg-type]
-            before=tuple(before) if before else None,  # type: ignore[arg-type]
+            after=(after[0], after[1]) if after else None,
+            before=(before[0], before[1]) if before else None,
         )
         base = {"filters": filters, "orderField": order_field, "desc": descending}
         page_info: dict[str, str] = {}

@@ -139,7 +139,7 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         state = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InputError("Malformed cursor") from None
-    if not isinstance(state, dict) or not (isinstance(state.get("after"), list) or isinstance(state.get("before"), list)):
+    if not isinstance(state, dict) or not any(_is_key(state.get(side)) for side in ("after", "before")):
         raise InputError("Malformed cursor")
     field = state.get("orderField")
     if field is not None and field not in ORDER_COLUMNS:
@@ -151,6 +151,11 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     ):
         raise InputError("Malformed cursor")
     return state
+
+
+def _is_key(value: Any) -> bool:
+    """Whether ``value`` is a ``[sort value, entity ref]`` pair as cursors store them."""
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)
 
 
 def parse_limit(value: Any, default: int, maximum: int) -> int:

@@ -27,7 +27,9 @@ def _kind(ref: str) -> str:
     return ref.split(":", 1)[0]
 
 
-async def resolve_users(store: CatalogStore, entity_refs: Iterable[str], excluded_refs: Iterable[str] = ()) -> list[str]:
+async def resolve_users(
+    store: CatalogStore, entity_refs: Iterable[str], excluded_refs: Iterable[str] = ()
+) -> list[str]:
     """Return the canonical user refs behind ``entity_refs``, minus ``excluded_refs``.
 
     Raises :class:`host.errors.InputError` for a ref that cannot be parsed.
@@ -50,23 +52,13 @@ async def resolve_users(store: CatalogStore, entity_refs: Iterable[str], exclude
         targets: dict[tuple[str, str], list[str]] = {}
         for source, relation, target in await store.relations_from(found, (HAS_MEMBER, PARENT_OF, OWNED_BY)):
             targets.setdefault((source, relation), []).append(target)
-        queued: list[str] = []
-
-        def queue(ref: str) -> None:
-            if ref not in seen:
-                seen.add(ref)
-                queued.append(ref)
-
+        follow: list[str] = []
         for ref in found:
             if _kind(ref) == "group":
-                for member in targets.get((ref, HAS_MEMBER), []):
-                    if _kind(member) == "user":
-                        users.setdefault(member)
-                for child in targets.get((ref, PARENT_OF), []):
-                    queue(child)
+                users.update((member, None) for member in targets.get((ref, HAS_MEMBER), []) if _kind(member) == "user")
+                follow.extend(targets.get((ref, PARENT_OF), []))
             else:
-                owners = targets.get((ref, OWNED_BY), [])
-                if owners:
-                    queue(owners[0])
-        work = queued
+                follow.extend(targets.get((ref, OWNED_BY), [])[:1])
+        work = [ref for ref in dict.fromkeys(follow) if ref not in seen]
+        seen.update(work)
     return [user for user in users if user not in excluded]

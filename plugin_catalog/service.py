@@ -46,7 +46,7 @@ class CatalogHub:
         if self._catalog is None:
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise ServiceUnavailableError(
                     f"The catalog did not become ready within {timeout:g} seconds"
                 ) from None
@@ -71,7 +71,9 @@ class CatalogService:
         """The entity with this ref, or ``None``."""
         return await (await self._catalog()).get_entity_by_ref(ref)
 
-    async def get_entities_by_refs(self, refs: list[str], fields: list[str] | None = None) -> list[dict[str, Any] | None]:
+    async def get_entities_by_refs(
+        self, refs: list[str], fields: list[str] | None = None
+    ) -> list[dict[str, Any] | None]:
         """Entities in request order, ``None`` for missing ones."""
         return await (await self._catalog()).get_entities_by_refs(refs, fields)
 

@@ -22,7 +22,7 @@ import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -43,10 +43,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from plugin_catalog.relations import Relation
 from plugin_catalog.refs import entity_ref_of, parse_entity_ref
+from plugin_catalog.relations import Relation
 
 metadata = MetaData()
 
@@ -135,7 +135,7 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class CatalogStore:
@@ -369,7 +369,7 @@ def _filter_condition(filters: list[Filter] | None) -> ColumnElement[bool] | Non
 
 
 def _finalise(body: dict[str, Any], uid: str, etag: str, entity_relations: list[dict[str, str]]) -> dict[str, Any]:
-    final = json.loads(json.dumps(body))
+    final: dict[str, Any] = json.loads(json.dumps(body))
     final["metadata"]["uid"] = uid
     final["metadata"]["etag"] = etag
     final["relations"] = entity_relations

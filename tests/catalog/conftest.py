@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from host.config import Config
 from host.database import DatabaseManager
 from plugin_catalog.catalog import Catalog

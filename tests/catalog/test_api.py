@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +150,8 @@ async def test_by_refs(db_kind: str) -> None:
         items = response.json()["items"]
         assert [item and item["metadata"]["name"] for item in items] == ["sam", None, "SRE"]
         projected = await by_refs({"entityRefs": ["user:sam"], "fields": ["metadata.name", "spec.profile"]})
-        assert projected.json() == {"items": [{"metadata": {"name": "sam"}, "spec": {"profile": {"displayName": "Sam"}}}]}
+        sam = {"metadata": {"name": "sam"}, "spec": {"profile": {"displayName": "Sam"}}}
+        assert projected.json() == {"items": [sam]}
         assert (await by_refs({"entityRefs": []})).json() == {"items": []}
 
         _error(await by_refs({"entityRefs": ["no-kind"]}), 400, "InputError")
@@ -200,7 +201,8 @@ async def test_refresh_endpoint_reingests(db_kind: str, tmp_path: Path) -> None:
                                      "entityRef": "group:default/no-type"}]
         gone = await host.client.get("/api/catalog/entities/by-name/user/default/first", headers=headers)
         assert gone.status_code == 404
-        assert (await host.client.get("/api/catalog/entities/by-name/user/default/second", headers=headers)).status_code == 200
+        second = await host.client.get("/api/catalog/entities/by-name/user/default/second", headers=headers)
+        assert second.status_code == 200
 
 
 async def test_scheduled_refresh_with_a_target_relative_to_the_working_directory(
