@@ -35,4 +35,5 @@ async def test_config_secrets_and_bearer_tokens_are_redacted() -> None:
         assert user_token not in output
         assert "proxy-secret-value-42" not in output
         assert output.count("***") >= 4
-        assert "plugin=auth" in output
+        assert " auth info calling with ***" in output
+        assert '"plugin":"auth"' in output
