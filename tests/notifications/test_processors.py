@@ -1,0 +1,203 @@
+"""Processors: an installed distribution (entry points), a backend module, custom resolvers (16, 17)."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from host import core_services, create_backend_module
+from plugin_notifications import hookspecs, notifications_processing_extension_point
+from plugin_notifications.processing import ProcessorRegistry
+from tests.conftest import HostHandle, start_host
+from tests.notifications.conftest import BROADCAST, FIXTURES, Api, eventually, notifications_config, user
+
+JANE = "user:default/jane"
+MOCK = "user:default/mock"
+
+
+@pytest.fixture(scope="session")
+def processor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Install tests/notifications/fixtures/processor_dist into a site directory of its own."""
+    source = tmp_path_factory.mktemp("processor-src") / "processor_dist"
+    shutil.copytree(FIXTURES / "processor_dist", source)
+    target = tmp_path_factory.mktemp("processor-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(target), str(source)],
+        check=True,
+    )
+    assert list(target.glob("greenroom_test_processor-*.dist-info"))
+    return target
+
+
+@pytest.fixture
+def installed_processor(processor_site: Path) -> Iterator[Any]:
+    """Put the installed distribution on sys.path; yield its module."""
+    sys.path.insert(0, str(processor_site))
+    importlib.invalidate_caches()
+    try:
+        module = importlib.import_module("greenroom_test_processor")
+        module.DELIVERED.clear()
+        yield module
+    finally:
+        sys.path.remove(str(processor_site))
+        sys.modules.pop("greenroom_test_processor", None)
+        importlib.invalidate_caches()
+
+
+@pytest.fixture
+async def audit_host(db_kind: str, installed_processor: Any) -> AsyncIterator[HostHandle]:
+    """A host whose notifications plugin found the Audit processor through its entry point."""
+    async with start_host(db_kind, config=notifications_config()) as handle:
+        yield handle
+
+
+def test_entry_point_is_found_through_importlib_metadata(installed_processor: Any) -> None:
+    """The distribution is discovered by pluggy's load_setuptools_entrypoints."""
+    registry = ProcessorRegistry()
+    assert registry.load_entry_points(hookspecs.ENTRY_POINT_GROUP) == 1
+    assert registry.channel_names() == ["Audit"]
+
+
+async def test_installed_processor_changes_notifications(audit_host: HostHandle, installed_processor: Any) -> None:
+    """preProcess changes what is stored; postProcess sees the stored notification."""
+    api = Api(audit_host)
+    [item] = await api.send_ok(user("mock"), title="deploy")
+    assert item["payload"]["title"] == "[audited] deploy"
+    assert item["payload"]["description"] == "checked by the audit processor"
+    stored = (await api.get(MOCK, f"/{item['id']}")).json()
+    assert stored["payload"]["title"] == "[audited] deploy"
+    await eventually(lambda: (MOCK, "[audited] deploy") in installed_processor.DELIVERED)
+    [shared] = await api.send_ok(BROADCAST, title="all")
+    assert shared["payload"]["title"] == "[audited] all"
+    await eventually(lambda: (None, "[audited] all") in installed_processor.DELIVERED)
+
+
+async def test_processor_filters_and_process_options(audit_host: HostHandle, installed_processor: Any) -> None:
+    """Excluded topics are not processed; processOptions can re-address a notification."""
+    api = Api(audit_host)
+    [secret] = await api.send_ok(user("mock"), title="quiet", topic="secret")
+    assert secret["payload"]["title"] == "quiet"
+    [redirected] = await api.send_ok(user("mock"), title="[to-jane] hello")
+    assert redirected["user"] == JANE
+
+
+async def test_failing_processor_never_loses_the_notification(audit_host: HostHandle) -> None:
+    """A hook that raises is logged and skipped; the notification is stored unchanged."""
+    api = Api(audit_host)
+    [item] = await api.send_ok(user("mock"), title="explode please")
+    assert item["payload"]["title"] == "explode please"
+    assert (await api.list(MOCK))["totalCount"] == 1
+
+
+async def test_processor_is_a_settings_channel(audit_host: HostHandle, installed_processor: Any) -> None:
+    """The processor name is a channel; turning it off for an origin skips the processor for that user."""
+    api = Api(audit_host)
+    await api.send_ok(user("mock"), title="first")
+    settings = (await api.get(MOCK, "/settings")).json()
+    assert [channel["id"] for channel in settings["channels"]] == ["Web", "Audit"]
+    body = {"channels": [{"id": "Audit", "origins": [{"id": "test-service", "enabled": False}]}]}
+    assert (await api.post(MOCK, "/settings", body)).status_code == 200
+    installed_processor.DELIVERED.clear()
+    items = await api.send_ok({"type": "entity", "entityRef": [MOCK, JANE]}, title="second")
+    by_user = {item["user"]: item["payload"]["title"] for item in items}
+    assert by_user == {MOCK: "second", JANE: "[audited] second"}
+    await eventually(lambda: (JANE, "[audited] second") in installed_processor.DELIVERED)
+    assert all(user_ref != MOCK for user_ref, _ in installed_processor.DELIVERED)
+
+
+async def test_post_process_runs_when_web_is_disabled(audit_host: HostHandle, installed_processor: Any) -> None:
+    """A user with Web off gets nothing stored, but other channels still deliver."""
+    api = Api(audit_host)
+    body = {"channels": [{"id": "Web", "origins": [{"id": "test-service", "enabled": False}]}]}
+    assert (await api.post(MOCK, "/settings", body)).status_code == 200
+    assert await api.send_ok(user("mock"), title="elsewhere") == []
+    await eventually(lambda: (MOCK, "[audited] elsewhere") in installed_processor.DELIVERED)
+
+
+# -- a backend module: Backstage-style processor object and a custom resolver --------------
+
+
+class Uppercase:
+    """A Backstage-style processor object (get_name / pre_process), added through the extension point."""
+
+    def get_name(self) -> str:
+        return "Uppercase"
+
+    def get_notification_filters(self) -> dict[str, Any]:
+        return {"minSeverity": "high"}
+
+    async def pre_process(self, notification: Any, options: Any) -> Any:
+        notification.payload.title = notification.payload.title.upper()
+        return notification
+
+
+class SystemResolver:
+    """Resolves system:default/sys to mock (plus refs that are not users, which must be ignored)."""
+
+    async def resolve_notification_recipients(self, *, entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
+        if entity_refs == ["system:default/sys"]:
+            return {"userEntityRefs": [MOCK, "group:default/mock", MOCK]}
+        return ["group:default/mock", "component:default/x"]
+
+
+def _module() -> Any:
+    def register(reg: Any) -> None:
+        def init(processing: Any, logger: Any) -> None:
+            processing.add_processor([Uppercase()])
+            processing.set_notification_recipient_resolver(SystemResolver())
+
+        reg.register_init(
+            deps={"processing": notifications_processing_extension_point, "logger": core_services.logger},
+            init=init,
+        )
+
+    return create_backend_module("notifications", "test-processing", register)
+
+
+@pytest.fixture
+async def module_api(db_kind: str) -> AsyncIterator[Api]:
+    """A host with the test module installed."""
+    async with start_host(db_kind, config=notifications_config(), features=[_module()]) as handle:
+        yield Api(handle)
+
+
+async def test_custom_resolver_is_used(module_api: Api) -> None:
+    """16: the module's resolver replaces the catalog; the system ref resolves to mock once."""
+    items = await module_api.send_ok(user("system:default/sys"))
+    assert [item["user"] for item in items] == [MOCK]
+
+
+async def test_non_user_refs_from_resolver_are_ignored(module_api: Api) -> None:
+    """17: a resolver returning only non-user refs gives 200 and []."""
+    assert await module_api.send_ok(user("group:default/whatever")) == []
+
+
+async def test_module_processor_with_filters(module_api: Api) -> None:
+    """A Backstage-style object processor applies only above its minimum severity."""
+    [low] = await module_api.send_ok(user("system:default/sys"), title="calm")
+    [high] = await module_api.send_ok(user("system:default/sys"), title="loud", severity="critical")
+    assert (low["payload"]["title"], high["payload"]["title"]) == ("calm", "LOUD")
+    settings = (await module_api.get(MOCK, "/settings")).json()
+    assert [channel["id"] for channel in settings["channels"]] == ["Web", "Uppercase"]
+
+
+def test_second_resolver_is_refused() -> None:
+    """Only one recipient resolver may be set."""
+    registry = ProcessorRegistry()
+    registry.set_notification_recipient_resolver(SystemResolver())
+    with pytest.raises(RuntimeError):
+        registry.set_notification_recipient_resolver(SystemResolver())
+
+
+def test_non_processor_is_refused() -> None:
+    """Objects with neither hooks nor get_name are not processors."""
+    with pytest.raises(TypeError):
+        ProcessorRegistry().add_processor(object())
