@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import json
+import os
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -238,8 +240,11 @@ class PluginScheduler:
                     ).values(current_run_ticket=ticket, current_run_started_at=now,
                              current_run_expires_at=now + timeout))
                 if claimed.rowcount == 1:
+                    started = time.time()
                     error = await self._run(id, fn, timeout)
                     finished = _now()
+                    self._logger.debug(f"Task {id} ran", task=id, pid=os.getpid(), started=started,
+                                       finished=time.time(), failed=error is not None)
                     async with engine.begin() as conn:
                         row = (await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(
                             tasks_table.c.id == id))).first()
