@@ -165,6 +165,13 @@ class PluginHttpRouter:
         """Route ``path`` (relative to ``/api/<pluginId>``) to a Falcon resource."""
         self.app.add_route(path, resource, **kwargs)
 
+    def add_openapi(self, spec: dict[str, Any]) -> None:
+        """Serve ``spec`` (an OpenAPI document) at ``/api/<pluginId>/openapi.json``, without credentials."""
+        document = dict(spec)
+        document.setdefault("servers", [{"url": self.prefix}])
+        self.app.add_route("/openapi.json", _OpenApiResource(document))
+        self.add_auth_policy("/openapi.json", allow="unauthenticated")
+
     def add_auth_policy(self, path: str, allow: str = "unauthenticated") -> None:
         """Let requests under ``path`` through without credentials."""
         if allow not in ("unauthenticated", "user-cookie"):
@@ -240,6 +247,15 @@ class PluginHttpRouter:
         if isinstance(ex, falcon.HTTPError) and ex.headers:
             for key, value in ex.headers.items():
                 resp.set_header(key, value)
+
+
+class _OpenApiResource:
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._body = _dumps(document)
+
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self._body
 
 
 class _WebSocketRejectionTranslator:
