@@ -25,6 +25,7 @@ from plugin_notifications.sender import NotificationSender
 from plugin_notifications.service import NotificationsHub, notifications_hub_ref
 from plugin_notifications.settings import SettingsService, read_default_settings
 from plugin_notifications.store import NotificationsStore
+from plugin_notifications.web import mount_web_inbox
 from plugin_signals import signals_service_ref
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -43,6 +44,7 @@ def _register(reg: Registrar) -> None:
         logger: Any,
         database: Any,
         router: Any,
+        root_router: Any,
         http_auth: Any,
         scheduler: Any,
         lifecycle: Any,
@@ -72,6 +74,7 @@ def _register(reg: Registrar) -> None:
         NotificationsApi(
             store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth
         ).register(router)
+        mount_web_inbox(root_router, config)  # the web inbox at /notifications
         await schedule_cleaner(config, scheduler, store, logger)
         lifecycle.add_shutdown_hook(tasks.drain)
         hub.attach(sender)
@@ -82,6 +85,7 @@ def _register(reg: Registrar) -> None:
             "logger": services.logger,
             "database": services.database,
             "router": services.http_router,
+            "root_router": services.root_http_router,
             "http_auth": services.http_auth,
             "scheduler": services.scheduler,
             "lifecycle": services.lifecycle,

@@ -23,7 +23,9 @@ Config (all optional):
 * ``notifications.web.apiBaseUrl``: where the page finds ``/api`` (default
   ``/api`` on the same origin);
 * ``notifications.web.title``: the page title (default ``app.title`` or
-  ``Notifications``).
+  ``Notifications``);
+* ``notifications.web.markAsReadOnLinkOpen``: opening a notification's link
+  marks it read (default ``false``).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -61,14 +64,22 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 
-def content_security_policy() -> str:
-    """What the page may load: only its own origin; no inline script, no plugins, no framing."""
+def content_security_policy(api_base_url: str = "/api") -> str:
+    """What the page may load: its own origin (and the API's, if elsewhere); no inline script, no framing."""
+    api_origin = ""
+    parsed = urlsplit(api_base_url)
+    if parsed.scheme in ("http", "https") and parsed.netloc:
+        ws_scheme = "wss" if parsed.scheme == "https" else "ws"
+        api_origin = f" {parsed.scheme}://{parsed.netloc}"
+        api_ws = f" {ws_scheme}://{parsed.netloc}"
+    else:
+        api_ws = ""
     return "; ".join([
         "default-src 'self'",
-        "script-src 'self'",
+        f"script-src 'self'{api_origin}",
         "style-src 'self'",
         "img-src 'self' data:",
-        "connect-src 'self'",
+        f"connect-src 'self'{api_origin}{api_ws}",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",
@@ -122,6 +133,11 @@ def page_config(config: Any) -> dict[str, Any]:
     if provider not in PROVIDERS:
         raise ValueError(f"notifications.web.signInProvider must be one of {', '.join(PROVIDERS)}, got '{provider}'")
     api_base = (config.get_optional_string("notifications.web.apiBaseUrl") if config is not None else None) or "/api"
+    if not (api_base.startswith("/") and not api_base.startswith("//")) and urlsplit(api_base).scheme not in (
+        "http", "https"
+    ):
+        raise ValueError("notifications.web.apiBaseUrl must be a path (/api) or an http(s) URL")
+    mark_read = config.get_optional_boolean("notifications.web.markAsReadOnLinkOpen") if config is not None else None
     title = None
     if config is not None:
         title = config.get_optional_string("notifications.web.title") or config.get_optional_string("app.title")
@@ -130,6 +146,7 @@ def page_config(config: Any) -> dict[str, Any]:
         "apiBaseUrl": api_base.rstrip("/"),
         "title": title or "Notifications",
         "basePath": MOUNT_PATH,
+        "markAsReadOnLinkOpen": bool(mark_read),
     }
 
 
@@ -164,6 +181,7 @@ class WebInbox:
         static_base = f"{self.prefix}/static/{self.version}"
         self.index = render_index(template.read_text(encoding="utf-8"), self.config, static_base)
         self.index_etag = f'"{hashlib.sha256(self.index).hexdigest()[:32]}"'
+        self.csp = content_security_policy(self.config["apiBaseUrl"])
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -198,7 +216,7 @@ class WebInbox:
                        cache: str, head: bool, *, page: bool = False) -> None:
         headers = [(b"etag", etag.encode()), (b"cache-control", cache.encode()), *SECURITY_HEADERS]
         if page:
-            headers.append((b"content-security-policy", content_security_policy().encode()))
+            headers.append((b"content-security-policy", self.csp.encode()))
         if _if_none_match(scope, etag):
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})
