@@ -1,0 +1,29 @@
+"""Email for Greenroom notifications: install the package, configure ``notifications.processors.email``.
+
+* :data:`email_module` - the backend module (``notifications`` / ``email``), found through
+  the entry point ``notifications-email`` of group ``greenroom.backend_features``.
+* :data:`email_templates_extension_point` - other modules set a template renderer.
+* :class:`EmailProcessor` - the ``Email`` processor itself (for tests and custom wiring).
+"""
+
+from greenroom_notifications_email.module import email_module
+from greenroom_notifications_email.processor import PROCESSOR_NAME, EmailProcessor
+from greenroom_notifications_email.settings import EmailSettings, read_email_settings
+from greenroom_notifications_email.templates import (
+    EmailContent,
+    EmailTemplates,
+    default_content,
+    email_templates_extension_point,
+)
+
+__all__ = [
+    "PROCESSOR_NAME",
+    "EmailContent",
+    "EmailProcessor",
+    "EmailSettings",
+    "EmailTemplates",
+    "default_content",
+    "email_module",
+    "email_templates_extension_point",
+    "read_email_settings",
+]

@@ -1,0 +1,165 @@
+"""The ``Email`` notification processor: catalog addresses in, one SMTP message per address out.
+
+It implements two hooks of :mod:`plugin_notifications.hookspecs`: the
+filters (``notifications.processors.email.filter``) and post-processing.
+Post-processing runs after the notification is stored and signalled, in the
+notifications plugin's background task, so email never delays or loses the
+in-app notification; a message that still fails after its retries is
+logged and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from email.message import EmailMessage
+from typing import Any
+
+from greenroom_notifications_email.settings import EmailSettings
+from greenroom_notifications_email.templates import EmailContent, EmailTemplates
+from greenroom_notifications_email.transport import Transport, create_transport
+from plugin_notifications import Notification, NotificationSendOptions, ProcessorFilters, hookimpl
+
+PROCESSOR_NAME = "Email"
+# One plain address (no display name, no list): something@somewhere.
+_ADDRESS = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+$")
+
+
+def is_single_address(value: str) -> bool:
+    """Whether ``value`` is one well-formed address such as ``jane@example.com``."""
+    return bool(_ADDRESS.match(value))
+
+
+class TtlCache:
+    """A small in-process cache whose entries expire ``ttl`` seconds after they were stored."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._ttl = ttl
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Any]] = {}
+
+    async def get_or_load(self, key: str, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value of ``key``, or ``await load()`` stored for next time."""
+        hit = self._entries.get(key)
+        if hit is not None and hit[0] > self._clock():
+            return hit[1]
+        value = await load()
+        self._entries[key] = (self._clock() + self._ttl, value)
+        return value
+
+
+class EmailProcessor:
+    """Sends notifications by email (Backstage's ``NotificationsEmailProcessor``)."""
+
+    def __init__(
+        self,
+        settings: EmailSettings,
+        *,
+        catalog: Any,
+        logger: Any,
+        base_url: str,
+        templates: EmailTemplates | None = None,
+        transport_factory: Callable[..., Transport] = create_transport,
+    ) -> None:
+        self._settings = settings
+        self._catalog = catalog
+        self._logger = logger
+        self._base_url = base_url
+        self._templates = templates or EmailTemplates()
+        self._transport_factory = transport_factory
+        self._transport: Transport | None = None
+        self._filters = ProcessorFilters.model_validate(settings.filters)  # invalid severities fail startup
+        self._slots = asyncio.Semaphore(settings.concurrency_limit)
+        self._cache = TtlCache(settings.cache_ttl.total_seconds())
+
+    # -- hooks -----------------------------------------------------------------
+
+    @hookimpl
+    def notifications_processor_name(self) -> str:
+        """``Email``: also the settings channel users switch on and off."""
+        return PROCESSOR_NAME
+
+    @hookimpl
+    def notifications_processor_filters(self) -> ProcessorFilters:
+        """``notifications.processors.email.filter``."""
+        return self._filters
+
+    @hookimpl
+    async def notifications_post_process(self, notification: Notification, options: NotificationSendOptions) -> None:
+        """Email the notification's user (or the broadcast receivers)."""
+        emails = await self.recipient_emails(notification)
+        if not emails:
+            self._logger.info(f"No email recipients found for notification: {notification.id}, skipping")
+            return
+        content = await self._templates.render(notification, self._base_url)
+        await asyncio.gather(*(self._send(address, content) for address in emails))
+
+    # -- recipients ------------------------------------------------------------
+
+    async def recipient_emails(self, notification: Notification) -> list[str]:
+        """The addresses for ``notification``, after the allowlist and then the denylist."""
+        if notification.user is None:
+            found = await self._broadcast_emails()
+        else:
+            found = await self._user_emails(notification.user)
+        return self._screen(found)
+
+    async def _broadcast_emails(self) -> list[str]:
+        receiver = self._settings.broadcast_receiver
+        if receiver == "config":
+            return list(self._settings.broadcast_emails)
+        if receiver == "users":
+            return await self._cache.get_or_load("user-emails:all", self._all_user_emails)
+        return []  # no broadcastConfig, or receiver: none
+
+    async def _all_user_emails(self) -> list[str]:
+        return [email for _ref, email in await self._catalog.list_users_with_email()]
+
+    async def _user_emails(self, user_ref: str) -> list[str]:
+        async def load() -> list[str]:
+            entity = await self._catalog.get_entity_by_ref(user_ref)
+            spec = (entity or {}).get("spec") or {}
+            email = (spec.get("profile") or {}).get("email")
+            return [email] if isinstance(email, str) and email else []
+
+        return await self._cache.get_or_load(f"user-emails:{user_ref}", load)
+
+    def _screen(self, emails: Iterable[str]) -> list[str]:
+        allow = {e.lower() for e in self._settings.allowlist} if self._settings.allowlist is not None else None
+        deny = {e.lower() for e in self._settings.denylist}
+        kept: list[str] = []
+        for email in dict.fromkeys(e.strip() for e in emails):
+            if not is_single_address(email):
+                self._logger.warning(f"Skipping invalid email address {email!r}")
+            elif (allow is None or email.lower() in allow) and email.lower() not in deny:
+                kept.append(email)
+        return kept
+
+    # -- delivery --------------------------------------------------------------
+
+    def build_message(self, address: str, content: EmailContent) -> EmailMessage:
+        """One message to one address: a text body with an HTML alternative."""
+        message = EmailMessage()
+        message["From"] = self._settings.sender
+        message["To"] = address
+        if self._settings.reply_to:
+            message["Reply-To"] = self._settings.reply_to
+        message["Subject"] = " ".join(content.subject.split())  # no header injection through the title
+        message.set_content(content.text)
+        message.add_alternative(content.html, subtype="html")
+        return message
+
+    def _get_transport(self) -> Transport:
+        if self._transport is None:  # created lazily, once
+            self._transport = self._transport_factory(self._settings.transport, self._settings.retry, self._logger)
+        return self._transport
+
+    async def _send(self, address: str, content: EmailContent) -> None:
+        async with self._slots:
+            try:
+                await self._get_transport().send(self.build_message(address, content))
+            except Exception as error:  # logged, never raised: the in-app notification is already stored
+                self._logger.error(f"Failed to send email to {address}: {error}", exc_info=error)
+            await asyncio.sleep(self._settings.throttle_interval.total_seconds())

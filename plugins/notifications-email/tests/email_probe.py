@@ -1,0 +1,44 @@
+"""Run by test_email_install.py in a separate interpreter: start a host, print what it loaded.
+
+Prints one JSON object: the ``greenroom.backend_features`` entry-point names
+this interpreter can see, and the notification settings channels of a host
+started with the email module configured (``Email`` when the module runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from importlib.metadata import entry_points
+
+
+async def main(data_dir: str) -> None:
+    import httpx
+
+    from host import services
+    from host.app import create_app
+
+    overrides = {
+        "backend": {"database": {"client": "sqlite", "connection": {"directory": data_dir}},
+                    "logger": {"level": "error"}},
+        "notifications": {"processors": {"email": {"sender": "greenroom@example.com",
+                                                   "transportConfig": {"transport": "stream"}}}},
+    }
+    app = create_app([], overrides=overrides)
+    await app.start()
+    try:
+        tokens = await app.backend.get_service(services.root_auth)
+        token, _ = await tokens.issue_user_token("user:default/jane", ["user:default/jane"])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://probe") as client:
+            response = await client.get("/api/notifications/settings", headers={"Authorization": f"Bearer {token}"})
+            response.raise_for_status()
+            channels = [channel["id"] for channel in response.json()["channels"]]
+    finally:
+        await app.stop()
+    features = sorted(ep.name for ep in entry_points(group="greenroom.backend_features"))
+    print(json.dumps({"features": features, "channels": channels}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
