@@ -156,7 +156,7 @@ async def start_host(
     overrides = deep_merge(overrides, config or {})
     app = create_app([], overrides=overrides, features=list(features), discover=discover)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
-                                           ws="websockets", ws_ping_interval=None))
+                                           ws="websockets-sansio", ws_ping_interval=None))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     try:
