@@ -6,6 +6,9 @@
   serving, which applies every plugin's migrations, then stops.
 * ``greenroom config check [--config FILE ...] [--print]`` validates the
   merged config (and prints it with secrets redacted).
+* ``greenroom template run FILE.yaml [--config FILE ...] [--values JSON]``
+  runs a template's steps through a running host's actions
+  (see :mod:`host.template_runner`).
 """
 
 from __future__ import annotations
@@ -172,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     add_config(check)
     check.add_argument("--print", action="store_true", help="print the merged config with secrets redacted")
     check.set_defaults(func=cmd_config_check)
+
+    from host.template_runner import add_template_parser
+
+    add_template_parser(sub, add_config)
     return parser
 
 

@@ -1,0 +1,37 @@
+"""Backend module ``scaffolder`` of plugin ``notifications``: registers ``notification:send``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from greenroom_scaffolder_notifications.action import (
+    ACTION_NAME,
+    NotificationSendInput,
+    NotificationSendOutput,
+    create_send_action,
+)
+from host import services
+from host.features import Registrar, create_backend_module
+from plugin_notifications import notification_service_ref
+
+
+def _register(reg: Registrar) -> None:
+    def init(actions: Any, notifications: Any) -> None:
+        actions.register(
+            name=ACTION_NAME,
+            title="Send notification",
+            description="Sends a notification using NotificationService",
+            input_model=NotificationSendInput,
+            output_model=NotificationSendOutput,
+            action=create_send_action(notifications),
+            attributes={"destructive": False, "idempotent": False, "readOnly": False},
+        )
+
+    reg.register_init(
+        deps={"actions": services.actions_registry, "notifications": notification_service_ref},
+        init=init,
+    )
+
+
+#: Backend module ``scaffolder`` of plugin ``notifications`` (entry point ``scaffolder-notifications``).
+scaffolder_notifications_module = create_backend_module("notifications", "scaffolder", _register)
