@@ -9,7 +9,8 @@ A raw ASGI app mounted on the root router with
 * ``GET /notifications/static/<version>/<file>``: the assets under
   ``web/static``, ``Cache-Control: public, max-age=31536000, immutable``;
   ``<version>`` is a hash of every asset, so an upgrade changes the URL.
-* ``GET /notifications/static/<file>``: the same assets, revalidated by ETag.
+* ``GET /notifications/static/<file>`` (or another release's
+  ``<version>/<file>``): the same assets, revalidated by ETag.
 
 Assets are read into memory at start-up and looked up by exact name, so no
 request path ever reaches the file system (no traversal). Only ``GET`` and
@@ -60,6 +61,7 @@ CONTENT_TYPES = {
 }
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$")
 
+_VERSION = re.compile(r"^[0-9a-f]{12}$")
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
@@ -206,6 +208,8 @@ class WebInbox:
             version, _, inner = name.partition("/")
             if version == self.version and inner:
                 name, cache = inner, IMMUTABLE
+            elif _VERSION.match(version) and inner:
+                name = inner  # another release's page (e.g. during a rolling deploy): current file, not cached
             asset = self.assets.get(name)
             if asset is not None:
                 await self._respond(scope, send, asset.body, asset.content_type, asset.etag, cache, head)
