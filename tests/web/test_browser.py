@@ -401,3 +401,16 @@ async def test_settings_matrix_saves_channel_origin_topic(browser: Any, host: Ho
     stored = await inbox.page.evaluate("() => JSON.parse(localStorage.getItem('greenroom.notifications.preferences'))")
     assert stored["snackbarEnabled"] is False
     assert inbox.errors == []
+
+
+# -- docs ---------------------------------------------------------------------------------
+
+
+async def test_screenshots_script(tmp_path: Any) -> None:
+    from tests.web.conftest import require_browser
+    from tests.web.screenshots import take
+
+    require_browser()
+    shots = await take(tmp_path)
+    assert [path.name for path in shots] == ["inbox.png", "inbox-live-update.png", "inbox-filtered.png", "settings.png"]
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in shots)

@@ -1,0 +1,90 @@
+"""Take the web inbox screenshots in docs/screenshots/ (``python -m tests.web.screenshots [DIR]``).
+
+Starts a host on SQLite, sends a few realistic notifications to the guest,
+and photographs the page in Debian's headless Chromium. ``test_browser.py``
+runs it into a temporary folder so that it keeps working.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import start_host
+from tests.web.conftest import GUEST, PLUGINS, VIEWPORT, InboxPage, launch_browser, send
+
+DEFAULT_DIR = Path(__file__).parents[2] / "docs" / "screenshots"
+
+SEED: list[tuple[str, dict[str, Any]]] = [
+    ("Quarterly access review is due", {"severity": "normal", "topic": "compliance",
+                                        "description": "Review who can deploy to production by Friday."}),
+    ("Deploy of payments-api to production succeeded", {"severity": "low", "topic": "deploys",
+                                                        "link": "https://ci.example.com/deploys/8812"}),
+    ("Nightly build of web-frontend failed", {"severity": "high", "topic": "ci",
+                                              "description": "3 tests failed in checkout.spec.ts",
+                                              "link": "https://ci.example.com/builds/4411"}),
+    ("Certificate for api.example.com expires in 5 days", {"severity": "critical", "topic": "alerts",
+                                                          "description": "Renew it before Monday."}),
+    ("New comment on your template", {"severity": "normal", "topic": "scaffolder",
+                                      "description": "dave: can we add a Redis option?"}),
+    ("Disk usage on db-2 above 85%", {"severity": "high", "topic": "alerts"}),
+]
+
+
+async def take(directory: Path) -> list[Path]:
+    """Write the screenshots into ``directory``; return their paths."""
+    from playwright.async_api import async_playwright
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shots: list[Path] = []
+    async with start_host("sqlite", plugins=PLUGINS) as host, async_playwright() as playwright:
+        created = [await send(host, title, **payload) for title, payload in SEED]
+        await host.client.post("/api/notifications/notifications/update",
+                               json={"ids": [created[0]["id"]], "saved": True},
+                               headers=await host.user_headers(GUEST))
+        browser = await launch_browser(playwright)
+        try:
+            context = await browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+            inbox = InboxPage(await context.new_page(), host)
+            await inbox.open()
+            await inbox.page.get_by_test_id("page-size").select_option("10")
+            await inbox.wait_titles([title for title, _ in reversed(SEED)])
+
+            shots.append(directory / "inbox.png")
+            await inbox.page.screenshot(path=shots[-1])
+
+            await send(host, "Rollback of checkout-service started", severity="high", topic="deploys",
+                       description="Triggered by an error-rate alert.")
+            await inbox.wait_badge(str(len(SEED) + 1))
+            await inbox.page.get_by_test_id("new-notification-toast").wait_for()
+            await inbox.wait_titles(["Rollback of checkout-service started"] + [t for t, _ in reversed(SEED)])
+            shots.append(directory / "inbox-live-update.png")
+            await inbox.page.screenshot(path=shots[-1])
+            await inbox.page.evaluate("() => document.getElementById('toasts').replaceChildren()")
+
+            await inbox.choose("filter-severity", "high")
+            await inbox.choose("filter-topic", "alerts")
+            await inbox.wait_titles(["Disk usage on db-2 above 85%", "Certificate for api.example.com expires in 5 days"])
+            shots.append(directory / "inbox-filtered.png")
+            await inbox.page.screenshot(path=shots[-1])
+
+            await inbox.open("/notifications#settings")
+            await inbox.page.get_by_test_id("settings-matrix").wait_for()
+            await inbox.page.locator('input[data-channel="Web"][data-topic="scaffolder"]').uncheck()
+            shots.append(directory / "settings.png")
+            await inbox.page.screenshot(path=shots[-1], full_page=True)
+        finally:
+            await browser.close()
+    return shots
+
+
+def main() -> None:
+    directory = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DIR
+    for path in asyncio.run(take(directory)):
+        print(path)
+
+
+if __name__ == "__main__":
+    main()
