@@ -1,0 +1,216 @@
+"""Notifications benchmark against a real ``greenroom start`` on PostgreSQL.
+
+Measures, with a static service token and a guest user token:
+
+1. 2,000 ``POST /api/notifications`` to one user, sequential, then at concurrency 16;
+2. one ``POST`` to a 1,000-user group (catalog group ``everyone``), repeated;
+3. ``GET /api/notifications?limit=20`` for a user holding 20,000 notifications;
+4. ``GET /api/notifications/status`` for that user.
+
+Backstage reference on this machine class: 1,022 req/s at c16, 243-421 ms for
+the 1,000-user group, p99 11 ms for the list.
+
+Usage::
+
+    .venv/bin/python bench/notifications.py                 # one worker
+    .venv/bin/python bench/notifications.py --workers 2
+    .venv/bin/python bench/notifications.py --url http://127.0.0.1:7007 --token <static token>
+
+With ``--url`` the script uses a running host (it must have the ``everyone``
+group and accept the token); otherwise it starts one on the local PostgreSQL
+in throw-away schemas. The client runs on the same machine and competes for
+the CPU with the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+SERVICE_TOKEN = "bench-notifications-token-0123456789"
+PG_CONNECTION = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
+GROUP_SIZE = 1000
+HOLDING = 20_000
+
+
+def _config(port: int, prefix: str, catalog: Path) -> dict[str, Any]:
+    url = f"http://127.0.0.1:{port}"
+    return {
+        "app": {"baseUrl": url},
+        "backend": {
+            "baseUrl": url,
+            "database": {"client": "pg", "connection": PG_CONNECTION, "pluginDivisionMode": "schema", "prefix": prefix},
+            "auth": {"externalAccess": [{"type": "static", "options": {"token": SERVICE_TOKEN, "subject": "bench"}}]},
+            "features": {"include": ["auth", "catalog", "catalog-auth-resolver", "signals", "notifications"]},
+            "logger": {"level": "warn"},
+        },
+        "events": {"bus": "postgres", "postgres": {"channel": f"bench_{uuid.uuid4().hex[:8]}"}},
+        "catalog": {"locations": [{"type": "file", "target": str(catalog)}]},
+    }
+
+
+def _catalog(directory: Path) -> Path:
+    names = [f"u{index:04d}" for index in range(GROUP_SIZE)]
+    documents = [
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: everyone\nspec:\n"
+        f"  type: team\n  children: []\n  members: [{', '.join(names)}]\n",
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: guest\nspec: {}\n",
+    ]
+    path = directory / "catalog.yaml"
+    path.write_text("---\n".join(documents))
+    return path
+
+
+@contextlib.asynccontextmanager
+async def run_host(workers: int) -> AsyncIterator[str]:
+    """``greenroom start`` on PostgreSQL; yields the base URL; drops its schemas afterwards."""
+    import yaml
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    prefix = f"gr_nbench_{uuid.uuid4().hex[:6]}_"
+    with tempfile.TemporaryDirectory(prefix="greenroom-nbench-") as tmp:
+        config_file = Path(tmp) / "app-config.yaml"
+        config_file.write_text(yaml.safe_dump(_config(port, prefix, _catalog(Path(tmp)))))
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("greenroom")), "start", "--config", str(config_file),
+             "--workers", str(workers), "--port", str(port)],
+            cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            async with httpx.AsyncClient(base_url=url, timeout=2) as client:
+                for _ in range(300):
+                    if proc.poll() is not None:
+                        raise SystemExit(f"greenroom start exited with {proc.returncode}")
+                    with contextlib.suppress(httpx.HTTPError):
+                        if (await client.get("/.backstage/health/v1/readiness")).status_code == 200:
+                            break
+                    await asyncio.sleep(0.2)
+                else:
+                    raise SystemExit("greenroom start did not come up")
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+            import asyncpg
+
+            conn = await asyncpg.connect(**PG_CONNECTION)
+            for row in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%"):
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
+            await conn.close()
+
+
+def _ms(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def _timed(count: int, concurrency: int, call: Callable[[int], Awaitable[None]]) -> tuple[float, list[float]]:
+    """Run ``call(i)`` ``count`` times with ``concurrency`` workers; return (seconds, latencies)."""
+    latencies: list[float] = []
+    counter = iter(range(count))
+
+    async def worker() -> None:
+        for index in counter:
+            start = time.perf_counter()
+            await call(index)
+            latencies.append(time.perf_counter() - start)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started, latencies
+
+
+def _report(label: str, seconds: float, latencies: list[float]) -> None:
+    print(
+        f"{label:<44} {len(latencies) / seconds:8.0f} req/s   p50 {_ms(latencies, 0.5):6.1f} ms"
+        f"   p99 {_ms(latencies, 0.99):6.1f} ms"
+    )
+
+
+async def bench(url: str, token: str) -> None:
+    """Run every measurement against ``url`` and print the figures."""
+    limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        guest = (await client.post("/api/auth/guest/refresh")).json()
+        user_token = guest["backstageIdentity"]["token"]
+        user_ref = guest["backstageIdentity"]["identity"]["userEntityRef"]
+        service = {"Authorization": f"Bearer {token}"}
+        as_user = {"Authorization": f"Bearer {user_token}"}
+
+        async def post_to_user(index: int) -> None:
+            body = {"recipients": {"type": "entity", "entityRef": user_ref},
+                    "payload": {"title": f"bench {index}", "topic": "bench"}}
+            response = await client.post("/api/notifications", json=body, headers=service)
+            assert response.status_code == 200, response.text
+
+        await _timed(100, 4, post_to_user)  # warm up connections and workers
+        _report("POST to one user, sequential (2,000)", *await _timed(2000, 1, post_to_user))
+        _report("POST to one user, concurrency 16 (2,000)", *await _timed(2000, 16, post_to_user))
+
+        group_times = []
+        for round_ in range(6):
+            body = {"recipients": {"type": "entity", "entityRef": "group:default/everyone"},
+                    "payload": {"title": f"all hands {round_}"}}
+            start = time.perf_counter()
+            response = await client.post("/api/notifications", json=body, headers=service)
+            group_times.append(time.perf_counter() - start)
+            assert response.status_code == 200 and len(response.json()) == GROUP_SIZE, response.text[:200]
+        print(f"{'POST to a 1,000-user group (6 rounds)':<44} min {min(group_times) * 1000:6.1f} ms"
+              f"   median {statistics.median(group_times) * 1000:6.1f} ms   max {max(group_times) * 1000:6.1f} ms")
+
+        status = await client.get("/api/notifications/status", headers=as_user)
+        held = sum(status.json().values())
+        if held < HOLDING:
+            await _timed(HOLDING - held, 16, post_to_user)
+        held = sum((await client.get("/api/notifications/status", headers=as_user)).json().values())
+
+        async def list_page(_index: int) -> None:
+            response = await client.get("/api/notifications", params={"limit": 20}, headers=as_user)
+            assert response.status_code == 200 and len(response.json()["notifications"]) == 20
+
+        async def get_status(_index: int) -> None:
+            assert (await client.get("/api/notifications/status", headers=as_user)).status_code == 200
+
+        _report(f"GET limit=20 holding {held:,}, sequential", *await _timed(1000, 1, list_page))
+        _report(f"GET limit=20 holding {held:,}, concurrency 16", *await _timed(2000, 16, list_page))
+        _report(f"GET /status holding {held:,}, sequential", *await _timed(1000, 1, get_status))
+        _report(f"GET /status holding {held:,}, concurrency 16", *await _timed(2000, 16, get_status))
+
+
+async def main() -> None:
+    """Parse arguments, start a host unless ``--url`` is given, run the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers of the started host")
+    parser.add_argument("--url", help="benchmark an already running host instead of starting one")
+    parser.add_argument("--token", default=SERVICE_TOKEN, help="static service token of --url")
+    args = parser.parse_args()
+    print(f"notifications benchmark: PostgreSQL, {args.workers if not args.url else '?'} worker(s), "
+          f"{os.cpu_count()} CPUs, client on the same machine")
+    if args.url:
+        await bench(args.url, args.token)
+        return
+    async with run_host(args.workers) as url:
+        await bench(url, args.token)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
