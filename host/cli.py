@@ -133,7 +133,7 @@ def cmd_start(args: argparse.Namespace) -> int:
         def load_config(self) -> None:
             self.cfg.set("bind", [f"{host}:{port}"])
             self.cfg.set("workers", workers)
-            self.cfg.set("worker_class", "uvicorn_worker.UvicornWorker")
+            self.cfg.set("worker_class", "host.worker.GreenroomWorker")
             self.cfg.set("graceful_timeout", int(timeout.total_seconds()) if timeout else 30)
             self.cfg.set("timeout", 120)
             self.cfg.set("keepalive", 5)

@@ -33,10 +33,9 @@ from plugin_signals.connections import SignalConnection, SignalManager
 if TYPE_CHECKING:
     from host.logging import Logger
 
-#: The server pings every socket this often (uvicorn ``ws_ping_interval``) ...
-PING_INTERVAL_SECONDS = 30.0
-#: ... and drops it when no pong came back within this time, i.e. after two missed pings.
-PING_TIMEOUT_SECONDS = 60.0
+# The server pings every socket every PING_INTERVAL_SECONDS and drops it after
+# PING_TIMEOUT_SECONDS without a pong (two missed pings); see host.worker.
+from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: E402,F401
 
 #: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
 HTTP_STATUS_CLOSE_BASE = 3000

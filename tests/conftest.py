@@ -81,7 +81,10 @@ def base_config(db: str, *, port: int, data_dir: str, prefix: str) -> dict[str, 
     else:
         raise ValueError(f"unknown db kind {db!r}")
     url = f"http://127.0.0.1:{port}"
+    # hosts of one test share a NOTIFY channel; concurrent test runs on the shared server do not
+    events = {"postgres": {"channel": f"{prefix}events"}} if db == "postgres" else {}
     return {
+        "events": events,
         "app": {"baseUrl": url},
         "backend": {
             "baseUrl": url,
