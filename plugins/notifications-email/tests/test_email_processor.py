@@ -16,9 +16,14 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
-from greenroom_notifications_email import EmailTemplates, email_templates_extension_point, read_email_settings
+from greenroom_notifications_email import (
+    EmailContent,
+    EmailTemplates,
+    email_templates_extension_point,
+    read_email_settings,
+)
 from greenroom_notifications_email.processor import EmailProcessor, TtlCache, is_single_address
-from greenroom_notifications_email.transport import is_transient
+from greenroom_notifications_email.transport import StreamTransport, create_transport, is_transient
 from host import create_backend_module
 from host.config import Config, ConfigError
 from tests.conftest import SERVICE_TOKEN, HostHandle, free_port, start_host
@@ -393,3 +398,19 @@ async def test_concurrency_limit_and_throttle() -> None:
     await processor.notifications_post_process(notification, None)  # type: ignore[arg-type]
     assert len(sent) == 6 and peak[0] == 2
     assert time.monotonic() - started >= 3 * 0.05
+
+
+async def test_stream_transport_keeps_and_logs_messages() -> None:
+    logged: list[str] = []
+
+    class Logger:
+        def info(self, message: str, **_: Any) -> None:
+            logged.append(message)
+
+    settings = read({"sender": "a@example.com", "transportConfig": {"transport": "stream"}})
+    transport = create_transport(settings.transport, settings.retry, Logger())
+    processor = EmailProcessor(settings, catalog=None, logger=Logger(), base_url="http://x")
+    await transport.send(processor.build_message("jane@example.com", EmailContent("Line\nbreak", "t", "<p>h</p>")))
+    assert isinstance(transport, StreamTransport) and len(transport.sent) == 1
+    assert transport.sent[0]["Subject"] == "Line break"  # no header injection through the title
+    assert logged == ["Email (stream transport, not sent) to jane@example.com: Line break"]
