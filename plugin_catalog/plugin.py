@@ -21,6 +21,7 @@ from host.config import Config
 from host.features import Registrar, create_backend_module, create_backend_plugin
 from plugin_catalog.api import add_routes
 from plugin_catalog.catalog import Catalog
+from plugin_catalog.openapi import build_openapi_document
 from plugin_catalog.refresh import CatalogRefresher, locations_from_config
 from plugin_catalog.service import CatalogHub, catalog_hub_ref, catalog_service_ref
 from plugin_catalog.store import CatalogStore
@@ -46,6 +47,7 @@ def _register(reg: Registrar) -> None:
         await refresher.refresh()
         catalog = Catalog(store)
         add_routes(router, catalog, http_auth, refresher)
+        router.add_openapi(build_openapi_document())
         frequency = config.get_optional_duration("catalog.refresh.frequency") or DEFAULT_FREQUENCY
 
         await scheduler.schedule_task(

@@ -18,6 +18,7 @@ from host.features import Registrar, create_backend_plugin, create_extension_poi
 from plugin_catalog import catalog_service_ref
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
+from plugin_notifications.openapi import build_openapi_document
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import CatalogRecipientResolver
 from plugin_notifications.routes import NotificationsApi
@@ -74,6 +75,7 @@ def _register(reg: Registrar) -> None:
         NotificationsApi(
             store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth
         ).register(router)
+        router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
         await schedule_cleaner(config, scheduler, store, logger)
         lifecycle.add_shutdown_hook(tasks.drain)

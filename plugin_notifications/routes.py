@@ -28,6 +28,10 @@ def _param(req: falcon.Request, name: str) -> str | None:
     return value
 
 
+#: Larger offsets and limits select the same rows as this one, and would overflow the databases' integers.
+_MAX_PAGE_NUMBER = 2**31 - 1
+
+
 def _non_negative_int(req: falcon.Request, name: str) -> int | None:
     raw = _param(req, name)
     if raw is None or raw == "":
@@ -38,7 +42,7 @@ def _non_negative_int(req: falcon.Request, name: str) -> int | None:
         value = -1
     if value < 0:
         raise InputError(f"Invalid {name}, must be a non-negative integer")
-    return value
+    return min(value, _MAX_PAGE_NUMBER)
 
 
 def _boolean(req: falcon.Request, name: str) -> bool | None:

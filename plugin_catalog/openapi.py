@@ -1,0 +1,305 @@
+"""The OpenAPI 3.1 document of ``/api/catalog``, and helpers the plugins share to write theirs.
+
+The document describes what the routes in :mod:`plugin_catalog.api` put on
+the wire; the entity metadata schema comes from the pydantic model.
+``tests/fuzz`` runs schemathesis against it, so a route that answers
+something this document does not allow is a failing test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
+
+from plugin_catalog.catalog import MAX_LIMIT
+from plugin_catalog.models import Metadata
+from plugin_catalog.store import ORDER_COLUMNS
+
+OPENAPI_VERSION = "3.1.0"
+JSON = "application/json"
+
+#: Backstage's error body, as :func:`host.errors.error_body` builds it.
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "request", "response"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["name", "message"],
+            "properties": {
+                "name": {"type": "string"},
+                "message": {"type": "string"},
+                "cause": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "message": {"type": "string"}},
+                },
+            },
+        },
+        "request": {
+            "type": "object",
+            "required": ["method", "url"],
+            "properties": {"method": {"type": "string"}, "url": {"type": "string"}},
+        },
+        "response": {
+            "type": "object",
+            "required": ["statusCode"],
+            "properties": {"statusCode": {"type": "integer"}},
+        },
+    },
+}
+
+_ERROR_DESCRIPTIONS = {
+    400: "InputError: the request is malformed",
+    401: "AuthenticationError: missing or invalid credentials",
+    403: "NotAllowedError: this principal type may not call the route",
+    404: "NotFoundError: no such resource, or not visible to the caller",
+}
+
+
+def json_body(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    """A response (or request body) object with a JSON ``schema``."""
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def ref(name: str) -> dict[str, str]:
+    """``{"$ref": "#/components/schemas/<name>"}``."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
+    """``200`` with the ``ok`` schema plus the listed error statuses, each with the error body."""
+    out: dict[str, Any] = {"200": json_body(ok)}
+    for status in errors:
+        out[str(status)] = json_body(ref("Error"), _ERROR_DESCRIPTIONS[status])
+    return out
+
+
+def query_param(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
+    """A query parameter; arrays are repeated (``?a=1&a=2``)."""
+    param: dict[str, Any] = {
+        "name": name, "in": "query", "required": required, "schema": schema, "description": description,
+    }
+    if schema.get("type") == "array":
+        param.update(style="form", explode=True)
+    return param
+
+
+def path_param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A required path parameter (a string unless ``schema`` says otherwise)."""
+    return {
+        "name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}, "description": description,
+    }
+
+
+def pydantic_schemas(models: Iterable[tuple[type[BaseModel], JsonSchemaMode]]) -> dict[str, Any]:
+    """Component schemas of pydantic ``models`` (and the models they use), ``$ref``s pointing at components."""
+    _, defs = models_json_schema(list(models), ref_template="#/components/schemas/{model}")
+    return dict(defs.get("$defs", {}))
+
+
+def openapi_document(
+    *, title: str, description: str, paths: dict[str, Any], schemas: dict[str, Any]
+) -> dict[str, Any]:
+    """A complete OpenAPI 3.1 document: ``bearerAuth`` on every operation, the shared ``Error`` schema."""
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {"title": title, "version": "1", "description": description},
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": ERROR_SCHEMA, **schemas},
+        },
+    }
+
+
+# -- the catalog document ------------------------------------------------------------
+
+_RELATION = {
+    "type": "object",
+    "required": ["type", "targetRef"],
+    "properties": {"type": {"type": "string"}, "targetRef": {"type": "string"}},
+}
+
+_ENTITY_PROPERTIES = {
+    "apiVersion": {"type": "string"},
+    "kind": {"type": "string"},
+    "metadata": ref("Metadata"),
+    "spec": {"type": "object"},
+    "relations": {"type": "array", "items": ref("Relation")},
+}
+
+_ORDER_VALUES = sorted(f"{field}{suffix}" for field in ORDER_COLUMNS for suffix in ("", ",asc", ",desc"))
+
+_FILTER = query_param(
+    "filter", {"type": "array", "items": {"type": "string"}},
+    "`key=value,key2=value2` (ANDed); repeated parameters are ORed; a bare key means the field exists",
+)
+_FIELDS = query_param("fields", {"type": "array", "items": {"type": "string"}}, "project to these dotted fields")
+
+
+def _paths() -> dict[str, Any]:
+    return {
+        "/entities/by-name/{kind}/{namespace}/{name}": {
+            "get": {
+                "operationId": "getEntityByName",
+                "summary": "One entity by kind, namespace and name",
+                "parameters": [
+                    path_param("kind", "entity kind"),
+                    path_param("namespace", "entity namespace"),
+                    path_param("name", "entity name"),
+                ],
+                "responses": responses(ref("Entity"), 400, 401, 404),
+            }
+        },
+        "/entities/by-uid/{uid}": {
+            "get": {
+                "operationId": "getEntityByUid",
+                "summary": "One entity by metadata.uid",
+                "parameters": [path_param("uid", "metadata.uid")],
+                "responses": responses(ref("Entity"), 401, 404),
+            }
+        },
+        "/entities/by-query": {
+            "get": {
+                "operationId": "queryEntities",
+                "summary": "A page of matching entities",
+                "parameters": [
+                    _FILTER,
+                    query_param("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
+                    query_param("cursor", {"type": "string"}, "opaque cursor of a previous page"),
+                    query_param("orderField", {"type": "array", "items": {"enum": _ORDER_VALUES}, "maxItems": 1},
+                                "`field` or `field,asc|desc`"),
+                    _FIELDS,
+                ],
+                "responses": responses(ref("EntityPage"), 400, 401),
+            }
+        },
+        "/entities/by-refs": {
+            "post": {
+                "operationId": "getEntitiesByRefs",
+                "summary": "Entities by ref, in request order (null where missing)",
+                "parameters": [_FIELDS],
+                "requestBody": {"required": True, **json_body(ref("EntitiesByRefsRequest"), "refs to look up")},
+                "responses": responses(
+                    {
+                        "type": "object",
+                        "required": ["items"],
+                        "properties": {
+                            "items": {"type": "array", "items": {"anyOf": [ref("EntityFields"), {"type": "null"}]}}
+                        },
+                    },
+                    400, 401,
+                ),
+            }
+        },
+        "/entity-facets": {
+            "get": {
+                "operationId": "getEntityFacets",
+                "summary": "Distinct values of fields, with entity counts",
+                "parameters": [
+                    query_param("facet", {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                                "dotted field name (repeatable)", required=True),
+                    _FILTER,
+                ],
+                "responses": responses(ref("EntityFacets"), 400, 401),
+            }
+        },
+        "/refresh": {
+            "post": {
+                "operationId": "refreshCatalog",
+                "summary": "Re-read every location now",
+                "responses": responses(ref("RefreshReport"), 401),
+            }
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    return {
+        **pydantic_schemas([(Metadata, "serialization")]),
+        "Relation": _RELATION,
+        "EntityFields": {
+            "type": "object",
+            "description": "An entity, possibly projected by `fields`",
+            "properties": _ENTITY_PROPERTIES,
+        },
+        "Entity": {
+            "type": "object",
+            "required": ["apiVersion", "kind", "metadata", "spec", "relations"],
+            "properties": _ENTITY_PROPERTIES,
+        },
+        "EntityPage": {
+            "type": "object",
+            "required": ["items", "totalItems", "pageInfo"],
+            "properties": {
+                "items": {"type": "array", "items": ref("EntityFields")},
+                "totalItems": {"type": "integer", "minimum": 0},
+                "pageInfo": {
+                    "type": "object",
+                    "properties": {"nextCursor": {"type": "string"}, "prevCursor": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+            },
+        },
+        "EntitiesByRefsRequest": {
+            "type": "object",
+            "required": ["entityRefs"],
+            "properties": {
+                "entityRefs": {"type": "array", "items": {"type": "string"}},
+                "fields": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "EntityFacets": {
+            "type": "object",
+            "required": ["facets"],
+            "properties": {
+                "facets": {
+                    "type": "object",
+                    "additionalProperties": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["value", "count"],
+                            "properties": {"value": {"type": "string"}, "count": {"type": "integer", "minimum": 1}},
+                        },
+                    },
+                }
+            },
+        },
+        "RefreshReport": {
+            "type": "object",
+            "required": ["entities", "added", "updated", "removed", "errors"],
+            "properties": {
+                "entities": {"type": "integer", "minimum": 0},
+                "added": {"type": "integer", "minimum": 0},
+                "updated": {"type": "integer", "minimum": 0},
+                "removed": {"type": "integer", "minimum": 0},
+                "errors": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["location", "reason"],
+                        "properties": {
+                            "location": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "entityRef": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
+    }
+
+
+def build_openapi_document() -> dict[str, Any]:
+    """The OpenAPI document served at ``/api/catalog/openapi.json``."""
+    return openapi_document(
+        title="Greenroom catalog API",
+        description="Backstage-compatible catalog reads. Every route needs a user or service token.",
+        paths=_paths(),
+        schemas=_schemas(),
+    )

@@ -1,0 +1,177 @@
+"""The OpenAPI 3.1 document of ``/api/notifications`` (spec section 1).
+
+Request bodies and the notification itself reuse the pydantic models'
+JSON schemas (:mod:`plugin_notifications.models`), so the document cannot
+drift from what the routes validate; the rest is written from the wire
+shapes of :mod:`plugin_notifications.routes`. The deprecated aliases
+(``GET /``, ``GET /{id}``, ``POST /``, ``POST /update``) are described as
+well, since Backstage's own ``DefaultNotificationService`` still calls ``POST /``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin_catalog.openapi import (
+    json_body,
+    openapi_document,
+    path_param,
+    pydantic_schemas,
+    query_param,
+    ref,
+    responses,
+)
+from plugin_notifications.models import (
+    SEVERITIES,
+    Notification,
+    NotificationSendOptions,
+    NotificationSettings,
+    UpdateRequest,
+)
+from plugin_notifications.store import ORDER_FIELDS
+
+_TIMESTAMP = {"type": "string", "format": "date-time"}
+_ORDER_VALUES = [f"{field}{suffix}" for field in ORDER_FIELDS for suffix in ("", ",asc", ",desc")]
+#: Literal segments routed before ``/{id}``; an id is never one of them.
+RESERVED_IDS = ["notifications", "update", "status", "topics", "settings", "openapi.json"]
+
+
+def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
+    """The filters shared by the list and topics routes."""
+    params = [
+        query_param("search", {"type": "string"}, "case-insensitive substring of title or description"),
+        query_param("read", {"type": "boolean"}, "only read (`true`) or unread (`false`) notifications"),
+        query_param("saved", {"type": "boolean"}, "only saved (`true`) or unsaved (`false`) notifications"),
+        query_param("createdAfter", _TIMESTAMP, "only notifications created at or after this time"),
+        query_param("minimumSeverity", {"enum": list(SEVERITIES)}, "this severity and every more severe one"),
+    ]
+    if with_topic:
+        params.append(query_param("topic", {"type": "string"}, "exact topic"))
+    return params
+
+
+def _operations() -> dict[str, dict[str, Any]]:
+    """Each operation once, keyed by its current path and method."""
+    notification_list = {
+        "type": "object",
+        "required": ["totalCount", "notifications"],
+        "properties": {
+            "totalCount": {"type": "integer", "minimum": 0},
+            "notifications": {"type": "array", "items": ref("Notification")},
+        },
+    }
+    notifications = {"type": "array", "items": ref("Notification")}
+    return {
+        "list": {
+            "summary": "The caller's notifications and the broadcasts (user token)",
+            "parameters": [
+                query_param("offset", {"type": "integer", "minimum": 0}, "rows to skip"),
+                query_param("limit", {"type": "integer", "minimum": 0}, "page size (no default, no maximum)"),
+                query_param("orderField", {"type": "array", "items": {"enum": _ORDER_VALUES}},
+                            "`field` or `field,asc|desc`, repeatable; default `created,desc`"),
+                *_filters(with_topic=True),
+            ],
+            "responses": responses(notification_list, 400, 401, 403),
+        },
+        "create": {
+            "summary": "Send a notification (service token); answers the created notifications",
+            "requestBody": {"required": True, **json_body(ref("NotificationSendOptions"), "recipients and payload")},
+            "responses": responses(notifications, 400, 401, 403),
+        },
+        "get": {
+            "summary": "One notification visible to the caller (user token)",
+            "parameters": [path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}})],
+            "responses": responses(ref("Notification"), 401, 403, 404),
+        },
+        "update": {
+            "summary": "Mark read/unread and saved/unsaved (user token); answers the affected notifications",
+            "requestBody": {"required": True, **json_body(ref("UpdateRequest"), "ids and the new state")},
+            "responses": responses(notifications, 400, 401, 403),
+        },
+        "status": {
+            "summary": "Read and unread counts of the caller (user token)",
+            "responses": responses(ref("NotificationStatus"), 401, 403),
+        },
+        "topics": {
+            "summary": "Distinct topics of the caller's (filtered) notifications (user token)",
+            "parameters": _filters(with_topic=False),
+            "responses": responses(ref("Topics"), 400, 401, 403),
+        },
+        "getSettings": {
+            "summary": "The caller's effective channel x origin x topic settings (user token)",
+            "responses": responses(ref("NotificationSettings"), 401, 403),
+        },
+        "saveSettings": {
+            "summary": "Replace the caller's settings (user token); answers the new settings",
+            "requestBody": {"required": True, **json_body(ref("NotificationSettings"), "the whole matrix")},
+            "responses": responses(ref("NotificationSettings"), 400, 401, 403),
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    ops = _operations()
+
+    def op(name: str, operation_id: str, *, deprecated: bool = False) -> dict[str, Any]:
+        result = {"operationId": operation_id, **ops[name]}
+        if deprecated:
+            result["deprecated"] = True
+        return result
+
+    return {
+        "/notifications": {"get": op("list", "getNotifications"), "post": op("create", "createNotification")},
+        "/notifications/update": {"post": op("update", "updateNotifications")},
+        "/notifications/{id}": {"get": op("get", "getNotification")},
+        "/status": {"get": op("status", "getStatus")},
+        "/topics": {"get": op("topics", "getTopics")},
+        "/settings": {"get": op("getSettings", "getSettings"), "post": op("saveSettings", "saveSettings")},
+        "/": {
+            "get": op("list", "getNotificationsLegacy", deprecated=True),
+            "post": op("create", "createNotificationLegacy", deprecated=True),
+        },
+        "/update": {"post": op("update", "updateNotificationsLegacy", deprecated=True)},
+        "/{id}": {"get": op("get", "getNotificationLegacy", deprecated=True)},
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    schemas = pydantic_schemas([
+        (NotificationSendOptions, "validation"),
+        (UpdateRequest, "validation"),
+        (NotificationSettings, "validation"),
+        (Notification, "serialization"),
+    ])
+    # The models accept a ref or a list of refs through a plain validator, which has no schema of its own.
+    ref_or_refs = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    entity = schemas["EntityRecipients"]["properties"]
+    entity["entityRef"] = ref_or_refs
+    entity["excludeEntityRef"] = {"anyOf": [*ref_or_refs["anyOf"], {"type": "null"}]}
+    # Timestamps are serialised by a field serializer, which pydantic can only describe as a string.
+    notification = schemas["Notification"]["properties"]
+    notification["created"] = _TIMESTAMP
+    for name in ("saved", "read", "updated"):
+        notification[name] = {"anyOf": [_TIMESTAMP, {"type": "null"}]}
+    schemas["NotificationStatus"] = {
+        "type": "object",
+        "required": ["unread", "read"],
+        "properties": {"unread": {"type": "integer", "minimum": 0}, "read": {"type": "integer", "minimum": 0}},
+    }
+    schemas["Topics"] = {
+        "type": "object",
+        "required": ["topics"],
+        "properties": {"topics": {"type": "array", "items": {"type": "string"}}},
+    }
+    return schemas
+
+
+def build_openapi_document() -> dict[str, Any]:
+    """The OpenAPI document served at ``/api/notifications/openapi.json``."""
+    return openapi_document(
+        title="Greenroom notifications API",
+        description=(
+            "Backstage-compatible notifications. Creating needs a service token; every other route needs a "
+            "user token and only ever shows the caller's own notifications and the broadcasts."
+        ),
+        paths=_paths(),
+        schemas=_schemas(),
+    )
