@@ -123,6 +123,23 @@ async def test_arriving_notification_bumps_badge_and_title_without_reload(browse
     assert inbox.errors == []
 
 
+async def test_badge_caps_at_99_and_polls_without_signals(browser: Any, host: HostHandle) -> None:
+    inbox = await new_inbox(browser, host)
+
+    async def many(route: Any) -> None:
+        await route.fulfill(json={"unread": 150, "read": 3})
+
+    await inbox.page.route("**/api/notifications/status", many)
+    await inbox.page.route("**/api/signals/client.js", lambda route: route.abort())
+    await inbox.open(ready=False)
+    await inbox.page.wait_for_selector("body[data-state=ready]")
+    await inbox.wait_badge("99+")
+    await inbox.page.wait_for_function("() => document.title === '(150) Notifications'")
+    connection = inbox.page.get_by_test_id("connection")
+    assert await connection.get_attribute("data-state") == "polling"
+    assert await connection.inner_text() == "Updates every 30 s"
+
+
 async def test_title_counter_can_be_turned_off(browser: Any, host: HostHandle) -> None:
     await send(host, "One")
     inbox = await new_inbox(browser, host)

@@ -212,6 +212,7 @@ export class Inbox {
 
   _set(change) {
     this.state = { ...this.state, page: 0, ...change };
+    this.highlightId = null; // a deep-linked notification is shown until the filters change
     this.selected.clear();
     this.reload();
   }
