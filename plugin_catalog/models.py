@@ -190,6 +190,17 @@ def _format(error: ValidationError, prefix: str = "") -> str:
     return "; ".join(parts)
 
 
+def _has_nul(node: Any) -> bool:
+    """Whether a NUL character hides anywhere in ``node`` (PostgreSQL text cannot store one)."""
+    if isinstance(node, str):
+        return "\x00" in node
+    if isinstance(node, dict):
+        return any(_has_nul(key) or _has_nul(value) for key, value in node.items())
+    if isinstance(node, list):
+        return any(_has_nul(item) for item in node)
+    return False
+
+
 def validate_entity(document: Any) -> dict[str, Any]:
     """Validate one YAML document and return the normalised entity dict.
 
@@ -197,6 +208,8 @@ def validate_entity(document: Any) -> dict[str, Any]:
     """
     if not isinstance(document, dict):
         raise EntityValidationError(f"an entity must be a mapping, got {type(document).__name__}")
+    if _has_nul(document):
+        raise EntityValidationError("an entity must not contain NUL characters")
     try:
         envelope = Envelope.model_validate(document)
     except ValidationError as error:
@@ -205,7 +218,10 @@ def validate_entity(document: Any) -> dict[str, Any]:
         _SPECS[envelope.kind.lower()].model_validate(envelope.spec)
     except ValidationError as error:
         raise EntityValidationError(_format(error, "spec.")) from None
-    entity = envelope.model_dump(mode="json", exclude_unset=True)
+    try:
+        entity = envelope.model_dump(mode="json", exclude_unset=True)
+    except ValueError as error:  # e.g. YAML !!binary that is not text
+        raise EntityValidationError(f"the entity cannot be represented as JSON: {error}") from None
     metadata = entity["metadata"]
     metadata["namespace"] = envelope.metadata.namespace
     for owned in ("uid", "etag", "generation"):

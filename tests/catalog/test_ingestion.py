@@ -64,3 +64,19 @@ def test_location_loops_are_read_once(tmp_path: Path) -> None:
     result = read_locations([LocationSpec("file", "a.yaml")], tmp_path)
     assert sorted(entity_ref_of(e) for e in result.entities) == ["location:default/a", "location:default/b"]
     assert result.errors == []
+
+
+def test_exotic_yaml_values_are_rejected_or_converted(tmp_path: Path) -> None:
+    (tmp_path / "odd.yaml").write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: nul}\nspec: {note: \"a\\0b\"}\n---\n"
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: bin}\nspec: {blob: !!binary /w==}\n---\n"
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: dated}\nspec: {since: 2024-01-31}\n---\n"
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: labelled, labels: {on-call: yes}}\n"
+    )
+    result = read_locations([LocationSpec("file", "odd.yaml")], tmp_path)
+    assert [e["metadata"]["name"] for e in result.entities] == ["dated"]
+    assert result.entities[0]["spec"]["since"] == "2024-01-31"
+    reasons = {error.entity_ref: error.reason for error in result.errors}
+    assert reasons["user:default/nul"] == "an entity must not contain NUL characters"
+    assert "JSON" in reasons["user:default/bin"]
+    assert "metadata.labels.on-call" in reasons["user:default/labelled"]
