@@ -31,6 +31,29 @@ DEFAULT_FREQUENCY = timedelta(minutes=30)
 REFRESH_TASK_ID = "catalog-refresh"
 
 
+async def _start(
+    config: Config, logger: Any, database: Any, router: Any, http_auth: Any, scheduler: Any, hub: CatalogHub
+) -> None:
+    """Migrate, ingest once, serve the routes, schedule refreshes, then attach to the hub."""
+    await database.migrate(MIGRATIONS)
+    store = CatalogStore(await database.get_engine())
+    refresher = CatalogRefresher(store, locations_from_config(config), Path.cwd(), logger)
+    await refresher.refresh()
+    catalog = Catalog(store)
+    add_routes(router, catalog, http_auth, refresher)
+    router.add_openapi(build_openapi_document())
+    frequency = config.get_optional_duration("catalog.refresh.frequency") or DEFAULT_FREQUENCY
+    await scheduler.schedule_task(
+        id=REFRESH_TASK_ID,
+        frequency=frequency,
+        timeout=max(frequency, timedelta(minutes=10)),
+        initial_delay=frequency,
+        scope="global",
+        fn=refresher.refresh,
+    )
+    hub.attach(catalog)
+
+
 def _register(reg: Registrar) -> None:
     async def init(
         config: Config,
@@ -41,24 +64,12 @@ def _register(reg: Registrar) -> None:
         scheduler: Any,
         hub: CatalogHub,
     ) -> None:
-        await database.migrate(MIGRATIONS)
-        store = CatalogStore(await database.get_engine())
-        refresher = CatalogRefresher(store, locations_from_config(config), Path.cwd(), logger)
-        await refresher.refresh()
-        catalog = Catalog(store)
-        add_routes(router, catalog, http_auth, refresher)
-        router.add_openapi(build_openapi_document())
-        frequency = config.get_optional_duration("catalog.refresh.frequency") or DEFAULT_FREQUENCY
-
-        await scheduler.schedule_task(
-            id=REFRESH_TASK_ID,
-            frequency=frequency,
-            timeout=max(frequency, timedelta(minutes=10)),
-            initial_delay=frequency,
-            scope="global",
-            fn=refresher.refresh,
-        )
-        hub.attach(catalog)
+        try:
+            await _start(config, logger, database, router, http_auth, scheduler, hub)
+        except BaseException as error:
+            # NOTE(catalog): consumers waiting on the hub fail now instead of after the ready timeout.
+            hub.fail(str(error) or type(error).__name__)
+            raise
 
     reg.register_init(
         deps={

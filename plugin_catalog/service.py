@@ -34,6 +34,7 @@ class CatalogHub:
 
     def __init__(self) -> None:
         self._catalog: Catalog | None = None
+        self._failure: str | None = None
         self._ready = asyncio.Event()
 
     def attach(self, catalog: Catalog) -> None:
@@ -41,16 +42,22 @@ class CatalogHub:
         self._catalog = catalog
         self._ready.set()
 
+    def fail(self, reason: str) -> None:
+        """Record that the catalog plugin failed to start; waiting callers fail at once."""
+        self._failure = reason
+        self._ready.set()
+
     async def wait(self, timeout: float) -> Catalog:
         """Return the catalog, waiting up to ``timeout`` seconds for it."""
-        if self._catalog is None:
+        if not self._ready.is_set():
             try:
                 await asyncio.wait_for(self._ready.wait(), timeout)
             except TimeoutError:
                 raise ServiceUnavailableError(
                     f"The catalog did not become ready within {timeout:g} seconds"
                 ) from None
-        assert self._catalog is not None
+        if self._catalog is None:
+            raise ServiceUnavailableError(f"The catalog plugin failed to start: {self._failure}")
         return self._catalog
 
 

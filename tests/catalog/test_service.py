@@ -14,7 +14,7 @@ from host.errors import ServiceUnavailableError
 from host.features import create_backend_plugin
 from plugin_catalog import catalog_service_ref
 from plugin_catalog.service import CatalogHub, CatalogService
-from tests.catalog.test_api import catalog_host
+from tests.catalog.test_api import CATALOG_PLUGINS, catalog_host
 from tests.conftest import start_host
 
 EXAMPLE_ORG = Path(__file__).resolve().parents[2] / "examples" / "catalog" / "org.yaml"
@@ -107,3 +107,14 @@ async def test_service_call_completes_once_the_catalog_attaches() -> None:
     hub.attach(FakeCatalog())  # type: ignore[arg-type]
     assert await asyncio.wait_for(pending, 1) == ["user:default/x"]
 
+
+
+async def test_service_fails_fast_when_the_catalog_plugin_failed_to_start() -> None:
+    seen: dict[str, Any] = {}
+    config = {
+        "catalog": {"locations": [{"type": "file"}]},  # no target: the catalog plugin's init fails
+        "backend": {"startup": {"plugins": {"catalog": {"onPluginBootFailure": "continue"}}}},
+    }
+    async with start_host("sqlite", config, [consumer_plugin(seen, call_in_init=False)], plugins=CATALOG_PLUGINS):
+        with pytest.raises(ServiceUnavailableError, match="The catalog plugin failed to start: .*target"):
+            await asyncio.wait_for(seen["service"].get_entity_by_ref("user:x"), 2)
