@@ -21,7 +21,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,7 +43,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_catalog.refs import entity_ref_of, parse_entity_ref
 from plugin_catalog.relations import Relation
@@ -152,84 +152,29 @@ class CatalogStore:
         Unchanged entities keep their row, ``uid`` and ``etag``; only added,
         changed and removed entities touch the entity and search tables.
         """
-        stats = RefreshStats()
         async with self.engine.begin() as conn:
             # NOTE(catalog): a write first, so the transaction owns the lock before it reads.
             await conn.execute(update(refresh_state).where(refresh_state.c.id == 1).values(refreshed_at=_now()))
             existing = {row.entity_ref: (row.uid, row.hash) for row in await conn.execute(
                 select(entities.c.entity_ref, entities.c.uid, entities.c.hash))}
-            old_relations = {tuple(row) for row in await conn.execute(
+            old_relations: set[Relation] = {(s, t, g) for s, t, g in await conn.execute(
                 select(relations.c.source_ref, relations.c.type, relations.c.target_ref))}
-
-            by_source: dict[str, list[dict[str, str]]] = {}
-            for source, kind, target in sorted(new_relations):
-                by_source.setdefault(source, []).append({"type": kind, "targetRef": target})
-
-            inserts: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            search_rows: list[dict[str, Any]] = []
-            seen: set[str] = set()
-            now = _now()
-            for body in bodies:
-                ref = entity_ref_of(body)
-                seen.add(ref)
-                entity_relations = by_source.get(ref, [])
-                digest = hashlib.sha256(
-                    json.dumps([body, entity_relations], sort_keys=True).encode()
-                ).hexdigest()
-                old = existing.get(ref)
-                if old is not None and old[1] == digest:
-                    stats.unchanged += 1
-                    continue
-                uid = old[0] if old else str(uuid.uuid4())
-                final = _finalise(body, uid, digest[:40], entity_relations)
-                kind, namespace, name = parse_entity_ref(ref)
-                row = {"uid": uid, "kind": kind, "namespace": namespace, "name": name, "etag": digest[:40],
-                       "hash": digest, "final_entity": json.dumps(final), "updated_at": now}
-                if old is None:
-                    inserts.append({"entity_ref": ref, **row})
-                    stats.added += 1
-                else:
-                    updates.append({"b_ref": ref, **row})
-                    stats.updated += 1
-                search_rows.extend({"entity_ref": ref, "key": key, "value": value, "original_value": original}
-                                   for key, value, original in search_entries(final))
-
-            removed = [ref for ref in existing if ref not in seen]
-            stats.removed = len(removed)
-            stale = removed + [row["b_ref"] for row in updates]
-            for chunk in _chunks(stale):
+            plan = _plan(bodies, new_relations, existing)
+            for chunk in _chunks(plan.removed + [row["b_ref"] for row in plan.updates]):
                 await conn.execute(delete(search).where(search.c.entity_ref.in_(chunk)))
-            for chunk in _chunks(removed):
+            for chunk in _chunks(plan.removed):
                 await conn.execute(delete(entities).where(entities.c.entity_ref.in_(chunk)))
-            if updates:
-                await conn.execute(
-                    update(entities).where(entities.c.entity_ref == bindparam("b_ref")), updates
-                )
-            if inserts:
-                await conn.execute(entities.insert(), inserts)
-            if search_rows:
-                await conn.execute(search.insert(), search_rows)
-
-            gone = old_relations - new_relations
-            if gone:
-                await conn.execute(
-                    delete(relations).where(
-                        relations.c.source_ref == bindparam("s"),
-                        relations.c.type == bindparam("t"),
-                        relations.c.target_ref == bindparam("g"),
-                    ),
-                    [{"s": s, "t": t, "g": g} for s, t, g in gone],
-                )
-            fresh = new_relations - old_relations
-            if fresh:
-                await conn.execute(
-                    relations.insert(), [{"source_ref": s, "type": t, "target_ref": g} for s, t, g in sorted(fresh)]
-                )
+            if plan.updates:
+                await conn.execute(update(entities).where(entities.c.entity_ref == bindparam("b_ref")), plan.updates)
+            if plan.inserts:
+                await conn.execute(entities.insert(), plan.inserts)
+            if plan.search_rows:
+                await conn.execute(search.insert(), plan.search_rows)
+            await _apply_relations(conn, old_relations, new_relations)
             await conn.execute(
                 update(refresh_state).where(refresh_state.c.id == 1).values(generation=refresh_state.c.generation + 1)
             )
-        return stats
+        return plan.stats
 
     # -- point reads -------------------------------------------------------------
 
@@ -351,6 +296,73 @@ class CatalogStore:
                 rows = await conn.execute(statement)
                 result[key] = [{"value": value, "count": int(n)} for value, n in rows]
         return result
+
+
+@dataclass
+class _Plan:
+    """Row changes one refresh makes to the entity and search tables."""
+
+    inserts: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    search_rows: list[dict[str, Any]] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    stats: RefreshStats = field(default_factory=RefreshStats)
+
+
+def _plan(
+    bodies: list[dict[str, Any]], new_relations: set[Relation], existing: dict[str, tuple[str, str]]
+) -> _Plan:
+    """Compare the entities read with the stored ``{ref: (uid, hash)}`` and list the row changes."""
+    by_source: dict[str, list[dict[str, str]]] = {}
+    for source, kind, target in sorted(new_relations):
+        by_source.setdefault(source, []).append({"type": kind, "targetRef": target})
+    plan = _Plan()
+    seen: set[str] = set()
+    now = _now()
+    for body in bodies:
+        ref = entity_ref_of(body)
+        seen.add(ref)
+        entity_relations = by_source.get(ref, [])
+        digest = hashlib.sha256(json.dumps([body, entity_relations], sort_keys=True).encode()).hexdigest()
+        old = existing.get(ref)
+        if old is not None and old[1] == digest:
+            plan.stats.unchanged += 1
+            continue
+        uid = old[0] if old else str(uuid.uuid4())
+        final = _finalise(body, uid, digest[:40], entity_relations)
+        kind, namespace, name = parse_entity_ref(ref)
+        row = {"uid": uid, "kind": kind, "namespace": namespace, "name": name, "etag": digest[:40],
+               "hash": digest, "final_entity": json.dumps(final), "updated_at": now}
+        if old is None:
+            plan.inserts.append({"entity_ref": ref, **row})
+            plan.stats.added += 1
+        else:
+            plan.updates.append({"b_ref": ref, **row})
+            plan.stats.updated += 1
+        plan.search_rows.extend({"entity_ref": ref, "key": key, "value": value, "original_value": original}
+                                for key, value, original in search_entries(final))
+    plan.removed = [ref for ref in existing if ref not in seen]
+    plan.stats.removed = len(plan.removed)
+    return plan
+
+
+async def _apply_relations(conn: AsyncConnection, old: set[Relation], new: set[Relation]) -> None:
+    """Delete the relations that are gone and insert the new ones."""
+    gone = old - new
+    if gone:
+        await conn.execute(
+            delete(relations).where(
+                relations.c.source_ref == bindparam("s"),
+                relations.c.type == bindparam("t"),
+                relations.c.target_ref == bindparam("g"),
+            ),
+            [{"s": s, "t": t, "g": g} for s, t, g in gone],
+        )
+    fresh = new - old
+    if fresh:
+        await conn.execute(
+            relations.insert(), [{"source_ref": s, "type": t, "target_ref": g} for s, t, g in sorted(fresh)]
+        )
 
 
 def _filter_condition(filters: list[Filter] | None) -> ColumnElement[bool] | None:
