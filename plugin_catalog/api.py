@@ -31,9 +31,12 @@ ALLOWED = ("user", "service")
 
 
 def _params(req: falcon.Request) -> dict[str, list[str]]:
-    """Query parameters as lists, independent of the app's CSV parsing options."""
+    """Query parameters as lists, independent of the app's CSV parsing options; NUL characters are refused."""
     parsed = parse_query_string(req.query_string, keep_blank=True, csv=False)
-    return {key: value if isinstance(value, list) else [value] for key, value in parsed.items()}
+    params = {key: value if isinstance(value, list) else [value] for key, value in parsed.items()}
+    if any("\x00" in text for key, values in params.items() for text in (key, *values)):
+        raise InputError("Query parameters must not contain NUL characters")
+    return params
 
 
 class _Resource:
@@ -62,7 +65,7 @@ class EntityByUid(_Resource):
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
         await self._authorize(req)
-        entity = await self._catalog.get_entity_by_uid(uid)
+        entity = None if "\x00" in uid else await self._catalog.get_entity_by_uid(uid)
         if entity is None:
             raise NotFoundError(f"No entity with uid {uid}")
         resp.media = entity

@@ -139,6 +139,8 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         state = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise InputError("Malformed cursor") from None
+    if _has_nul(state):  # PostgreSQL text cannot hold NUL characters
+        raise InputError("Malformed cursor")
     if not isinstance(state, dict) or not any(_is_key(state.get(side)) for side in ("after", "before")):
         raise InputError("Malformed cursor")
     field = state.get("orderField")
@@ -151,6 +153,15 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
     ):
         raise InputError("Malformed cursor")
     return state
+
+
+def _has_nul(value: Any) -> bool:
+    """Whether a decoded JSON value holds a NUL character in any string."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(key) or _has_nul(item) for key, item in value.items())
+    return isinstance(value, list) and any(_has_nul(item) for item in value)
 
 
 def _is_key(value: Any) -> bool:

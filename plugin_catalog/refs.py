@@ -34,6 +34,8 @@ def parse_entity_ref(
     """
     if not isinstance(ref, str) or not ref.strip():
         raise InputError(f"Entity reference must be a non-empty string, got {ref!r}")
+    if "\x00" in ref:
+        raise InputError(f"Entity reference {ref!r} contains a NUL character")
     text = ref.strip()
     kind: str | None = default_kind
     namespace: str | None = default_namespace

@@ -93,6 +93,14 @@ class NotificationPayload(BaseModel):
     def _lower_case_severity(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("title", "description", "link", "topic", "scope", "icon")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        # PostgreSQL text cannot hold NUL characters.
+        if value is not None and "\x00" in value:
+            raise PydanticCustomError("nul_character", "must not contain NUL characters")
+        return value
+
 
 class Notification(BaseModel):
     """A notification as stored and as returned on the wire.

@@ -21,10 +21,12 @@ from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, Notifi
 
 
 def _param(req: falcon.Request, name: str) -> str | None:
-    """A single query parameter (the first one when repeated)."""
+    """A single query parameter (the first one when repeated); NUL characters are refused."""
     value = req.params.get(name)
     if isinstance(value, list):
-        return value[0] if value else None
+        value = value[0] if value else None
+    if value is not None and "\x00" in value:
+        raise InputError(f"Invalid {name}, must not contain NUL characters")
     return value
 
 
@@ -58,7 +60,10 @@ def _timestamp(raw: str) -> datetime:
             value = parsedate_to_datetime(raw)
         except (TypeError, ValueError):
             raise InputError("Unexpected date format") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise InputError("Unexpected date format") from None
 
 
 def parse_filters(req: falcon.Request, *, with_topic: bool = True) -> NotificationFilters:
