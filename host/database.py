@@ -241,7 +241,10 @@ class DatabaseManager:
             url,
             pool_size=int(pool.get_optional_number("size") or 10),
             max_overflow=int(pool.get_optional_number("maxOverflow") or 10),
-            pool_pre_ping=True,
+            # Pre-ping costs a round trip per checkout; recycling old connections covers
+            # most server-side drops. Operators behind flaky proxies can turn it on.
+            pool_pre_ping=bool(pool.get_optional_boolean("prePing")),
+            pool_recycle=int(pool.get_optional_number("recycleSeconds") or 1800),
             connect_args={"server_settings": server_settings},
         )
 

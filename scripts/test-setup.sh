@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Extra things the test suite needs beyond the Python packages (kept idempotent and quiet).
+# Things the test suite needs beyond the Python packages (idempotent and quiet).
 set -eu
-PY="${1:-.venv/bin/python}"
-exit 0
+cd "$(dirname "$0")/.."
+./scripts/install-browser.sh

@@ -75,7 +75,7 @@ def base_config(db: str, *, port: int, data_dir: str, prefix: str) -> dict[str, 
     database: dict[str, Any]
     if db == "postgres":
         database = {"client": "pg", "connection": pg_connection_config(), "pluginDivisionMode": "schema",
-                    "prefix": prefix}
+                    "prefix": prefix, "pool": {"size": 4, "maxOverflow": 4}}
     elif db == "sqlite":
         database = {"client": "sqlite", "connection": {"directory": data_dir}}
     else:
