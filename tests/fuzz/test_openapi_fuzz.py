@@ -36,7 +36,7 @@ from tests.fuzz.conftest import USER_A, BackgroundHost
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 FUZZ_SETTINGS = settings(
-    max_examples=20,
+    max_examples=30,
     derandomize=True,
     deadline=None,
     database=None,
