@@ -89,9 +89,8 @@ def query_param(name: str, schema: dict[str, Any], description: str, *, required
 
 def path_param(name: str, description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
     """A required path parameter (a string unless ``schema`` says otherwise)."""
-    return {
-        "name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}, "description": description,
-    }
+    schema = schema or {"type": "string"}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "description": description}
 
 
 def pydantic_schemas(models: Iterable[tuple[type[BaseModel], JsonSchemaMode]]) -> dict[str, Any]:
