@@ -6,6 +6,7 @@ tests call it directly and serve it with uvicorn in-process.
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -27,6 +28,10 @@ class GreenroomApp:
         """Start the backend (idempotent with the lifespan protocol)."""
         await self.backend.start()
         self._router = await self.backend.get_service(services.root_http_router)
+        # Everything built at startup lives as long as the process: keep it out of
+        # the cyclic collector, whose full passes would otherwise stall requests.
+        gc.collect()
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stop the backend."""

@@ -175,6 +175,10 @@ class DatabaseManager:
             return plugin_conn
         return self._config.get_optional("backend.database.connection")
 
+    def _connection_option(self, plugin_id: str, key: str) -> Any:
+        conn = self._connection(plugin_id)
+        return conn.get(key) if isinstance(conn, dict) else None
+
     def sqlite_path(self, plugin_id: str) -> str:
         """The SQLite file of ``plugin_id`` (``:memory:`` when configured so)."""
         conn = self._connection(plugin_id) or {}
@@ -237,15 +241,23 @@ class DatabaseManager:
         server_settings = {"application_name": f"greenroom_plugin_{plugin_id}"[:63]}
         if schema:
             server_settings["search_path"] = schema
+        connect_args: dict[str, Any] = {"server_settings": server_settings}
+        ssl = self._connection_option(plugin_id, "ssl")
+        if ssl is None and url.host in ("127.0.0.1", "localhost", "::1", None):
+            ssl = False  # loopback: skip asyncpg's TLS attempt on every new connection
+        if ssl is not None:
+            connect_args["ssl"] = ssl
         return create_async_engine(
             url,
-            pool_size=int(pool.get_optional_number("size") or 10),
+            # Sized for bursts: connections beyond pool_size are closed on return,
+            # and reopening them costs far more than an idle connection.
+            pool_size=int(pool.get_optional_number("size") or 20),
             max_overflow=int(pool.get_optional_number("maxOverflow") or 10),
             # Pre-ping costs a round trip per checkout; recycling old connections covers
             # most server-side drops. Operators behind flaky proxies can turn it on.
             pool_pre_ping=bool(pool.get_optional_boolean("prePing")),
             pool_recycle=int(pool.get_optional_number("recycleSeconds") or 1800),
-            connect_args={"server_settings": server_settings},
+            connect_args=connect_args,
         )
 
     async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:

@@ -51,6 +51,16 @@ class EventBus(Protocol):
         """Stop receiving and release connections."""
 
 
+async def publish_all(bus: EventBus, events: list[Event]) -> None:
+    """Hand ``events`` to ``bus`` at once when it supports batches, else one by one."""
+    many = getattr(bus, "publish_many", None)
+    if many is not None:
+        await many(events)
+        return
+    for event in events:
+        await bus.publish(event)
+
+
 class InProcessBus:
     """A bus that never leaves the process (single worker, SQLite)."""
 
@@ -60,6 +70,9 @@ class InProcessBus:
         return None
 
     async def publish(self, event: Event) -> None:  # noqa: D102
+        return None
+
+    async def publish_many(self, events: list[Event]) -> None:  # noqa: D102
         return None
 
     async def stop(self) -> None:  # noqa: D102
@@ -101,6 +114,13 @@ class RootEventsService:
         await self._deliver_local(event)
         await self.bus.publish(event)
 
+    async def publish_many(self, topic: str, payloads: Sequence[Any]) -> None:
+        """Publish many events on ``topic`` at once: local delivery in order, one bus message."""
+        events = [Event(topic, payload) for payload in payloads]
+        for event in events:
+            await self._deliver_local(event)
+        await publish_all(self.bus, events)
+
     async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
         """Call ``on_event`` for every event on ``topics`` from any process."""
         self._subscriptions.append(_Subscription(id, frozenset(topics), on_event))
@@ -108,6 +128,14 @@ class RootEventsService:
     async def _deliver_local(self, event: Event) -> None:
         targets = [s for s in self._subscriptions if event.topic in s.topics]
         if not targets:
+            return
+        if len(targets) == 1:  # the common case: no gather, no extra tasks
+            try:
+                await targets[0].handler(event)
+            except Exception as error:
+                self._logger.error(
+                    f'Subscriber "{targets[0].id}" failed to process event for topic "{event.topic}"', exc_info=error
+                )
             return
         results = await asyncio.gather(*(s.handler(event) for s in targets), return_exceptions=True)
         for sub, result in zip(targets, results):
@@ -128,6 +156,10 @@ class EventsService:
     async def publish(self, topic: str, payload: Any, metadata: dict[str, Any] | None = None) -> None:
         """Publish ``payload`` on ``topic`` to every subscriber in every process."""
         await self._root.publish(topic, payload, metadata)
+
+    async def publish_many(self, topic: str, payloads: Sequence[Any]) -> None:
+        """Publish many payloads on ``topic`` at once (one message on the bus)."""
+        await self._root.publish_many(topic, payloads)
 
     async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
         """Subscribe ``on_event`` to ``topics`` as ``<pluginId>.<id>``."""

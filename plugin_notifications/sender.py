@@ -37,7 +37,7 @@ from plugin_notifications.settings import DeliverySettings, SettingsService
 from plugin_notifications.store import NotificationsStore
 
 SIGNAL_CHANNEL = "notifications"
-_SIGNAL_BATCH = 100
+_SIGNAL_BATCH = 2000
 # WHATWG URL parsing drops these before reading the scheme, and so do browsers.
 _URL_STRIP = "".join(chr(code) for code in range(0x21))
 _URL_REMOVE = re.compile(r"[\t\n\r]")
@@ -159,12 +159,7 @@ class NotificationSender:
         allowed: ChannelCheck,
     ) -> None:
         for start in range(0, len(stored), _SIGNAL_BATCH):
-            await asyncio.gather(
-                *(
-                    self._signal({"type": "user", "entityRef": [item.user]}, item.id)
-                    for item in stored[start : start + _SIGNAL_BATCH]
-                )
-            )
+            await self._signal_many(stored[start : start + _SIGNAL_BATCH])
         if not self._pipeline.active:
             return
         limit = asyncio.Semaphore(self._post_process_limit)
@@ -174,6 +169,23 @@ class NotificationSender:
                 await self._pipeline.post_process(notification, options, allowed)
 
         await asyncio.gather(*(post(item) for item in delivered))
+
+    async def _signal_many(self, notifications: Sequence[Notification]) -> None:
+        """One ``new_notification`` signal per stored notification, sent together."""
+        signals = [
+            {"recipients": {"type": "user", "entityRef": [item.user]}, "channel": SIGNAL_CHANNEL,
+             "message": {"action": "new_notification", "notification_id": item.id}}
+            for item in notifications
+        ]
+        publish_many = getattr(self._signals, "publish_many", None)
+        try:
+            if publish_many is not None:
+                await publish_many(signals)
+                return
+            for signal in signals:
+                await self._signals.publish(**signal)
+        except Exception as error:  # a signal is a hint; the notification is stored
+            self._logger.warning(f"Failed to publish new_notification signals: {error}")
 
     async def _signal(self, recipients: dict[str, Any], notification_id: str) -> None:
         try:

@@ -12,6 +12,8 @@ user.
 
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
@@ -136,11 +138,20 @@ class NotificationsStore:
 
     async def list_notifications(self, user: str, query: NotificationQuery) -> tuple[list[Notification], int]:
         """Return one page of the caller's visible set and the total matching count."""
-        async with self._reader.connect() as conn:
-            total = await self._count(conn, user, query.filters)
-            if query.limit == 0:
-                return [], total
-            rows = await self._page(conn, user, query)
+        if query.limit == 0:
+            async with self._reader.connect() as conn:
+                return [], await self._count(conn, user, query.filters)
+
+        async def count() -> int:
+            async with self._reader.connect() as conn:
+                return await self._count(conn, user, query.filters)
+
+        async def page() -> list[Notification]:
+            async with self._reader.connect() as conn:
+                return await self._page(conn, user, query)
+
+        # As Backstage does, the count and the page run concurrently (two connections).
+        total, rows = await asyncio.gather(count(), page())
         return rows, total
 
     async def _page(self, conn: AsyncConnection, user: str, query: NotificationQuery) -> list[Notification]:
@@ -233,7 +244,9 @@ class NotificationsStore:
         plain = [item for item in notifications if item.payload.scope is None]
         scoped = [item for item in notifications if item.payload.scope is not None]
         restored: dict[str, Notification] = {}
-        async with self._engine.begin() as conn:
+        # One statement is atomic on its own: skip BEGIN/COMMIT round trips then.
+        single = len(notifications) <= _CHUNK and not (plain and scoped)
+        async with (self._reader.connect() if single else self._engine.begin()) as conn:
             if plain:
                 for chunk in _chunks(plain):
                     await conn.execute(sa.insert(t.notification), [_row(item, user=True) for item in chunk])
@@ -254,10 +267,11 @@ class NotificationsStore:
         On re-notify every user's read mark of that broadcast is cleared, so
         it is unread again for everyone (saved marks stay).
         """
-        async with self._engine.begin() as conn:
-            if notification.payload.scope is None:
+        if notification.payload.scope is None:
+            async with self._reader.connect() as conn:  # one statement: no transaction needed
                 await conn.execute(sa.insert(t.broadcast), [_row(notification, user=False)])
-                return notification
+            return notification
+        async with self._engine.begin() as conn:
             stmt = self._upsert(t.broadcast, t.BROADCAST_SCOPE_KEY)
             row = (await conn.execute(stmt, [_row(notification, user=False)])).mappings().one()
             if row["id"] == notification.id:

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from host.event_buses.envelope import decode, to_event
+from host.event_buses.envelope import decode, to_events
 from host.events import EventHandler
 
 if TYPE_CHECKING:
@@ -99,4 +99,5 @@ class InboundDispatcher:
                 return
             envelope = resolved
         assert self._deliver is not None
-        await self._deliver(to_event(envelope))
+        for event in to_events(envelope):
+            await self._deliver(event)

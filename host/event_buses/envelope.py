@@ -4,6 +4,9 @@ Every bus sends the same JSON envelope::
 
     {"o": "<origin process id>", "t": "<topic>", "p": <payload>, "m": {<metadata>}}
 
+Many events published together travel as one envelope
+``{"o": ..., "b": [{"t": ..., "p": ..., "m": ...}, ...]}``.
+
 ``o`` lets a process drop its own events: :class:`host.events.RootEventsService`
 has already delivered them locally before handing them to the bus. A bus that
 must send a payload out of band (PostgreSQL ``NOTIFY`` is limited to 8000
@@ -28,6 +31,17 @@ def encode_event(origin: str, event: Event) -> bytes:
     return orjson.dumps(envelope)
 
 
+def encode_batch(origin: str, events: list[Event]) -> bytes:
+    """Serialise several events published together by ``origin`` as one envelope."""
+    items = []
+    for event in events:
+        item: dict[str, Any] = {"t": event.topic, "p": event.payload}
+        if event.metadata:
+            item["m"] = event.metadata
+        items.append(item)
+    return orjson.dumps({"o": origin, "b": items})
+
+
 def encode_reference(origin: str, reference: int | str) -> bytes:
     """Serialise a pointer to an envelope stored out of band."""
     return orjson.dumps({"o": origin, "r": reference})
@@ -39,6 +53,14 @@ def decode(raw: str | bytes) -> dict[str, Any]:
     if not isinstance(envelope, dict) or not isinstance(envelope.get("o"), str):
         raise ValueError("event envelope must be a JSON object with an origin")
     return envelope
+
+
+def to_events(envelope: dict[str, Any]) -> list[Event]:
+    """The events carried by a full envelope (one, or a batch)."""
+    batch = envelope.get("b")
+    if isinstance(batch, list):
+        return [to_event(item) for item in batch]
+    return [to_event(envelope)]
 
 
 def to_event(envelope: dict[str, Any]) -> Event:

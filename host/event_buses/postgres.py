@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from host.event_buses.base import Backoff, InboundDispatcher
-from host.event_buses.envelope import decode, encode_event, encode_reference
+from host.event_buses.envelope import decode, encode_batch, encode_event, encode_reference
 from host.events import Event, EventHandler
 
 if TYPE_CHECKING:
@@ -79,6 +79,9 @@ class PostgresBus:
         self._lost = asyncio.Event()
         self._supervisor: asyncio.Task[None] | None = None
         self._last_cleanup = 0.0
+        self._notifier: asyncpg.Connection | None = None
+        self._pending: list[tuple[str, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     @property
     def origin(self) -> str:
@@ -95,12 +98,19 @@ class PostgresBus:
 
     async def publish(self, event: Event) -> None:
         """Notify every other process; failures are logged, not raised (at-most-once delivery)."""
-        envelope = encode_event(self.origin, event)
+        await self._send(encode_event(self.origin, event), event.topic)
+
+    async def publish_many(self, events: list[Event]) -> None:
+        """Notify every other process of several events with one envelope."""
+        if events:
+            await self._send(encode_batch(self.origin, events), events[0].topic)
+
+    async def _send(self, envelope: bytes, topic: str) -> None:
         if self._pool is None:
             raise RuntimeError("PostgresBus.publish called before start")
         try:
             if len(envelope) < MAX_NOTIFY_BYTES:
-                await self._pool.execute("SELECT pg_notify($1, $2)", self.channel, envelope.decode())
+                await self._notify_batched(envelope.decode())
                 return
             async with self._pool.acquire() as conn, conn.transaction():
                 row_id = await conn.fetchval(
@@ -110,7 +120,47 @@ class PostgresBus:
                     "SELECT pg_notify($1, $2)", self.channel, encode_reference(self.origin, row_id).decode()
                 )
         except _CONNECTION_ERRORS as error:
-            self._logger.error(f'Failed to publish event on topic "{event.topic}" to the postgres bus', exc_info=error)
+            self._logger.error(f'Failed to publish event on topic "{topic}" to the postgres bus', exc_info=error)
+
+    async def _notify_batched(self, payload: str) -> None:
+        """NOTIFY through one dedicated connection, many payloads per round trip.
+
+        Publishes that arrive while a batch is on the wire wait for the next
+        batch, which is sent with one pipelined ``executemany``; this keeps
+        their order and costs one round trip per batch instead of a pool
+        checkout (and reset) per event.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((payload, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush(), name="postgres-bus-notify")
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                if self._notifier is None or self._notifier.is_closed():
+                    self._notifier = await asyncpg.connect(
+                        **self._connect_kwargs,
+                        server_settings={"application_name": f"greenroom-events-pub-{self.origin[:12]}"},
+                    )
+                await self._notifier.executemany(
+                    "SELECT pg_notify($1, $2)", [(self.channel, payload) for payload, _ in batch]
+                )
+            except BaseException as error:
+                if self._notifier is not None and not self._notifier.is_closed():
+                    self._notifier.terminate()
+                self._notifier = None
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(error if isinstance(error, Exception) else ConnectionError(str(error)))
+                if not isinstance(error, Exception):
+                    raise
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
@@ -120,6 +170,12 @@ class PostgresBus:
                 await self._supervisor
             self._supervisor = None
         await self._close_listener()
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._flusher), timeout=5)
+        if self._notifier is not None:
+            self._notifier.terminate()
+            self._notifier = None
         await self._dispatcher.stop()
         if self._pool is not None:
             pool, self._pool = self._pool, None

@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from host.event_buses.base import Backoff, InboundDispatcher
-from host.event_buses.envelope import encode_event
+from host.event_buses.envelope import encode_batch, encode_event
 from host.events import Event, EventHandler
 
 if TYPE_CHECKING:
@@ -68,13 +68,20 @@ class RedisBus:
 
     async def publish(self, event: Event) -> None:
         """Publish to every other process; failures are logged, not raised (at-most-once delivery)."""
-        envelope = encode_event(self.origin, event)
+        await self._send(encode_event(self.origin, event), event.topic)
+
+    async def publish_many(self, events: list[Event]) -> None:
+        """Publish several events to every other process as one message."""
+        if events:
+            await self._send(encode_batch(self.origin, events), events[0].topic)
+
+    async def _send(self, envelope: bytes, topic: str) -> None:
         if self._client is None:
             raise RuntimeError("RedisBus.publish called before start")
         try:
             await self._client.publish(self.channel, envelope)
         except _CONNECTION_ERRORS as error:
-            self._logger.error(f'Failed to publish event on topic "{event.topic}" to the redis bus', exc_info=error)
+            self._logger.error(f'Failed to publish event on topic "{topic}" to the redis bus', exc_info=error)
 
     async def stop(self) -> None:
         """Unsubscribe and close the connections."""

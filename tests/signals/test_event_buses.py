@@ -54,6 +54,21 @@ async def test_events_keep_their_order(two_processes: Pair) -> None:
     assert got.payloads == [{"n": n} for n in range(100)]
 
 
+@pytest.mark.parametrize("count", [3, 5_000])
+async def test_batches_cross_as_one_message_in_order(two_processes: Pair, count: int) -> None:
+    """publish_many delivers every event locally and remotely, in order (5,000 exceeds NOTIFY's limit)."""
+    a, b = two_processes
+    got_a, got_b = Recorder(), Recorder()
+    await a.subscribe("a", ["t"], got_a)
+    await b.subscribe("b", ["t"], got_b)
+    await a.publish("t", {"n": -1})
+    await a.publish_many("t", [{"n": n} for n in range(count)])
+    await eventually(lambda: len(got_b.events) == count + 1)
+    expected = [{"n": n} for n in range(-1, count)]
+    assert got_b.payloads == expected
+    assert got_a.payloads == expected
+
+
 @pytest.mark.parametrize("size", [MAX_NOTIFY_BYTES - 100, MAX_NOTIFY_BYTES + 10, 1_000_000])
 async def test_large_payloads_cross_processes(two_processes: Pair, size: int) -> None:
     """Payloads around and far beyond NOTIFY's 8000-byte limit arrive intact (mixed with small ones)."""
