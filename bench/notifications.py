@@ -28,40 +28,21 @@ import argparse
 import asyncio
 import contextlib
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _host import free_port, greenroom, pg_config, unique_prefix  # noqa: E402
+
 SERVICE_TOKEN = "bench-notifications-token-0123456789"
-PG_CONNECTION = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 GROUP_SIZE = 1000
 HOLDING = 20_000
-
-
-def _config(port: int, prefix: str, catalog: Path) -> dict[str, Any]:
-    url = f"http://127.0.0.1:{port}"
-    return {
-        "app": {"baseUrl": url},
-        "backend": {
-            "baseUrl": url,
-            "database": {"client": "pg", "connection": PG_CONNECTION, "pluginDivisionMode": "schema", "prefix": prefix},
-            "auth": {"externalAccess": [{"type": "static", "options": {"token": SERVICE_TOKEN, "subject": "bench"}}]},
-            "features": {"include": ["auth", "catalog", "catalog-auth-resolver", "signals", "notifications"]},
-            "logger": {"level": "warn"},
-        },
-        "events": {"bus": "postgres", "postgres": {"channel": f"bench_{uuid.uuid4().hex[:8]}"}},
-        "catalog": {"locations": [{"type": "file", "target": str(catalog)}]},
-    }
 
 
 def _catalog(directory: Path) -> Path:
@@ -78,44 +59,16 @@ def _catalog(directory: Path) -> Path:
 
 @contextlib.asynccontextmanager
 async def run_host(workers: int) -> AsyncIterator[str]:
-    """``greenroom start`` on PostgreSQL; yields the base URL; drops its schemas afterwards."""
-    import yaml
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    prefix = f"gr_nbench_{uuid.uuid4().hex[:6]}_"
+    """``greenroom start`` on PostgreSQL with the bench catalog; yields the base URL."""
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="greenroom-nbench-") as tmp:
-        config_file = Path(tmp) / "app-config.yaml"
-        config_file.write_text(yaml.safe_dump(_config(port, prefix, _catalog(Path(tmp)))))
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        proc = subprocess.Popen(
-            [str(Path(sys.executable).with_name("greenroom")), "start", "--config", str(config_file),
-             "--workers", str(workers), "--port", str(port)],
-            cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        config = pg_config(
+            port, unique_prefix("nbench"), SERVICE_TOKEN,
+            backend={"features": {"include": ["auth", "catalog", "catalog-auth-resolver", "signals", "notifications"]}},
+            catalog={"locations": [{"type": "file", "target": str(_catalog(Path(tmp)))}]},
         )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            async with httpx.AsyncClient(base_url=url, timeout=2) as client:
-                for _ in range(300):
-                    if proc.poll() is not None:
-                        raise SystemExit(f"greenroom start exited with {proc.returncode}")
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get("/.backstage/health/v1/readiness")).status_code == 200:
-                            break
-                    await asyncio.sleep(0.2)
-                else:
-                    raise SystemExit("greenroom start did not come up")
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            import asyncpg
-
-            conn = await asyncpg.connect(**PG_CONNECTION)
-            for row in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%"):
-                await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
-            await conn.close()
+        async with greenroom(config, workers, port=port) as host:
+            yield host.url
 
 
 def _ms(values: list[float], q: float) -> float:
