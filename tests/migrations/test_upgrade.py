@@ -1,0 +1,127 @@
+"""Upgrade from the first released schema of each plugin to the latest, with data kept.
+
+Data is written at the first revision (through the plugin's own store, which
+only uses columns that revision has), then a host starts on the same storage,
+upgrades to head at startup, and the data must come back through the API.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+import plugin_catalog
+import plugin_notifications
+from host.config import Config
+from host.database import DatabaseManager
+from plugin_notifications.models import (
+    ChannelSetting,
+    Notification,
+    NotificationPayload,
+    NotificationSettings,
+    OriginSetting,
+    utc_now,
+)
+from plugin_notifications.store import NotificationsStore
+from tests.conftest import base_config, start_host
+
+NOTIFICATIONS_MIGRATIONS = Path(plugin_notifications.__file__).parent / "migrations"
+CATALOG_MIGRATIONS = Path(plugin_catalog.__file__).parent / "migrations"
+ALICE = "user:default/alice"
+
+
+def first_revision(location: Path) -> str:
+    """The revision whose ``down_revision`` is None."""
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(location))
+    return str(ScriptDirectory.from_config(cfg).get_base())
+
+
+def note(title: str, user: str | None, minutes_ago: int) -> Notification:
+    import uuid
+
+    return Notification.model_construct(
+        id=str(uuid.uuid4()), user=user, created=utc_now() - timedelta(minutes=minutes_ago), origin="legacy-service",
+        payload=NotificationPayload(title=title, severity="high", topic="deploys"),
+    )
+
+
+async def test_notifications_upgrade_keeps_data(db_kind: str, tmp_path: Path) -> None:
+    prefix = "gr_upgrade_"
+    if db_kind == "postgres":
+        from tests.conftest import drop_pg_schemas
+
+        await drop_pg_schemas(prefix)
+    config = base_config(db_kind, port=0, data_dir=str(tmp_path), prefix=prefix)
+    manager = DatabaseManager(Config(config))
+    database = manager.for_plugin("notifications")
+    await database.migrate(NOTIFICATIONS_MIGRATIONS, target=first_revision(NOTIFICATIONS_MIGRATIONS))
+    engine = await database.get_engine()
+    async with engine.connect() as conn:
+        version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+    assert version == "notifications_0001"
+
+    store = NotificationsStore(engine)
+    own = [note("old unread", ALICE, 30), note("old read", ALICE, 20)]
+    await store.save_user_notifications(own)
+    broadcast = note("old broadcast", None, 10)
+    await store.save_broadcast(broadcast)
+    await store.update_state(ALICE, [own[1].id, broadcast.id], read=True)
+    await store.save_settings(ALICE, NotificationSettings(channels=[ChannelSetting(
+        id="Web", origins=[OriginSetting(id="legacy-service", enabled=False)])]))
+    await manager.dispose()
+
+    async with start_host(db_kind, data_dir=str(tmp_path), prefix=prefix,
+                          plugins=["auth", "catalog", "notifications", "signals"]) as host:
+        headers = await host.user_headers(ALICE)
+        listing = (await host.client.get("/api/notifications", headers=headers)).json()
+        assert listing["totalCount"] == 3
+        assert [n["payload"]["title"] for n in listing["notifications"]] == ["old broadcast", "old read", "old unread"]
+        by_title = {n["payload"]["title"]: n for n in listing["notifications"]}
+        assert by_title["old read"]["read"] is not None and by_title["old unread"]["read"] is None
+        assert by_title["old broadcast"]["read"] is not None and by_title["old broadcast"]["user"] is None
+        assert by_title["old unread"]["payload"]["severity"] == "high"
+        assert (await host.client.get("/api/notifications/status", headers=headers)).json() == {"unread": 1, "read": 2}
+        settings = (await host.client.get("/api/notifications/settings", headers=headers)).json()
+        web = next(c for c in settings["channels"] if c["id"] == "Web")
+        assert {o["id"]: o["enabled"] for o in web["origins"]}["legacy-service"] is False
+        # and the upgraded schema takes new writes
+        created = await host.client.post("/api/notifications", headers=host.service_headers,
+                                         json={"recipients": {"type": "entity", "entityRef": ALICE},
+                                               "payload": {"title": "after upgrade"}})
+        assert created.status_code == 200
+        manager = DatabaseManager(Config(host.config))
+        upgraded = await manager.for_plugin("notifications").get_engine()
+        async with upgraded.connect() as conn:
+            version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        await manager.dispose()
+        assert version != "notifications_0001"
+
+
+async def test_catalog_upgrade_from_first_revision(db_kind: str, tmp_path: Path) -> None:
+    prefix = "gr_upgrade_cat_"
+    if db_kind == "postgres":
+        from tests.conftest import drop_pg_schemas
+
+        await drop_pg_schemas(prefix)
+    catalog = tmp_path / "org.yaml"
+    catalog.write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec: {memberOf: [team]}\n---\n"
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team}\nspec: {type: team, children: []}\n"
+    )
+    config = base_config(db_kind, port=0, data_dir=str(tmp_path), prefix=prefix)
+    manager = DatabaseManager(Config(config))
+    await manager.for_plugin("catalog").migrate(CATALOG_MIGRATIONS, target=first_revision(CATALOG_MIGRATIONS))
+    await manager.dispose()
+    async with start_host(db_kind, data_dir=str(tmp_path), prefix=prefix, plugins=["auth", "catalog"],
+                          config={"catalog": {"locations": [{"type": "file", "target": str(catalog)}]}}) as host:
+        response = await host.client.get("/api/catalog/entities/by-name/user/default/alice",
+                                         headers=host.service_headers)
+        assert response.status_code == 200
+        targets = {r["targetRef"] for r in response.json()["relations"]}
+        assert "group:default/team" in targets
