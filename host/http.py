@@ -207,6 +207,8 @@ class PluginHttpRouter:
         if scope["type"] == "websocket":
             await self.app(inner, receive, _WebSocketRejectionTranslator(scope, send, path))
         else:
+            if inner.get("method") in ("POST", "PUT", "PATCH"):
+                receive = await _sniff_json_body(inner, receive)
             await self.app(inner, receive, send)
 
     async def _reject(self, scope: dict[str, Any], send: Any, path: str, status: int, name: str, message: str) -> None:
@@ -247,6 +249,38 @@ class PluginHttpRouter:
         if isinstance(ex, falcon.HTTPError) and ex.headers:
             for key, value in ex.headers.items():
                 resp.set_header(key, value)
+
+
+_FORM = b"application/x-www-form-urlencoded"
+
+
+async def _sniff_json_body(scope: dict[str, Any], receive: Any) -> Any:
+    """Treat a JSON body sent without a JSON content type as JSON.
+
+    ``curl -d '{...}'`` labels its body ``application/x-www-form-urlencoded``
+    and scripts often send no content type at all; every route here takes
+    JSON, so a body that starts like a JSON object or array is read as JSON.
+    Returns the ``receive`` to use (replaying the first chunk).
+    """
+    headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
+    content_type = next((v for k, v in headers if k == b"content-type"), None)
+    if content_type is not None and content_type.split(b";")[0].strip().lower() != _FORM:
+        return receive
+    first = await receive()
+    body = first.get("body", b"") if first.get("type") == "http.request" else b""
+    if body.lstrip()[:1] in (b"{", b"["):
+        scope["headers"] = [(k, v) for k, v in headers if k != b"content-type"] + [
+            (b"content-type", b"application/json")]
+    replayed = False
+
+    async def replay() -> dict[str, Any]:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return first
+        return await receive()
+
+    return replay
 
 
 class _OpenApiResource:

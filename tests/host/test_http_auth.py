@@ -119,3 +119,33 @@ async def test_health_and_unknown_routes() -> None:
         assert missing.json()["error"]["name"] == "NotFoundError"
         assert missing.json()["request"] == {"method": "GET", "url": "/nothing-here"}
         assert (await host.client.get("/api/unknown-plugin/x")).status_code == 404
+
+
+class Echo:
+    """Echoes the parsed JSON body."""
+
+    async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"got": await req.get_media()}
+
+
+def echo_plugin() -> Any:
+    def register(reg: Any) -> None:
+        def init(router: Any) -> None:
+            router.add_route("/echo", Echo())
+            router.add_auth_policy("/echo")
+
+        reg.register_init(deps={"router": core_services.http_router}, init=init)
+
+    return create_backend_plugin("echo", register)
+
+
+async def test_json_body_without_json_content_type_is_read_as_json() -> None:
+    """``curl -d '{...}'`` sends form-urlencoded; the JSON body is still understood."""
+    async with start_host(plugins=["auth"], features=[echo_plugin()]) as host:
+        for headers in ({"Content-Type": "application/x-www-form-urlencoded"}, {}):
+            response = await host.client.post("/api/echo/echo", content=b' {"a": [1, 2]}', headers=headers)
+            assert response.json() == {"got": {"a": [1, 2]}}, headers
+        malformed = await host.client.post("/api/echo/echo", content=b"{not json",
+                                           headers={"Content-Type": "application/json"})
+        assert malformed.status_code == 400
+        assert malformed.json()["error"]["name"] == "InputError"
