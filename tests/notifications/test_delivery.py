@@ -155,6 +155,29 @@ async def test_fan_out_to_a_thousand_users(db_kind: str, tmp_path: Path) -> None
             assert body["notifications"][0]["payload"]["title"] == "all hands (moved)"
 
 
+async def test_unscoped_fan_out_keeps_every_field(db_kind: str, tmp_path: Path) -> None:
+    """The bulk path for large unscoped sends (COPY on PostgreSQL) stores every payload field."""
+    config = notifications_config()
+    config["catalog"]["locations"].append({"type": "file", "target": str(write_big_group(tmp_path, 300))})
+    async with start_host(db_kind, config=config) as handle:
+        api = Api(handle)
+        items = await api.send_ok(
+            user("group:default/everyone"), title="release", description="v2 is out", link="/docs",
+            topic="releases", severity="high", icon="rocket", metadata={"version": 2, "tags": ["a"]},
+        )
+        assert len(items) == 300
+        assert await api.count_rows() == 300
+        body = await api.list("user:default/u0299")
+        assert body["totalCount"] == 1
+        stored = body["notifications"][0]
+        assert stored["id"] == next(i["id"] for i in items if i["user"] == "user:default/u0299")
+        assert stored["payload"] == {
+            "title": "release", "description": "v2 is out", "link": "/docs", "topic": "releases",
+            "severity": "high", "scope": None, "icon": "rocket", "metadata": {"version": 2, "tags": ["a"]},
+        }
+        assert stored["read"] is None and stored["created"] == items[0]["created"]
+
+
 # -- isolation between users -----------------------------------------------------------------------
 
 
