@@ -128,6 +128,41 @@ class Notification(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
+_WIRE_FIELDS = ("id", "user", "created", "saved", "read", "updated", "origin")
+_TIMESTAMP_FIELDS = frozenset({"created", "saved", "read", "updated"})
+
+
+def notifications_to_wire(items: list[Notification]) -> list[dict[str, Any]]:
+    """``[item.to_wire() for item in items]``, fast for large fan-outs.
+
+    A send to N users gives N notifications sharing one payload object, so
+    each distinct payload (and timestamp) is serialised once.
+    """
+    payloads: dict[int, dict[str, Any]] = {}
+    stamps: dict[datetime, str] = {}
+    result = []
+    for item in items:
+        fields = item.model_fields_set
+        entry: dict[str, Any] = {}
+        for name in _WIRE_FIELDS:
+            if name in fields:
+                value = getattr(item, name)
+                if name in _TIMESTAMP_FIELDS and value is not None:
+                    text = stamps.get(value)
+                    if text is None:
+                        text = stamps[value] = format_timestamp(value)
+                    value = text
+                entry[name] = value
+        if "payload" in fields:
+            key = id(item.payload)
+            payload = payloads.get(key)
+            if payload is None:
+                payload = payloads[key] = item.payload.model_dump(mode="json", exclude_unset=True)
+            entry["payload"] = payload
+        result.append(entry)
+    return result
+
+
 class _EntityRefsMixin:
     """Normalised access to the referenced and excluded entities of a recipient spec."""
 

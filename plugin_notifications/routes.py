@@ -14,7 +14,7 @@ from typing import Any
 import falcon
 
 from host.errors import InputError, NotFoundError
-from plugin_notifications.models import NotificationSettings, UpdateRequest, parse_body
+from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
 from plugin_notifications.sender import SIGNAL_CHANNEL, NotificationSender
 from plugin_notifications.settings import SettingsService
 from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, NotificationQuery, NotificationsStore
@@ -138,14 +138,14 @@ class NotificationsApi:
             limit=_non_negative_int(req, "limit"),
         )
         notifications, total = await self._store.list_notifications(user, query)
-        resp.media = {"totalCount": total, "notifications": [item.to_wire() for item in notifications]}
+        resp.media = {"totalCount": total, "notifications": notifications_to_wire(notifications)}
 
     async def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``POST /notifications`` (services only): create, answer the created notifications."""
         creds = await self._http_auth.credentials(req, allow=("service",))
         body = await req.get_media(default_when_empty=None)
         created = await self._sender.send(body, origin=str(creds.principal.subject))
-        resp.media = [item.to_wire() for item in created]
+        resp.media = notifications_to_wire(created)
 
     async def on_get_item(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
         """``GET /notifications/{id}``: one notification the caller can see, else 404."""
@@ -167,7 +167,7 @@ class NotificationsApi:
                 channel=SIGNAL_CHANNEL,
                 message={"action": action, "notification_ids": update.ids},
             )
-        resp.media = [item.to_wire() for item in await self._store.get_notifications(user, update.ids)]
+        resp.media = notifications_to_wire(await self._store.get_notifications(user, update.ids))
 
     async def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /status``: ``{unread, read}``."""

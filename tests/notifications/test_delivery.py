@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import logging
 import re
 import time
@@ -166,6 +168,9 @@ async def test_unscoped_fan_out_keeps_every_field(db_kind: str, tmp_path: Path) 
             topic="releases", severity="high", icon="rocket", metadata={"version": 2, "tags": ["a"]},
         )
         assert len(items) == 300
+        ids = [item["id"] for item in items]
+        assert len(set(ids)) == 300
+        assert all(str(uuid.UUID(i)) == i and uuid.UUID(i).version == 4 for i in ids)
         assert await api.count_rows() == 300
         body = await api.list("user:default/u0299")
         assert body["totalCount"] == 1
