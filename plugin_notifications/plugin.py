@@ -24,7 +24,7 @@ from plugin_notifications.recipients import CatalogRecipientResolver
 from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.service import NotificationsHub, notifications_hub_ref
-from plugin_notifications.settings import SettingsService, read_default_settings
+from plugin_notifications.settings import SETTINGS_CHANGED_TOPIC, SettingsService, read_default_settings
 from plugin_notifications.store import NotificationsStore
 from plugin_notifications.web import mount_web_inbox
 from plugin_signals import signals_service_ref
@@ -52,6 +52,7 @@ def _register(reg: Registrar) -> None:
         signals: Any,
         catalog: Any,
         hub: NotificationsHub,
+        events: Any,
     ) -> None:
         await database.migrate(MIGRATIONS)
         store = NotificationsStore(await database.get_engine())
@@ -59,7 +60,12 @@ def _register(reg: Registrar) -> None:
         if registry.processors:
             names = ", ".join(registry.channel_names())
             logger.info(f"Notification processors: {names} ({loaded} from entry points)")
-        settings = SettingsService(store, read_default_settings(config), registry.channel_names)
+        async def announce_settings_change(user: str) -> None:
+            await events.publish(SETTINGS_CHANGED_TOPIC, {"user": user})
+
+        settings = SettingsService(store, read_default_settings(config), registry.channel_names,
+                                   announce=announce_settings_change)
+        await events.subscribe("settings-cache", [SETTINGS_CHANGED_TOPIC], settings.on_settings_changed)
         tasks = BackgroundTasks(logger)
         sender = NotificationSender(
             store=store,
@@ -94,6 +100,7 @@ def _register(reg: Registrar) -> None:
             "signals": signals_service_ref,
             "catalog": catalog_service_ref,
             "hub": notifications_hub_ref,
+            "events": services.events,
         },
         init=init,
     )

@@ -8,8 +8,10 @@ the user or ``notifications.defaultSettings`` says otherwise; a channel set
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -118,6 +120,50 @@ class DeliverySettings:
         return found.enabled if found.enabled is not None else True
 
 
+#: Events topic on which a worker announces that a user's settings changed.
+SETTINGS_CHANGED_TOPIC = "notifications.settings-changed"
+
+
+class SettingsRowCache:
+    """Each user's stored settings rows, for the send path (no query per send).
+
+    Saving settings invalidates the user here and, through the events bus,
+    in every other worker and instance. A generation counter keeps a read
+    that raced with an invalidation from caching stale rows, and entries
+    expire after ``ttl`` seconds in case an invalidation was lost.
+    """
+
+    def __init__(self, ttl: float = 30.0, max_users: int = 200_000) -> None:
+        self._ttl = ttl
+        self._max_users = max_users
+        self._rows: dict[str, tuple[float, list[SettingRow]]] = {}
+        self._generation: dict[str, int] = {}
+
+    def generation(self, user: str) -> int:
+        """The user's invalidation counter (read it before querying)."""
+        return self._generation.get(user, 0)
+
+    def get(self, user: str) -> list[SettingRow] | None:
+        """Cached rows of ``user``, or ``None``."""
+        entry = self._rows.get(user)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, user: str, rows: list[SettingRow], generation: int) -> None:
+        """Cache ``rows`` unless ``user`` was invalidated since ``generation`` was read."""
+        if self._generation.get(user, 0) != generation:
+            return
+        if len(self._rows) >= self._max_users:
+            self._rows.clear()
+        self._rows[user] = (time.monotonic() + self._ttl, rows)
+
+    def invalidate(self, user: str) -> None:
+        """Forget ``user``'s rows."""
+        self._rows.pop(user, None)
+        self._generation[user] = self._generation.get(user, 0) + 1
+
+
 class SettingsService:
     """Reads, writes and applies user settings."""
 
@@ -126,11 +172,22 @@ class SettingsService:
         store: NotificationsStore,
         defaults: NotificationSettings,
         processor_channels: Callable[[], list[str]],
+        *,
+        announce: Callable[[str], Awaitable[None]] | None = None,
+        cache: SettingsRowCache | None = None,
     ) -> None:
         self._store = store
         self._defaults = defaults
         self._default_channels = _from_settings(defaults)
         self._processor_channels = processor_channels
+        self._announce = announce
+        self.cache = cache or SettingsRowCache()
+
+    async def on_settings_changed(self, event: Any) -> None:
+        """Events handler: another worker (or this one) saved a user's settings."""
+        payload = getattr(event, "payload", None)
+        if isinstance(payload, dict) and isinstance(payload.get("user"), str):
+            self.cache.invalidate(payload["user"])
 
     def channels(self) -> list[str]:
         """Channels a user may store settings for: ``Web`` and every processor name."""
@@ -138,7 +195,23 @@ class SettingsService:
 
     async def delivery_settings(self, users: Sequence[str], origin: str) -> DeliverySettings:
         """Load what :meth:`DeliverySettings.is_enabled` needs for ``users`` in one query."""
-        rows = await self._store.get_settings_rows(users, origin) if users else []
+        rows: list[SettingRow] = []
+        missing: list[str] = []
+        generations: dict[str, int] = {}
+        for user in users:
+            cached = self.cache.get(user)
+            if cached is None:
+                missing.append(user)
+                generations[user] = self.cache.generation(user)
+            else:
+                rows.extend(row for row in cached if row.origin == origin)
+        if missing:
+            fetched: dict[str, list[SettingRow]] = {user: [] for user in missing}
+            for row in await self._store.get_settings_rows(missing):
+                fetched[row.user].append(row)
+            for user, user_rows in fetched.items():
+                self.cache.put(user, user_rows, generations[user])
+                rows.extend(row for row in user_rows if row.origin == origin)
         return DeliverySettings(rows, self._default_channels)
 
     async def get(self, user: str) -> NotificationSettings:
@@ -200,6 +273,9 @@ class SettingsService:
             if channel.id not in allowed:
                 raise InputError("Invalid channel")
         await self._store.save_settings(user, settings)
+        self.cache.invalidate(user)
+        if self._announce is not None:
+            await self._announce(user)
         return await self.get(user)
 
 
