@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -77,6 +78,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"Config error: {error}", file=sys.stderr)
         return 1
+    if args.workers is not None:
+        config = Config.load(args.config, overrides={"backend": {"workers": args.workers}})
     problems = validate_config(config)
     if args.print:
         print(yaml.safe_dump(_redacted(config), sort_keys=True))
@@ -84,7 +87,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"Config error: {problem}", file=sys.stderr)
         return 1
-    print("Config OK")
+    if not args.quiet:
+        print("Config OK")
     return 0
 
 
@@ -119,10 +123,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     host = args.host or config.get_optional_string("backend.listen.host") or "127.0.0.1"
     port = args.port or int(config.get_optional_number("backend.listen.port") or 7007)
     overrides = {"backend": {"workers": workers, "listen": {"host": host, "port": port}}}
-    problems = validate_config(Config.load(args.config, overrides=overrides))
-    if problems:
-        for problem in problems:
-            print(f"Config error: {problem}", file=sys.stderr)
+    # Validate in a child process: the checks import the database and auth stacks,
+    # which the gunicorn master would otherwise keep in memory for its whole life.
+    check = subprocess.run(
+        [sys.executable, "-m", "host.cli", "config", "check", "--quiet", "--workers", str(workers),
+         *(arg for path in args.config for arg in ("--config", path))],
+    )
+    if check.returncode != 0:
         return 1
     os.environ["GREENROOM_CONFIG"] = os.pathsep.join(os.path.abspath(p) for p in args.config)
     os.environ["GREENROOM_LISTEN"] = f"{host}:{port}"
@@ -174,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     check = config_sub.add_parser("check", help="validate the merged configuration")
     add_config(check)
     check.add_argument("--print", action="store_true", help="print the merged config with secrets redacted")
+    check.add_argument("--quiet", action="store_true", help="print problems only")
+    check.add_argument("--workers", type=int, help="check as if started with this many workers")
     check.set_defaults(func=cmd_config_check)
 
     from host.template_runner import add_template_parser

@@ -24,9 +24,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.environment import EnvironmentContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -110,6 +107,11 @@ def _process_migration_lock() -> asyncio.Lock:
 
 
 def _upgrade(connection: Connection, location: str, version_table: str, target: str) -> None:
+    # Imported here: Alembic is only needed while migrating, not in a serving worker's memory.
+    from alembic.config import Config as AlembicConfig
+    from alembic.runtime.environment import EnvironmentContext
+    from alembic.script import ScriptDirectory
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", location)
     script = ScriptDirectory.from_config(cfg)
