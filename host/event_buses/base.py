@@ -9,8 +9,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from host.event_buses.envelope import decode, to_events
-from host.events import EventHandler
+from host.event_buses.envelope import decode, encode_batch, encode_event, to_events
+from host.events import Event, EventHandler
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -101,3 +101,21 @@ class InboundDispatcher:
         assert self._deliver is not None
         for event in to_events(envelope):
             await self._deliver(event)
+
+
+class EnvelopePublisher:
+    """``publish`` and ``publish_many`` for a bus that sends encoded envelopes with ``_send``."""
+
+    origin: str
+
+    async def _send(self, envelope: bytes, topic: str) -> None:
+        raise NotImplementedError
+
+    async def publish(self, event: Event) -> None:
+        """Send ``event`` to every other process; failures are logged, not raised (at-most-once delivery)."""
+        await self._send(encode_event(self.origin, event), event.topic)
+
+    async def publish_many(self, events: list[Event]) -> None:
+        """Send several events to every other process as one message."""
+        if events:
+            await self._send(encode_batch(self.origin, events), events[0].topic)

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from host.event_buses.base import Backoff, InboundDispatcher
-from host.event_buses.envelope import decode, encode_batch, encode_event, encode_reference
-from host.events import Event, EventHandler
+from host.event_buses.base import Backoff, EnvelopePublisher, InboundDispatcher
+from host.event_buses.envelope import decode, encode_reference
+from host.events import EventHandler
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -42,7 +42,7 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _CONNECTION_ERRORS = (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
-class PostgresBus:
+class PostgresBus(EnvelopePublisher):
     """Carries events between processes through PostgreSQL ``LISTEN``/``NOTIFY``.
 
     ``connect_kwargs`` are passed to :func:`asyncpg.connect` (``dsn`` or
@@ -95,15 +95,6 @@ class PostgresBus:
         await self._ensure_table()
         await self._listen()
         self._supervisor = asyncio.get_running_loop().create_task(self._supervise(), name="postgres-bus-listener")
-
-    async def publish(self, event: Event) -> None:
-        """Notify every other process; failures are logged, not raised (at-most-once delivery)."""
-        await self._send(encode_event(self.origin, event), event.topic)
-
-    async def publish_many(self, events: list[Event]) -> None:
-        """Notify every other process of several events with one envelope."""
-        if events:
-            await self._send(encode_batch(self.origin, events), events[0].topic)
 
     async def _send(self, envelope: bytes, topic: str) -> None:
         if self._pool is None:

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from host.event_buses.base import Backoff, InboundDispatcher
-from host.event_buses.envelope import encode_batch, encode_event
-from host.events import Event, EventHandler
+from host.event_buses.base import Backoff, EnvelopePublisher, InboundDispatcher
+from host.events import EventHandler
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -27,7 +26,7 @@ DEFAULT_CHANNEL = "greenroom:events"
 _CONNECTION_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
 
-class RedisBus:
+class RedisBus(EnvelopePublisher):
     """Carries events between processes through Redis ``PUBLISH``/``SUBSCRIBE``."""
 
     name = "redis"
@@ -65,15 +64,6 @@ class RedisBus:
         )
         await self._subscribe()
         self._reader = asyncio.get_running_loop().create_task(self._read_forever(), name="redis-bus-reader")
-
-    async def publish(self, event: Event) -> None:
-        """Publish to every other process; failures are logged, not raised (at-most-once delivery)."""
-        await self._send(encode_event(self.origin, event), event.topic)
-
-    async def publish_many(self, events: list[Event]) -> None:
-        """Publish several events to every other process as one message."""
-        if events:
-            await self._send(encode_batch(self.origin, events), events[0].topic)
 
     async def _send(self, envelope: bytes, topic: str) -> None:
         if self._client is None:
