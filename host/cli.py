@@ -134,6 +134,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     os.environ["GREENROOM_CONFIG"] = os.pathsep.join(os.path.abspath(p) for p in args.config)
     os.environ["GREENROOM_LISTEN"] = f"{host}:{port}"
     os.environ["GREENROOM_WORKERS"] = str(workers)
+    ping = config.get_optional_duration("backend.websocket.pingInterval")
+    if ping is not None:
+        os.environ["GREENROOM_WS_PING_INTERVAL"] = str(ping.total_seconds())
     timeout = config.get_optional_duration("backend.lifecycle.shutdownTimeout")
 
     class _Server(BaseApplication):  # type: ignore[misc]
