@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugin_catalog.openapi import (
+from host.openapi import (
     json_body,
     openapi_document,
     path_param,
