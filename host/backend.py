@@ -33,7 +33,7 @@ from host.features import (
     ServiceFactory,
     ServiceRef,
 )
-from host.registry import ServiceRegistry, maybe_await
+from host.registry import ServiceRegistry, find_cycles, maybe_await
 
 
 class BackendStartupError(Exception):
@@ -390,28 +390,12 @@ def _module_order(plugin_id: str, modules: dict[str, Registration]) -> dict[str,
                 for provider in providers.get(dep.id, ()):
                     if provider != module_id:
                         waits[provider].add(module_id)
-    # cycle detection
-    state: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(node: str) -> None:
-        state[node] = 1
-        path.append(node)
-        for nxt in sorted(waits[node]):
-            if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt]
-                raise ConflictError(
-                    f"Circular dependency detected for modules of plugin '{plugin_id}', "
-                    + " -> ".join(f"'{c}'" for c in cycle)
-                )
-            if nxt not in state:
-                visit(nxt)
-        path.pop()
-        state[node] = 2
-
-    for node in sorted(waits):
-        if node not in state:
-            visit(node)
+    cycles = find_cycles({m: set(w) for m, w in waits.items()})
+    if cycles:
+        raise ConflictError(
+            f"Circular dependency detected for modules of plugin '{plugin_id}', "
+            + " -> ".join(f"'{c}'" for c in cycles[0])
+        )
     return {m: sorted(w) for m, w in waits.items()}
 
 

@@ -97,7 +97,7 @@ class ServiceRegistry:
                 deps.add(dep.id)
                 if dep.id not in graph:
                     pending.extend(self.factories_for(dep))
-        cycles = _find_cycles(graph)
+        cycles = find_cycles(graph)
         if cycles:
             lines = "\n".join("  " + " -> ".join(f"'{node}'" for node in cycle) for cycle in cycles)
             raise ConflictError(f"Circular dependencies detected:\n{lines}")
@@ -200,7 +200,8 @@ async def maybe_await(value: Any) -> Any:
     return value
 
 
-def _find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every distinct cycle of ``graph`` (node -> nodes it depends on), each as a closed path."""
     cycles: list[list[str]] = []
     seen_cycles: set[frozenset[str]] = set()
     state: dict[str, int] = {}

@@ -17,6 +17,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -180,6 +181,27 @@ async def start_host(
             import shutil
 
             shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def install_distribution(source: Path, directory: Path) -> Path:
+    """``pip install --target`` the distribution at ``source`` into ``directory/site``; return that site dir.
+
+    The source is copied first so the build leaves nothing behind in the repository.
+    Put the returned directory on ``sys.path`` to "install" it, remove it to "uninstall" it.
+    """
+    import shutil
+    import subprocess
+    import sys
+
+    copy = directory / "src" / source.name
+    shutil.copytree(source, copy)
+    site = directory / "site"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--target", str(site), str(copy)],
+        check=True,
+    )
+    return site
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_host
+from tests.conftest import install_distribution, start_host
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hello_dist"
 
@@ -18,12 +17,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "hello_dist"
 @pytest.fixture(scope="module")
 def hello_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Install the hello distribution into its own site directory (a real .dist-info with entry points)."""
-    target = tmp_path_factory.mktemp("hello-site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(FIXTURE)],
-        check=True,
-    )
+    target = install_distribution(FIXTURE, tmp_path_factory.mktemp("hello"))
     assert list(target.glob("greenroom_hello-*.dist-info"))
     return target
 

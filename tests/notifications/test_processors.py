@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import shutil
-import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 from host import core_services, create_backend_module
 from plugin_notifications import hookspecs, notifications_processing_extension_point
 from plugin_notifications.processing import ProcessorRegistry
-from tests.conftest import HostHandle, start_host
+from tests.conftest import HostHandle, install_distribution, start_host
 from tests.notifications.conftest import BROADCAST, FIXTURES, Api, eventually, notifications_config, user
 
 JANE = "user:default/jane"
@@ -25,14 +23,7 @@ MOCK = "user:default/mock"
 @pytest.fixture(scope="session")
 def processor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Install tests/notifications/fixtures/processor_dist into a site directory of its own."""
-    source = tmp_path_factory.mktemp("processor-src") / "processor_dist"
-    shutil.copytree(FIXTURES / "processor_dist", source)
-    target = tmp_path_factory.mktemp("processor-site")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(target), str(source)],
-        check=True,
-    )
+    target = install_distribution(FIXTURES / "processor_dist", tmp_path_factory.mktemp("processor"))
     assert list(target.glob("greenroom_test_processor-*.dist-info"))
     return target
 
