@@ -251,7 +251,7 @@ class NotificationsStore:
         single = len(notifications) <= _CHUNK and not (plain and scoped)
         async with (self._reader.connect() if single else self._engine.begin()) as conn:
             if plain and self._dialect == "postgresql" and len(plain) >= _COPY_THRESHOLD:
-                await _copy_rows(conn, t.notification, [_row(item, user=True) for item in plain])
+                await _copy_notifications(conn, plain)
             elif plain:
                 for chunk in _chunks(plain):
                     await conn.execute(sa.insert(t.notification), [_row(item, user=True) for item in chunk])
@@ -441,18 +441,26 @@ def _order_by(columns: Any, order: Sequence[tuple[str, str]]) -> list[Any]:
     return clauses
 
 
-async def _copy_rows(conn: AsyncConnection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` with PostgreSQL ``COPY`` (binary): the fastest bulk path for a large fan-out."""
-    raw = await conn.get_raw_connection()
-    driver = raw.driver_connection
-    names = [column.name for column in table.c]
+async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notification]) -> None:
+    """Insert per-user notifications with PostgreSQL ``COPY`` (binary): the bulk path of a large fan-out.
+
+    Recipients of one send share a payload, so its column values are computed once.
+    """
+    names = [column.name for column in t.notification.c]
+    shared: dict[int, dict[str, Any]] = {}
     records = []
-    for row in rows:
-        values = dict(row)
-        if values.get("metadata") is not None:
-            values["metadata"] = orjson.dumps(values["metadata"]).decode()
-        records.append(tuple(values.get(name) for name in names))
-    await driver.copy_records_to_table(table.name, records=records, columns=names)
+    for item in items:
+        base = shared.get(id(item.payload))
+        if base is None:
+            base = _row(item, user=True)
+            if base.get("metadata") is not None:
+                base["metadata"] = orjson.dumps(base["metadata"]).decode()
+            shared[id(item.payload)] = base
+        values = {**base, "id": item.id, "user": item.user, "origin": item.origin, "created": item.created,
+                  "updated": item.updated, "read": item.read, "saved": item.saved}
+        records.append(tuple(values[name] for name in names))
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(t.notification.name, records=records, columns=names)
 
 
 def _row(item: Notification, *, user: bool) -> dict[str, Any]:
