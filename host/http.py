@@ -125,9 +125,10 @@ class HealthState:
 
 
 def _policy_pattern(path: str) -> re.Pattern[str]:
+    """A prefix matcher for an auth-policy path; ``:name`` segments match any one segment."""
     if path in ("/", "*", ""):
         return re.compile(r"^/")
-    parts = [re.sub(r"^:[^/]+$", "[^/]+", re.escape(p) if not p.startswith(":") else p) for p in path.strip("/").split("/")]
+    parts = ["[^/]+" if part.startswith(":") else re.escape(part) for part in path.strip("/").split("/")]
     return re.compile("^/" + "/".join(parts) + r"(?:/|$)")
 
 

@@ -149,3 +149,27 @@ async def test_json_body_without_json_content_type_is_read_as_json() -> None:
                                            headers={"Content-Type": "application/json"})
         assert malformed.status_code == 400
         assert malformed.json()["error"]["name"] == "InputError"
+
+
+async def test_auth_policy_paths_match_segments() -> None:
+    """A policy covers its path and what is below it, not look-alike prefixes; ``:param`` is one segment."""
+
+    class Ok:
+        async def on_get(self, req: falcon.Request, resp: falcon.Response, **_params: str) -> None:
+            resp.media = {"ok": True}
+
+    def register(reg: Any) -> None:
+        def init(router: Any, http_auth: Any) -> None:
+            for route in ("/public", "/publicity", "/items/{id}/image", "/items/{id}/secret"):
+                router.add_route(route, Ok())
+            router.add_auth_policy("/public")
+            router.add_auth_policy("/items/:id/image")
+
+        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
+                          init=init)
+
+    async with start_host(plugins=["auth"], features=[create_backend_plugin("policies", register)]) as host:
+        assert (await host.client.get("/api/policies/public")).status_code == 200
+        assert (await host.client.get("/api/policies/publicity")).status_code == 401
+        assert (await host.client.get("/api/policies/items/7/image")).status_code == 200
+        assert (await host.client.get("/api/policies/items/7/secret")).status_code == 401
