@@ -34,8 +34,9 @@ class GreenroomApp:
         gc.freeze()
 
     async def stop(self) -> None:
-        """Stop the backend."""
+        """Stop the backend (and let the collector see what startup froze)."""
         await self.backend.stop()
+        gc.unfreeze()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":

@@ -15,7 +15,7 @@ import os
 import socket
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -202,6 +202,23 @@ def install_distribution(source: Path, directory: Path) -> Path:
         check=True,
     )
     return site
+
+
+@contextlib.contextmanager
+def on_sys_path(site: Path, *modules: str) -> Iterator[None]:
+    """Make the distributions in ``site`` importable ("installed") for the block; forget ``modules`` after."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(site))
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        sys.path.remove(str(site))
+        for module in modules:
+            sys.modules.pop(module, None)
+        importlib.invalidate_caches()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import install_distribution, start_host
+from tests.conftest import install_distribution, on_sys_path, start_host
 
 FIXTURE = Path(__file__).parent / "fixtures" / "hello_dist"
 
@@ -24,14 +22,8 @@ def hello_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def installed(hello_site: Path) -> Iterator[Path]:
-    sys.path.insert(0, str(hello_site))
-    importlib.invalidate_caches()
-    try:
+    with on_sys_path(hello_site, "greenroom_hello"):
         yield hello_site
-    finally:
-        sys.path.remove(str(hello_site))
-        sys.modules.pop("greenroom_hello", None)
-        importlib.invalidate_caches()
 
 
 async def test_installed_distribution_is_discovered_and_served(installed: Path) -> None:

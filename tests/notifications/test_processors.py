@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from host import core_services, create_backend_module
 from plugin_notifications import hookspecs, notifications_processing_extension_point
 from plugin_notifications.processing import ProcessorRegistry
-from tests.conftest import HostHandle, install_distribution, start_host
+from tests.conftest import HostHandle, install_distribution, on_sys_path, start_host
 from tests.notifications.conftest import BROADCAST, FIXTURES, Api, eventually, notifications_config, user
 
 JANE = "user:default/jane"
@@ -31,16 +30,10 @@ def processor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def installed_processor(processor_site: Path) -> Iterator[Any]:
     """Put the installed distribution on sys.path; yield its module."""
-    sys.path.insert(0, str(processor_site))
-    importlib.invalidate_caches()
-    try:
+    with on_sys_path(processor_site, "greenroom_test_processor"):
         module = importlib.import_module("greenroom_test_processor")
         module.DELIVERED.clear()
         yield module
-    finally:
-        sys.path.remove(str(processor_site))
-        sys.modules.pop("greenroom_test_processor", None)
-        importlib.invalidate_caches()
 
 
 @pytest.fixture
