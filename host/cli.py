@@ -34,6 +34,7 @@ def validate_config(config: Config) -> list[str]:
     """Check the parts of the config the host owns; return the problems found."""
     from host.auth.tokens import parse_external_access
     from host.database import DatabaseManager
+    from host.event_buses import check_bus_for_workers
 
     problems: list[str] = []
     checks = [
@@ -43,13 +44,8 @@ def validate_config(config: Config) -> list[str]:
         lambda: config.get_optional_number("backend.listen.port"),
         lambda: config.get_optional_number("backend.workers"),
     ]
-    try:
-        from host.event_buses import check_bus_for_workers
-
-        workers = int(config.get_optional_number("backend.workers") or 1)
-        checks.append(lambda: check_bus_for_workers(config, workers))
-    except ImportError:
-        pass
+    workers = int(config.get_optional_number("backend.workers") or 1)
+    checks.append(lambda: check_bus_for_workers(config, workers))
     for check in checks:
         try:
             check()

@@ -12,7 +12,8 @@ from host.backend import Backend
 from host.config import Config
 from host.database import DatabaseManager
 from host.discovery import Discovery
-from host.events import EventsService, InProcessBus, RootEventsService
+from host.event_buses import check_bus_for_workers, create_bus
+from host.events import EventsService, RootEventsService
 from host.features import ServiceFactory, create_service_factory
 from host.http import PluginHttpRouter, RootHttpRouter
 from host.lifecycle import PluginLifecycle, RootLifecycle
@@ -50,14 +51,8 @@ def _root_database(config: Config, lifecycle: RootLifecycle) -> DatabaseManager:
 
 async def _root_events(config: Config, logger: Logger, databases: DatabaseManager,
                        lifecycle: RootLifecycle) -> RootEventsService:
-    bus: Any
-    try:
-        from host.event_buses import check_bus_for_workers, create_bus
-    except ImportError:  # buses not installed: single-process delivery only
-        bus = InProcessBus()
-    else:
-        check_bus_for_workers(config, int(config.get_optional_number("backend.workers") or 1))
-        bus = create_bus(config, databases, logger.child(component="events-bus"))
+    check_bus_for_workers(config, int(config.get_optional_number("backend.workers") or 1))
+    bus = create_bus(config, databases, logger.child(component="events-bus"))
     root = RootEventsService(bus, logger.child(component="events"))
     await root.start()
     lifecycle.add_shutdown_hook(root.stop)
