@@ -263,29 +263,30 @@ class DatabaseManager:
         )
 
     async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:
+        """Create the plugin's schema or database if missing.
+
+        ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent create (two
+        workers booting together can both pass the check and one fails on the
+        catalog's unique index), so creation is serialised with an advisory lock.
+        """
         if self._config.get_optional_boolean("backend.database.ensureExists") is False:
             return
-        if schema:
-            engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-            try:
-                async with engine.connect() as conn:
-                    await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-            finally:
-                await engine.dispose()
-            return
-        maintenance = url.set(database=self._maintenance_database())
-        engine = create_async_engine(maintenance, isolation_level="AUTOCOMMIT")
+        target = url if schema else url.set(database=self._maintenance_database())
+        name = schema or str(url.database)
+        key = int.from_bytes(hashlib.sha256(f"greenroom:create:{name}".encode()).digest()[:8], "big", signed=True)
+        engine = create_async_engine(target, isolation_level="AUTOCOMMIT")
         try:
             async with engine.connect() as conn:
-                exists = await conn.scalar(
-                    text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-                )
-                if not exists:
-                    try:
+                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+                try:
+                    if schema:
+                        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+                    elif not await conn.scalar(
+                        text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
+                    ):
                         await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-                    except Exception as error:  # another worker created it first
-                        if "already exists" not in str(error):
-                            raise
+                finally:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
         finally:
             await engine.dispose()
 

@@ -97,3 +97,25 @@ async def test_upgrade_from_first_revision_keeps_data(db_kind: str, tmp_path: Pa
             version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
         assert [tuple(r) for r in rows] == [("written at revision 1", None)]
         assert version == "notes_0002"
+
+
+async def test_workers_booting_together_create_the_schema_once() -> None:
+    """Several processes creating the same plugin schema at once all succeed (no unique-index race)."""
+    import asyncio
+
+    from host.config import Config
+    from host.database import DatabaseManager
+    from tests.conftest import base_config, drop_pg_schemas
+
+    for attempt in range(5):
+        prefix = f"gr_race_{attempt}_"
+        await drop_pg_schemas(prefix)
+        managers = [DatabaseManager(Config(base_config("postgres", port=0, data_dir="", prefix=prefix)))
+                    for _ in range(6)]
+        try:
+            engines = await asyncio.gather(*(m.for_plugin("notes").get_engine() for m in managers))
+            assert len(engines) == 6
+        finally:
+            for manager in managers:
+                await manager.dispose()
+            await drop_pg_schemas(prefix)
