@@ -31,6 +31,11 @@ from typing import Any, Generic, Literal, TypeVar
 T = TypeVar("T")
 Scope = Literal["plugin", "root"]
 
+#: What a plugin or module declares with ``config_schema=``: dotted config keys it owns
+#: (``"notifications"``, ``"notifications.processors.email"``) mapped to the pydantic model
+#: of that section. ``greenroom config check`` validates the merged config against them.
+ConfigSchema = Mapping[str, type[Any]]
+
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$", re.IGNORECASE)
 ID_PATTERN_OLD = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$", re.IGNORECASE)
 
@@ -196,10 +201,13 @@ class BackendPlugin:
 
     feature_type = "registrations"
 
-    def __init__(self, plugin_id: str, register: Callable[[Registrar], None]) -> None:
+    def __init__(
+        self, plugin_id: str, register: Callable[[Registrar], None], config_schema: ConfigSchema | None = None
+    ) -> None:
         _validate_id(plugin_id, f"pluginId '{plugin_id}'", f"Invalid pluginId '{plugin_id}'")
         self.plugin_id = plugin_id
         self._register = register
+        self.config_schema: dict[str, type[Any]] = dict(config_schema or {})
 
     def get_registrations(self) -> list[Registration]:
         """Run ``register`` and return the plugin registration."""
@@ -218,7 +226,13 @@ class BackendModule:
 
     feature_type = "registrations"
 
-    def __init__(self, plugin_id: str, module_id: str, register: Callable[[Registrar], None]) -> None:
+    def __init__(
+        self,
+        plugin_id: str,
+        module_id: str,
+        register: Callable[[Registrar], None],
+        config_schema: ConfigSchema | None = None,
+    ) -> None:
         _validate_id(
             module_id,
             f"moduleId '{module_id}' for plugin '{plugin_id}'",
@@ -227,6 +241,7 @@ class BackendModule:
         self.plugin_id = plugin_id
         self.module_id = module_id
         self._register = register
+        self.config_schema: dict[str, type[Any]] = dict(config_schema or {})
 
     def get_registrations(self) -> list[Registration]:
         """Run ``register`` and return the module registration."""
@@ -240,16 +255,29 @@ class BackendModule:
         return f"module{{moduleId={self.module_id},pluginId={self.plugin_id}}}"
 
 
-def create_backend_plugin(plugin_id: str, register: Callable[[Registrar], None]) -> BackendPlugin:
-    """Create a backend plugin (Backstage's ``createBackendPlugin``)."""
-    return BackendPlugin(plugin_id, register)
+def create_backend_plugin(
+    plugin_id: str, register: Callable[[Registrar], None], *, config_schema: ConfigSchema | None = None
+) -> BackendPlugin:
+    """Create a backend plugin (Backstage's ``createBackendPlugin``).
+
+    ``config_schema`` maps the config sections the plugin reads to their
+    pydantic models, e.g. ``{"catalog": CatalogConfig}``.
+    """
+    return BackendPlugin(plugin_id, register, config_schema)
 
 
 def create_backend_module(
-    plugin_id: str, module_id: str, register: Callable[[Registrar], None]
+    plugin_id: str,
+    module_id: str,
+    register: Callable[[Registrar], None],
+    *,
+    config_schema: ConfigSchema | None = None,
 ) -> BackendModule:
-    """Create a backend module for ``plugin_id`` (Backstage's ``createBackendModule``)."""
-    return BackendModule(plugin_id, module_id, register)
+    """Create a backend module for ``plugin_id`` (Backstage's ``createBackendModule``).
+
+    ``config_schema`` is as for :func:`create_backend_plugin`.
+    """
+    return BackendModule(plugin_id, module_id, register, config_schema)
 
 
 Feature = ServiceFactory | BackendPlugin | BackendModule
