@@ -21,7 +21,7 @@ from host.features import (
     create_service_factory,
     create_service_ref,
 )
-from host.services import core_services
+from host.services import CoreServices, core_services
 
 
 def create_backend(*args, **kwargs):  # type: ignore[no-untyped-def]
@@ -36,6 +36,7 @@ __all__ = [
     "BackendModule",
     "BackendPlugin",
     "BackendStartupError",
+    "CoreServices",
     "ExtensionPoint",
     "ServiceFactory",
     "ServiceRef",

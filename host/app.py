@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from host import services
+from host.services import core_services
 from host.backend import Backend
 from host.config import Config
 from host.defaults import create_backend
@@ -27,7 +27,7 @@ class GreenroomApp:
     async def start(self) -> None:
         """Start the backend (idempotent with the lifespan protocol)."""
         await self.backend.start()
-        self._router = await self.backend.get_service(services.root_http_router)
+        self._router = await self.backend.get_service(core_services.root_http_router)
         # Everything built at startup lives as long as the process: keep it out of
         # the cyclic collector, whose full passes would otherwise stall requests.
         gc.collect()

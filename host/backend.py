@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from host import services
+from host.services import core_services
 from host.config import Config
 from host.errors import ConflictError, format_error
 from host.features import (
@@ -174,7 +174,7 @@ class Backend:
 
     async def _do_start(self) -> StartupResult:
         started_at = time.monotonic()
-        self._registry.add(_constant_factory(services.instance_metadata, self.instance_metadata))
+        self._registry.add(_constant_factory(core_services.instance_metadata, self.instance_metadata))
         registrations: list[Registration] = []
         for feature in self._features:
             if isinstance(feature, ServiceFactory):
@@ -217,10 +217,10 @@ class Backend:
 
         for factory in self._registry.root_factories():
             await self._registry.get(factory.service, "root")
-        root_logger = await self._registry.get(services.root_logger, "root")
+        root_logger = await self._registry.get(core_services.root_logger, "root")
         init_logger = root_logger.child(type="initialization")
         init_logger.info(f"Plugin initialization started: {', '.join(repr(p) for p in self.plugin_ids)}")
-        config: Config = await self._registry.get(services.config, "root")
+        config: Config = await self._registry.get(core_services.config, "root")
 
         results = await asyncio.gather(
             *(
@@ -231,7 +231,7 @@ class Backend:
         self.result = StartupResult(list(results))
         if self.result.outcome == "failure":
             raise BackendStartupError(self.result)
-        root_lifecycle = await self._registry.get(services.root_lifecycle, "root")
+        root_lifecycle = await self._registry.get(core_services.root_lifecycle, "root")
         await root_lifecycle.startup()
         init_logger.info(f"Plugin initialization complete in {time.monotonic() - started_at:.2f}s")
         return self.result
@@ -317,7 +317,7 @@ class Backend:
                 raise RuntimeError(f"Module '{fatal[0].module_id}' for plugin '{plugin_id}' failed to start")
             deps = await self._resolve(plugin, plugin_id, extension_points)
             await _call_init(plugin.init.func, deps)
-            lifecycle = await self._registry.get(services.lifecycle, plugin_id)
+            lifecycle = await self._registry.get(core_services.lifecycle, plugin_id)
             await lifecycle.startup()
         except Exception as error:
             result.failure = error
@@ -329,7 +329,7 @@ class Backend:
                 exc_info=error,
             )
             if result.allowed:
-                lifecycle = await self._registry.get(services.lifecycle, plugin_id)
+                lifecycle = await self._registry.get(core_services.lifecycle, plugin_id)
                 lifecycle.failed = True
                 lifecycle.started.set()
         return result
@@ -354,9 +354,9 @@ class Backend:
             await self._start_task
         except BaseException:  # cleanup happens even after a failed start
             pass
-        root_lifecycle = await self._registry.get(services.root_lifecycle, "root")
+        root_lifecycle = await self._registry.get(core_services.root_lifecycle, "root")
         await root_lifecycle.before_shutdown()
-        lifecycles = [await self._registry.get(services.lifecycle, pid) for pid in self.plugin_ids]
+        lifecycles = [await self._registry.get(core_services.lifecycle, pid) for pid in self.plugin_ids]
         await asyncio.gather(*(lc.shutdown() for lc in lifecycles), return_exceptions=True)
         await root_lifecycle.shutdown()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from host import services
+from host.services import core_services
 from host.actions import ActionsRegistry
 from host.auth.service import AuthService, HttpAuthService, UserInfoService
 from host.auth.tokens import TokenManager
@@ -76,7 +76,7 @@ def _http_router(plugin_metadata: Any, config: Config, logger: Logger, http_auth
 
 def default_service_factories() -> list[ServiceFactory]:
     """Factories for every core service except ``config`` (given to :func:`create_backend`)."""
-    s = services
+    s = core_services
     return [
         create_service_factory(s.root_logger, _root_logger, deps={"config": s.config}),
         create_service_factory(
@@ -143,7 +143,7 @@ def create_backend(config: Config | None = None, *, discover: bool = True) -> Ba
 
     config = config or Config.load()
     backend = Backend(default_service_factories())
-    backend.add(create_service_factory(services.config, lambda: config))
+    backend.add(create_service_factory(core_services.config, lambda: config))
     if discover:
         for feature in discover_features(config):
             backend.add(feature)

@@ -15,7 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from host import services
+from host import core_services
 from host.auth.plugin import sign_in_resolver_extension_point
 from host.config import Config
 from host.features import Registrar, create_backend_module, create_backend_plugin
@@ -73,12 +73,12 @@ def _register(reg: Registrar) -> None:
 
     reg.register_init(
         deps={
-            "config": services.config,
-            "logger": services.logger,
-            "database": services.database,
-            "router": services.http_router,
-            "http_auth": services.http_auth,
-            "scheduler": services.scheduler,
+            "config": core_services.config,
+            "logger": core_services.logger,
+            "database": core_services.database,
+            "router": core_services.http_router,
+            "http_auth": core_services.http_auth,
+            "scheduler": core_services.scheduler,
             "hub": catalog_hub_ref,
         },
         init=init,

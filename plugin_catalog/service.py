@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from host import services
+from host import core_services
 from host.errors import ServiceUnavailableError
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
 from plugin_catalog.catalog import Catalog, FilterSpec
@@ -117,7 +117,7 @@ def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
     return create_service_factory(
         ref,
         lambda hub, instance_metadata: CatalogService(hub, instance_metadata),
-        deps={"hub": catalog_hub_ref, "instance_metadata": services.instance_metadata},
+        deps={"hub": catalog_hub_ref, "instance_metadata": core_services.instance_metadata},
     )
 
 

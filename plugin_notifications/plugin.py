@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host import services
+from host import core_services
 from host.config import Config
 from host.features import Registrar, create_backend_plugin, create_extension_point
 from plugin_catalog import catalog_service_ref
@@ -89,18 +89,18 @@ def _register(reg: Registrar) -> None:
 
     reg.register_init(
         deps={
-            "config": services.config,
-            "logger": services.logger,
-            "database": services.database,
-            "router": services.http_router,
-            "root_router": services.root_http_router,
-            "http_auth": services.http_auth,
-            "scheduler": services.scheduler,
-            "lifecycle": services.lifecycle,
+            "config": core_services.config,
+            "logger": core_services.logger,
+            "database": core_services.database,
+            "router": core_services.http_router,
+            "root_router": core_services.root_http_router,
+            "http_auth": core_services.http_auth,
+            "scheduler": core_services.scheduler,
+            "lifecycle": core_services.lifecycle,
             "signals": signals_service_ref,
             "catalog": catalog_service_ref,
             "hub": notifications_hub_ref,
-            "events": services.events,
+            "events": core_services.events,
         },
         init=init,
     )

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from host import services
+from host import core_services
 from host.errors import ServiceUnavailableError
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
 from plugin_notifications.sender import NotificationSender
@@ -130,9 +130,9 @@ def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
         ),
         deps={
             "hub": notifications_hub_ref,
-            "auth": services.auth,
-            "discovery": services.discovery,
-            "instance_metadata": services.instance_metadata,
+            "auth": core_services.auth,
+            "discovery": core_services.discovery,
+            "instance_metadata": core_services.instance_metadata,
         },
     )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from host import services
+from host import core_services
 from host.errors import InputError
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
 
@@ -64,7 +64,7 @@ def _signal(recipients: Any, channel: Any, message: Any) -> dict[str, Any]:
 
 
 def _default_factory(ref: ServiceRef[Any]) -> ServiceFactory:
-    return create_service_factory(ref, lambda events: SignalsService(events), deps={"events": services.events})
+    return create_service_factory(ref, lambda events: SignalsService(events), deps={"events": core_services.events})
 
 
 #: Plugin-scoped ref of the signals service (Backstage id ``signals.service``).

@@ -24,7 +24,7 @@ import httpx
 import pytest
 import uvicorn
 
-from host import services
+from host import core_services
 from host.app import GreenroomApp, create_app
 from host.config import deep_merge
 
@@ -123,7 +123,7 @@ class HostHandle:
 
     async def user_token(self, user_ref: str, ownership: Iterable[str] | None = None) -> str:
         """Mint a user token as the host's sign-in would."""
-        tokens = await self.backend.get_service(services.root_auth)
+        tokens = await self.backend.get_service(core_services.root_auth)
         token, _ = await tokens.issue_user_token(user_ref, list(ownership) if ownership is not None else [user_ref])
         return token
 

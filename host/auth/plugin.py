@@ -29,7 +29,7 @@ from typing import Any
 
 import falcon
 
-from host import services
+from host.services import core_services
 from host.config import Config
 from host.errors import AuthenticationError, InputError, NotFoundError
 from host.features import create_backend_plugin, create_extension_point
@@ -163,10 +163,10 @@ def _register(reg: Any) -> None:
 
     reg.register_init(
         deps={
-            "config": services.config,
-            "router": services.http_router,
-            "http_auth": services.http_auth,
-            "tokens": services.root_auth,
+            "config": core_services.config,
+            "router": core_services.http_router,
+            "http_auth": core_services.http_auth,
+            "tokens": core_services.root_auth,
         },
         init=init,
     )

@@ -80,10 +80,10 @@ async def test_data_survives_restart_and_migrations_are_idempotent(db_kind: str,
 
 
 async def test_upgrade_from_first_revision_keeps_data(db_kind: str, tmp_path: Path) -> None:
-    from host import services
+    from host import core_services
 
     async with start_host(db_kind, plugins=["auth"], data_dir=str(tmp_path)) as host:
-        manager = await host.backend.get_service(services.root_database)
+        manager = await host.backend.get_service(core_services.root_database)
         database = manager.for_plugin("upgrade-test")
         await database.migrate(MIGRATIONS, target="notes_0001")
         engine = await database.get_engine()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from host import services
+from host import core_services
 from host.logging import _JsonFormatter, _TextFormatter
 from tests.conftest import SERVICE_TOKEN, start_host
 
@@ -21,7 +21,7 @@ async def test_config_secrets_and_bearer_tokens_are_redacted() -> None:
         previous = base.level
         base.setLevel(logging.INFO)
         try:
-            logger = await host.backend.get_service(services.logger, "auth")
+            logger = await host.backend.get_service(core_services.logger, "auth")
             user_token = await host.user_token("user:default/jane")
             logger.info(f"calling with {SERVICE_TOKEN}", header=f"Bearer {user_token}")
             logger.error("proxy secret is proxy-secret-value-42", exc_info=ValueError(SERVICE_TOKEN))

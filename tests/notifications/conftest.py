@@ -11,7 +11,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from host import services
+from host import core_services
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -104,7 +104,7 @@ class Api:
 
     async def database_engine(self) -> Any:
         """The notifications plugin's engine (to check rows and plant old ones)."""
-        database = await self.handle.backend.get_service(services.database, "notifications")
+        database = await self.handle.backend.get_service(core_services.database, "notifications")
         return await database.get_engine()
 
     async def count_rows(self, table: str = "notification") -> int:
@@ -142,7 +142,7 @@ async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
 
 async def capture_signals(handle: HostHandle) -> list[dict[str, Any]]:
     """Record every signal published on the host (the events topic ``signals``)."""
-    events = await handle.backend.get_service(services.events, "notifications-tests")
+    events = await handle.backend.get_service(core_services.events, "notifications-tests")
     seen: list[dict[str, Any]] = []
 
     async def record(event: Any) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from host import services
+from host import core_services
 from tests.conftest import HostHandle, start_host
 from tests.web.conftest import GUEST, PLUGINS, VIEWPORT, InboxPage, send, web_config
 
@@ -261,7 +261,7 @@ async def seed_for_filters(host: HostHandle) -> dict[str, dict[str, Any]]:
 
 async def set_column(host: HostHandle, notification_id: str, column: str, value: Any) -> None:
     """Change a stored notification behind the API's back."""
-    database = await host.backend.get_service(services.database, "notifications")
+    database = await host.backend.get_service(core_services.database, "notifications")
     engine = await database.get_engine()
     async with engine.begin() as conn:
         await conn.execute(sa.text(f"UPDATE notification SET {column} = :value WHERE id = :id"),

@@ -14,7 +14,7 @@ from typing import Any
 from greenroom_notifications_email.processor import EmailProcessor
 from greenroom_notifications_email.settings import CONFIG_KEY, read_email_settings
 from greenroom_notifications_email.templates import EmailTemplates, email_templates_extension_point
-from host import services
+from host import core_services
 from host.config import Config
 from host.features import Registrar, create_backend_module
 from plugin_catalog import catalog_service_ref
@@ -44,8 +44,8 @@ def _register(reg: Registrar) -> None:
     reg.register_init(
         deps={
             "processing": notifications_processing_extension_point,
-            "config": services.config,
-            "logger": services.logger,
+            "config": core_services.config,
+            "logger": core_services.logger,
             "catalog": catalog_service_ref,
         },
         init=init,

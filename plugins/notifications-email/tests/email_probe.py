@@ -16,7 +16,7 @@ from importlib.metadata import entry_points
 async def main(data_dir: str) -> None:
     import httpx
 
-    from host import services
+    from host import core_services
     from host.app import create_app
 
     overrides = {
@@ -28,7 +28,7 @@ async def main(data_dir: str) -> None:
     app = create_app([], overrides=overrides)
     await app.start()
     try:
-        tokens = await app.backend.get_service(services.root_auth)
+        tokens = await app.backend.get_service(core_services.root_auth)
         token, _ = await tokens.issue_user_token("user:default/jane", ["user:default/jane"])
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://probe") as client:
             response = await client.get("/api/notifications/settings", headers={"Authorization": f"Bearer {token}"})

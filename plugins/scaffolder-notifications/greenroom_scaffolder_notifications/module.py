@@ -10,7 +10,7 @@ from greenroom_scaffolder_notifications.action import (
     NotificationSendOutput,
     create_send_action,
 )
-from host import services
+from host import core_services
 from host.features import Registrar, create_backend_module
 from plugin_notifications import notification_service_ref
 
@@ -28,7 +28,7 @@ def _register(reg: Registrar) -> None:
         )
 
     reg.register_init(
-        deps={"actions": services.actions_registry, "notifications": notification_service_ref},
+        deps={"actions": core_services.actions_registry, "notifications": notification_service_ref},
         init=init,
     )
 
