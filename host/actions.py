@@ -12,9 +12,13 @@ output models::
 
     actions_registry.register(
         name="send-thing", title="Send a thing", description="...",
-        input_model=SendInput, action=send,
+        input_model=SendInput, action=send, allow=("service",),
         attributes={"destructive": False},
     )
+
+Every action declares who may invoke it: ``allow`` names the principal types
+(``"user"``, ``"service"``) and has no default, so an action cannot be open by
+accident; registering without it fails at registration.
 
 They are listed and invoked on the owning plugin's router:
 
@@ -24,15 +28,16 @@ They are listed and invoked on the owning plugin's router:
 * ``POST /api/<pluginId>/.backstage/actions/v1/actions/{id}/invoke`` with the
   input as the body -> ``{"output": {...}}``.
 
-Both need user or service credentials (anonymous -> 403); an unknown id ->
-404; input or output failing its model -> 400. Action ids are
-``<pluginId>:<name>``.
+Listing needs user or service credentials; invoking needs a principal the
+action allows (a user token on a service-only action -> 403; anonymous ->
+403, as in Backstage). An unknown id -> 404; input or output failing its
+model -> 400. Action ids are ``<pluginId>:<name>``.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +50,8 @@ from host.logging import Logger
 ActionFn = Callable[..., Awaitable[Any] | Any]
 ACTIONS_PATH = "/.backstage/actions/v1/actions"
 _DEFAULT_ATTRIBUTES = {"destructive": True, "idempotent": False, "readOnly": False}
+#: Principal types an action may allow; anonymous callers are never allowed.
+PRINCIPAL_TYPES = ("user", "service")
 
 
 def format_validation_error(error: ValidationError) -> str:
@@ -68,6 +75,7 @@ class Action:
     input_model: type[BaseModel]
     output_model: type[BaseModel] | None
     action: ActionFn
+    allow: tuple[str, ...]
     attributes: dict[str, bool] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
@@ -104,15 +112,30 @@ class ActionsRegistry:
         description: str,
         input_model: type[BaseModel],
         action: ActionFn,
+        allow: Sequence[str] | None = None,
         output_model: type[BaseModel] | None = None,
         attributes: dict[str, bool] | None = None,
     ) -> Action:
-        """Register an action; ``action(input, credentials, logger)`` receives any subset by name."""
+        """Register an action; ``action(input, credentials, logger)`` receives any subset by name.
+
+        ``allow`` is required: the principal types that may invoke it, e.g.
+        ``("service",)`` for an action that acts on others' behalf or
+        ``("user", "service")`` for one that only reads what the caller may read.
+        """
         action_id = f"{self.plugin_id}:{name}"
         if action_id in self._actions:
             raise ValueError(f'Action with id "{action_id}" is already registered')
+        if allow is None or isinstance(allow, str) or not allow:
+            raise ValueError(
+                f'Action "{action_id}" must declare who may invoke it: allow=("service",) or allow=("user", "service")'
+            )
+        unknown = [kind for kind in allow if kind not in PRINCIPAL_TYPES]
+        if unknown:
+            raise ValueError(
+                f'Action "{action_id}" allows unknown principal type(s) {unknown}; use {list(PRINCIPAL_TYPES)}'
+            )
         registered = Action(action_id, name, title, description, self.plugin_id, input_model, output_model, action,
-                            dict(attributes or {}))
+                            tuple(allow), dict(attributes or {}))
         self._actions[action_id] = registered
         return registered
 
@@ -120,11 +143,24 @@ class ActionsRegistry:
         """Every registered action."""
         return list(self._actions.values())
 
-    async def invoke(self, action_id: str, raw_input: Any, credentials: Any) -> dict[str, Any]:
-        """Validate ``raw_input``, run the action and validate its output."""
+    def get(self, action_id: str) -> Action:
+        """The action with ``action_id``, or a 404."""
         action = self._actions.get(action_id)
         if action is None:
             raise NotFoundError(f'Action "{action_id}" not found')
+        return action
+
+    def authorize(self, action_id: str, credentials: Any) -> Action:
+        """The action with ``action_id`` if its policy allows ``credentials`` (else 404 or 403)."""
+        action = self.get(action_id)
+        kind = credentials.principal.type
+        if kind not in action.allow:
+            raise NotAllowedError(f"Action \"{action_id}\" does not allow '{kind}' credentials")
+        return action
+
+    async def invoke(self, action_id: str, raw_input: Any, credentials: Any) -> dict[str, Any]:
+        """Check the caller against the action's policy, validate ``raw_input``, run it and validate its output."""
+        action = self.authorize(action_id, credentials)
         try:
             parsed = action.input_model.model_validate(raw_input if raw_input is not None else {})
         except ValidationError as error:
@@ -168,5 +204,6 @@ class _InvokeResource:
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response, action_id: str) -> None:
         creds = await self._registry.authenticate(req)
+        self._registry.authorize(action_id, creds)  # 404 or 403 before the body is read
         body = await req.get_media(default_when_empty={})
         resp.media = {"output": await self._registry.invoke(action_id, body, creds)}

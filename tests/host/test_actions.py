@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from host import core_services, create_backend_plugin
+from host.config import Config
+from host.defaults import create_backend
 from tests.conftest import start_host
 
 
@@ -27,9 +31,11 @@ def math_plugin() -> Any:
                 return {"sum": input.a + input.b, "caller": credentials.principal.display}
 
             actions.register(name="add", title="Add", description="Adds two numbers", input_model=AddInput,
-                             output_model=AddOutput, action=add, attributes={"readOnly": True})
+                             output_model=AddOutput, action=add, allow=("user", "service"),
+                             attributes={"readOnly": True})
             actions.register(name="broken", title="Broken", description="Returns the wrong shape",
-                             input_model=AddInput, output_model=AddOutput, action=lambda: {"nope": 1})
+                             input_model=AddInput, output_model=AddOutput, action=lambda: {"nope": 1},
+                             allow=("service",))
 
         reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
 
@@ -61,7 +67,32 @@ async def test_list_and_invoke_actions() -> None:
         assert bad.status_code == 400
         assert bad.json()["error"]["message"].startswith('Invalid input to action "math:add"')
         assert "b: Field required" in bad.json()["error"]["message"]
+        user_on_service_action = await host.client.post(f"{base}/math:broken/invoke", json={"a": 1, "b": 2},
+                                                        headers=await host.user_headers("user:default/jane"))
+        assert user_on_service_action.status_code == 403
+        assert user_on_service_action.json()["error"] == {
+            "name": "NotAllowedError", "message": "Action \"math:broken\" does not allow 'user' credentials"}
         broken = await host.client.post(f"{base}/math:broken/invoke", json={"a": 1, "b": 2},
                                         headers=host.service_headers)
         assert broken.status_code == 400
         assert 'Invalid output from action "math:broken"' in broken.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("allow", [None, (), "service", ("service", "none")])
+async def test_an_action_without_a_valid_policy_fails_at_registration(allow: Any, tmp_path: Path) -> None:
+    """No default policy: an action that does not say who may invoke it stops the plugin from starting."""
+
+    def register(reg: Any) -> None:
+        def init(actions: Any) -> None:
+            extra = {} if allow is None else {"allow": allow}
+            actions.register(name="open", title="Open", description="No policy", input_model=AddInput,
+                             action=lambda: {}, **extra)
+
+        reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
+
+    overrides = {"backend": {"database": {"connection": {"directory": str(tmp_path)}}, "logger": {"level": "error"}}}
+    backend = create_backend(Config.load(overrides=overrides), discover=False)
+    backend.add(create_backend_plugin("open", register))
+    with pytest.raises(Exception, match='Action "open:open"'):
+        await backend.start()
+    await backend.stop()

@@ -24,6 +24,9 @@ def _register(reg: Registrar) -> None:
             input_model=NotificationSendInput,
             output_model=NotificationSendOutput,
             action=create_send_action(notifications),
+            # Sending reaches any user, group or everyone, as the notifications plugin: services only,
+            # like the POST /api/notifications route it mirrors.
+            allow=("service",),
             attributes={"destructive": False, "idempotent": False, "readOnly": False},
         )
 

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from greenroom_scaffolder_notifications import NotificationSendInput
+from host import services
 from tests.conftest import HostHandle, start_host
 
 ORG = Path(__file__).parents[3] / "examples" / "catalog" / "org.yaml"
@@ -100,3 +101,26 @@ def test_input_model_uses_the_wire_names() -> None:
     parsed = NotificationSendInput.model_validate({"recipients": "entity", "entityRefs": ["user:default/a"],
                                                    "title": "t"})
     assert parsed.entity_refs == ["user:default/a"] and parsed.severity is None and parsed.optional is None
+
+
+async def test_user_tokens_may_not_send_but_plugin_tokens_may(host: HostHandle) -> None:
+    """Sending needs a service principal: the guest's user token gets 403 and nothing is stored."""
+    guest = (await host.client.post("/api/auth/guest/refresh")).json()["backstageIdentity"]["token"]
+    for recipients in ({"recipients": "broadcast"}, {"recipients": "entity", "entityRefs": ["user:default/alice"]}):
+        denied = await host.client.post(f"{ACTIONS}/{ACTION_ID}/invoke", json={**recipients, "title": "Phish"},
+                                        headers={"Authorization": f"Bearer {guest}"})
+        assert denied.status_code == 403, denied.text
+        assert denied.json() == {
+            "error": {"name": "NotAllowedError",
+                      "message": f"Action \"{ACTION_ID}\" does not allow 'user' credentials"},
+            "request": {"method": "POST", "url": f"/.backstage/actions/v1/actions/{ACTION_ID}/invoke"},
+            "response": {"statusCode": 403},
+        }
+    assert await inbox(host, "alice") == [] and await inbox(host, "guest") == []
+
+    tokens = await host.backend.get_service(services.root_auth)
+    plugin_token = await tokens.issue_plugin_token("scaffolder", "notifications")
+    sent = await host.client.post(f"{ACTIONS}/{ACTION_ID}/invoke", headers={"Authorization": f"Bearer {plugin_token}"},
+                                  json={"recipients": "entity", "entityRefs": ["user:default/alice"], "title": "Hi"})
+    assert sent.status_code == 200, sent.text
+    assert [n["payload"]["title"] for n in await inbox(host, "alice")] == ["Hi"]
