@@ -102,7 +102,8 @@ class ActionsRegistry:
         self._actions: dict[str, Action] = {}
         router.add_route(ACTIONS_PATH, _ListResource(self))
         router.add_route(ACTIONS_PATH + "/{action_id}/invoke", _InvokeResource(self))
-        router.add_auth_policy("/.backstage/actions", allow="unauthenticated")
+        # The resources authenticate themselves: anonymous callers get 403, as in Backstage.
+        router.add_auth_policy("/.backstage/actions/*", allow="unauthenticated")
 
     def register(
         self,

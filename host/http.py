@@ -125,11 +125,20 @@ class HealthState:
 
 
 def _policy_pattern(path: str) -> re.Pattern[str]:
-    """A prefix matcher for an auth-policy path; ``:name`` segments match any one segment."""
-    if path in ("/", "*", ""):
-        return re.compile(r"^/")
-    parts = ["[^/]+" if part.startswith(":") else re.escape(part) for part in path.strip("/").split("/")]
-    return re.compile("^/" + "/".join(parts) + r"(?:/|$)")
+    """The matcher of an auth-policy path.
+
+    A policy covers exactly its path (``:name`` segments match any one
+    segment); a path ending in ``/*`` also covers everything below it, and
+    ``*`` or ``/*`` covers the whole plugin. So a route added later is never
+    opened by a policy that did not name it.
+    """
+    subtree = path in ("*", "/*") or path.endswith("/*")
+    base = path[:-2] if path.endswith("/*") else ("" if path == "*" else path)
+    parts = ["[^/]+" if part.startswith(":") else re.escape(part) for part in base.strip("/").split("/") if part]
+    prefix = "^/" + "/".join(parts)
+    if subtree:
+        return re.compile(prefix + r"(?:/|$)" if parts else r"^/")
+    return re.compile(prefix + "$")
 
 
 class PluginHttpRouter:
@@ -174,11 +183,22 @@ class PluginHttpRouter:
         self.add_auth_policy("/openapi.json", allow="unauthenticated")
 
     def add_auth_policy(self, path: str, allow: str = "unauthenticated") -> None:
-        """Let requests under ``path`` through without credentials."""
-        if allow not in ("unauthenticated", "user-cookie"):
-            raise ValueError("Invalid auth policy")
-        if allow == "unauthenticated":
-            self._policies.append(_policy_pattern(path))
+        """Let requests to ``path`` through without credentials.
+
+        ``path`` covers that path only (``/items/:id`` matches one segment);
+        end it in ``/*`` to cover everything below it too (``/*`` for the
+        whole plugin). ``user-cookie`` (Backstage's cookie sign-in for browser
+        requests) is not supported and refused, so it cannot silently leave a
+        route closed or open.
+        """
+        if allow == "user-cookie":
+            raise ValueError(
+                f"Auth policy 'user-cookie' for '{path}' in plugin '{self.plugin_id}' is not supported: Greenroom "
+                "does not issue user cookies; browsers send the user token as 'Authorization: Bearer'"
+            )
+        if allow != "unauthenticated":
+            raise ValueError(f"Invalid auth policy '{allow}' for '{path}', expected 'unauthenticated'")
+        self._policies.append(_policy_pattern(path))
 
     def is_unauthenticated(self, path: str) -> bool:
         """Whether an ``unauthenticated`` policy covers ``path``."""

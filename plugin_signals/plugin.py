@@ -39,10 +39,11 @@ def register(reg: Registrar) -> None:
         router: Any, logger: Any, auth: Any, user_info: Any, events: Any, root_lifecycle: Any
     ) -> None:
         manager = SignalManager(logger)
-        router.add_auth_policy("/", allow="unauthenticated")
         router.add_route("/", SignalsWebSocket(manager, auth, user_info, logger))
         router.add_route("/health", HealthResource())
         router.add_route("/client.js", ClientScriptResource())
+        for path in ("/", "/health", "/client.js"):  # the WebSocket handshake authenticates itself
+            router.add_auth_policy(path, allow="unauthenticated")
         # A distinct id per process: every process receives every signal (fan-out).
         await events.subscribe(f"signals-{secrets.token_hex(8)}", [SIGNALS_TOPIC], manager.on_event)
 

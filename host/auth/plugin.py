@@ -157,7 +157,7 @@ def _register(reg: Any) -> None:
         router.add_route("/{provider}/refresh", RefreshResource(config, tokens, resolvers))
         router.add_route("/v1/userinfo", UserInfoResource(http_auth))
         router.add_route("/.well-known/jwks.json", JwksResource(tokens))
-        for path in ("/guest", "/proxy", "/.well-known"):
+        for path in ("/guest/refresh", "/proxy/refresh", "/.well-known/jwks.json"):
             router.add_auth_policy(path, allow="unauthenticated")
         await tokens.jwks()  # create or load the signing key before serving
 

@@ -42,7 +42,7 @@ def notes_plugin(plugin_id: str) -> Any:
         async def init(router: Any, database: Any) -> None:
             await database.migrate(MIGRATIONS)
             router.add_route("/notes", Notes(database))
-            router.add_auth_policy("/", allow="unauthenticated")
+            router.add_auth_policy("/*", allow="unauthenticated")
 
         reg.register_init(deps={"router": core_services.http_router, "database": core_services.database}, init=init)
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import falcon
+import pytest
 
 from host import core_services, create_backend_plugin
+from host.config import Config
+from host.defaults import create_backend
 from tests.conftest import SERVICE_SUBJECT, start_host
 
 
@@ -26,7 +30,7 @@ def whoami_plugin(plugin_id: str = "whoami") -> Any:
         async def init(router: Any, http_auth: Any) -> None:
             router.add_route("/me", WhoAmI(http_auth))
             router.add_route("/public/me", WhoAmI(http_auth))
-            router.add_auth_policy("/public", allow="unauthenticated")
+            router.add_auth_policy("/public/*", allow="unauthenticated")
 
         reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
                           init=init)
@@ -151,8 +155,8 @@ async def test_json_body_without_json_content_type_is_read_as_json() -> None:
         assert malformed.json()["error"]["name"] == "InputError"
 
 
-async def test_auth_policy_paths_match_segments() -> None:
-    """A policy covers its path and what is below it, not look-alike prefixes; ``:param`` is one segment."""
+async def test_auth_policy_paths_are_exact_unless_they_end_in_a_wildcard() -> None:
+    """A policy opens the path it names, not routes added later below it; ``/*`` opens a subtree explicitly."""
 
     class Ok:
         async def on_get(self, req: falcon.Request, resp: falcon.Response, **_params: str) -> None:
@@ -160,16 +164,37 @@ async def test_auth_policy_paths_match_segments() -> None:
 
     def register(reg: Any) -> None:
         def init(router: Any, http_auth: Any) -> None:
-            for route in ("/public", "/publicity", "/items/{id}/image", "/items/{id}/secret"):
-                router.add_route(route, Ok())
+            router.add_auth_policy("/")
             router.add_auth_policy("/public")
             router.add_auth_policy("/items/:id/image")
+            router.add_auth_policy("/open/*")
+            for route in ("/", "/admin", "/public", "/public/later", "/publicity", "/items/{id}/image",
+                          "/items/{id}/secret", "/items/{id}/image/raw", "/open", "/open/a/b", "/opener"):
+                router.add_route(route, Ok())
 
         reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
                           init=init)
 
     async with start_host(plugins=["auth"], features=[create_backend_plugin("policies", register)]) as host:
-        assert (await host.client.get("/api/policies/public")).status_code == 200
-        assert (await host.client.get("/api/policies/publicity")).status_code == 401
-        assert (await host.client.get("/api/policies/items/7/image")).status_code == 200
-        assert (await host.client.get("/api/policies/items/7/secret")).status_code == 401
+        expected = {"/": 200, "/admin": 401, "/public": 200, "/public/later": 401, "/publicity": 401,
+                    "/items/7/image": 200, "/items/7/secret": 401, "/items/7/image/raw": 401,
+                    "/open": 200, "/open/a/b": 200, "/opener": 401}
+        seen = {path: (await host.client.get(f"/api/policies{path}")).status_code for path in expected}
+        assert seen == expected
+
+
+async def test_user_cookie_policy_is_refused_at_startup(tmp_path: Path) -> None:
+    """``user-cookie`` is not implemented, so a plugin asking for it fails to start instead of being ignored."""
+
+    def register(reg: Any) -> None:
+        def init(router: Any) -> None:
+            router.add_auth_policy("/static", allow="user-cookie")
+
+        reg.register_init(deps={"router": core_services.http_router}, init=init)
+
+    overrides = {"backend": {"database": {"connection": {"directory": str(tmp_path)}}, "logger": {"level": "error"}}}
+    backend = create_backend(Config.load(overrides=overrides), discover=False)
+    backend.add(create_backend_plugin("cookies", register))
+    with pytest.raises(Exception, match="Auth policy 'user-cookie' for '/static' in plugin 'cookies' is not supported"):
+        await backend.start()
+    await backend.stop()
