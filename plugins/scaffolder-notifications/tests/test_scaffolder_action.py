@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from greenroom_scaffolder_notifications import NotificationSendInput
-from host import services
+from host import core_services
 from tests.conftest import HostHandle, start_host
 
 ORG = Path(__file__).parents[3] / "examples" / "catalog" / "org.yaml"
@@ -118,7 +118,7 @@ async def test_user_tokens_may_not_send_but_plugin_tokens_may(host: HostHandle) 
         }
     assert await inbox(host, "alice") == [] and await inbox(host, "guest") == []
 
-    tokens = await host.backend.get_service(services.root_auth)
+    tokens = await host.backend.get_service(core_services.root_auth)
     plugin_token = await tokens.issue_plugin_token("scaffolder", "notifications")
     sent = await host.client.post(f"{ACTIONS}/{ACTION_ID}/invoke", headers={"Authorization": f"Bearer {plugin_token}"},
                                   json={"recipients": "entity", "entityRefs": ["user:default/alice"], "title": "Hi"})
