@@ -1,18 +1,34 @@
 """Greenroom host: the backend system that plugins run on.
 
-The public surface for plugin authors::
+Everything a plugin author needs is importable from ``host`` and listed in
+:data:`__all__`::
 
     from host import (
         core_services, create_backend_plugin, create_backend_module,
         create_service_ref, create_service_factory, create_extension_point,
+        Config, InputError, NotFoundError, Credentials, Event, json_body,
     )
+
+Plugin services export their own refs and markers from their packages
+(``plugin_notifications.notification_service_ref`` and ``hookimpl``,
+``plugin_signals.signals_service_ref``, ``plugin_catalog.catalog_service_ref``):
+the host never imports a plugin.
+
+Only the plugin API (:mod:`host.features`, :mod:`host.services`) is imported
+eagerly; every other name is loaded on first use, so ``import host`` stays
+light (the gunicorn master imports it).
 """
 
-from host.backend import Backend, BackendStartupError
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from host.features import (
     BackendModule,
     BackendPlugin,
     ExtensionPoint,
+    Registrar,
     ServiceFactory,
     ServiceRef,
     create_backend_module,
@@ -23,8 +39,79 @@ from host.features import (
 )
 from host.services import CoreServices, core_services
 
+if TYPE_CHECKING:
+    from host.actions import Action, ActionsRegistry
+    from host.auth.credentials import Credentials, NonePrincipal, Principal, ServicePrincipal, UserInfo, UserPrincipal
+    from host.auth.plugin import sign_in_resolver_extension_point
+    from host.auth.service import AuthService, HttpAuthService, UserInfoService
+    from host.backend import Backend, BackendStartupError, InstanceMetadata
+    from host.config import Config, ConfigError, parse_duration
+    from host.database import PluginDatabase
+    from host.discovery import Discovery
+    from host.errors import (
+        AuthenticationError,
+        BackstageError,
+        ConflictError,
+        ForwardedError,
+        InputError,
+        NotAllowedError,
+        NotFoundError,
+        ServiceUnavailableError,
+    )
+    from host.events import Event, EventsService
+    from host.http import PluginHttpRouter
+    from host.lifecycle import PluginLifecycle
+    from host.logging import Logger
+    from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
+    from host.registry import PluginMetadata
+    from host.scheduler import PluginScheduler, Schedule
 
-def create_backend(*args, **kwargs):  # type: ignore[no-untyped-def]
+#: Lazily imported names: name -> defining module.
+_LAZY = {
+    **dict.fromkeys(("Action", "ActionsRegistry"), "host.actions"),
+    **dict.fromkeys(
+        ("Credentials", "NonePrincipal", "Principal", "ServicePrincipal", "UserInfo", "UserPrincipal"),
+        "host.auth.credentials",
+    ),
+    "sign_in_resolver_extension_point": "host.auth.plugin",
+    **dict.fromkeys(("AuthService", "HttpAuthService", "UserInfoService"), "host.auth.service"),
+    **dict.fromkeys(("Backend", "BackendStartupError", "InstanceMetadata"), "host.backend"),
+    **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
+    "PluginDatabase": "host.database",
+    "Discovery": "host.discovery",
+    **dict.fromkeys(
+        ("AuthenticationError", "BackstageError", "ConflictError", "ForwardedError", "InputError",
+         "NotAllowedError", "NotFoundError", "ServiceUnavailableError"),
+        "host.errors",
+    ),
+    **dict.fromkeys(("Event", "EventsService"), "host.events"),
+    "PluginHttpRouter": "host.http",
+    "PluginLifecycle": "host.lifecycle",
+    "Logger": "host.logging",
+    **dict.fromkeys(
+        ("json_body", "openapi_document", "path_param", "pydantic_schemas", "query_param", "ref", "responses"),
+        "host.openapi",
+    ),
+    "PluginMetadata": "host.registry",
+    **dict.fromkeys(("PluginScheduler", "Schedule"), "host.scheduler"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name on first use (PEP 562)."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'host' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+def create_backend(*args: Any, **kwargs: Any) -> Backend:
     """Create a backend with the default services (see :func:`host.defaults.create_backend`)."""
     from host.defaults import create_backend as _create_backend
 
@@ -32,19 +119,68 @@ def create_backend(*args, **kwargs):  # type: ignore[no-untyped-def]
 
 
 __all__ = [
-    "Backend",
+    # plugin API
     "BackendModule",
     "BackendPlugin",
-    "BackendStartupError",
     "CoreServices",
     "ExtensionPoint",
+    "Registrar",
     "ServiceFactory",
     "ServiceRef",
     "core_services",
-    "create_backend",
     "create_backend_module",
     "create_backend_plugin",
     "create_extension_point",
     "create_service_factory",
     "create_service_ref",
+    # the backend itself
+    "Backend",
+    "BackendStartupError",
+    "InstanceMetadata",
+    "create_backend",
+    # config
+    "Config",
+    "ConfigError",
+    "parse_duration",
+    # errors (Backstage's error names and HTTP statuses)
+    "AuthenticationError",
+    "BackstageError",
+    "ConflictError",
+    "ForwardedError",
+    "InputError",
+    "NotAllowedError",
+    "NotFoundError",
+    "ServiceUnavailableError",
+    # credentials and auth
+    "AuthService",
+    "Credentials",
+    "HttpAuthService",
+    "NonePrincipal",
+    "Principal",
+    "ServicePrincipal",
+    "UserInfo",
+    "UserInfoService",
+    "UserPrincipal",
+    "sign_in_resolver_extension_point",
+    # the other core services' types
+    "Action",
+    "ActionsRegistry",
+    "Discovery",
+    "Event",
+    "EventsService",
+    "Logger",
+    "PluginDatabase",
+    "PluginHttpRouter",
+    "PluginLifecycle",
+    "PluginMetadata",
+    "PluginScheduler",
+    "Schedule",
+    # OpenAPI helpers
+    "json_body",
+    "openapi_document",
+    "path_param",
+    "pydantic_schemas",
+    "query_param",
+    "ref",
+    "responses",
 ]
