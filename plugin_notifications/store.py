@@ -5,7 +5,7 @@ every ``broadcast`` row left-joined with their ``broadcast_user_status``
 row. Every read goes through :meth:`NotificationsStore._visible`, so no
 query can ever return another user's notification.
 
-Writes are bulk: a send to N users is one multi-row ``INSERT`` (scoped
+Writes are bulk and atomic: a send to N users is one transaction of bulk ``INSERT``s (scoped
 sends an ``INSERT ... ON CONFLICT DO UPDATE``), never one statement per
 user.
 """
@@ -247,10 +247,13 @@ class NotificationsStore:
         plain = [item for item in notifications if item.payload.scope is None]
         scoped = [item for item in notifications if item.payload.scope is not None]
         restored: dict[str, Notification] = {}
-        # One statement is atomic on its own: skip BEGIN/COMMIT round trips then.
-        single = len(notifications) <= _CHUNK and not (plain and scoped)
-        async with (self._reader.connect() if single else self._engine.begin()) as conn:
-            if plain and self._dialect == "postgresql" and len(plain) >= _COPY_THRESHOLD:
+        # One send is one transaction: a process killed mid-write leaves none of its rows.
+        # Only a one-row INSERT or a PostgreSQL COPY (one statement each) may skip BEGIN/COMMIT;
+        # a multi-row executemany outside a transaction commits row by row on SQLite.
+        copy = self._dialect == "postgresql" and len(plain) >= _COPY_THRESHOLD
+        one_statement = not scoped and (len(plain) == 1 or (copy and len(plain) == len(notifications)))
+        async with (self._reader.connect() if one_statement else self._engine.begin()) as conn:
+            if copy:
                 await _copy_notifications(conn, plain)
             elif plain:
                 for chunk in _chunks(plain):
