@@ -11,7 +11,8 @@ GET      ``/entity-facets?facet=kind``               ``{facets: {kind: [{value, 
 POST     ``/refresh``                                re-reads every location; returns the report
 =======  ==========================================  ==============================================
 
-Every route needs user or service credentials.
+Every read needs user or service credentials; ``/refresh`` needs a service
+principal (a user token gets 403 ``NotAllowedError``).
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ class Refresh(_Resource):
         self._refresher = refresher
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        await self._authorize(req)
+        await self._http_auth.credentials(req, allow=("service",))
         report = await self._refresher.refresh()
         resp.media = report.as_dict()
 

@@ -6,10 +6,17 @@ documents. ``kind: Location`` entities pull in more files through
 them. Problems (a missing file, bad YAML, an invalid entity, a duplicate ref)
 become :class:`IngestionError` records; they never stop the rest of the
 ingestion.
+
+Like Backstage, every configured location also becomes a ``Location`` entity
+named ``generated-<sha1 of "type:target">`` (see :func:`location_entity`). A
+file that cannot be read or parsed is recorded in
+:attr:`IngestionResult.failed_locations`, so a refresh can keep the entities
+it produced last time.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,15 +24,17 @@ from typing import Any
 
 import yaml
 
-from plugin_catalog.models import EntityValidationError, validate_entity
+from plugin_catalog.models import (
+    MANAGED_BY_LOCATION,
+    MANAGED_BY_ORIGIN_LOCATION,
+    EntityValidationError,
+    validate_entity,
+)
 from plugin_catalog.refs import entity_ref_of
 from plugin_catalog.relations import outgoing_relations
 
 #: libyaml's loader when PyYAML was built with it (about ten times faster), else the pure-Python one.
 _YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-MANAGED_BY_LOCATION = "backstage.io/managed-by-location"
-MANAGED_BY_ORIGIN_LOCATION = "backstage.io/managed-by-origin-location"
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,30 @@ class IngestionResult:
 
     entities: list[dict[str, Any]] = field(default_factory=list)
     errors: list[IngestionError] = field(default_factory=list)
+    read: set[str] = field(default_factory=set)
+    """Locations (``file:/abs/path``) that were read and parsed."""
+    failed_locations: set[str] = field(default_factory=set)
+    """Locations that could not be read or parsed; their earlier entities should stay."""
+
+
+def location_entity(location: LocationSpec, base_dir: Path) -> dict[str, Any]:
+    """The ``Location`` entity Backstage generates for a configured location.
+
+    The name is ``generated-`` plus the SHA-1 of ``type:target``, with a file
+    target made absolute first, as Backstage's ``locationSpecToMetadataName``.
+    """
+    target = str((base_dir / location.target).resolve()) if location.type == "file" else location.target
+    ref = f"{location.type}:{target}"
+    return {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "Location",
+        "metadata": {
+            "name": f"generated-{hashlib.sha1(ref.encode()).hexdigest()}",  # noqa: S324 - a name, not a secret
+            "namespace": "default",
+            "annotations": {MANAGED_BY_LOCATION: ref, MANAGED_BY_ORIGIN_LOCATION: ref},
+        },
+        "spec": {"type": location.type, "target": target},
+    }
 
 
 def read_locations(locations: Iterable[LocationSpec], base_dir: Path) -> IngestionResult:
@@ -70,6 +103,9 @@ def read_locations(locations: Iterable[LocationSpec], base_dir: Path) -> Ingesti
     """
     reader = _Reader()
     for location in locations:
+        generated = location_entity(location, base_dir)
+        reader.result.entities.append(generated)
+        reader.claim(generated, "config")
         reader.read(location, base_dir, origin=None)
     return reader.result
 
@@ -92,15 +128,19 @@ class _Reader:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
-            self._error(where, f"cannot read file: {error.strerror or error}")
+            self._fail(where, f"cannot read file: {error.strerror or error}")
             return
-        origin = origin or where
         try:
-            for index, document in enumerate(yaml.load_all(text, Loader=_YAML_LOADER)):
-                if document is not None:
-                    self._add(document, f"{where}#{index}", where, origin, path.parent)
+            # NOTE(catalog): parse the whole file first, so a broken file yields nothing rather than a part.
+            documents = list(yaml.load_all(text, Loader=_YAML_LOADER))
         except yaml.YAMLError as error:
-            self._error(where, f"invalid YAML: {error}")
+            self._fail(where, f"invalid YAML: {error}")
+            return
+        self.result.read.add(where)
+        origin = origin or where
+        for index, document in enumerate(documents):
+            if document is not None:
+                self._add(document, f"{where}#{index}", where, origin, path.parent)
 
     def _add(self, document: Any, position: str, where: str, origin: str, directory: Path) -> None:
         try:
@@ -109,23 +149,50 @@ class _Reader:
         except EntityValidationError as error:
             self._error(position, str(error), _guess_ref(document))
             return
-        ref = entity_ref_of(entity)
-        if ref in self._seen_refs:
-            self._error(position, f"duplicate entity, already defined at {self._seen_refs[ref]}", ref)
+        if not self.claim(entity, position):
             return
-        self._seen_refs[ref] = position
         annotations = entity["metadata"].setdefault("annotations", {})
         annotations.setdefault(MANAGED_BY_LOCATION, where)
         annotations.setdefault(MANAGED_BY_ORIGIN_LOCATION, origin)
         self.result.entities.append(entity)
-        if ref.startswith("location:"):
+        if entity["kind"].lower() == "location":
             spec = entity.get("spec") or {}
             targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
             for target in targets:
                 self.read(LocationSpec(spec.get("type") or "file", target), directory, origin)
 
+    def claim(self, entity: dict[str, Any], position: str) -> bool:
+        """Record where ``entity`` was defined; ``False`` (and an error) when its ref was already taken."""
+        ref = entity_ref_of(entity)
+        if ref in self._seen_refs:
+            self._error(position, f"duplicate entity, already defined at {self._seen_refs[ref]}", ref)
+            return False
+        self._seen_refs[ref] = position
+        return True
+
+    def _fail(self, location: str, reason: str) -> None:
+        self.result.failed_locations.add(location)
+        self._error(location, reason)
+
     def _error(self, location: str, reason: str, entity_ref: str | None = None) -> None:
         self.result.errors.append(IngestionError(location, reason, entity_ref))
+
+
+def location_targets(entity: dict[str, Any]) -> list[str]:
+    """The file locations (``file:/abs/path``) a stored ``Location`` entity points at.
+
+    Targets resolve against the directory of the entity's own location, as
+    during ingestion; other kinds and non-file locations give nothing.
+    """
+    spec = entity.get("spec") or {}
+    where = (entity.get("metadata", {}).get("annotations") or {}).get(MANAGED_BY_LOCATION, "")
+    if str(entity.get("kind", "")).lower() != "location" or (spec.get("type") or "file") != "file":
+        return []
+    if not where.startswith("file:"):
+        return []
+    directory = Path(where.removeprefix("file:")).parent
+    targets = ([spec["target"]] if spec.get("target") else []) + list(spec.get("targets") or [])
+    return [f"file:{(directory / target).resolve()}" for target in targets if isinstance(target, str)]
 
 
 def _guess_ref(document: Any) -> str | None:

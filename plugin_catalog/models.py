@@ -27,6 +27,11 @@ _NAME = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")
 _NAMESPACE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$", re.IGNORECASE)
 _API_VERSION = re.compile(r"^[a-z0-9.-]+/[a-z0-9.-]+$", re.IGNORECASE)
 
+#: Annotation: the location an entity was read from (``file:/abs/path``).
+MANAGED_BY_LOCATION = "backstage.io/managed-by-location"
+#: Annotation: the configured location that led to it.
+MANAGED_BY_ORIGIN_LOCATION = "backstage.io/managed-by-origin-location"
+
 #: The kinds this catalog accepts (lowercase).
 KNOWN_KINDS = ("user", "group", "component", "system", "api", "domain", "resource", "location")
 

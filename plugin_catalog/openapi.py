@@ -110,8 +110,8 @@ def _paths() -> dict[str, Any]:
         "/refresh": {
             "post": {
                 "operationId": "refreshCatalog",
-                "summary": "Re-read every location now",
-                "responses": responses(ref("RefreshReport"), 401),
+                "summary": "Re-read every location now (service principals only)",
+                "responses": responses(ref("RefreshReport"), 401, 403),
             }
         },
     }
@@ -171,12 +171,16 @@ def _schemas() -> dict[str, Any]:
         },
         "RefreshReport": {
             "type": "object",
-            "required": ["entities", "added", "updated", "removed", "errors"],
+            "required": ["entities", "added", "updated", "removed", "kept", "errors"],
             "properties": {
                 "entities": {"type": "integer", "minimum": 0},
                 "added": {"type": "integer", "minimum": 0},
                 "updated": {"type": "integer", "minimum": 0},
                 "removed": {"type": "integer", "minimum": 0},
+                "kept": {
+                    "type": "integer", "minimum": 0,
+                    "description": "entities kept from locations that could not be read or parsed",
+                },
                 "errors": {
                     "type": "array",
                     "items": {

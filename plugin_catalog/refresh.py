@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from host.config import Config, ConfigError
-from plugin_catalog.ingestion import IngestionError, LocationSpec, read_locations
+from plugin_catalog.ingestion import IngestionError, LocationSpec, location_targets, read_locations
 from plugin_catalog.relations import build_relations
-from plugin_catalog.store import CatalogStore, RefreshStats
+from plugin_catalog.store import CatalogStore, KeepLastGood, RefreshStats
 
 
 @dataclass
@@ -28,6 +28,7 @@ class RefreshReport:
             "added": self.stats.added,
             "updated": self.stats.updated,
             "removed": self.stats.removed,
+            "kept": self.stats.kept,
             "errors": [error.as_dict() for error in self.errors],
         }
 
@@ -57,20 +58,29 @@ class CatalogRefresher:
         """Re-read every location and replace the stored catalog with what was read.
 
         Invalid entities are logged and reported, never raised; the valid
-        ones are stored.
+        ones are stored. A location that cannot be read or parsed keeps the
+        entities it gave last time (reported as ``kept``): only a location
+        read successfully removes entities.
         """
         async with self._lock:
             result = await asyncio.to_thread(read_locations, self._locations, self._base_dir)
-            stats = await self._store.replace_all(result.entities, build_relations(result.entities))
+            keep = KeepLastGood(result.failed_locations, result.read, location_targets)
+            stats = await self._store.replace_all(result.entities, build_relations, keep)
             for error in result.errors:
                 self._logger.warning(
                     f"Skipped invalid catalog entry at {error.location}: {error.reason}",
                     location=error.location,
                     entity_ref=error.entity_ref,
                 )
+            if stats.kept:
+                self._logger.warning(
+                    f"Kept {stats.kept} entities of catalog locations that could not be read: "
+                    f"{', '.join(sorted(result.failed_locations))}"
+                )
+            entities = len(result.entities) + stats.kept
             self._logger.info(
-                f"Catalog refreshed: {len(result.entities)} entities, {stats.added} added, "
-                f"{stats.updated} updated, {stats.removed} removed, {len(result.errors)} errors"
+                f"Catalog refreshed: {entities} entities, {stats.added} added, {stats.updated} updated, "
+                f"{stats.removed} removed, {stats.kept} kept, {len(result.errors)} errors"
             )
-            self.last_report = RefreshReport(len(result.entities), stats, result.errors)
+            self.last_report = RefreshReport(entities, stats, result.errors)
             return self.last_report

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +45,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from plugin_catalog.models import MANAGED_BY_LOCATION
 from plugin_catalog.refs import entity_ref_of, parse_entity_ref
 from plugin_catalog.relations import Relation
 
@@ -62,6 +63,8 @@ entities = Table(
     Column("hash", String(64), nullable=False),
     Column("final_entity", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("location", Text, nullable=True),
+    Index("entities_location_idx", "location"),
 )
 
 relations = Table(
@@ -117,6 +120,20 @@ class RefreshStats:
     updated: int = 0
     removed: int = 0
     unchanged: int = 0
+    kept: int = 0
+    """Entities kept from locations that could not be read this time."""
+
+
+@dataclass
+class KeepLastGood:
+    """Locations whose stored entities a refresh keeps, because they could not be read."""
+
+    failed: set[str]
+    """``file:/abs/path`` of each location that failed to read or parse."""
+    read: set[str]
+    """Locations read successfully (their stored entities are replaced, never kept)."""
+    targets_of: Callable[[dict[str, Any]], Iterable[str]]
+    """The locations a kept ``Location`` entity points at (kept too, unless they were read)."""
 
 
 @dataclass
@@ -146,20 +163,30 @@ class CatalogStore:
 
     # -- writes ----------------------------------------------------------------
 
-    async def replace_all(self, bodies: list[dict[str, Any]], new_relations: set[Relation]) -> RefreshStats:
-        """Make the catalog hold exactly ``bodies`` and ``new_relations``, in one transaction.
+    async def replace_all(
+        self,
+        bodies: list[dict[str, Any]],
+        derive_relations: Callable[[list[dict[str, Any]]], set[Relation]],
+        keep: KeepLastGood | None = None,
+    ) -> RefreshStats:
+        """Make the catalog hold exactly ``bodies`` (plus what ``keep`` keeps), in one transaction.
 
+        Relations come from ``derive_relations`` over every entity stored.
         Unchanged entities keep their row, ``uid`` and ``etag``; only added,
         changed and removed entities touch the entity and search tables.
         """
         async with self.engine.begin() as conn:
             # NOTE(catalog): a write first, so the transaction owns the lock before it reads.
             await conn.execute(update(refresh_state).where(refresh_state.c.id == 1).values(refreshed_at=_now()))
+            kept = await _kept_bodies(conn, keep, {entity_ref_of(body) for body in bodies}) if keep else []
+            bodies = bodies + kept
+            new_relations = derive_relations(bodies)
             existing = {row.entity_ref: (row.uid, row.hash) for row in await conn.execute(
                 select(entities.c.entity_ref, entities.c.uid, entities.c.hash))}
             old_relations: set[Relation] = {(s, t, g) for s, t, g in await conn.execute(
                 select(relations.c.source_ref, relations.c.type, relations.c.target_ref))}
             plan = _plan(bodies, new_relations, existing)
+            plan.stats.kept = len(kept)
             for chunk in _chunks(plan.removed + [row["b_ref"] for row in plan.updates]):
                 await conn.execute(delete(search).where(search.c.entity_ref.in_(chunk)))
             for chunk in _chunks(plan.removed):
@@ -331,8 +358,9 @@ def _plan(
         uid = old[0] if old else str(uuid.uuid4())
         final = _finalise(body, uid, digest[:40], entity_relations)
         kind, namespace, name = parse_entity_ref(ref)
+        location = (body["metadata"].get("annotations") or {}).get(MANAGED_BY_LOCATION)
         row = {"uid": uid, "kind": kind, "namespace": namespace, "name": name, "etag": digest[:40],
-               "hash": digest, "final_entity": json.dumps(final), "updated_at": now}
+               "hash": digest, "final_entity": json.dumps(final), "updated_at": now, "location": location}
         if old is None:
             plan.inserts.append({"entity_ref": ref, **row})
             plan.stats.added += 1
@@ -344,6 +372,38 @@ def _plan(
     plan.removed = [ref for ref in existing if ref not in seen]
     plan.stats.removed = len(plan.removed)
     return plan
+
+
+async def _kept_bodies(conn: AsyncConnection, keep: KeepLastGood, fresh_refs: set[str]) -> list[dict[str, Any]]:
+    """Stored entities of the failed locations (and of locations only they lead to), as bodies.
+
+    An entity read fresh from another location this time is not kept.
+    """
+    kept: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    pending = set(keep.failed)
+    while pending:
+        seen |= pending
+        batch, pending = sorted(pending), set()
+        for chunk in _chunks(batch):
+            rows = await conn.execute(
+                select(entities.c.entity_ref, entities.c.final_entity).where(entities.c.location.in_(chunk))
+            )
+            for ref, text in rows:
+                if ref in fresh_refs:
+                    continue
+                body = _unfinalise(json.loads(text))
+                kept.append(body)
+                pending.update(t for t in keep.targets_of(body) if t not in keep.read and t not in seen)
+    return kept
+
+
+def _unfinalise(final: dict[str, Any]) -> dict[str, Any]:
+    """The body a stored entity was made from (without ``uid``, ``etag`` and ``relations``)."""
+    final.pop("relations", None)
+    final["metadata"].pop("uid", None)
+    final["metadata"].pop("etag", None)
+    return final
 
 
 async def _apply_relations(conn: AsyncConnection, old: set[Relation], new: set[Relation]) -> None:

@@ -19,10 +19,11 @@ CATALOG_PLUGINS = ["auth", "catalog", "catalog-auth-resolver"]
 
 @asynccontextmanager
 async def catalog_host(db: str, *targets: Path, features: list[Any] | None = None,
-                       extra: dict[str, Any] | None = None) -> AsyncIterator[HostHandle]:
-    """A host running auth + catalog, reading ``targets``."""
+                       extra: dict[str, Any] | None = None, plugins: list[str] | None = None,
+                       ) -> AsyncIterator[HostHandle]:
+    """A host running auth + catalog (or ``plugins``), reading ``targets``."""
     config = deep_merge({"catalog": {"locations": [{"type": "file", "target": str(t)} for t in targets]}}, extra or {})
-    async with start_host(db, config, features or [], plugins=CATALOG_PLUGINS) as host:
+    async with start_host(db, config, features or [], plugins=plugins or CATALOG_PLUGINS) as host:
         yield host
 
 
@@ -102,7 +103,7 @@ async def test_by_query_filters_fields_and_ordering(db_kind: str) -> None:
         assert [e["metadata"]["name"] for e in ordered["items"]] == ["sam", "pat", "olga"]
 
         everything = (await query(limit=1000)).json()
-        assert everything["totalItems"] == len(everything["items"]) == 21
+        assert everything["totalItems"] == len(everything["items"]) == 22
 
         _error(await query(limit="-1"), 400, "InputError")
         _error(await query(limit="ten"), 400, "InputError")
@@ -170,7 +171,7 @@ async def test_entity_facets(db_kind: str) -> None:
 
         kinds = (await facets(facet="kind")).json()
         assert kinds["facets"]["kind"][:2] == [{"value": "Group", "count": 7}, {"value": "User", "count": 6}]
-        assert sum(item["count"] for item in kinds["facets"]["kind"]) == 21
+        assert sum(item["count"] for item in kinds["facets"]["kind"]) == 22
         typed = (await facets(facet=["spec.type", "spec.lifecycle"], filter="kind=component")).json()
         assert typed == {"facets": {
             "spec.type": [{"value": "library", "count": 2}, {"value": "service", "count": 1}],
@@ -193,10 +194,13 @@ async def test_refresh_endpoint_reingests(db_kind: str, tmp_path: Path) -> None:
             "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: no-type}\nspec: {}\n"
         )
         _error(await host.client.post("/api/catalog/refresh"), 401, "AuthenticationError")
+        user = await host.user_headers("user:default/first")
+        denied = _error(await host.client.post("/api/catalog/refresh", headers=user), 403, "NotAllowedError")
+        assert denied["error"]["message"] == "This endpoint does not allow 'user' credentials"
         response = await host.client.post("/api/catalog/refresh", headers=headers)
         assert response.status_code == 200
         report = response.json()
-        assert (report["entities"], report["added"], report["removed"]) == (1, 1, 1)
+        assert (report["entities"], report["added"], report["removed"]) == (2, 1, 1)  # with its Location
         assert report["errors"] == [{"location": f"file:{location}#1", "reason": "spec.type: Field required",
                                      "entityRef": "group:default/no-type"}]
         gone = await host.client.get("/api/catalog/entities/by-name/user/default/first", headers=headers)

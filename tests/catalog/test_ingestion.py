@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from plugin_catalog.ingestion import MANAGED_BY_LOCATION, LocationSpec, read_locations
+from plugin_catalog.ingestion import MANAGED_BY_LOCATION, LocationSpec, location_entity, read_locations
 from plugin_catalog.refs import entity_ref_of
 from tests.catalog.conftest import FIXTURES
 
@@ -17,7 +17,7 @@ def test_valid_entities_survive_invalid_neighbours() -> None:
     # the Location's relative target was read relative to org.yaml
     assert "component:finance/ledger" in refs
     assert "location:default/more" in refs
-    assert len(refs) == len(set(refs)) == 21
+    assert len(refs) == len(set(refs)) == 22
     reasons = {(error.entity_ref, error.location.rsplit("/", 1)[-1]): error.reason for error in result.errors}
     assert len(result.errors) == 6
     assert "metadata.name" in reasons[("user:default/not a valid name!", "org.yaml#13")]
@@ -46,7 +46,10 @@ def test_bad_locations_are_reported_not_raised(tmp_path: Path) -> None:
          LocationSpec("file", "nope.yaml")],
         tmp_path,
     )
-    assert [entity_ref_of(e) for e in result.entities] == ["user:default/early"]
+    # a file that does not parse as a whole gives nothing (its earlier entities are kept by the refresh)
+    assert [entity_ref_of(e) for e in result.entities if e["kind"] != "Location"] == []
+    assert result.failed_locations == {f"file:{tmp_path / 'broken.yaml'}", f"file:{tmp_path / 'nope.yaml'}"}
+    assert result.read == set()
     reasons = [error.reason for error in result.errors]
     assert len(reasons) == 3
     assert "unsupported location type 'url'" in reasons[0]
@@ -62,7 +65,9 @@ def test_location_loops_are_read_once(tmp_path: Path) -> None:
         "apiVersion: backstage.io/v1alpha1\nkind: Location\nmetadata: {name: b}\nspec: {target: ./a.yaml}\n"
     )
     result = read_locations([LocationSpec("file", "a.yaml")], tmp_path)
-    assert sorted(entity_ref_of(e) for e in result.entities) == ["location:default/a", "location:default/b"]
+    generated = entity_ref_of(location_entity(LocationSpec("file", "a.yaml"), tmp_path))
+    assert sorted(entity_ref_of(e) for e in result.entities) == sorted(
+        ["location:default/a", "location:default/b", generated])
     assert result.errors == []
 
 
@@ -74,9 +79,27 @@ def test_exotic_yaml_values_are_rejected_or_converted(tmp_path: Path) -> None:
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: labelled, labels: {on-call: yes}}\n"
     )
     result = read_locations([LocationSpec("file", "odd.yaml")], tmp_path)
-    assert [e["metadata"]["name"] for e in result.entities] == ["dated"]
-    assert result.entities[0]["spec"]["since"] == "2024-01-31"
+    users = [e for e in result.entities if e["kind"] == "User"]
+    assert [e["metadata"]["name"] for e in users] == ["dated"]
+    assert users[0]["spec"]["since"] == "2024-01-31"
     reasons = {error.entity_ref: error.reason for error in result.errors}
     assert reasons["user:default/nul"] == "an entity must not contain NUL characters"
     assert "JSON" in reasons["user:default/bin"]
     assert "metadata.labels.on-call" in reasons["user:default/labelled"]
+
+
+def test_every_configured_location_is_a_location_entity_named_as_backstage_names_it(tmp_path: Path) -> None:
+    """Backstage names it ``generated-`` + sha1("type:absolute target"); checked against a live Backstage."""
+    (tmp_path / "org.yaml").write_text("")
+    peer_location = location_entity(LocationSpec("file", "./catalog/org.yaml"), Path("/var/tmp/backstage-peer"))
+    assert peer_location["metadata"]["name"] == "generated-e5c845ca3ba5c241bf5ba2080a98e75e5d04d548"
+    result = read_locations([LocationSpec("file", "org.yaml"), LocationSpec("url", "https://example.com/a.yaml")],
+                            tmp_path)
+    target = str(tmp_path / "org.yaml")
+    assert [(e["kind"], e["spec"]) for e in result.entities] == [
+        ("Location", {"type": "file", "target": target}),
+        ("Location", {"type": "url", "target": "https://example.com/a.yaml"}),
+    ]
+    assert result.entities[0]["metadata"]["annotations"] == {
+        MANAGED_BY_LOCATION: f"file:{target}", "backstage.io/managed-by-origin-location": f"file:{target}"}
+    assert result.read == {f"file:{target}"}

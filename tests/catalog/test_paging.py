@@ -14,7 +14,7 @@ from plugin_catalog.catalog import Catalog
 async def test_pages_forward_and_back(org_catalog: Catalog, order_field: str | None, descending: bool) -> None:
     everything = await org_catalog.query_entities(limit=100, order_field=order_field, descending=descending)
     expected = [e["metadata"]["uid"] for e in everything["items"]]
-    assert len(expected) == 21
+    assert len(expected) == 22
 
     pages = [await org_catalog.query_entities(limit=4, order_field=order_field, descending=descending)]
     while "nextCursor" in pages[-1]["pageInfo"]:

@@ -20,8 +20,8 @@ async def test_org_ingests_valid_entities_and_reports_invalid_ones(
     catalog_store: CatalogStore, logger: RecordingLogger
 ) -> None:
     report = await make_refresher(catalog_store, logger, FIXTURES / "org.yaml").refresh()
-    assert report.entities == 21
-    assert report.stats.added == 21
+    assert report.entities == 22
+    assert report.stats.added == 22
     assert len(report.errors) == 6
     warnings = [fields for level, _, fields in logger.records if level == "warning"]
     assert len(warnings) == 6
@@ -92,7 +92,7 @@ async def test_refresh_keeps_uid_and_etag_of_unchanged_entities(
     assert _relations(u2) == {("memberOf", "group:default/g")}
 
     again = await refresher.refresh()
-    assert (again.stats.added, again.stats.updated, again.stats.removed, again.stats.unchanged) == (0, 0, 0, 3)
+    assert (again.stats.added, again.stats.updated, again.stats.removed, again.stats.unchanged) == (0, 0, 0, 4)  # with the Location
     assert (await catalog.get_entity_by_ref("group:g"))["metadata"]["etag"] == group["metadata"]["etag"]
     page = await catalog.query_entities({"relations.hasmember": "user:default/u1"})
     assert page["totalItems"] == 0
@@ -103,8 +103,8 @@ async def test_concurrent_refreshes_serialise(catalog_store: CatalogStore, logge
     first = make_refresher(catalog_store, logger, FIXTURES / "org.yaml")
     second = make_refresher(catalog_store, logger, FIXTURES / "org.yaml")
     reports = await asyncio.gather(first.refresh(), second.refresh(), first.refresh())
-    assert sorted(report.stats.added for report in reports) == [0, 0, 21]
+    assert sorted(report.stats.added for report in reports) == [0, 0, 22]
     page = await Catalog(catalog_store).query_entities(limit=100)
-    assert page["totalItems"] == 21
+    assert page["totalItems"] == 22
     uids = {entity["metadata"]["uid"] for entity in page["items"]}
-    assert len(uids) == 21
+    assert len(uids) == 22

@@ -105,7 +105,7 @@ def _big_org(users_per_team: int = 100, branches: int = 10) -> list[dict]:
 
 async def test_resolution_at_10000_users_uses_a_few_queries_per_round(catalog_store: CatalogStore) -> None:
     entities = _big_org()
-    await catalog_store.replace_all(entities, build_relations(entities))
+    await catalog_store.replace_all(entities, build_relations)
     catalog = Catalog(catalog_store)
     statements: list[str] = []
 

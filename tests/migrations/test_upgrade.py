@@ -7,6 +7,7 @@ upgrades to head at startup, and the data must come back through the API.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -116,12 +117,28 @@ async def test_catalog_upgrade_from_first_revision(db_kind: str, tmp_path: Path)
     )
     config = base_config(db_kind, port=0, data_dir=str(tmp_path), prefix=prefix)
     manager = DatabaseManager(Config(config))
-    await manager.for_plugin("catalog").migrate(CATALOG_MIGRATIONS, target=first_revision(CATALOG_MIGRATIONS))
+    database = manager.for_plugin("catalog")
+    await database.migrate(CATALOG_MIGRATIONS, target=first_revision(CATALOG_MIGRATIONS))
+    # an entity stored at the first revision, from a file that is gone when the upgraded host starts
+    gone = tmp_path / "gone.yaml"
+    legacy = {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "spec": {}, "relations": [],
+              "metadata": {"name": "legacy", "namespace": "default", "uid": "u-1", "etag": "e-1",
+                           "annotations": {"backstage.io/managed-by-location": f"file:{gone}"}}}
+    async with (await database.get_engine()).begin() as conn:
+        await conn.execute(sa.text(
+            "INSERT INTO entities (entity_ref, uid, kind, namespace, name, etag, hash, final_entity, updated_at) "
+            "VALUES ('user:default/legacy', 'u-1', 'user', 'default', 'legacy', 'e-1', 'h', :body, :now)"
+        ), {"body": json.dumps(legacy), "now": utc_now()})
     await manager.dispose()
+    locations = [{"type": "file", "target": str(catalog)}, {"type": "file", "target": str(gone)}]
     async with start_host(db_kind, data_dir=str(tmp_path), prefix=prefix, plugins=["auth", "catalog"],
-                          config={"catalog": {"locations": [{"type": "file", "target": str(catalog)}]}}) as host:
+                          config={"catalog": {"locations": locations}}) as host:
         response = await host.client.get("/api/catalog/entities/by-name/user/default/alice",
                                          headers=host.service_headers)
         assert response.status_code == 200
         targets = {r["targetRef"] for r in response.json()["relations"]}
         assert "group:default/team" in targets
+        # the upgrade recorded the old row's location, so the unreadable file keeps it
+        kept = await host.client.get("/api/catalog/entities/by-name/user/default/legacy", headers=host.service_headers)
+        assert kept.status_code == 200
+        assert kept.json()["metadata"]["uid"] == "u-1"
