@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml $(PLUGIN_DIRS)
 setup: $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/greenroom start --config app-config.yaml
+	$(VENV)/bin/greenroom start --config app-config.yaml --config app-config.local.yaml
 
 services:
 	./scripts/ensure-services.sh

@@ -32,6 +32,7 @@ def _load(paths: Sequence[str]) -> Config:
 
 def validate_config(config: Config) -> list[str]:
     """Check the parts of the config the host owns; return the problems found."""
+    from host.auth.plugin import check_providers
     from host.auth.tokens import parse_external_access
     from host.database import DatabaseManager
     from host.event_buses import check_bus_for_workers
@@ -40,6 +41,7 @@ def validate_config(config: Config) -> list[str]:
     checks = [
         lambda: DatabaseManager(config).client_for("config-check"),
         lambda: parse_external_access(config),
+        lambda: check_providers(config),
         lambda: config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout"),
         lambda: config.get_optional_number("backend.listen.port"),
         lambda: config.get_optional_number("backend.workers"),

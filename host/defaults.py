@@ -13,6 +13,7 @@ from host.config import Config
 from host.database import DatabaseManager
 from host.discovery import Discovery
 from host.event_buses import check_bus_for_workers, create_bus
+from host.environment import is_production
 from host.events import EventsService, RootEventsService
 from host.features import ServiceFactory, create_service_factory
 from host.http import PluginHttpRouter, RootHttpRouter
@@ -22,11 +23,8 @@ from host.scheduler import PluginScheduler
 
 
 def _root_logger(config: Config) -> Logger:
-    return create_root_logger(
-        config.get_optional_string("backend.logger.level"),
-        config.get_optional_string("backend.logger.format"),
-        config.secret_values(),
-    )
+    fmt = config.get_optional_string("backend.logger.format") or ("json" if is_production(config) else "text")
+    return create_root_logger(config.get_optional_string("backend.logger.level"), fmt, config.secret_values())
 
 
 def _root_http_router(logger: Logger, lifecycle: RootLifecycle) -> RootHttpRouter:

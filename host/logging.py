@@ -1,7 +1,7 @@
 """Structured logging: a root logger and one child per plugin.
 
 Log lines are JSON (``backend.logger.format: json``, the default when
-``GREENROOM_ENV=production``) or readable text. Every value that config marks
+``auth.environment: production``) or readable text (``text``). Every value that config marks
 as secret (tokens, passwords, keys) is replaced by ``***`` before a line is
 written, and so is any bearer token.
 """
@@ -119,7 +119,7 @@ def create_root_logger(level: str | None = None, fmt: str | None = None, secrets
     if level_name not in _LEVELS:
         raise ValueError(f"Invalid log level '{level_name}', must be one of error, warn, info, debug")
     base.setLevel(_LEVELS[level_name])
-    fmt = fmt or ("json" if os.environ.get("GREENROOM_ENV") == "production" else "text")
+    fmt = fmt or "text"
     if not any(getattr(h, "_greenroom", False) for h in base.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler._greenroom = True  # type: ignore[attr-defined]

@@ -89,6 +89,11 @@ def _register_sign_in(reg: Registrar) -> None:
     def init(sign_in: Any, catalog: Any) -> None:
         sign_in.set_ownership_resolver(catalog.get_user_ownership_refs)
 
+        async def user_exists(user_ref: str) -> bool:
+            return await catalog.get_entity_by_ref(user_ref) is not None
+
+        sign_in.set_user_lookup(user_exists)
+
     reg.register_init(
         deps={"sign_in": sign_in_resolver_extension_point, "catalog": catalog_service_ref},
         init=init,
@@ -98,5 +103,6 @@ def _register_sign_in(reg: Registrar) -> None:
 #: The catalog backend plugin (``/api/catalog``).
 catalog_plugin = create_backend_plugin("catalog", _register)
 
-#: Auth module: ownership refs of signed-in users come from catalog group membership.
+#: Auth module: ownership refs of signed-in users come from catalog group membership, and the proxy
+#: provider signs in only users the catalog knows.
 catalog_sign_in_module = create_backend_module("auth", "catalog-sign-in", _register_sign_in)

@@ -4,13 +4,16 @@ Routes under ``/api/auth``:
 
 * ``GET|POST /guest/refresh`` - the guest provider (development): signs in
   ``auth.providers.guest.userEntityRef`` (default ``user:default/guest``).
-  Disabled when ``GREENROOM_ENV=production`` unless
+  Disabled with ``auth.environment: production`` unless
   ``dangerouslyAllowOutsideDevelopment: true``.
 * ``GET|POST /proxy/refresh`` - the trusted-proxy provider (production):
   the user comes from a header set by an authenticating proxy
   (``auth.providers.proxy.userHeader``, default ``x-forwarded-user``). When
   ``auth.providers.proxy.secret`` is set the proxy must also send it in
-  ``secretHeader`` (default ``x-greenroom-proxy-secret``).
+  ``secretHeader`` (default ``x-greenroom-proxy-secret``); in production a
+  proxy provider without a secret refuses to start unless
+  ``dangerouslyAllowWithoutSecret: true``. Only users that exist in the
+  catalog are signed in, unless ``allowUnknownUsers: true``.
 * ``GET /v1/userinfo`` - ``{"claims": {"sub", "ent"}}`` for a user token.
 * ``GET /.well-known/jwks.json`` - the public signing keys.
 
@@ -23,18 +26,23 @@ user owns only their own ref.
 from __future__ import annotations
 
 import hmac
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import falcon
 
 from host.services import core_services
-from host.config import Config
+from host.config import Config, ConfigError
+from host.environment import is_production
 from host.errors import AuthenticationError, InputError, NotFoundError
 from host.features import create_backend_plugin, create_extension_point
 
 OwnershipResolver = Callable[[str], Awaitable[list[str]]]
+UserLookup = Callable[[str], Awaitable[bool]]
+UNKNOWN_USER_MESSAGE = (
+    "Failed to sign-in, unable to resolve user identity. Please verify that your catalog contains the expected "
+    "User entities that would match your configured sign-in resolver."
+)
 
 
 class SignInResolverRegistry:
@@ -42,12 +50,54 @@ class SignInResolverRegistry:
 
     def __init__(self) -> None:
         self.ownership_resolver: OwnershipResolver | None = None
+        self.user_lookup: UserLookup | None = None
 
     def set_ownership_resolver(self, resolver: OwnershipResolver) -> None:
         """Use ``resolver(user_entity_ref)`` to compute a signed-in user's ownership refs."""
         if self.ownership_resolver is not None:
             raise RuntimeError("An ownership resolver is already set")
         self.ownership_resolver = resolver
+
+    def set_user_lookup(self, lookup: UserLookup) -> None:
+        """Use ``await lookup(user_entity_ref)`` to tell whether a user exists (the proxy provider asks)."""
+        if self.user_lookup is not None:
+            raise RuntimeError("A user lookup is already set")
+        self.user_lookup = lookup
+
+
+def provider_config(config: Config, provider: str) -> Config | None:
+    """``auth.providers.<provider>`` as a :class:`Config`, or ``None`` when absent or ``false``."""
+    raw = config.get_optional(f"auth.providers.{provider}")
+    if raw is None or raw is False:
+        return None
+    return Config(raw if isinstance(raw, dict) else {}, f"auth.providers.{provider}")
+
+
+def check_providers(config: Config, resolvers: SignInResolverRegistry | None = None) -> None:
+    """Refuse sign-in settings that are unsafe for the environment (raises :class:`ConfigError`).
+
+    ``resolvers`` is given at startup, when the installed modules are known;
+    ``config check`` passes ``None`` and skips the catalog check.
+    """
+    production = is_production(config)
+    proxy = provider_config(config, "proxy")
+    if proxy is None:
+        return
+    if production and not proxy.get_optional_string("secret") and not proxy.get_optional_boolean(
+        "dangerouslyAllowWithoutSecret"
+    ):
+        raise ConfigError(
+            "auth.providers.proxy has no secret, so anyone who reaches the host could sign in as anyone; set "
+            "auth.providers.proxy.secret (sent by the proxy in secretHeader), or "
+            "auth.providers.proxy.dangerouslyAllowWithoutSecret: true if the network guarantees it"
+        )
+    if resolvers is not None and resolvers.user_lookup is None and not proxy.get_optional_boolean(
+        "allowUnknownUsers"
+    ):
+        raise ConfigError(
+            "auth.providers.proxy signs in only users found in the catalog, but no module provides a user lookup "
+            "(install the catalog plugin), or set auth.providers.proxy.allowUnknownUsers: true"
+        )
 
 
 sign_in_resolver_extension_point = create_extension_point("auth.signInResolver")
@@ -77,11 +127,10 @@ class RefreshResource:
         self._resolvers = resolvers
 
     def _provider_config(self, provider: str) -> Config:
-        raw = self._config.get_optional(f"auth.providers.{provider}")
-        if raw is None or raw is False:
+        cfg = provider_config(self._config, provider)
+        if cfg is None:
             raise NotFoundError(f"Unknown auth provider '{provider}'")
-        cfg = Config(raw if isinstance(raw, dict) else {}, f"auth.providers.{provider}")
-        if provider == "guest" and os.environ.get("GREENROOM_ENV") == "production" and not cfg.get_optional_boolean(
+        if provider == "guest" and is_production(self._config) and not cfg.get_optional_boolean(
             "dangerouslyAllowOutsideDevelopment"
         ):
             raise NotFoundError("The guest provider is disabled in production")
@@ -104,7 +153,12 @@ class RefreshResource:
             email = req.get_header(cfg.get_optional_string("emailHeader") or "x-forwarded-email")
             if email:
                 profile["email"] = email
-            return to_user_ref(user), profile
+            user_ref = to_user_ref(user)
+            if not cfg.get_optional_boolean("allowUnknownUsers"):
+                lookup = self._resolvers.user_lookup
+                if lookup is None or not await lookup(user_ref):
+                    raise AuthenticationError(UNKNOWN_USER_MESSAGE)
+            return user_ref, profile
         raise NotFoundError(f"Unknown auth provider '{provider}'")
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response, provider: str) -> None:
@@ -154,6 +208,7 @@ def _register(reg: Any) -> None:
     reg.register_extension_point(sign_in_resolver_extension_point, resolvers)
 
     async def init(config: Config, router: Any, http_auth: Any, tokens: Any) -> None:
+        check_providers(config, resolvers)
         router.add_route("/{provider}/refresh", RefreshResource(config, tokens, resolvers))
         router.add_route("/v1/userinfo", UserInfoResource(http_auth))
         router.add_route("/.well-known/jwks.json", JwksResource(tokens))

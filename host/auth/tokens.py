@@ -30,8 +30,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
+from host.auth.published_tokens import is_published
 from host.config import Config, ConfigError
 from host.database import DatabaseManager
+from host.environment import is_production
 from host.errors import AuthenticationError
 from host.logging import REDACTOR, Logger
 
@@ -52,7 +54,11 @@ class StaticToken:
 
 
 def parse_external_access(config: Config) -> dict[str, StaticToken]:
-    """Validate ``backend.auth.externalAccess`` and return static tokens by value."""
+    """Validate ``backend.auth.externalAccess`` and return static tokens by value.
+
+    In production a token published in the repository is refused.
+    """
+    production = is_production(config)
     tokens: dict[str, StaticToken] = {}
     for entry in config.get_config_list("backend.auth.externalAccess"):
         kind = entry.get_string("type")
@@ -68,6 +74,12 @@ def parse_external_access(config: Config) -> dict[str, StaticToken]:
             raise ConfigError("Illegal subject, must contain no whitespace")
         if token in tokens:
             raise ConfigError("Duplicate static token in backend.auth.externalAccess")
+        if production and is_published(token):
+            raise ConfigError(
+                f"The static token of subject '{subject}' in backend.auth.externalAccess is published in Greenroom's "
+                "repository (a development or test token) and is refused with auth.environment: production; "
+                "generate a new one, for example with 'openssl rand -hex 32'"
+            )
         restrictions = None
         raw = entry.get_optional("accessRestrictions")
         if raw is not None:

@@ -20,7 +20,7 @@ modules.
 Config (all optional):
 
 * ``notifications.web.signInProvider``: ``guest`` or ``proxy`` (default
-  ``proxy`` when ``GREENROOM_ENV=production``, else ``guest``);
+  ``proxy`` with ``auth.environment: production``, else ``guest``);
 * ``notifications.web.apiBaseUrl``: where the page finds ``/api`` (default
   ``/api`` on the same origin);
 * ``notifications.web.title``: the page title (default ``app.title`` or
@@ -34,13 +34,14 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+
+from host.environment import is_production
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"
@@ -131,7 +132,7 @@ def page_config(config: Any) -> dict[str, Any]:
     """The page's settings, from ``notifications.web.*`` (``config`` is a :class:`host.config.Config`)."""
     provider = config.get_optional_string("notifications.web.signInProvider") if config is not None else None
     if not provider:
-        provider = "proxy" if os.environ.get("GREENROOM_ENV") == "production" else "guest"
+        provider = "proxy" if is_production(config) else "guest"
     if provider not in PROVIDERS:
         raise ValueError(f"notifications.web.signInProvider must be one of {', '.join(PROVIDERS)}, got '{provider}'")
     api_base = (config.get_optional_string("notifications.web.apiBaseUrl") if config is not None else None) or "/api"

@@ -83,7 +83,7 @@ async def test_guest_sign_in_matches_backstage_shape() -> None:
 
 
 async def test_proxy_provider_requires_the_shared_secret() -> None:
-    config = {"auth": {"providers": {"proxy": {"secret": "proxy-shared-secret"}}}}
+    config = {"auth": {"providers": {"proxy": {"secret": "proxy-shared-secret", "allowUnknownUsers": True}}}}
     async with start_host(plugins=["auth"], config=config) as host:
         spoofed = await host.client.get("/api/auth/proxy/refresh", headers={"x-forwarded-user": "mallory"})
         assert spoofed.status_code == 401

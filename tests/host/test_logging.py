@@ -11,7 +11,7 @@ from tests.conftest import SERVICE_TOKEN, start_host
 
 
 async def test_config_secrets_and_bearer_tokens_are_redacted() -> None:
-    config = {"auth": {"providers": {"proxy": {"secret": "proxy-secret-value-42"}}}}
+    config = {"auth": {"providers": {"proxy": {"secret": "proxy-secret-value-42", "allowUnknownUsers": True}}}}
     async with start_host(plugins=["auth"], config=config) as host:
         stream = io.StringIO()
         handler = logging.StreamHandler(stream)

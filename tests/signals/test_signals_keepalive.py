@@ -39,7 +39,7 @@ def test_unanswered_pings_drop_the_socket(tmp_path: Path) -> None:
         "backend": {"database": {"connection": {"directory": str(tmp_path / "data")}},
                     "features": {"include": ["auth", "signals"]},
                     "websocket": {"pingInterval": {"milliseconds": 300}}},
-        "auth": {"providers": {"proxy": {"secret": SECRET}}},
+        "auth": {"providers": {"proxy": {"secret": SECRET, "allowUnknownUsers": True}}},
     }
     (tmp_path / "app-config.yaml").write_text(yaml.safe_dump(config))
     proc = subprocess.Popen([*GREENROOM, "start", "--config", str(tmp_path / "app-config.yaml"), "--port", str(port)],

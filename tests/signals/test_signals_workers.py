@@ -65,7 +65,7 @@ async def greenroom_start(db: str, events: dict[str, Any], workers: int = WORKER
         config = base_config(db, port=port, data_dir=data_dir, prefix=prefix)
         config["backend"]["features"] = {"include": ["auth", "signals", "signals-test"]}
         config["events"] = events
-        config["auth"] = {"providers": {"proxy": {}}}  # how the test signs users in
+        config["auth"] = {"providers": {"proxy": {"allowUnknownUsers": True}}}  # how the test signs users in
         config_file = write_config(data_dir, config)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([ep_dir, str(REPO)])}
         proc = subprocess.Popen(

@@ -91,7 +91,7 @@ async def instances(count: int, workers: int) -> AsyncIterator[list[Instance]]:
                 config["backend"]["logger"] = {"level": "debug", "format": "json"}
                 config["backend"]["features"] = {"include": ["auth", "catalog", "catalog-auth-resolver",
                                                              "notifications", "signals"]}
-                config["auth"] = {"providers": {"proxy": {"secret": PROXY_SECRET}}}
+                config["auth"] = {"providers": {"proxy": {"secret": PROXY_SECRET, "allowUnknownUsers": True}}}
                 config["catalog"] = {"locations": [{"type": "file", "target": str(catalog)}],
                                      "refresh": {"frequency": {"seconds": 1}}}
                 config_path = directory / f"instance-{index}.yaml"

@@ -48,7 +48,8 @@ async def test_guest_sign_in_keeps_the_token_in_memory(browser: Any, host: HostH
 
 
 async def test_proxy_sign_in_from_config() -> None:
-    config = {**web_config(signInProvider="proxy"), "auth": {"providers": {"proxy": {"userHeader": "x-forwarded-user"}}}}
+    config = {**web_config(signInProvider="proxy"), "auth": {"providers": {"proxy": {"userHeader": "x-forwarded-user",
+                                                                                    "allowUnknownUsers": True}}}}
     async with start_host("sqlite", config=config, plugins=PLUGINS) as host:
         from playwright.async_api import async_playwright
 

@@ -225,8 +225,10 @@ def test_config_is_escaped_into_the_page() -> None:
 def test_sign_in_provider_follows_config_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GREENROOM_ENV", raising=False)
     assert page_config(Config({}))["signInProvider"] == "guest"
-    monkeypatch.setenv("GREENROOM_ENV", "production")
+    assert page_config(Config({"auth": {"environment": "production"}}))["signInProvider"] == "proxy"
+    monkeypatch.setenv("GREENROOM_ENV", "production")  # only a fallback for a config without auth.environment
     assert page_config(Config({}))["signInProvider"] == "proxy"
+    assert page_config(Config({"auth": {"environment": "development"}}))["signInProvider"] == "guest"
     configured = Config({"notifications": {"web": {"signInProvider": "guest"}}})
     assert page_config(configured)["signInProvider"] == "guest"
     with pytest.raises(ValueError, match="signInProvider"):
