@@ -31,6 +31,7 @@ from host.features import (
     Registrar,
     ServiceFactory,
     ServiceRef,
+    StartupError,
     create_backend_module,
     create_backend_plugin,
     create_extension_point,
@@ -137,6 +138,7 @@ __all__ = [
     "Backend",
     "BackendStartupError",
     "InstanceMetadata",
+    "StartupError",
     "create_backend",
     # config
     "Config",

@@ -24,7 +24,7 @@ from typing import Any
 
 from host.services import core_services
 from host.config import Config
-from host.errors import ConflictError, format_error
+from host.errors import format_error
 from host.features import (
     BackendModule,
     BackendPlugin,
@@ -32,12 +32,14 @@ from host.features import (
     Registration,
     ServiceFactory,
     ServiceRef,
+    StartupError,
 )
 from host.registry import ServiceRegistry, find_cycles, maybe_await
 
 
-class BackendStartupError(Exception):
-    """Startup failed; ``result`` holds the per-plugin outcome."""
+class BackendStartupError(StartupError):
+    """A plugin or module failed to start and its boot-failure policy is ``abort``;
+    ``result`` holds the per-plugin outcome."""
 
     name = "BackendStartupError"
 
@@ -150,7 +152,12 @@ class Backend:
         self._features.append(load_feature(feature))
 
     async def start(self) -> StartupResult:
-        """Start every plugin; raises :class:`BackendStartupError` on disallowed failures."""
+        """Start every plugin.
+
+        Raises :class:`StartupError` when the features do not fit together
+        (before any init runs) and :class:`BackendStartupError` when a plugin
+        or module fails and its boot-failure policy is ``abort``.
+        """
         if self._stopped:
             raise RuntimeError("Backend has already stopped")
         if self._started:
@@ -189,16 +196,16 @@ class Backend:
         for reg in registrations:
             for ep, impl in reg.extension_points:
                 if ep.id in extension_points:
-                    raise ConflictError(f"ExtensionPoint with ID '{ep.id}' is already registered")
+                    raise StartupError(f"ExtensionPoint with ID '{ep.id}' is already registered")
                 extension_points[ep.id] = (reg.plugin_id, impl)
             if reg.kind == "plugin":
                 if reg.plugin_id in plugins:
-                    raise ConflictError(f"Plugin '{reg.plugin_id}' is already registered")
+                    raise StartupError(f"Plugin '{reg.plugin_id}' is already registered")
                 plugins[reg.plugin_id] = reg
             else:
                 per_plugin = modules.setdefault(reg.plugin_id, {})
                 if reg.module_id in per_plugin:
-                    raise ConflictError(f"Module '{reg.module_id}' for plugin '{reg.plugin_id}' is already registered")
+                    raise StartupError(f"Module '{reg.module_id}' for plugin '{reg.plugin_id}' is already registered")
                 per_plugin[reg.module_id or ""] = reg
         orphans = [
             f"Module '{module_id}' for plugin '{plugin_id}'"
@@ -207,7 +214,7 @@ class Backend:
             for module_id in mods
         ]
         if orphans:
-            raise ConflictError(
+            raise StartupError(
                 f"{', '.join(orphans)} cannot start because plugin(s) "
                 f"{', '.join(sorted({repr(p) for p in modules if p not in plugins}))} are not installed"
             )
@@ -271,7 +278,7 @@ class Backend:
                     f"{', '.join(missing)}"
                 )
         if problems:
-            raise ConflictError("\n".join(problems))
+            raise StartupError("\n".join(problems))
 
     async def _start_plugin(
         self,
@@ -330,8 +337,7 @@ class Backend:
             )
             if result.allowed:
                 lifecycle = await self._registry.get(core_services.lifecycle, plugin_id)
-                lifecycle.failed = True
-                lifecycle.started.set()
+                lifecycle.mark_failed()
         return result
 
     async def _resolve(
@@ -350,10 +356,8 @@ class Backend:
     async def _do_stop(self) -> None:
         if self._start_task is None:
             return
-        try:
-            await self._start_task
-        except BaseException:  # cleanup happens even after a failed start
-            pass
+        # Wait for startup to finish, failed or not (its error went to start()'s caller); then clean up.
+        await asyncio.wait([self._start_task])
         root_lifecycle = await self._registry.get(core_services.root_lifecycle, "root")
         await root_lifecycle.before_shutdown()
         lifecycles = [await self._registry.get(core_services.lifecycle, pid) for pid in self.plugin_ids]
@@ -392,7 +396,7 @@ def _module_order(plugin_id: str, modules: dict[str, Registration]) -> dict[str,
                         waits[provider].add(module_id)
     cycles = find_cycles({m: set(w) for m, w in waits.items()})
     if cycles:
-        raise ConflictError(
+        raise StartupError(
             f"Circular dependency detected for modules of plugin '{plugin_id}', "
             + " -> ".join(f"'{c}'" for c in cycles[0])
         )

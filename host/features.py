@@ -22,6 +22,7 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 import re
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
@@ -38,6 +39,16 @@ ConfigSchema = Mapping[str, type[Any]]
 
 ID_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$", re.IGNORECASE)
 ID_PATTERN_OLD = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$", re.IGNORECASE)
+
+
+class StartupError(Exception):
+    """The backend's features do not fit together: a duplicate id, a missing dependency,
+    a dependency cycle, or ``deps`` that do not match an init function's parameters.
+
+    Raised by :meth:`host.backend.Backend.start` before any plugin's init runs.
+    """
+
+    name = "StartupError"
 
 
 class ServiceRef(Generic[T]):
@@ -176,6 +187,7 @@ class Registrar:
     """The object handed to ``register``: call :meth:`register_init` exactly once."""
 
     def __init__(self, owner: str) -> None:
+        #: Who registers, for messages: ``plugin 'alpha'`` or ``module 'm1' for plugin 'alpha'``.
         self._owner = owner
         self.extension_points: list[tuple[ExtensionPoint[Any], Any]] = []
         self.init: InitRegistration | None = None
@@ -183,16 +195,22 @@ class Registrar:
     def register_extension_point(self, extension_point: ExtensionPoint[Any], implementation: Any) -> None:
         """Offer ``implementation`` to this plugin's modules under ``extension_point``."""
         if self.init is not None:
-            raise RuntimeError("registerExtensionPoint called after registerInit")
+            raise StartupError(f"register_extension_point called after register_init by {self._owner}")
         self.extension_points.append((extension_point, implementation))
 
     def register_init(self, *, deps: Mapping[str, Dep], init: InitFn) -> None:
-        """Declare the dependencies and the ``init`` coroutine (called with deps as kwargs)."""
+        """Declare the dependencies and the ``init`` function (called with deps as keyword arguments).
+
+        Raises :class:`StartupError` naming the owner and the key when a
+        ``deps`` key is not a parameter of ``init``, or a parameter of
+        ``init`` without a default has no ``deps`` key.
+        """
         if self.init is not None:
-            raise RuntimeError("registerInit must only be called once")
+            raise StartupError(f"register_init must only be called once, by {self._owner}")
         for name, dep in deps.items():
             if not isinstance(dep, (ServiceRef, ExtensionPoint)):
-                raise TypeError(f"Dependency '{name}' of {self._owner} is not a service ref or extension point")
+                raise StartupError(f"Dependency '{name}' of {self._owner} is not a service ref or extension point")
+        _check_init_parameters(self._owner, init, deps)
         self.init = InitRegistration(deps=dict(deps), func=init)
 
 
@@ -211,10 +229,10 @@ class BackendPlugin:
 
     def get_registrations(self) -> list[Registration]:
         """Run ``register`` and return the plugin registration."""
-        reg = Registrar(self.plugin_id)
+        reg = Registrar(f"plugin '{self.plugin_id}'")
         self._register(reg)
         if reg.init is None:
-            raise RuntimeError(f"registerInit was not called by register in {self.plugin_id}")
+            raise StartupError(f"register_init was not called by the register function of plugin '{self.plugin_id}'")
         return [Registration("plugin", self.plugin_id, None, reg.extension_points, reg.init)]
 
     def __repr__(self) -> str:
@@ -245,10 +263,13 @@ class BackendModule:
 
     def get_registrations(self) -> list[Registration]:
         """Run ``register`` and return the module registration."""
-        reg = Registrar(f"{self.module_id} module for {self.plugin_id}")
+        reg = Registrar(f"module '{self.module_id}' for plugin '{self.plugin_id}'")
         self._register(reg)
         if reg.init is None:
-            raise RuntimeError(f"registerInit was not called by register in {self.module_id} module for {self.plugin_id}")
+            raise StartupError(
+                f"register_init was not called by the register function of module '{self.module_id}' "
+                f"for plugin '{self.plugin_id}'"
+            )
         return [Registration("module", self.plugin_id, self.module_id, reg.extension_points, reg.init)]
 
     def __repr__(self) -> str:
@@ -281,6 +302,37 @@ def create_backend_module(
 
 
 Feature = ServiceFactory | BackendPlugin | BackendModule
+
+
+_KEYWORD_KINDS = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+def _check_init_parameters(owner: str, init: InitFn, deps: Mapping[str, Dep]) -> None:
+    """Fail now, naming ``owner`` and the key, if ``init(**deps)`` could not be called."""
+    try:
+        parameters = list(inspect.signature(init).parameters.values())
+    except (TypeError, ValueError):  # a callable without a signature (some builtins): checked at call time
+        return
+    accepted = {p.name for p in parameters if p.kind in _KEYWORD_KINDS}
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    unknown = [] if takes_any else [key for key in deps if key not in accepted]
+    if unknown:
+        raise StartupError(
+            f"The init function of {owner} has no parameter for deps key(s) {', '.join(map(repr, unknown))}; "
+            f"its parameters are: {', '.join(sorted(accepted)) or '(none)'}"
+        )
+    required = [
+        p.name
+        for p in parameters
+        if p.default is inspect.Parameter.empty
+        and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        and p.name not in deps
+    ]
+    if required:
+        raise StartupError(
+            f"The init function of {owner} requires parameter(s) {', '.join(map(repr, required))} "
+            "that have no deps key"
+        )
 
 
 def _validate_id(value: str, label: str, error_prefix: str) -> None:

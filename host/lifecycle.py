@@ -12,16 +12,30 @@ from host.logging import Logger
 Hook = Callable[[], Awaitable[None] | None]
 
 
-async def _run_hooks(hooks: list[tuple[Hook, Logger]], failure: str) -> None:
-    async def run(hook: Hook, logger: Logger) -> None:
+async def _run_hooks(hooks: list[tuple[Hook, Logger]], failure: str) -> list[Exception]:
+    """Run every hook concurrently; log and return the failures (a failure never stops the others)."""
+
+    async def run(hook: Hook, logger: Logger) -> Exception | None:
         try:
             result = hook()
             if inspect.isawaitable(result):
                 await result
-        except Exception as error:  # hooks never break the phase
-            logger.error(f"{failure}, {error}", exc_info=error)
+        except Exception as error:
+            logger.error(f"{failure} ({describe(hook)}), {error}", exc_info=error)
+            return error
+        return None
 
-    await asyncio.gather(*(run(h, log) for h, log in hooks))
+    outcomes = await asyncio.gather(*(run(h, log) for h, log in hooks))
+    return [error for error in outcomes if error is not None]
+
+
+class PluginStartupHookError(Exception):
+    """A plugin's startup hook failed, so the plugin failed to start."""
+
+    def __init__(self, plugin_id: str, errors: list[Exception]) -> None:
+        causes = "; ".join(f"{type(error).__name__}: {error}" for error in errors)
+        super().__init__(f"Startup hook of plugin '{plugin_id}' failed: {causes}")
+        self.errors = errors
 
 
 class RootLifecycle:
@@ -78,7 +92,11 @@ class RootLifecycle:
 
 class PluginLifecycle:
     """A plugin's lifecycle: its startup hooks run right after it initialises;
-    its shutdown hooks run in the plugin-shutdown phase."""
+    its shutdown hooks run in the plugin-shutdown phase.
+
+    States: starting (``started`` unset) -> up (``started`` set) or failed
+    (``started`` set and ``failed``); a failed plugin's routes answer 503.
+    """
 
     def __init__(self, plugin_id: str, logger: Logger) -> None:
         self.plugin_id = plugin_id
@@ -86,6 +104,7 @@ class PluginLifecycle:
         self._startup: list[tuple[Hook, Logger]] = []
         self._shutdown: list[tuple[Hook, Logger]] = []
         self.started = asyncio.Event()
+        self.failed = False
         self.stopped = False
 
     def add_startup_hook(self, hook: Hook, logger: Logger | None = None) -> None:
@@ -99,8 +118,20 @@ class PluginLifecycle:
         self._shutdown.append((hook, logger or self._logger))
 
     async def startup(self) -> None:
-        """Run startup hooks and open the plugin's HTTP gate."""
-        await _run_hooks(self._startup, "Plugin startup hook failed")
+        """Run startup hooks and open the plugin's HTTP gate.
+
+        Raises :class:`PluginStartupHookError` if a hook fails: the plugin
+        then fails to start (its boot-failure policy decides what follows)
+        and the gate stays closed.
+        """
+        errors = await _run_hooks(self._startup, "Plugin startup hook failed")
+        if errors:
+            raise PluginStartupHookError(self.plugin_id, errors)
+        self.started.set()
+
+    def mark_failed(self) -> None:
+        """Record that the plugin failed to start: its routes answer 503 from now on."""
+        self.failed = True
         self.started.set()
 
     async def shutdown(self) -> None:

@@ -6,8 +6,7 @@ import asyncio
 import inspect
 from typing import Any
 
-from host.errors import ConflictError
-from host.features import ServiceFactory, ServiceRef
+from host.features import ServiceFactory, ServiceRef, StartupError
 
 PLUGIN_METADATA_ID = "core.pluginMetadata"
 
@@ -87,7 +86,7 @@ class ServiceRegistry:
         return [f for fs in seen.values() for f in fs]
 
     def check_for_circular_deps(self) -> None:
-        """Raise :class:`ConflictError` naming every cycle between factories."""
+        """Raise :class:`StartupError` naming every cycle between factories."""
         graph: dict[str, set[str]] = {}
         pending = list(self.all_factories())
         while pending:
@@ -100,7 +99,7 @@ class ServiceRegistry:
         cycles = find_cycles(graph)
         if cycles:
             lines = "\n".join("  " + " -> ".join(f"'{node}'" for node in cycle) for cycle in cycles)
-            raise ConflictError(f"Circular dependencies detected:\n{lines}")
+            raise StartupError(f"Circular dependencies detected:\n{lines}")
 
     def root_factories(self) -> list[ServiceFactory]:
         """Root-scoped factories that are not lazy (built eagerly at startup)."""
@@ -177,7 +176,7 @@ class ServiceRegistry:
                     del self._contexts[id(factory)]
                     ctx_future.set_exception(error)
                     raise RuntimeError(
-                        f"Failed to instantiate service '{factory.service.id}' because createRootContext threw "
+                        f"Failed to instantiate service '{factory.service.id}' because create_root_context threw "
                         f"an error, {error}"
                     ) from error
             context = await asyncio.shield(ctx_future)

@@ -20,7 +20,8 @@ from host import (
 from host.backend import Backend
 from host.config import Config
 from host.defaults import create_backend
-from host.errors import ConflictError
+from host.features import StartupError
+from tests.conftest import start_host
 
 
 def make_backend(tmp_path: Path, features: list[Any], config: dict[str, Any] | None = None) -> Backend:
@@ -140,7 +141,7 @@ async def test_module_without_its_plugin(tmp_path: Path) -> None:
 
 async def test_register_init_must_be_called(tmp_path: Path) -> None:
     backend = make_backend(tmp_path, [create_backend_plugin("lazy", lambda reg: None)])
-    await expect_failure(backend, "registerInit was not called by register in lazy")
+    await expect_failure(backend, "register_init was not called by the register function of plugin 'lazy'")
 
 
 def test_invalid_plugin_id() -> None:
@@ -297,11 +298,108 @@ async def test_duplicate_explicit_service_factory(tmp_path: Path) -> None:
         await backend.start()
 
 
-async def test_conflict_error_type_for_cycles(tmp_path: Path) -> None:
+async def test_graph_errors_are_startup_errors_not_http_errors(tmp_path: Path) -> None:
     a = create_service_ref("c.a", "root")
     backend = make_backend(tmp_path, [create_service_factory(a, lambda a: 1, deps={"a": a})])
-    with pytest.raises(ConflictError):
+    with pytest.raises(StartupError) as info:
         await backend.start()
+    assert not hasattr(info.value, "status_code")  # not a BackstageError (it used to be a 409 ConflictError)
+    await backend.stop()
+
+
+async def test_deps_key_without_init_parameter_names_plugin_and_key(tmp_path: Path) -> None:
+    ran: list[str] = []
+    backend = make_backend(tmp_path, [
+        plugin("alpha", deps={"logr": core_services.logger}, init=lambda logger: ran.append("alpha")),
+    ])
+    await expect_failure(backend, "plugin 'alpha'", "'logr'", "its parameters are: logger")
+    assert backend.result is None and ran == []  # failed before any init ran
+
+
+async def test_init_parameter_without_deps_key_names_module_and_parameter(tmp_path: Path) -> None:
+    def init(logger: Any, router: Any) -> None:
+        raise AssertionError("must not run")
+
+    backend = make_backend(tmp_path, [
+        plugin("alpha"), module("alpha", "m1", deps={"logger": core_services.logger}, init=init),
+    ])
+    await expect_failure(backend, "module 'm1' for plugin 'alpha'", "requires parameter(s) 'router'")
+
+
+async def test_init_with_defaults_or_var_keywords_is_accepted(tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def with_default(logger: Any, extra: int = 3) -> None:
+        seen["default"] = extra
+
+    def with_kwargs(**deps: Any) -> None:
+        seen["kwargs"] = sorted(deps)
+
+    backend = make_backend(tmp_path, [
+        plugin("alpha", deps={"logger": core_services.logger}, init=with_default),
+        plugin("beta", deps={"logger": core_services.logger, "lifecycle": core_services.lifecycle}, init=with_kwargs),
+    ])
+    await backend.start()
+    assert seen == {"default": 3, "kwargs": ["lifecycle", "logger"]}
+    await backend.stop()
+
+
+def failing_startup_hook_plugin(plugin_id: str) -> Any:
+    def init(lifecycle: Any) -> None:
+        def boom() -> None:
+            raise RuntimeError("hook broke")
+
+        lifecycle.add_startup_hook(boom)
+
+    return plugin(plugin_id, deps={"lifecycle": core_services.lifecycle}, init=init)
+
+
+async def test_failing_startup_hook_fails_the_plugin(tmp_path: Path) -> None:
+    backend = make_backend(tmp_path, [failing_startup_hook_plugin("alpha"), plugin("beta")])
+    message = await expect_failure(backend, "Plugin 'alpha' startup failed")
+    assert "Startup hook of plugin 'alpha' failed: RuntimeError: hook broke" in message
+    assert "beta" not in message
+
+
+async def test_failing_startup_hook_with_continue_closes_the_plugins_routes() -> None:
+    """Under ``continue`` the host starts, but the plugin whose hook failed answers 503 (it used to serve)."""
+
+    class Ping:
+        async def on_get(self, req: Any, resp: Any) -> None:
+            resp.media = {"pong": True}
+
+    def register(reg: Any) -> None:
+        def init(router: Any, lifecycle: Any) -> None:
+            router.add_route("/ping", Ping())
+            router.add_auth_policy("/ping", allow="unauthenticated")
+
+            def boom() -> None:
+                raise RuntimeError("hook broke")
+
+            lifecycle.add_startup_hook(boom)
+
+        reg.register_init(deps={"router": core_services.http_router, "lifecycle": core_services.lifecycle},
+                          init=init)
+
+    config = {"backend": {"startup": {"plugins": {"alpha": {"onPluginBootFailure": "continue"}}}}}
+    async with start_host(plugins=["auth"], config=config, features=[create_backend_plugin("alpha", register)]) as host:
+        response = await host.client.get("/api/alpha/ping")
+        assert response.status_code == 503
+        assert response.json()["error"] == {"name": "ServiceUnavailableError",
+                                            "message": "Plugin 'alpha' failed to start"}
+        [alpha] = [p for p in host.backend.result.plugins if p.plugin_id == "alpha"]
+        assert str(alpha.failure) == "Startup hook of plugin 'alpha' failed: RuntimeError: hook broke"
+
+
+def test_register_messages_use_python_names() -> None:
+    from host.features import Registrar
+
+    reg = Registrar("plugin 'alpha'")
+    reg.register_init(deps={}, init=lambda: None)
+    with pytest.raises(StartupError, match="register_init must only be called once, by plugin 'alpha'"):
+        reg.register_init(deps={}, init=lambda: None)
+    with pytest.raises(StartupError, match="register_extension_point called after register_init by plugin 'alpha'"):
+        reg.register_extension_point(create_extension_point("alpha.x"), [])
 
 
 def test_startup_error_is_exported() -> None:
