@@ -129,6 +129,10 @@ def cmd_start(args: argparse.Namespace) -> int:
     )
     if check.returncode != 0:
         return 1
+    refused = _lock_sqlite_directories(config)
+    if refused:
+        print(f"Startup error: {refused}", file=sys.stderr)
+        return 1
     os.environ["GREENROOM_CONFIG"] = os.pathsep.join(os.path.abspath(p) for p in args.config)
     os.environ["GREENROOM_LISTEN"] = f"{host}:{port}"
     os.environ["GREENROOM_WORKERS"] = str(workers)
@@ -155,6 +159,24 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     _Server().run()
     return 0
+
+
+def _lock_sqlite_directories(config: Config) -> str | None:
+    """Take the instance lock of every SQLite directory for this master and its workers.
+
+    Returns why the host must not start (another host holds a directory), or ``None``.
+    The locks are held until the process exits; the workers share them.
+    """
+    from host import instance_lock
+    from host.database_layout import DatabaseLayout
+
+    try:
+        for directory in DatabaseLayout(config).sqlite_directories():
+            instance_lock.acquire(directory, share_with_instance=False)
+    except instance_lock.DataDirectoryInUse as error:
+        return str(error)
+    os.environ[instance_lock.INSTANCE_ENV] = str(os.getpid())
+    return None
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,9 +28,10 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from host import instance_lock
 from host.config import Config
+from host.database_layout import DatabaseLayout
 
-DEFAULT_SQLITE_DIRECTORY = ".greenroom/data"
 DEFAULT_PREFIX = "greenroom_plugin_"
 
 
@@ -130,12 +131,13 @@ def _upgrade(connection: Connection, location: str, version_table: str, target: 
             env.run_migrations()
 
 
-class DatabaseManager:
+class DatabaseManager(DatabaseLayout):
     """Creates per-plugin databases from ``backend.database`` config (root scoped)."""
 
     def __init__(self, config: Config) -> None:
-        self._config = config
+        super().__init__(config)
         self._plugins: dict[str, PluginDatabase] = {}
+        self._directory_locks: list[Path] = []  # one entry per acquire
 
     def for_plugin(self, plugin_id: str) -> PluginDatabase:
         """Return the (cached) database handle of ``plugin_id``."""
@@ -147,50 +149,9 @@ class DatabaseManager:
         """Dispose every engine created so far."""
         for db in self._plugins.values():
             await db.dispose()
-
-    # -- configuration -------------------------------------------------------
-
-    def _plugin_config(self, plugin_id: str) -> Config:
-        return self._config.get_config(f"backend.database.plugin.{plugin_id}", default={})
-
-    def client_for(self, plugin_id: str) -> str:
-        """Normalised client name for ``plugin_id``: ``sqlite`` or ``pg``."""
-        raw = self._plugin_config(plugin_id).get_optional_string("client") or self._config.get_optional_string(
-            "backend.database.client"
-        ) or "sqlite"
-        if raw in ("pg", "postgres", "postgresql"):
-            return "pg"
-        if raw in ("sqlite", "sqlite3", "better-sqlite3"):
-            return "sqlite"
-        raise ValueError(f"Unsupported database client type '{raw}' specified for plugin '{plugin_id}'")
-
-    def skip_migrations(self, plugin_id: str) -> bool:
-        """Whether migrations are skipped for ``plugin_id``."""
-        override = self._plugin_config(plugin_id).get_optional_boolean("skipMigrations")
-        if override is not None:
-            return override
-        return bool(self._config.get_optional_boolean("backend.database.skipMigrations"))
-
-    def _connection(self, plugin_id: str) -> Any:
-        plugin_conn = self._plugin_config(plugin_id).get_optional("connection")
-        if plugin_conn is not None:
-            return plugin_conn
-        return self._config.get_optional("backend.database.connection")
-
-    def _connection_option(self, plugin_id: str, key: str) -> Any:
-        conn = self._connection(plugin_id)
-        return conn.get(key) if isinstance(conn, dict) else None
-
-    def sqlite_path(self, plugin_id: str) -> str:
-        """The SQLite file of ``plugin_id`` (``:memory:`` when configured so)."""
-        conn = self._connection(plugin_id) or {}
-        if isinstance(conn, str):
-            return conn
-        if conn.get("filename") == ":memory:":
-            return ":memory:"
-        directory = conn.get("directory") or DEFAULT_SQLITE_DIRECTORY
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        return str(Path(directory) / f"{plugin_id}.sqlite")
+        for directory in self._directory_locks:
+            instance_lock.release(directory)
+        self._directory_locks.clear()
 
     def pg_url(self, plugin_id: str) -> tuple[URL, str | None]:
         """Return the asyncpg URL for ``plugin_id`` and its schema (schema division mode)."""
@@ -225,6 +186,9 @@ class DatabaseManager:
         pool = self._config.get_config("backend.database.pool", default={})
         if self.client_for(plugin_id) == "sqlite":
             path = self.sqlite_path(plugin_id)
+            if path != ":memory:":
+                # One host per SQLite directory (see host.instance_lock).
+                self._directory_locks.append(instance_lock.acquire(Path(path).parent))
             engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
 
             @event.listens_for(engine.sync_engine, "connect")
