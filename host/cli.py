@@ -45,6 +45,7 @@ def validate_config(config: Config) -> list[str]:
         lambda: config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout"),
         lambda: config.get_optional_number("backend.listen.port"),
         lambda: config.get_optional_number("backend.workers"),
+        lambda: config.get_optional_string("backend.controlSocket"),
     ]
     workers = int(config.get_optional_number("backend.workers") or 1)
     checks.append(lambda: check_bus_for_workers(config, workers))
@@ -151,6 +152,8 @@ def cmd_start(args: argparse.Namespace) -> int:
             self.cfg.set("keepalive", 5)
             self.cfg.set("proc_name", "greenroom")
             self.cfg.set("accesslog", None)
+            for key, value in _control_socket_settings(config, self.cfg.settings).items():
+                self.cfg.set(key, value)
 
         def load(self) -> Any:
             from host.app import create_app
@@ -159,6 +162,21 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     _Server().run()
     return 0
+
+
+def _control_socket_settings(config: Config, known: dict[str, Any]) -> dict[str, Any]:
+    """gunicorn's control socket (``gunicornc``, gunicorn 25.1+): off unless ``backend.controlSocket`` names one.
+
+    gunicorn's default path (``$XDG_RUNTIME_DIR/gunicorn.ctl`` or
+    ``~/.gunicorn/gunicorn.ctl``) is one per user, so every instance on a
+    machine would take it over from the previous one and remove it on exit.
+    """
+    if "control_socket" not in known:
+        return {}  # an older gunicorn without the control socket
+    path = config.get_optional_string("backend.controlSocket")
+    if not path:
+        return {"control_socket_disable": True}
+    return {"control_socket_disable": False, "control_socket": os.path.abspath(path), "control_socket_mode": 0o600}
 
 
 def _lock_sqlite_directories(config: Config) -> str | None:
