@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from host.lifecycle import PluginLifecycle
     from host.logging import Logger
     from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
+    from host.provided import Provided, create_provided_ref
     from host.registry import PluginMetadata
     from host.scheduler import PluginScheduler, Schedule
 
@@ -93,6 +94,7 @@ _LAZY = {
         ("json_body", "openapi_document", "path_param", "pydantic_schemas", "query_param", "ref", "responses"),
         "host.openapi",
     ),
+    **dict.fromkeys(("Provided", "create_provided_ref"), "host.provided"),
     "PluginMetadata": "host.registry",
     **dict.fromkeys(("PluginScheduler", "Schedule"), "host.scheduler"),
 }
@@ -125,6 +127,7 @@ __all__ = [
     "BackendPlugin",
     "CoreServices",
     "ExtensionPoint",
+    "Provided",
     "Registrar",
     "ServiceFactory",
     "ServiceRef",
@@ -132,6 +135,7 @@ __all__ = [
     "create_backend_module",
     "create_backend_plugin",
     "create_extension_point",
+    "create_provided_ref",
     "create_service_factory",
     "create_service_ref",
     # the backend itself

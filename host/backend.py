@@ -99,9 +99,26 @@ class InstanceMetadata:
 
     def __init__(self) -> None:
         self._plugins: dict[str, list[str]] = {}
+        self._init_done: dict[str, asyncio.Event] = {}
+        self._init_failures: dict[str, BaseException] = {}
 
     def _set(self, plugins: dict[str, list[str]]) -> None:
         self._plugins = plugins
+        self._init_done = {plugin_id: asyncio.Event() for plugin_id in plugins}
+
+    def _plugin_init_finished(self, plugin_id: str, failure: BaseException | None) -> None:
+        """Record that ``plugin_id``'s init ran (``failure`` is ``None``) or that the plugin failed."""
+        done = self._init_done[plugin_id]
+        if done.is_set():
+            return
+        if failure is not None:
+            self._init_failures[plugin_id] = failure
+        done.set()
+
+    async def wait_for_plugin_init(self, plugin_id: str) -> BaseException | None:
+        """Wait until ``plugin_id``'s init has run; return why it failed, or ``None``."""
+        await self._init_done[plugin_id].wait()
+        return self._init_failures.get(plugin_id)
 
     def installed_plugins(self) -> list[dict[str, Any]]:
         """``[{"pluginId": ..., "modules": [{"moduleId": ...}]}]``."""
@@ -324,9 +341,11 @@ class Backend:
                 raise RuntimeError(f"Module '{fatal[0].module_id}' for plugin '{plugin_id}' failed to start")
             deps = await self._resolve(plugin, plugin_id, extension_points)
             await _call_init(plugin.init.func, deps)
+            self.instance_metadata._plugin_init_finished(plugin_id, None)
             lifecycle = await self._registry.get(core_services.lifecycle, plugin_id)
             await lifecycle.startup()
         except Exception as error:
+            self.instance_metadata._plugin_init_finished(plugin_id, error)
             result.failure = error
             result.allowed = _allowed(config, plugin_id, None)
             logger.error(

@@ -1,8 +1,8 @@
 """The ``catalog`` backend plugin and its ``auth`` sign-in module.
 
 ``catalog_plugin`` migrates its database, ingests ``catalog.locations``
-once during ``init``, attaches itself to the :class:`CatalogHub` (which makes
-``catalog_service_ref`` usable), serves ``/api/catalog`` and schedules a
+once during ``init``, provides its :class:`Catalog` through ``catalog_provided_ref``
+(which makes ``catalog_service_ref`` usable), serves ``/api/catalog`` and schedules a
 global refresh every ``catalog.refresh.frequency`` (default 30 minutes).
 
 ``catalog_sign_in_module`` extends the ``auth`` plugin: signed-in users own
@@ -23,7 +23,8 @@ from plugin_catalog.api import add_routes
 from plugin_catalog.catalog import Catalog
 from plugin_catalog.openapi import build_openapi_document
 from plugin_catalog.refresh import CatalogRefresher, locations_from_config
-from plugin_catalog.service import CatalogHub, catalog_hub_ref, catalog_service_ref
+from host.provided import Provided
+from plugin_catalog.service import catalog_provided_ref, catalog_service_ref
 from plugin_catalog.store import CatalogStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -32,9 +33,10 @@ REFRESH_TASK_ID = "catalog-refresh"
 
 
 async def _start(
-    config: Config, logger: Any, database: Any, router: Any, http_auth: Any, scheduler: Any, hub: CatalogHub
+    config: Config, logger: Any, database: Any, router: Any, http_auth: Any, scheduler: Any,
+    provided: Provided[Catalog],
 ) -> None:
-    """Migrate, ingest once, serve the routes, schedule refreshes, then attach to the hub."""
+    """Migrate, ingest once, serve the routes, schedule refreshes, then provide the catalog."""
     await database.migrate(MIGRATIONS)
     store = CatalogStore(await database.get_engine())
     refresher = CatalogRefresher(store, locations_from_config(config), Path.cwd(), logger)
@@ -51,26 +53,10 @@ async def _start(
         scope="global",
         fn=refresher.refresh,
     )
-    hub.attach(catalog)
+    provided.provide(catalog)
 
 
 def _register(reg: Registrar) -> None:
-    async def init(
-        config: Config,
-        logger: Any,
-        database: Any,
-        router: Any,
-        http_auth: Any,
-        scheduler: Any,
-        hub: CatalogHub,
-    ) -> None:
-        try:
-            await _start(config, logger, database, router, http_auth, scheduler, hub)
-        except BaseException as error:
-            # NOTE(catalog): consumers waiting on the hub fail now instead of after the ready timeout.
-            hub.fail(str(error) or type(error).__name__)
-            raise
-
     reg.register_init(
         deps={
             "config": core_services.config,
@@ -79,9 +65,9 @@ def _register(reg: Registrar) -> None:
             "router": core_services.http_router,
             "http_auth": core_services.http_auth,
             "scheduler": core_services.scheduler,
-            "hub": catalog_hub_ref,
+            "provided": catalog_provided_ref,
         },
-        init=init,
+        init=_start,
     )
 
 

@@ -9,70 +9,29 @@ registered because the ref has a default factory::
     reg.register_init(deps={"catalog": catalog_service_ref}, init=init)
 
 Plugins initialise in parallel, so the service may be called before the
-catalog plugin has finished its first ingestion: every method waits (30 s by
-default) for the catalog plugin to attach its store to the root-scoped
-:class:`CatalogHub`, then raises :class:`host.errors.ServiceUnavailableError`.
-When the catalog plugin is not installed in this backend it raises at once.
+catalog plugin has finished its first ingestion: every method waits while the
+catalog plugin's init runs (it provides its :class:`Catalog` through
+:data:`catalog_provided_ref`, a :class:`host.Provided`). When the catalog
+plugin is not installed in this backend, or failed to start, it raises
+:class:`host.errors.ServiceUnavailableError` at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from host import core_services
-from host.errors import ServiceUnavailableError
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
+from host.provided import Provided, create_provided_ref
 from plugin_catalog.catalog import Catalog, FilterSpec
 
-#: Seconds a service call waits for the catalog plugin to become ready.
-READY_TIMEOUT = 30.0
-
-
-class CatalogHub:
-    """Root-scoped meeting point: the catalog plugin attaches its :class:`Catalog` here when ready."""
-
-    def __init__(self) -> None:
-        self._catalog: Catalog | None = None
-        self._failure: str | None = None
-        self._ready = asyncio.Event()
-
-    def attach(self, catalog: Catalog) -> None:
-        """Publish the ready catalog and wake every waiting caller."""
-        self._catalog = catalog
-        self._ready.set()
-
-    def fail(self, reason: str) -> None:
-        """Record that the catalog plugin failed to start; waiting callers fail at once."""
-        self._failure = reason
-        self._ready.set()
-
-    async def wait(self, timeout: float) -> Catalog:
-        """Return the catalog, waiting up to ``timeout`` seconds for it."""
-        if not self._ready.is_set():
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                raise ServiceUnavailableError(
-                    f"The catalog did not become ready within {timeout:g} seconds"
-                ) from None
-        if self._catalog is None:
-            raise ServiceUnavailableError(f"The catalog plugin failed to start: {self._failure}")
-        return self._catalog
-
-
 class CatalogService:
-    """The catalog as seen by another plugin; every method waits for readiness first."""
+    """The catalog as seen by another plugin; every method waits for the catalog plugin's init first."""
 
-    def __init__(self, hub: CatalogHub, instance_metadata: Any, ready_timeout: float = READY_TIMEOUT) -> None:
-        self._hub = hub
-        self._instance_metadata = instance_metadata
-        self._ready_timeout = ready_timeout
+    def __init__(self, provided: Provided[Catalog]) -> None:
+        self._provided = provided
 
     async def _catalog(self) -> Catalog:
-        if self._instance_metadata is not None and not self._instance_metadata.is_installed("catalog"):
-            raise ServiceUnavailableError("The catalog plugin is not installed")
-        return await self._hub.wait(self._ready_timeout)
+        return await self._provided.get()
 
     async def get_entity_by_ref(self, ref: str) -> dict[str, Any] | None:
         """The entity with this ref, or ``None``."""
@@ -105,19 +64,13 @@ class CatalogService:
         return await (await self._catalog()).list_users_with_email()
 
 
-def _hub_factory(ref: ServiceRef[Any]) -> ServiceFactory:
-    return create_service_factory(ref, lambda: CatalogHub())
-
-
-#: Root-scoped hub shared by the catalog plugin and every consumer in this backend.
-catalog_hub_ref: ServiceRef[CatalogHub] = create_service_ref("catalog.hub", "root", default_factory=_hub_factory)
+#: The catalog plugin provides its :class:`Catalog` here at the end of its init.
+catalog_provided_ref: ServiceRef[Provided[Catalog]] = create_provided_ref("catalog.provided", plugin_id="catalog")
 
 
 def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
     return create_service_factory(
-        ref,
-        lambda hub, instance_metadata: CatalogService(hub, instance_metadata),
-        deps={"hub": catalog_hub_ref, "instance_metadata": core_services.instance_metadata},
+        ref, lambda provided: CatalogService(provided), deps={"provided": catalog_provided_ref}
     )
 
 

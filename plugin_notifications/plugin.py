@@ -3,8 +3,8 @@
 ``init`` migrates the database, loads processors (from modules through the
 extension point, then from the ``greenroom.notifications.processors``
 entry points), serves ``/api/notifications``, schedules the retention task
-and attaches the sender to the hub, which makes ``notification_service_ref``
-usable in-process.
+and provides the sender through ``notifications_sender_ref``, which makes
+``notification_service_ref`` usable in-process.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import CatalogRecipientResolver
 from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
-from plugin_notifications.service import NotificationsHub, notifications_hub_ref
+from host.provided import Provided
+from plugin_notifications.service import notifications_sender_ref
 from plugin_notifications.settings import SETTINGS_CHANGED_TOPIC, SettingsService, read_default_settings
 from plugin_notifications.store import NotificationsStore
 from plugin_notifications.web import mount_web_inbox
@@ -51,7 +52,7 @@ def _register(reg: Registrar) -> None:
         lifecycle: Any,
         signals: Any,
         catalog: Any,
-        hub: NotificationsHub,
+        provided_sender: Provided[NotificationSender],
         events: Any,
     ) -> None:
         await database.migrate(MIGRATIONS)
@@ -85,7 +86,7 @@ def _register(reg: Registrar) -> None:
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
         await schedule_cleaner(config, scheduler, store, logger)
         lifecycle.add_shutdown_hook(tasks.drain)
-        hub.attach(sender)
+        provided_sender.provide(sender)
 
     reg.register_init(
         deps={
@@ -99,7 +100,7 @@ def _register(reg: Registrar) -> None:
             "lifecycle": core_services.lifecycle,
             "signals": signals_service_ref,
             "catalog": catalog_service_ref,
-            "hub": notifications_hub_ref,
+            "provided_sender": notifications_sender_ref,
             "events": core_services.events,
         },
         init=init,

@@ -10,52 +10,31 @@ has a default factory) and calls::
 
 The notification's origin is the calling plugin (``plugin:<pluginId>``).
 When the notifications plugin runs in the same backend the call stays
-in-process, waiting for the plugin to be ready; otherwise it is a
+in-process, waiting while the plugin's init runs (and failing at once with
+:class:`host.errors.ServiceUnavailableError` if the plugin failed to start);
+otherwise it is a
 ``POST`` to the notifications plugin found through discovery, with a
 plugin-to-plugin token, exactly like Backstage's ``DefaultNotificationService``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
 from host import core_services
-from host.errors import ServiceUnavailableError
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
+from host.provided import Provided, create_provided_ref
 from plugin_notifications.sender import NotificationSender
 
-#: Seconds an in-process send waits for the notifications plugin to start.
-READY_TIMEOUT = 30.0
 PLUGIN_ID = "notifications"
 
-
-class NotificationsHub:
-    """Root-scoped meeting point: the notifications plugin attaches its sender here when ready."""
-
-    def __init__(self) -> None:
-        self._sender: NotificationSender | None = None
-        self._ready = asyncio.Event()
-
-    def attach(self, sender: NotificationSender) -> None:
-        """Publish the ready sender and wake every waiting caller."""
-        self._sender = sender
-        self._ready.set()
-
-    async def wait(self, timeout: float) -> NotificationSender:
-        """Return the sender, waiting up to ``timeout`` seconds for it."""
-        if self._sender is None:
-            try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
-            except TimeoutError:
-                raise ServiceUnavailableError(
-                    f"The notifications plugin did not become ready within {timeout:g} seconds"
-                ) from None
-        assert self._sender is not None
-        return self._sender
+#: The notifications plugin provides its :class:`NotificationSender` here at the end of its init.
+notifications_sender_ref: ServiceRef[Provided[NotificationSender]] = create_provided_ref(
+    "notifications.sender", plugin_id=PLUGIN_ID
+)
 
 
 class NotificationSendError(Exception):
@@ -68,18 +47,16 @@ class NotificationService:
     def __init__(
         self,
         *,
-        hub: NotificationsHub,
+        local_sender: Provided[NotificationSender],
         auth: Any,
         discovery: Any,
         instance_metadata: Any,
-        ready_timeout: float = READY_TIMEOUT,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._hub = hub
+        self._local_sender = local_sender
         self._auth = auth
         self._discovery = discovery
         self._instance_metadata = instance_metadata
-        self._ready_timeout = ready_timeout
         self._http_client = http_client
 
     async def send(self, *, recipients: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
@@ -92,7 +69,7 @@ class NotificationService:
         body = {"recipients": dict(recipients), "payload": dict(payload)}
         own = self._auth.get_own_service_credentials()
         if self._instance_metadata.is_installed(PLUGIN_ID):
-            sender = await self._hub.wait(self._ready_timeout)
+            sender = await self._local_sender.get()
             await sender.send(body, origin=own.principal.subject)
             return
         base_url = await self._discovery.get_base_url(PLUGIN_ID)
@@ -112,24 +89,14 @@ class NotificationService:
             )
 
 
-def _hub_factory(ref: ServiceRef[Any]) -> ServiceFactory:
-    return create_service_factory(ref, lambda: NotificationsHub())
-
-
-#: Root-scoped hub shared by the notifications plugin and every sender in this backend.
-notifications_hub_ref: ServiceRef[NotificationsHub] = create_service_ref(
-    "notifications.hub", "root", default_factory=_hub_factory
-)
-
-
 def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
     return create_service_factory(
         ref,
-        lambda hub, auth, discovery, instance_metadata: NotificationService(
-            hub=hub, auth=auth, discovery=discovery, instance_metadata=instance_metadata
+        lambda local_sender, auth, discovery, instance_metadata: NotificationService(
+            local_sender=local_sender, auth=auth, discovery=discovery, instance_metadata=instance_metadata
         ),
         deps={
-            "hub": notifications_hub_ref,
+            "local_sender": notifications_sender_ref,
             "auth": core_services.auth,
             "discovery": core_services.discovery,
             "instance_metadata": core_services.instance_metadata,

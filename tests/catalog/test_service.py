@@ -13,7 +13,6 @@ import pytest
 from host.errors import ServiceUnavailableError
 from host.features import create_backend_plugin
 from plugin_catalog import catalog_service_ref
-from plugin_catalog.service import CatalogHub, CatalogService
 from tests.catalog.test_api import CATALOG_PLUGINS, catalog_host
 from tests.conftest import start_host
 
@@ -79,34 +78,6 @@ async def test_service_fails_fast_without_the_catalog_plugin() -> None:
     async with start_host("sqlite", features=[consumer_plugin(seen, call_in_init=False)], plugins=["auth"]):
         with pytest.raises(ServiceUnavailableError, match="The catalog plugin is not installed"):
             await asyncio.wait_for(seen["service"].resolve_users("group:team-a"), 2)
-
-
-class _Installed:
-    def is_installed(self, plugin_id: str) -> bool:
-        return plugin_id == "catalog"
-
-
-async def test_service_waits_for_readiness_then_times_out() -> None:
-    hub = CatalogHub()
-    service = CatalogService(hub, _Installed(), ready_timeout=0.05)
-    with pytest.raises(ServiceUnavailableError, match="did not become ready"):
-        await service.get_entity_by_ref("user:x")
-
-
-async def test_service_call_completes_once_the_catalog_attaches() -> None:
-    hub = CatalogHub()
-    service = CatalogService(hub, _Installed(), ready_timeout=5)
-
-    class FakeCatalog:
-        async def resolve_users(self, refs: Any, excluded: Any = None) -> list[str]:
-            return ["user:default/x"]
-
-    pending = asyncio.create_task(service.resolve_users("user:x"))
-    await asyncio.sleep(0.05)
-    assert not pending.done()
-    hub.attach(FakeCatalog())  # type: ignore[arg-type]
-    assert await asyncio.wait_for(pending, 1) == ["user:default/x"]
-
 
 
 async def test_service_fails_fast_when_the_catalog_plugin_failed_to_start() -> None:

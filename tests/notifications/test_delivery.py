@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from host import core_services, create_backend_plugin
+from host import ServiceUnavailableError, core_services, create_backend_plugin
+from host.config import deep_merge
 from plugin_notifications import NotificationSendError, notification_service_ref
-from plugin_notifications.service import NotificationService
+from plugin_notifications.service import NotificationService, notifications_sender_ref
 from tests.conftest import start_host
 from tests.notifications.conftest import BROADCAST, ORG, Api, eventually, notifications_config, user
 
@@ -231,6 +232,30 @@ async def test_service_in_process(db_kind: str) -> None:
         assert "request/body/payload must have required property 'title'" in str(raised.value)
 
 
+async def test_service_fails_fast_when_notifications_failed_to_start() -> None:
+    """A sender learns at once that the notifications plugin failed (it used to wait 30 s)."""
+
+    outcome: dict[str, Any] = {}
+
+    def register_sender(reg: Any) -> None:
+        async def init(notifications: NotificationService) -> None:
+            started = time.monotonic()
+            try:
+                await notifications.send(recipients={"type": "broadcast"}, payload={"title": "lost"})
+            except ServiceUnavailableError as error:
+                outcome["error"] = str(error)
+            outcome["seconds"] = time.monotonic() - started
+
+        reg.register_init(deps={"notifications": notification_service_ref}, init=init)
+
+    config = deep_merge(notifications_config(retention="not a duration"),  # the notifications init fails
+                        {"backend": {"startup": {"plugins": {"notifications": {"onPluginBootFailure": "continue"}}}}})
+    async with start_host(config=config, features=[create_backend_plugin("sender", register_sender)]):
+        assert outcome["error"].startswith("The notifications plugin failed to start: "), outcome
+        assert "retention" in outcome["error"]
+        assert outcome["seconds"] < 5
+
+
 class _Remote:
     """Discovery and instance metadata that place the notifications plugin on another host."""
 
@@ -254,9 +279,9 @@ async def remote(db_kind: str) -> AsyncIterator[Any]:
 async def test_service_over_http(remote: Any) -> None:
     """Without a local notifications plugin the service POSTs with a plugin token via discovery."""
     auth = await remote.backend.get_service(core_services.auth, "scaffolder")
-    hub = await remote.backend.get_service(notification_service_ref, "scaffolder")
+    local = await remote.backend.get_service(notifications_sender_ref)
     where = _Remote(remote.url)
-    service = NotificationService(hub=hub._hub, auth=auth, discovery=where, instance_metadata=where)
+    service = NotificationService(local_sender=local, auth=auth, discovery=where, instance_metadata=where)
     await service.send(recipients={"type": "entity", "entityRef": "group:default/mock"}, payload={"title": "remote"})
     [item] = (await Api(remote).list(MOCK))["notifications"]
     assert item["origin"] == "plugin:scaffolder"
