@@ -32,6 +32,7 @@ def _load(paths: Sequence[str]) -> Config:
 
 def validate_config(config: Config) -> list[str]:
     """Check the parts of the config the host owns; return the problems found."""
+    from host.auth.keys import static_key_set
     from host.auth.plugin import check_providers
     from host.auth.tokens import parse_external_access
     from host.database import DatabaseManager
@@ -42,6 +43,7 @@ def validate_config(config: Config) -> list[str]:
         lambda: DatabaseManager(config).client_for("config-check"),
         lambda: parse_external_access(config),
         lambda: check_providers(config),
+        lambda: static_key_set(config),
         lambda: config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout"),
         lambda: config.get_optional_number("backend.listen.port"),
         lambda: config.get_optional_number("backend.workers"),

@@ -186,7 +186,8 @@ class DatabaseManager(DatabaseLayout):
         pool = self._config.get_config("backend.database.pool", default={})
         if self.client_for(plugin_id) == "sqlite":
             path = self.sqlite_path(plugin_id)
-            if path != ":memory:":
+            if path != ":memory:" and not path.startswith("file:"):
+                _private_file(path)
                 # One host per SQLite directory (see host.instance_lock).
                 self._directory_locks.append(instance_lock.acquire(Path(path).parent))
             engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
@@ -285,9 +286,22 @@ class DatabaseManager(DatabaseLayout):
             yield
 
 
+def _private_file(path: str) -> None:
+    """Create ``path`` readable by its owner only (0600), or take group and other access away from it.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the database file's mode.
+    A plugin's database can hold secrets (the ``auth`` plugin's signing key).
+    """
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError, PermissionError):  # PermissionError: not ours to change
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, 0o600)
+
+
 @contextlib.contextmanager
 def _file_lock(path: str) -> Iterator[None]:
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -59,7 +59,7 @@ class DatabaseLayout:
         if conn.get("filename") == ":memory:":
             return ":memory:"
         directory = conn.get("directory") or DEFAULT_SQLITE_DIRECTORY
-        Path(directory).mkdir(parents=True, exist_ok=True)
+        Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
         return str(Path(directory) / f"{plugin_id}.sqlite")
 
     def sqlite_directories(self) -> list[Path]:

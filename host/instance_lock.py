@@ -58,7 +58,7 @@ def acquire(directory: str | os.PathLike[str], *, share_with_instance: bool = Tr
             fd, users = _held[path]
             _held[path] = (fd, users + 1)
             return path
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)  # not world-readable: it holds the databases
         fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,7 +9,8 @@ User tokens and plugin-to-plugin tokens are ES256 JWTs, Backstage style:
   call is made on behalf of).
 
 The signing key lives in the ``auth`` plugin's database, so every worker and
-every instance sharing that database issues and accepts the same tokens.
+every instance sharing that database issues and accepts the same tokens, or
+in config (``auth.keyStore.provider: static``, see :mod:`host.auth.keys`).
 Static external-access tokens come from ``backend.auth.externalAccess``.
 """
 
@@ -26,10 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cachetools import TTLCache
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
+from host.auth.keys import KeySet, generate_private_pem, load_private_key, static_key_set
 from host.auth.published_tokens import is_published
 from host.config import Config, ConfigError
 from host.database import DatabaseManager
@@ -43,6 +45,12 @@ USER_TOKEN_TTL_SECONDS = 3600
 PLUGIN_TOKEN_TTL_SECONDS = 3600
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _CACHE_LIMIT = 10_000
+#: How long a token's unknown ``kid`` is rejected without looking at the key table again
+#: (``auth.keyStore.unknownKeyIdTtl``).
+UNKNOWN_KID_TTL_SECONDS = 60.0
+#: The key table is read again (for a kid created by another process) at most this often
+#: (``auth.keyStore.reloadInterval``).
+KEY_RELOAD_INTERVAL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -107,46 +115,79 @@ class TokenManager:
         self.static_tokens = parse_external_access(config)
         REDACTOR.add(self.static_tokens.keys())
         self._issuer = (config.get_optional_string("backend.baseUrl") or "http://localhost:7007").rstrip("/") + "/api/auth"
-        self._private: ec.EllipticCurvePrivateKey | None = None
-        self._kid: str | None = None
-        self._public: dict[str, Any] = {}
-        self._jwks: list[dict[str, Any]] = []
+        self._static_keys = static_key_set(config)
+        self._keys: KeySet | None = self._static_keys
+        self._jwks: list[dict[str, Any]] = self._keys.jwks() if self._keys else []
+        self._migrated = False
         self._lock = asyncio.Lock()
         self._cache: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+        # A token whose kid is unknown must not make every request reload the keys: unknown kids are
+        # remembered, and the key table is read again at most once per reload interval.
+        unknown_ttl = config.get_optional_duration("auth.keyStore.unknownKeyIdTtl")
+        reload_interval = config.get_optional_duration("auth.keyStore.reloadInterval")
+        self._reload_interval = reload_interval.total_seconds() if reload_interval else KEY_RELOAD_INTERVAL_SECONDS
+        self._unknown_kids: TTLCache[str, bool] = TTLCache(
+            maxsize=_CACHE_LIMIT, ttl=unknown_ttl.total_seconds() if unknown_ttl else UNKNOWN_KID_TTL_SECONDS)
+        self._last_reload = float("-inf")
 
-    async def _ensure_keys(self, reload: bool = False) -> None:
-        if self._private is not None and not reload:
-            return
-        async with self._lock:
-            if self._private is not None and not reload:
-                return
-            db = self._databases.for_plugin("auth")
+    async def _ensure_keys(self) -> KeySet:
+        if self._keys is None:
+            async with self._lock:
+                if self._keys is None:
+                    await self._load_keys()
+        assert self._keys is not None
+        return self._keys
+
+    async def _load_keys(self) -> None:
+        """Read the key table (migrating it once, creating the first key if there is none)."""
+        db = self._databases.for_plugin("auth")
+        if not self._migrated:
             await db.migrate(_MIGRATIONS, version_table="greenroom_auth_alembic_version")
-            engine = await db.get_engine()
+            self._migrated = True
+        engine = await db.get_engine()
+        self._last_reload = time.monotonic()
+        rows = await self._load(engine)
+        if not rows:
+            pem = generate_private_pem()
+            kid = str(uuid.uuid4())
+            private = load_private_key(pem, "signing key")
+            jwk = KeySet(kid, private, {kid: private.public_key()}).jwks()[0]
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) "
+                         "VALUES (:kid, :pem, :jwk, :at)"),
+                    {"kid": kid, "pem": pem, "jwk": json.dumps(jwk), "at": datetime.now(UTC)},
+                )
             rows = await self._load(engine)
-            if not rows:
-                key = ec.generate_private_key(ec.SECP256R1())
-                kid = str(uuid.uuid4())
-                pem = key.private_bytes(
-                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-                ).decode()
-                jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
-                jwk.update({"kid": kid, "use": "sig", "alg": "ES256"})
-                async with engine.begin() as conn:
-                    await conn.execute(
-                        text("INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) "
-                             "VALUES (:kid, :pem, :jwk, :at)"),
-                        {"kid": kid, "pem": pem, "jwk": json.dumps(jwk), "at": datetime.now(UTC)},
-                    )
-                rows = await self._load(engine)
-            kid, pem, _ = rows[0]
-            self._kid = kid
-            self._private = serialization.load_pem_private_key(pem.encode(), password=None)  # type: ignore[assignment]
-            self._jwks = [json.loads(jwk) for _, _, jwk in rows]
-            self._public = {
-                row_kid: serialization.load_pem_private_key(row_pem.encode(), password=None).public_key()
-                for row_kid, row_pem, _ in rows
-            }
+        kid, pem, _ = rows[0]
+        keys = KeySet(kid, load_private_key(pem, f"signing key {kid}"))
+        keys.public = {row_kid: load_private_key(row_pem, f"signing key {row_kid}").public_key()
+                       for row_kid, row_pem, _ in rows}
+        self._keys = keys
+        self._jwks = [json.loads(jwk) for _, _, jwk in rows]
+
+    async def _verification_key(self, kid: Any) -> ec.EllipticCurvePublicKey | None:
+        """The public key of ``kid``.
+
+        A kid this process does not know may belong to a key another process
+        just created, so the key table is read again, but at most once per
+        ``auth.keyStore.reloadInterval`` (5 s); a kid still unknown after a
+        read is rejected without reading for ``auth.keyStore.unknownKeyIdTtl`` (60 s).
+        """
+        keys = await self._ensure_keys()
+        if not isinstance(kid, str):
+            return None
+        key = keys.public.get(kid)
+        if key is not None or self._static_keys is not None or kid in self._unknown_kids:
+            return key
+        async with self._lock:
+            if time.monotonic() - self._last_reload < self._reload_interval:
+                return self._keys.public.get(kid) if self._keys else None
+            await self._load_keys()
+        key = (await self._ensure_keys()).public.get(kid)
+        if key is None:
+            self._unknown_kids[kid] = True
+        return key
 
     @staticmethod
     async def _load(engine: Any) -> list[tuple[str, str, str]]:
@@ -165,22 +206,22 @@ class TokenManager:
         self, user_entity_ref: str, ownership_entity_refs: list[str], ttl: int = USER_TOKEN_TTL_SECONDS
     ) -> tuple[str, int]:
         """Issue a user token; returns ``(token, expires_in_seconds)``."""
-        await self._ensure_keys()
+        keys = await self._ensure_keys()
         now = int(time.time())
         claims = {"iss": self._issuer, "sub": user_entity_ref, "ent": ownership_entity_refs, "aud": "backstage",
                   "iat": now, "exp": now + ttl}
-        token = jwt.encode(claims, self._private, algorithm="ES256", headers={"typ": USER_TOKEN_TYPE, "kid": self._kid})
+        token = jwt.encode(claims, keys.private, algorithm="ES256", headers={"typ": USER_TOKEN_TYPE, "kid": keys.kid})
         return token, ttl
 
     async def issue_plugin_token(self, source_plugin: str, target_plugin: str, obo: str | None = None) -> str:
         """Issue a plugin-to-plugin token from ``source_plugin`` to ``target_plugin``."""
-        await self._ensure_keys()
+        keys = await self._ensure_keys()
         now = int(time.time())
         claims: dict[str, Any] = {"sub": source_plugin, "aud": target_plugin, "iat": now,
                                   "exp": now + PLUGIN_TOKEN_TTL_SECONDS}
         if obo:
             claims["obo"] = obo
-        return jwt.encode(claims, self._private, algorithm="ES256", headers={"typ": PLUGIN_TOKEN_TYPE, "kid": self._kid})
+        return jwt.encode(claims, keys.private, algorithm="ES256", headers={"typ": PLUGIN_TOKEN_TYPE, "kid": keys.kid})
 
     async def verify_jwt(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Verify a host-issued JWT; returns ``(header, claims)`` or raises AuthenticationError."""
@@ -191,11 +232,7 @@ class TokenManager:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as error:
             raise AuthenticationError("Illegal token") from error
-        await self._ensure_keys()
-        kid = header.get("kid")
-        if kid not in self._public:
-            await self._ensure_keys(reload=True)
-        key = self._public.get(kid)
+        key = await self._verification_key(header.get("kid"))
         if key is None:
             raise AuthenticationError("Illegal token")
         try:
