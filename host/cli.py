@@ -60,6 +60,8 @@ def validate_config(config: Config) -> list[str]:
 
 
 def _redacted(config: Config) -> dict[str, Any]:
+    from host.logging import redact_url_passwords
+
     secrets = set(config.secret_values())
 
     def walk(node: Any) -> Any:
@@ -67,7 +69,9 @@ def _redacted(config: Config) -> dict[str, Any]:
             return {k: walk(v) for k, v in node.items()}
         if isinstance(node, list):
             return [walk(v) for v in node]
-        return "***" if isinstance(node, str) and node in secrets else node
+        if isinstance(node, str):
+            return "***" if node in secrets else redact_url_passwords(node)
+        return node
 
     return walk(config.as_dict())
 

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import re
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
@@ -171,7 +173,8 @@ class Config:
         return copy.deepcopy(self._data)
 
     def secret_values(self) -> list[str]:
-        """Every string value stored under a key that looks secret (for log redaction)."""
+        """Every string value stored under a key that looks secret, and every password inside a URL
+        (for log redaction)."""
         found: list[str] = []
 
         def walk(node: Any, key: str) -> None:
@@ -183,6 +186,11 @@ class Config:
                     walk(v, key)
             elif isinstance(node, str) and _SECRET_KEYS.search(key) and len(node) >= 4:
                 found.append(node)
+            elif isinstance(node, str) and "://" in node:
+                with contextlib.suppress(ValueError):
+                    password = urlsplit(node).password
+                    if password and len(password) >= 4:
+                        found.extend({password, unquote(password)})
 
         walk(self._data, "")
         return found

@@ -3,7 +3,8 @@
 Log lines are JSON (``backend.logger.format: json``, the default when
 ``auth.environment: production``) or readable text (``text``). Every value that config marks
 as secret (tokens, passwords, keys) is replaced by ``***`` before a line is
-written, and so is any bearer token.
+written, and so is any bearer token and the password of any URL
+(``postgresql://user:***@host``).
 """
 
 from __future__ import annotations
@@ -21,10 +22,17 @@ import orjson
 _LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "warning": logging.WARNING,
            "info": logging.INFO, "debug": logging.DEBUG}
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-_.~+/=]+", re.IGNORECASE)
+# scheme://user:PASSWORD@host - the user part may be empty (redis://:PASSWORD@host)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)[^@/?#\s]+(?=@)", re.IGNORECASE)
+
+
+def redact_url_passwords(text: str) -> str:
+    """Replace the password of every ``scheme://user:password@host`` URL in ``text`` with ``***``."""
+    return _URL_PASSWORD.sub(r"\1***", text)
 
 
 class Redactor:
-    """Replaces known secret strings (and bearer tokens) with ``***``."""
+    """Replaces known secret strings, bearer tokens and passwords inside URLs with ``***``."""
 
     def __init__(self) -> None:
         self._secrets: set[str] = set()
@@ -42,7 +50,7 @@ class Redactor:
         """Return ``text`` with every secret replaced."""
         if self._pattern is not None:
             text = self._pattern.sub("***", text)
-        return _BEARER.sub(r"\1***", text)
+        return redact_url_passwords(_BEARER.sub(r"\1***", text))
 
 
 REDACTOR = Redactor()

@@ -112,6 +112,20 @@ def test_config_check(tmp_path: Path) -> None:
     assert "GREENROOM_MISSING_VAR" in result.stderr
 
 
+def test_config_check_print_redacts_passwords_inside_urls(tmp_path: Path) -> None:
+    config = tmp_path / "urls.yaml"
+    config.write_text(yaml.safe_dump({
+        "backend": {"database": {"client": "pg", "connection": "postgresql://greenroom:pg-s3cret%40x@db:5432/gr"}},
+        "events": {"bus": "redis", "redis": {"url": "redis://:redis-s3cret@cache:6379/0"}},
+    }))
+    result = subprocess.run([*GREENROOM, "config", "check", "--config", str(config), "--print"],
+                            capture_output=True, text=True, timeout=60)
+    assert "pg-s3cret" not in result.stdout + result.stderr and "redis-s3cret" not in result.stdout + result.stderr
+    printed = yaml.safe_load(result.stdout.split("Config OK")[0])
+    assert printed["backend"]["database"]["connection"] == "postgresql://greenroom:***@db:5432/gr"
+    assert printed["events"]["redis"]["url"] == "redis://:***@cache:6379/0"
+
+
 def test_migrate_creates_the_databases(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     result = subprocess.run([*GREENROOM, "migrate", "--config", str(config)], capture_output=True, text=True,

@@ -6,7 +6,7 @@ import io
 import logging
 
 from host import core_services
-from host.logging import _JsonFormatter, _TextFormatter
+from host.logging import _JsonFormatter, _TextFormatter, create_root_logger
 from tests.conftest import SERVICE_TOKEN, start_host
 
 
@@ -37,3 +37,26 @@ async def test_config_secrets_and_bearer_tokens_are_redacted() -> None:
         assert output.count("***") >= 4
         assert " auth info calling with ***" in output
         assert '"plugin":"auth"' in output
+
+
+def test_passwords_inside_urls_are_redacted_in_log_lines() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    base = logging.getLogger("greenroom")
+    base.addHandler(handler)
+    previous = base.level
+    base.setLevel(logging.INFO)
+    try:
+        logger = create_root_logger("info", "text")
+        for formatter in (_TextFormatter(), _JsonFormatter()):
+            handler.setFormatter(formatter)
+            logger.error("cannot connect to postgresql+asyncpg://greenroom:pg-Pass.word9@db.internal:5432/x",
+                         bus="redis://:redis-pass-7@cache:6379/0", plain="https://example.com:8443/a@b")
+    finally:
+        base.removeHandler(handler)
+        base.setLevel(previous)
+    output = stream.getvalue()
+    assert "pg-Pass.word9" not in output and "redis-pass-7" not in output
+    assert output.count("postgresql+asyncpg://greenroom:***@db.internal:5432/x") == 2
+    assert output.count("redis://:***@cache:6379/0") == 2
+    assert output.count("https://example.com:8443/a@b") == 2  # a port is not a password
