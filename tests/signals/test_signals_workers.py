@@ -27,6 +27,7 @@ import pytest
 import websockets
 import yaml
 
+from host.config import deep_merge
 from tests.conftest import SERVICE_TOKEN, base_config, drop_pg_schemas, free_port
 from tests.signals.conftest import REDIS_URL, recv_signal, subscribe, unique_channel, wait_subscribed, ws_url
 
@@ -57,15 +58,24 @@ def write_config(directory: str, overrides: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def greenroom_start(db: str, events: dict[str, Any], workers: int = WORKERS) -> AsyncIterator[str]:
-    """Run ``greenroom start --workers N``; yield its base URL once it answers."""
+async def greenroom_start(db: str, events: dict[str, Any] | None = None, workers: int = WORKERS,
+                          overrides: dict[str, Any] | None = None) -> AsyncIterator[str]:
+    """Run ``greenroom start --workers N``; yield its base URL once it answers.
+
+    Without ``overrides`` the host serves only auth, signals and the test plugin, and signs users
+    in through the trusted proxy; ``overrides`` replaces that with config of the caller's own.
+    """
     port = free_port()
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
     with tempfile.TemporaryDirectory(prefix="greenroom-workers-") as data_dir, helper_entry_point() as ep_dir:
         config = base_config(db, port=port, data_dir=data_dir, prefix=prefix)
-        config["backend"]["features"] = {"include": ["auth", "signals", "signals-test"]}
-        config["events"] = events
-        config["auth"] = {"providers": {"proxy": {"allowUnknownUsers": True}}}  # how the test signs users in
+        if events is not None:
+            config["events"] = events
+        if overrides is None:
+            config["backend"]["features"] = {"include": ["auth", "signals", "signals-test"]}
+            config["auth"] = {"providers": {"proxy": {"allowUnknownUsers": True}}}  # how the test signs users in
+        else:
+            config = deep_merge(config, overrides)
         config_file = write_config(data_dir, config)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([ep_dir, str(REPO)])}
         proc = subprocess.Popen(
