@@ -18,6 +18,7 @@ from host.events import EventsService, RootEventsService
 from host.features import ServiceFactory, create_service_factory
 from host.http import PluginHttpRouter, RootHttpRouter
 from host.lifecycle import PluginLifecycle, RootLifecycle
+from host.limits import ServerLimits
 from host.logging import Logger, create_root_logger
 from host.scheduler import PluginScheduler
 
@@ -27,8 +28,8 @@ def _root_logger(config: Config) -> Logger:
     return create_root_logger(config.get_optional_string("backend.logger.level"), fmt, config.secret_values())
 
 
-def _root_http_router(logger: Logger, lifecycle: RootLifecycle) -> RootHttpRouter:
-    router = RootHttpRouter(logger)
+def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle) -> RootHttpRouter:
+    router = RootHttpRouter(logger, ServerLimits.from_config(config))
 
     def mark_up() -> None:
         router.health.state = "up"
@@ -93,7 +94,7 @@ def default_service_factories() -> list[ServiceFactory]:
             deps={"manager": s.root_database, "plugin_metadata": s.plugin_metadata},
         ),
         create_service_factory(s.root_http_router, _root_http_router,
-                               deps={"logger": s.root_logger, "lifecycle": s.root_lifecycle}),
+                               deps={"config": s.config, "logger": s.root_logger, "lifecycle": s.root_lifecycle}),
         create_service_factory(
             s.http_router, _http_router, initialization="always",
             deps={"plugin_metadata": s.plugin_metadata, "config": s.config, "logger": s.logger,

@@ -25,6 +25,7 @@ import orjson
 
 from host.config import Config
 from host.errors import BackstageError, InputError, error_body
+from host.limits import BodyLimit, ServerLimits
 from host.logging import Logger
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
@@ -70,8 +71,9 @@ async def send_json(send: Callable[..., Awaitable[Any]], status: int, body: Any,
 class RootHttpRouter:
     """The root ASGI app: health endpoints, then the longest matching mounted prefix."""
 
-    def __init__(self, logger: Logger) -> None:
+    def __init__(self, logger: Logger, limits: ServerLimits | None = None) -> None:
         self._logger = logger
+        self._limits = limits or ServerLimits()
         self._routes: list[tuple[str, ASGIApp]] = []
         self.health: HealthState = HealthState()
 
@@ -83,7 +85,7 @@ class RootHttpRouter:
         for existing, _ in self._routes:
             if normalised == existing or normalised.startswith(existing + "/") or existing.startswith(normalised + "/"):
                 raise ValueError(f"Path {normalised} conflicts with the existing path {existing}")
-        self._routes.append((normalised, app))
+        self._routes.append((normalised, BodyLimit(app, self._limits.max_body_bytes)))
         self._routes.sort(key=lambda r: len(r[0]), reverse=True)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -4,6 +4,10 @@ An ASGI app cannot send ping frames itself, so the server does: every 30 s a
 ping, and a socket that has not answered within 60 s (two periods) is dropped,
 as Backstage's signals backend does. ``backend.websocket.pingInterval``
 changes the period (``greenroom start`` passes it to the workers).
+
+Connection limits (``backend.limits``: headers timeout, header size, keep-alive
+timeout, connection cap, WebSocket message size) come from the config files in
+``GREENROOM_CONFIG``; see :mod:`host.http_protocol`.
 """
 
 from __future__ import annotations
@@ -35,4 +39,15 @@ class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
         if interval:
             period = float(interval)
             self.CONFIG_KWARGS = {**self.CONFIG_KWARGS, "ws_ping_interval": period, "ws_ping_timeout": 2 * period}
+        self.CONFIG_KWARGS = {**self.CONFIG_KWARGS, **_limit_options()}
         super().__init__(*args, **kwargs)
+
+
+def _limit_options() -> dict[str, Any]:
+    """uvicorn settings enforcing ``backend.limits`` of the configured files."""
+    from host.app import config_paths_from_env
+    from host.config import Config
+    from host.http_protocol import server_options
+    from host.limits import ServerLimits
+
+    return server_options(ServerLimits.from_config(Config.load(config_paths_from_env())))

@@ -26,7 +26,9 @@ import uvicorn
 
 from host import core_services
 from host.app import GreenroomApp, create_app
-from host.config import deep_merge
+from host.config import Config, deep_merge
+from host.http_protocol import server_options
+from host.limits import ServerLimits
 
 PG_DSN = os.environ.get("GREENROOM_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("GREENROOM_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -159,8 +161,9 @@ async def start_host(
         overrides = deep_merge(overrides, {"backend": {"features": {"include": list(plugins)}}})
     overrides = deep_merge(overrides, config or {})
     app = create_app([], overrides=overrides, features=list(features), discover=discover)
+    limits = server_options(ServerLimits.from_config(Config.load([], overrides=overrides)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
-                                           ws="websockets-sansio", ws_ping_interval=None))
+                                           ws="websockets-sansio", ws_ping_interval=None, **limits))
     server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     task = asyncio.create_task(server.serve())
     try:
