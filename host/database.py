@@ -18,12 +18,15 @@ import asyncio
 import contextlib
 import fcntl
 import hashlib
+import json
+import logging
 import os
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -32,6 +35,30 @@ from host import instance_lock
 from host.config import Config
 from host.database_layout import DatabaseLayout
 
+_LOGGER = logging.getLogger("greenroom.database")
+
+
+def read_json(text: str | bytes) -> Any:
+    """Decode a JSON column value; a value no decoder can read comes back as ``None`` (logged).
+
+    orjson first (fast; it stops at 1,024 levels), then the standard library
+    (NaN, huge integers); rows written by hand or by older versions must not
+    make every read that touches them fail.
+    """
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as error:
+        _LOGGER.warning(f"Unreadable JSON value in the database, read as null: {str(error)[:200]}")
+        return None
+
+
+#: Options of every engine: errors never carry bind parameters (they end up in logs), and
+#: JSON columns are decoded defensively (see :func:`read_json`).
+ENGINE_SAFETY: dict[str, Any] = {"hide_parameters": True, "json_deserializer": read_json}
 DEFAULT_PREFIX = "greenroom_plugin_"
 
 
@@ -190,7 +217,8 @@ class DatabaseManager(DatabaseLayout):
                 _private_file(path)
                 # One host per SQLite directory (see host.instance_lock).
                 self._directory_locks.append(instance_lock.acquire(Path(path).parent))
-            engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
+            engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30},
+                                         **ENGINE_SAFETY)
 
             @event.listens_for(engine.sync_engine, "connect")
             def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -225,6 +253,7 @@ class DatabaseManager(DatabaseLayout):
             pool_pre_ping=bool(pool.get_optional_boolean("prePing")),
             pool_recycle=int(pool.get_optional_number("recycleSeconds") or 1800),
             connect_args=connect_args,
+            **ENGINE_SAFETY,
         )
 
     async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:

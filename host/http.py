@@ -24,7 +24,15 @@ import falcon.media
 import orjson
 
 from host.config import Config
-from host.errors import BackstageError, InputError, error_body
+from host.errors import (
+    MAX_LOGGED_SQL,
+    BackstageError,
+    InputError,
+    error_body,
+    format_error,
+    trim_for_log,
+    unavailable_error,
+)
 from host.limits import BodyLimit, ServerLimits
 from host.logging import Logger
 
@@ -248,6 +256,12 @@ class PluginHttpRouter:
                             ws: Any = None) -> None:
         status, name, message = 500, "Error", "Internal Server Error"
         error: BackstageError | None = None
+        unavailable = unavailable_error(ex)
+        if unavailable is not None:
+            cause = trim_for_log(unavailable.cause) if unavailable.cause else unavailable
+            self._logger.warning(f"Request failed, database unavailable: {req.method} {self.prefix}{req.path}: "
+                                 f"{format_error(cause)[:MAX_LOGGED_SQL * 2]}")
+            ex = unavailable
         if isinstance(ex, BackstageError):
             error, status, name, message = ex, ex.status_code, ex.name, ex.message
         elif isinstance(ex, falcon.HTTPError):
@@ -259,8 +273,8 @@ class PluginHttpRouter:
             elif status == 404:
                 message = "Not found"
             error = InputError(message) if status == 400 else None
-        if status >= 500:
-            self._logger.error(f"Request failed: {req.method} {self.prefix}{req.path}", exc_info=ex)
+        if status >= 500 and unavailable is None:
+            self._logger.error(f"Request failed: {req.method} {self.prefix}{req.path}", exc_info=trim_for_log(ex))
             if not isinstance(ex, BackstageError):
                 name, message, error = "Error", "Internal Server Error", None
         if ws is not None:
@@ -269,9 +283,8 @@ class PluginHttpRouter:
         assert resp is not None
         resp.status = status
         resp.media = error_body(error, status=status, method=req.method, url=req.path, name=name, message=message)
-        if isinstance(ex, falcon.HTTPError) and ex.headers:
-            for key, value in ex.headers.items():
-                resp.set_header(key, value)
+        for key, value in (getattr(ex, "headers", None) or {}).items():
+            resp.set_header(key, value)
 
 
 _FORM = b"application/x-www-form-urlencoded"

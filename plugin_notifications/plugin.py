@@ -18,6 +18,7 @@ from host.features import Registrar, create_backend_plugin, create_extension_poi
 from plugin_catalog import catalog_service_ref
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
+from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.openapi import build_openapi_document
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import CatalogRecipientResolver
@@ -68,6 +69,7 @@ def _register(reg: Registrar) -> None:
                                    announce=announce_settings_change)
         await events.subscribe("settings-cache", [SETTINGS_CHANGED_TOPIC], settings.on_settings_changed)
         tasks = BackgroundTasks(logger)
+        limits = NotificationLimits.from_config(config)
         sender = NotificationSender(
             store=store,
             settings=settings,
@@ -78,9 +80,10 @@ def _register(reg: Registrar) -> None:
             tasks=tasks,
             logger=logger,
             post_process_concurrency=int(config.get_optional_number("notifications.concurrencyLimit") or 10),
+            limits=limits,
         )
         NotificationsApi(
-            store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth
+            store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth, limits=limits
         ).register(router)
         router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications

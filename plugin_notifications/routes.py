@@ -14,6 +14,7 @@ from typing import Any
 import falcon
 
 from host.errors import InputError, NotFoundError
+from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
 from plugin_notifications.sender import SIGNAL_CHANNEL, NotificationSender
 from plugin_notifications.settings import SettingsService
@@ -29,6 +30,9 @@ def _param(req: falcon.Request, name: str) -> str | None:
         raise InputError(f"Invalid {name}, must not contain NUL characters")
     return value
 
+
+#: Ids per ``notification_read``/``notification_unread`` signal (one bus message each).
+_SIGNAL_IDS = 500
 
 #: Larger offsets and limits select the same rows as this one, and would overflow the databases' integers.
 _MAX_PAGE_NUMBER = 2**31 - 1
@@ -107,7 +111,9 @@ class NotificationsApi:
         settings: SettingsService,
         signals: Any,
         http_auth: Any,
+        limits: NotificationLimits | None = None,
     ) -> None:
+        self._limits = limits or NotificationLimits()
         self._store = store
         self._sender = sender
         self._settings = settings
@@ -131,8 +137,10 @@ class NotificationsApi:
     async def on_get_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /notifications``: ``{totalCount, notifications}`` of the caller."""
         user = await self._user(req)
+        filters = parse_filters(req)
+        self._limits.check_search(filters.search)
         query = NotificationQuery(
-            filters=parse_filters(req),
+            filters=filters,
             order=parse_order(req),
             offset=_non_negative_int(req, "offset"),
             limit=_non_negative_int(req, "limit"),
@@ -159,14 +167,17 @@ class NotificationsApi:
         """``POST /notifications/update``: mark read/unread, saved/unsaved; signal read changes."""
         user = await self._user(req)
         update = parse_body(UpdateRequest, await req.get_media(default_when_empty=None))
+        self._limits.check_update_ids(update.ids)
         await self._store.update_state(user, update.ids, read=update.read, saved=update.saved)
         if update.read is not None:
             action = "notification_read" if update.read else "notification_unread"
-            await self._signals.publish(
-                recipients={"type": "user", "entityRef": [user]},
-                channel=SIGNAL_CHANNEL,
-                message={"action": action, "notification_ids": update.ids},
-            )
+            # Bounded bus messages: at most _SIGNAL_IDS ids per signal.
+            for start in range(0, len(update.ids), _SIGNAL_IDS):
+                await self._signals.publish(
+                    recipients={"type": "user", "entityRef": [user]},
+                    channel=SIGNAL_CHANNEL,
+                    message={"action": action, "notification_ids": update.ids[start : start + _SIGNAL_IDS]},
+                )
         resp.media = notifications_to_wire(await self._store.get_notifications(user, update.ids))
 
     async def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -176,7 +187,9 @@ class NotificationsApi:
     async def on_get_topics(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /topics``: distinct topics of the caller's (filtered) notifications."""
         user = await self._user(req)
-        resp.media = {"topics": await self._store.get_topics(user, parse_filters(req, with_topic=False))}
+        filters = parse_filters(req, with_topic=False)
+        self._limits.check_search(filters.search)
+        resp.media = {"topics": await self._store.get_topics(user, filters)}
 
     async def on_get_settings(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /settings``: the effective channel x origin x topic matrix."""
@@ -186,4 +199,5 @@ class NotificationsApi:
         """``POST /settings``: replace the caller's settings; answer the new matrix."""
         user = await self._user(req)
         settings = parse_body(NotificationSettings, await req.get_media(default_when_empty=None))
+        self._limits.check_settings(settings)
         resp.media = (await self._settings.save(user, settings)).to_wire()

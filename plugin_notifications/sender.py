@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from host.errors import BackstageError, InputError
+from host.errors import InputError
 from plugin_notifications.background import BackgroundTasks
+from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import (
     WEB_CHANNEL,
     BroadcastRecipients,
@@ -76,6 +77,7 @@ class NotificationSender:
         tasks: BackgroundTasks,
         logger: Any,
         post_process_concurrency: int = 10,
+        limits: NotificationLimits | None = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -86,6 +88,7 @@ class NotificationSender:
         self._tasks = tasks
         self._logger = logger
         self._post_process_limit = max(1, post_process_concurrency)
+        self._limits = limits or NotificationLimits()
 
     async def send(self, body: Any, *, origin: str) -> list[Notification]:
         """Create notifications from a send body on behalf of ``origin``.
@@ -97,21 +100,18 @@ class NotificationSender:
         if self._pipeline.active and isinstance(body, dict):
             body = await self._pipeline.process_options(body)
         options = parse_send_options(body)
+        self._limits.check_payload(options.payload)
         validate_link(options.payload.link, self._base_url)
         # Severity is always echoed, even when defaulted.
         options.payload.severity = options.payload.severity
         created = utc_now()
         if isinstance(options.recipients, BroadcastRecipients):
             return [await self._broadcast(options, origin, created)]
-        try:
-            users = await resolve_recipients(
-                self._resolver, options.recipients.entity_refs(), options.recipients.excluded_entity_refs()
-            )
-        except BackstageError:
-            raise
-        except Exception as error:
-            self._logger.warning(f"Failed to resolve notification recipients: {error}")
-            raise InputError("Failed to send user notifications", cause=error) from None
+        # Errors of the resolver propagate: the router answers a database outage with 503 and
+        # anything else unexpected with a logged 500; neither echoes the error (SQL, parameters).
+        users = await resolve_recipients(
+            self._resolver, options.recipients.entity_refs(), options.recipients.excluded_entity_refs()
+        )
         return await self._to_users(users, options, origin, created)
 
     async def _broadcast(self, options: NotificationSendOptions, origin: str, created: Any) -> Notification:

@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_notifications import tables as t
+from plugin_notifications.limits import stored_metadata_is_renderable
 from plugin_notifications.models import (
     Notification,
     NotificationPayload,
@@ -187,12 +188,17 @@ class NotificationsStore:
 
     async def get_notifications(self, user: str, ids: Sequence[str]) -> list[Notification]:
         """The caller-visible notifications among ``ids``, newest first."""
-        ids = valid_ids(ids)
+        ids = list(dict.fromkeys(valid_ids(ids)))
         if not ids:
             return []
-        query = NotificationQuery(filters=NotificationFilters(ids=ids))
+        found: list[Notification] = []
         async with self._reader.connect() as conn:
-            return await self._page(conn, user, query)
+            # Chunks keep every statement under the databases' bind-parameter limits.
+            for chunk in _chunks(ids):
+                found.extend(await self._page(conn, user, NotificationQuery(filters=NotificationFilters(ids=chunk))))
+        if len(ids) > _CHUNK:
+            found.sort(key=lambda item: (item.created, item.id), reverse=True)
+        return found
 
     async def get_notification(self, user: str, id: str) -> Notification | None:
         """One caller-visible notification, or ``None``."""
@@ -308,7 +314,7 @@ class NotificationsStore:
 
         Only the given flag changes; ids the caller cannot see are ignored.
         """
-        ids = valid_ids(ids)
+        ids = list(dict.fromkeys(valid_ids(ids)))
         changes = {
             name: (utc_now() if flag else None)
             for name, flag in (("read", read), ("saved", saved))
@@ -319,16 +325,18 @@ class NotificationsStore:
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         columns = list(changes)
-        rows = sa.select(b.c.id, sa.literal(user, sa.String(255)), *(
-            sa.literal(value, t.UtcDateTime).label(name) for name, value in changes.items()
-        )).where(b.c.id.in_(ids))
-        upsert = dialect_insert(s).from_select(["broadcast_id", "user", *columns], rows)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["broadcast_id", "user"], set_={name: upsert.excluded[name] for name in columns}
-        )
         async with self._engine.begin() as conn:
-            await conn.execute(sa.update(n).where(n.c.id.in_(ids), n.c.user == user).values(**changes))
-            await conn.execute(upsert)
+            # One transaction; chunks keep every statement under the bind-parameter limits.
+            for chunk in _chunks(ids):
+                rows = sa.select(b.c.id, sa.literal(user, sa.String(255)), *(
+                    sa.literal(value, t.UtcDateTime).label(name) for name, value in changes.items()
+                )).where(b.c.id.in_(chunk))
+                upsert = dialect_insert(s).from_select(["broadcast_id", "user", *columns], rows)
+                upsert = upsert.on_conflict_do_update(
+                    index_elements=["broadcast_id", "user"], set_={name: upsert.excluded[name] for name in columns}
+                )
+                await conn.execute(sa.update(n).where(n.c.id.in_(chunk), n.c.user == user).values(**changes))
+                await conn.execute(upsert)
 
     async def clear_notifications(self, max_age: timedelta) -> int:
         """Delete notifications and broadcasts not created or updated within ``max_age``."""
@@ -485,8 +493,10 @@ def _row(item: Notification, *, user: bool) -> dict[str, Any]:
 def _to_notification(row: Any) -> Notification:
     """Build a fully-set :class:`Notification` from a visible-set row (no validation)."""
     payload_values = {name: row[name] for name in _PAYLOAD_COLUMNS}
-    if row["metadata"] is not None:
-        payload_values["metadata"] = row["metadata"]
+    metadata = row["metadata"]
+    # Rows stored before the limits (or written by hand) must not break a list: unrenderable metadata is left out.
+    if metadata is not None and stored_metadata_is_renderable(metadata):
+        payload_values["metadata"] = metadata
     payload = NotificationPayload.model_construct(set(payload_values), **payload_values)
     values = {name: row[name] for name in ("id", "user", "created", "saved", "read", "updated", "origin")}
     values["id"] = str(values["id"])
