@@ -59,6 +59,7 @@ def read_json(text: str | bytes) -> Any:
 #: Options of every engine: errors never carry bind parameters (they end up in logs), and
 #: JSON columns are decoded defensively (see :func:`read_json`).
 ENGINE_SAFETY: dict[str, Any] = {"hide_parameters": True, "json_deserializer": read_json}
+
 DEFAULT_PREFIX = "greenroom_plugin_"
 
 
