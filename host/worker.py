@@ -32,6 +32,7 @@ class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
         "ws_ping_timeout": PING_TIMEOUT_SECONDS,
         "lifespan": "on",
         "access_log": False,  # request logging is the proxy's job; it costs ~5% per request
+        "server_header": False,  # no "server: uvicorn" (Backstage sends none either)
     }
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
