@@ -17,40 +17,45 @@ principal (a user token gets 403 ``NotAllowedError``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import falcon
-from falcon.uri import parse_query_string
 
 from host.errors import InputError, NotFoundError
-from plugin_catalog.catalog import DEFAULT_LIMIT, MAX_LIMIT, Catalog
-from plugin_catalog.query import parse_fields, parse_filter_params, parse_limit, parse_order_field
+from plugin_catalog.catalog import Catalog
+from plugin_catalog.openapi import build_openapi_document
+from plugin_catalog.params import operation_parameters, read_query
+from plugin_catalog.query import parse_fields, parse_filter_params, parse_full_text_fields, parse_order_field
 from plugin_catalog.refresh import CatalogRefresher
 from plugin_catalog.refs import parse_entity_ref, stringify_entity_ref
 
 ALLOWED = ("user", "service")
+_DOCUMENT = build_openapi_document()
 
 
-def _params(req: falcon.Request) -> dict[str, list[str]]:
-    """Query parameters as lists, independent of the app's CSV parsing options; NUL characters are refused."""
-    parsed = parse_query_string(req.query_string, keep_blank=True, csv=False)
-    params = {key: value if isinstance(value, list) else [value] for key, value in parsed.items()}
-    if any("\x00" in text for key, values in params.items() for text in (key, *values)):
-        raise InputError("Query parameters must not contain NUL characters")
-    return params
+def _query(req: falcon.Request, path: str) -> dict[str, Any]:
+    """The query parameters of ``req``, validated against the operation of ``path`` in the served document."""
+    return read_query(req.query_string, operation_parameters(_DOCUMENT, path, req.method.lower()))
 
 
 class _Resource:
+    path = ""
+    """The route's path in the OpenAPI document (its query parameters come from there)."""
+
     def __init__(self, catalog: Catalog, http_auth: Any) -> None:
         self._catalog = catalog
         self._http_auth = http_auth
 
-    async def _authorize(self, req: falcon.Request) -> None:
-        await self._http_auth.credentials(req, allow=ALLOWED)
+    async def _authorize(self, req: falcon.Request, allow: tuple[str, ...] = ALLOWED) -> dict[str, Any]:
+        """Authenticate, then validate the query string; returns the query parameters."""
+        await self._http_auth.credentials(req, allow=allow)
+        return _query(req, self.path)
 
 
 class EntityByName(_Resource):
     """``GET /entities/by-name/{kind}/{namespace}/{name}``."""
+
+    path = "/entities/by-name/{kind}/{namespace}/{name}"
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response, kind: str, namespace: str, name: str) -> None:
         await self._authorize(req)
@@ -64,6 +69,8 @@ class EntityByName(_Resource):
 class EntityByUid(_Resource):
     """``GET /entities/by-uid/{uid}``."""
 
+    path = "/entities/by-uid/{uid}"
+
     async def on_get(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
         await self._authorize(req)
         entity = None if "\x00" in uid else await self._catalog.get_entity_by_uid(uid)
@@ -73,65 +80,91 @@ class EntityByUid(_Resource):
 
 
 class EntitiesByQuery(_Resource):
-    """``GET /entities/by-query?filter=...&limit=...&cursor=...&orderField=...&fields=...``."""
+    """``GET /entities/by-query`` (parameters as Backstage's: see the OpenAPI document)."""
+
+    path = "/entities/by-query"
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        await self._authorize(req)
-        params = _params(req)
-        limits = params.get("limit", [])
-        cursors = params.get("cursor", [])
-        if len(limits) > 1 or len(cursors) > 1:
-            raise InputError("limit and cursor may be given once")
+        params = await self._authorize(req)
+        fields = parse_fields(params.get("fields", []))
+        if "cursor" in params:
+            resp.media = await self._catalog.query_entities(
+                limit=params.get("limit"), cursor=params["cursor"], fields=fields)
+            return
         order_field, descending = parse_order_field(params.get("orderField", []))
         resp.media = await self._catalog.query_entities(
-            limit=parse_limit(limits[0] if limits else None, DEFAULT_LIMIT, MAX_LIMIT),
-            cursor=cursors[0] if cursors and cursors[0] else None,
+            limit=params.get("limit"),
+            offset=params.get("offset", 0),
             order_field=order_field,
             descending=descending,
-            fields=parse_fields(params.get("fields", [])),
+            fields=fields,
             parsed_filters=parse_filter_params(params.get("filter", [])),
+            full_text=params.get("fullTextFilterTerm"),
+            full_text_fields=parse_full_text_fields(params.get("fullTextFilterFields", [])),
+            total_items=params.get("totalItems", "include") == "include",
         )
 
 
 class EntitiesByRefs(_Resource):
-    """``POST /entities/by-refs`` with ``{entityRefs: [...], fields?: [...]}``."""
+    """``POST /entities/by-refs?filter=...`` with ``{entityRefs: [...], fields?: [...]}``.
+
+    As in Backstage, each ref is only lowercased: a malformed or short ref
+    (``user:guest``) gives ``null`` in its slot, as does an entity the filter
+    leaves out.
+    """
+
+    path = "/entities/by-refs"
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        await self._authorize(req)
+        params = await self._authorize(req)
         body = await req.get_media(default_when_empty=None)
         if not isinstance(body, dict):
             raise InputError("Request body must be a JSON object with an entityRefs array")
-        refs = body.get("entityRefs")
-        if not isinstance(refs, list) or not all(isinstance(ref, str) for ref in refs):
-            raise InputError("entityRefs must be an array of strings")
+        if "entityRefs" not in body:
+            raise InputError("request/body must have required property 'entityRefs'")
+        refs = body["entityRefs"]
+        if not isinstance(refs, list):
+            raise InputError("request/body/entityRefs must be array")
+        for index, ref in enumerate(refs):
+            if not isinstance(ref, str):
+                raise InputError(f"request/body/entityRefs/{index} must be string")
         fields = body.get("fields")
-        if fields is not None and (not isinstance(fields, list) or not all(isinstance(f, str) for f in fields)):
-            raise InputError("fields must be an array of strings")
-        fields = fields or parse_fields(_params(req).get("fields", []))
-        resp.media = {"items": await self._catalog.get_entities_by_refs(refs, fields)}
+        if fields is not None and not isinstance(fields, list):
+            raise InputError("request/body/fields must be array")
+        for index, field in enumerate(fields or []):
+            if not isinstance(field, str):
+                raise InputError(f"request/body/fields/{index} must be string")
+        items = await self._catalog.get_entities_by_refs(
+            cast(list[str], refs),
+            parse_fields(fields or []),
+            parse_filter_params(params.get("filter", [])),
+            exact=True,
+        )
+        resp.media = {"items": items}
 
 
 class EntityFacets(_Resource):
     """``GET /entity-facets?facet=kind&facet=spec.type&filter=...``."""
 
+    path = "/entity-facets"
+
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        await self._authorize(req)
-        params = _params(req)
-        facets = [facet for facet in params.get("facet", []) if facet]
-        if not facets:
-            raise InputError("At least one facet parameter is required")
+        params = await self._authorize(req)
+        facets = list(dict.fromkeys(facet for facet in params["facet"] if facet))
         resp.media = await self._catalog.facets(facets, parse_filter_params(params.get("filter", [])))
 
 
 class Refresh(_Resource):
-    """``POST /refresh``: re-read every location now."""
+    """``POST /refresh``: re-read every location now (service principals only)."""
+
+    path = "/refresh"
 
     def __init__(self, catalog: Catalog, http_auth: Any, refresher: CatalogRefresher) -> None:
         super().__init__(catalog, http_auth)
         self._refresher = refresher
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        await self._http_auth.credentials(req, allow=("service",))
+        await self._authorize(req, allow=("service",))
         report = await self._refresher.refresh()
         resp.media = report.as_dict()
 

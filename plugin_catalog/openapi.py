@@ -3,7 +3,9 @@
 The document describes what the routes in :mod:`plugin_catalog.api` put on
 the wire; the entity metadata schema comes from the pydantic model.
 ``tests/fuzz`` runs schemathesis against it, so a route that answers
-something this document does not allow is a failing test.
+something this document does not allow is a failing test. The routes
+validate their query strings against the ``parameters`` listed here
+(:mod:`plugin_catalog.params`): a parameter not listed is a 400.
 """
 
 from __future__ import annotations
@@ -11,9 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
-from plugin_catalog.catalog import MAX_LIMIT
 from plugin_catalog.models import Metadata
-from plugin_catalog.store import ORDER_COLUMNS
 
 # -- the catalog document ------------------------------------------------------------
 
@@ -30,8 +30,6 @@ _ENTITY_PROPERTIES = {
     "spec": {"type": "object"},
     "relations": {"type": "array", "items": ref("Relation")},
 }
-
-_ORDER_VALUES = sorted(f"{field}{suffix}" for field in ORDER_COLUMNS for suffix in ("", ",asc", ",desc"))
 
 _FILTER = query_param(
     "filter", {"type": "array", "items": {"type": "string"}},
@@ -59,7 +57,7 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getEntityByUid",
                 "summary": "One entity by metadata.uid",
                 "parameters": [path_param("uid", "metadata.uid")],
-                "responses": responses(ref("Entity"), 401, 404),
+                "responses": responses(ref("Entity"), 400, 401, 404),
             }
         },
         "/entities/by-query": {
@@ -67,12 +65,22 @@ def _paths() -> dict[str, Any]:
                 "operationId": "queryEntities",
                 "summary": "A page of matching entities",
                 "parameters": [
-                    _FILTER,
-                    query_param("limit", {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT}, "page size"),
-                    query_param("cursor", {"type": "string"}, "opaque cursor of a previous page"),
-                    query_param("orderField", {"type": "array", "items": {"enum": _ORDER_VALUES}, "maxItems": 1},
-                                "`field` or `field,asc|desc`"),
                     _FIELDS,
+                    query_param("limit", {"type": "integer", "minimum": 0}, "page size (default 200, no maximum)"),
+                    query_param("offset", {"type": "integer", "minimum": 0}, "rows of the first page to skip"),
+                    query_param("orderField", {"type": "array", "items": {"type": "string"}},
+                                "`field` or `field,asc|desc`, any field path; entities without it are left "
+                                "out; only the first is used"),
+                    query_param("cursor", {"type": "string", "minLength": 1},
+                                "opaque cursor of a previous page (carries filter, order and full-text filter)"),
+                    _FILTER,
+                    query_param("totalItems", {"type": "string", "enum": ["include", "exclude"]},
+                                "`exclude` answers `totalItems: 0` without counting"),
+                    query_param("fullTextFilterTerm", {"type": "string"},
+                                "case-insensitive substring one of `fullTextFilterFields` must contain"),
+                    query_param("fullTextFilterFields", {"type": "array", "items": {"type": "string"}},
+                                "fields `fullTextFilterTerm` searches (comma-separated or repeated); default "
+                                "the order field, else `metadata.uid`"),
                 ],
                 "responses": responses(ref("EntityPage"), 400, 401),
             }
@@ -80,8 +88,8 @@ def _paths() -> dict[str, Any]:
         "/entities/by-refs": {
             "post": {
                 "operationId": "getEntitiesByRefs",
-                "summary": "Entities by ref, in request order (null where missing)",
-                "parameters": [_FIELDS],
+                "summary": "Entities by ref, in request order (null where missing, malformed or filtered out)",
+                "parameters": [_FILTER],
                 "requestBody": {"required": True, **json_body(ref("EntitiesByRefsRequest"), "refs to look up")},
                 "responses": responses(
                     {
@@ -111,7 +119,7 @@ def _paths() -> dict[str, Any]:
             "post": {
                 "operationId": "refreshCatalog",
                 "summary": "Re-read every location now (service principals only)",
-                "responses": responses(ref("RefreshReport"), 401, 403),
+                "responses": responses(ref("RefreshReport"), 400, 401, 403),
             }
         },
     }

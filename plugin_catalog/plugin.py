@@ -20,7 +20,7 @@ from host.auth.plugin import sign_in_resolver_extension_point
 from host.config import Config
 from host.features import Registrar, create_backend_module, create_backend_plugin
 from plugin_catalog.api import add_routes
-from plugin_catalog.catalog import Catalog
+from plugin_catalog.catalog import DEFAULT_MAX_FILTER_CONDITIONS, Catalog
 from plugin_catalog.openapi import build_openapi_document
 from plugin_catalog.refresh import CatalogRefresher, locations_from_config
 from host.provided import Provided
@@ -29,6 +29,8 @@ from plugin_catalog.store import CatalogStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_FREQUENCY = timedelta(minutes=30)
+#: Default of ``catalog.query.statementTimeout`` (PostgreSQL cancels longer catalog reads).
+DEFAULT_STATEMENT_TIMEOUT = timedelta(seconds=30)
 REFRESH_TASK_ID = "catalog-refresh"
 
 
@@ -38,10 +40,12 @@ async def _start(
 ) -> None:
     """Migrate, ingest once, serve the routes, schedule refreshes, then provide the catalog."""
     await database.migrate(MIGRATIONS)
-    store = CatalogStore(await database.get_engine())
+    timeout = config.get_optional_duration("catalog.query.statementTimeout") or DEFAULT_STATEMENT_TIMEOUT
+    store = CatalogStore(await database.get_engine(), statement_timeout_ms=int(timeout.total_seconds() * 1000))
     refresher = CatalogRefresher(store, locations_from_config(config), Path.cwd(), logger)
     await refresher.refresh()
-    catalog = Catalog(store)
+    max_conditions = config.get_optional_number("catalog.query.maxFilterConditions")
+    catalog = Catalog(store, int(max_conditions) if max_conditions is not None else DEFAULT_MAX_FILTER_CONDITIONS)
     add_routes(router, catalog, http_auth, refresher)
     router.add_openapi(build_openapi_document())
     frequency = config.get_optional_duration("catalog.refresh.frequency") or DEFAULT_FREQUENCY

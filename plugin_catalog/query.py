@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from host.errors import InputError
-from plugin_catalog.store import ORDER_COLUMNS, Filter
+from plugin_catalog.store import Filter
 
 
 class _Exists:
@@ -67,7 +67,9 @@ def parse_filter_params(params: list[str]) -> list[Filter] | None:
             key, sep, value = statement.partition("=")
             key = key.strip()
             if not key:
-                raise InputError(f"Invalid filter '{param}': a condition has no key")
+                raise InputError(
+                    f"Invalid filter, '{statement}' is not a valid statement (expected a string on the form a=b or a= or a)"
+                )
             _merge(one, key, value.strip() if sep else None)
         if one:
             filters.append(one)
@@ -86,45 +88,78 @@ def _merge(target: Filter, key: str, value: str | None) -> None:
         values.append(value.lower())
 
 
+def filter_size(filters: list[Filter] | None) -> int:
+    """How many conditions ``filters`` holds (each value, or each bare key, is one)."""
+    return sum(len(values) if values else 1 for one in filters or [] for values in one.values())
+
+
+def check_filter_size(filters: list[Filter] | None, limit: int) -> None:
+    """Refuse filters with more than ``limit`` conditions (``catalog.query.maxFilterConditions``)."""
+    size = filter_size(filters)
+    if size > limit:
+        raise InputError(f"The filter has {size} conditions, more than the {limit} allowed")
+
+
 def parse_fields(params: list[str]) -> list[str] | None:
-    """Parse ``fields=a.b,c`` (repeatable) into a list of dotted paths."""
-    fields = [part.strip() for param in params for part in param.split(",") if part.strip()]
+    """Parse ``fields=a.b,c`` (repeatable) into a list of dotted paths; array indexes are refused."""
+    fields = list(dict.fromkeys(part.strip() for param in params for part in param.split(",") if part.strip()))
+    for path in fields:
+        if "[" in path:
+            raise InputError(f'Invalid field "{path}", array type fields are not supported')
     return fields or None
 
 
 def project(entity: dict[str, Any], fields: list[str] | None) -> dict[str, Any]:
-    """Keep only ``fields`` (dotted paths) of ``entity``; all of it when ``fields`` is empty."""
+    """Keep only ``fields`` (dotted paths) of ``entity``; all of it when ``fields`` is empty.
+
+    As in Backstage, a part that is not a key is joined with the next one, so
+    ``metadata.annotations.backstage.io/managed-by-location`` finds the
+    annotation whose name holds dots.
+    """
     if not fields:
         return entity
     out: dict[str, Any] = {}
     for path in fields:
-        parts = path.split(".")
-        node: Any = entity
-        for part in parts:
-            if not isinstance(node, dict) or part not in node:
-                break
-            node = node[part]
-        else:
-            target = out
-            for part in parts[:-1]:
-                target = target.setdefault(part, {})
-            target[parts[-1]] = node
+        found = _lookup(entity, path.split("."))
+        if found is None:
+            continue
+        keys, node = found
+        target = out
+        for key in keys[:-1]:
+            target = target.setdefault(key, {})
+        target[keys[-1]] = node
     return out
 
 
+def _lookup(node: Any, parts: list[str]) -> tuple[list[str], Any] | None:
+    keys: list[str] = []
+    pending = ""
+    for index, part in enumerate(parts):
+        name = f"{pending}.{part}" if pending else part
+        if isinstance(node, dict) and name in node:
+            keys.append(name)
+            node = node[name]
+            pending = ""
+        elif index + 1 < len(parts):
+            pending = name
+        else:
+            return None
+    return (keys, node) if keys and not pending else None
+
+
 def parse_order_field(params: list[str]) -> tuple[str | None, bool]:
-    """Parse ``orderField=field[,asc|desc]``; returns ``(field or None, descending)``."""
+    """Parse ``orderField=field[,asc|desc]``; returns ``(field or None, descending)``.
+
+    Any field path may be given; only the first ``orderField`` is used, as in
+    Backstage.
+    """
     if not params:
         return None, False
-    if len(params) > 1:
-        raise InputError("Only one orderField is supported")
-    field, _, direction = params[0].partition(",")
-    field, direction = field.strip(), (direction.strip().lower() or "asc")
-    if field not in ORDER_COLUMNS:
-        raise InputError(f"Invalid orderField '{field}', expected one of {', '.join(sorted(ORDER_COLUMNS))}")
+    field, *rest = params[0].split(",")
+    direction = rest[0] if rest else "asc"
     if direction not in ("asc", "desc"):
-        raise InputError(f"Invalid order direction '{direction}', expected 'asc' or 'desc'")
-    return field, direction == "desc"
+        raise InputError("Invalid order field order, must be asc or desc")
+    return field.strip(), direction == "desc"
 
 
 def encode_cursor(state: dict[str, Any]) -> str:
@@ -143,8 +178,10 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         raise InputError("Malformed cursor")
     if not isinstance(state, dict) or not any(_is_key(state.get(side)) for side in ("after", "before")):
         raise InputError("Malformed cursor")
-    field = state.get("orderField")
-    if field is not None and field not in ORDER_COLUMNS:
+    if not all(state.get(key) is None or isinstance(state.get(key), str) for key in ("orderField", "fullText")):
+        raise InputError("Malformed cursor")
+    text_fields = state.get("fullTextFields")
+    if text_fields is not None and not (isinstance(text_fields, list) and all(isinstance(f, str) for f in text_fields)):
         raise InputError("Malformed cursor")
     filters = state.get("filters")
     if filters is not None and not (
@@ -169,14 +206,7 @@ def _is_key(value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and all(isinstance(part, str) for part in value)
 
 
-def parse_limit(value: Any, default: int, maximum: int) -> int:
-    """Validate a page size (``0 <= limit <= maximum``)."""
-    if value is None or value == "":
-        return default
-    try:
-        limit = int(value)
-    except (TypeError, ValueError):
-        raise InputError(f"Invalid limit '{value}', expected a non-negative integer") from None
-    if isinstance(value, bool) or limit < 0 or limit > maximum:
-        raise InputError(f"Invalid limit '{value}', expected an integer between 0 and {maximum}")
-    return limit
+def parse_full_text_fields(params: list[str]) -> list[str] | None:
+    """``fullTextFilterFields`` (repeatable or comma-separated), lowercase; ``None`` when absent."""
+    fields = [part.strip().lower() for param in params for part in param.split(",") if part.strip()]
+    return fields or None

@@ -26,12 +26,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     ColumnElement,
     DateTime,
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -41,9 +43,16 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    text,
+    true,
+    tuple_,
     update,
 )
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from host.errors import ServiceUnavailableError
 
 from plugin_catalog.models import MANAGED_BY_LOCATION
 from plugin_catalog.refs import entity_ref_of, parse_entity_ref
@@ -99,9 +108,12 @@ refresh_state = Table(
 MAX_SEARCH_VALUE = 200
 #: Rows per ``IN (...)`` list, well below SQLite's and asyncpg's parameter limits.
 CHUNK = 900
+#: PostgreSQL's SQLSTATE for a statement cancelled by ``statement_timeout`` (or a cancel request).
+QUERY_CANCELED = "57014"
 
-#: Columns ``orderField`` may sort on, by field name.
-ORDER_COLUMNS = {
+#: Fields every entity has, kept (lowercase) in indexed entity columns: filters and
+#: ``orderField`` on them skip the search table.
+ENTITY_COLUMNS = {
     "kind": entities.c.kind,
     "metadata.namespace": entities.c.namespace,
     "metadata.name": entities.c.name,
@@ -136,6 +148,20 @@ class KeepLastGood:
     """The locations a kept ``Location`` entity points at (kept too, unless they were read)."""
 
 
+@dataclass(frozen=True)
+class Query:
+    """What a page of ``by-query`` selects and how it sorts (the part a cursor carries)."""
+
+    filters: list[Filter] | None = None
+    order_field: str | None = None
+    """Any dotted field path (case-insensitive); entities without it are left out. ``None``: by ref."""
+    descending: bool = False
+    full_text: str | None = None
+    """Lowercase term that one of ``full_text_fields`` must contain."""
+    full_text_fields: list[str] | None = None
+    """Lowercase fields searched by ``full_text``; default the order field, else ``metadata.uid``."""
+
+
 @dataclass
 class Page:
     """Rows of one :meth:`CatalogStore.query_page` call, in display order."""
@@ -158,8 +184,9 @@ def _now() -> datetime:
 class CatalogStore:
     """Reads and writes the catalog tables through one SQLAlchemy engine."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, statement_timeout_ms: int | None = None) -> None:
         self.engine = engine
+        self.statement_timeout_ms = statement_timeout_ms
 
     # -- writes ----------------------------------------------------------------
 
@@ -205,15 +232,15 @@ class CatalogStore:
 
     # -- point reads -------------------------------------------------------------
 
-    async def get_entities(self, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Entities by canonical ref; missing refs are absent from the result."""
+    async def get_entities(self, refs: Sequence[str], filters: list[Filter] | None = None) -> dict[str, dict[str, Any]]:
+        """Entities by canonical ref (and matching ``filters``); the others are absent from the result."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(refs))
+        condition = _filter_condition(filters)
         async with self.engine.connect() as conn:
             for chunk in _chunks(unique):
-                rows = await conn.execute(
-                    select(entities.c.entity_ref, entities.c.final_entity).where(entities.c.entity_ref.in_(chunk))
-                )
+                statement = select(entities.c.entity_ref, entities.c.final_entity).where(entities.c.entity_ref.in_(chunk))
+                rows = await conn.execute(statement if condition is None else statement.where(condition))
                 found.update((ref, json.loads(body)) for ref, body in rows)
         return found
 
@@ -262,28 +289,50 @@ class CatalogStore:
 
     async def query_page(
         self,
-        filters: list[Filter] | None,
+        query: Query,
         *,
-        order_field: str | None,
-        descending: bool,
         limit: int,
+        offset: int = 0,
+        count: bool = True,
         after: tuple[Any, str] | None = None,
         before: tuple[Any, str] | None = None,
     ) -> Page:
-        """One keyset page of entities matching ``filters`` (OR of ANDs).
+        """One keyset page of entities matching ``query``.
 
-        Sorted by ``order_field`` (one of :data:`ORDER_COLUMNS`, default the
-        entity ref) then ref. ``after`` pages forward from a sort key,
-        ``before`` pages backward; ``has_more`` says whether more rows exist
-        in the paging direction.
+        Sorted by the order field's (lowercase) value, then ref. ``after``
+        pages forward from a sort key, ``before`` pages backward; ``has_more``
+        says whether more rows exist in the paging direction. ``total`` is 0
+        when ``count`` is false.
         """
-        column = ORDER_COLUMNS[order_field] if order_field else entities.c.entity_ref
+        statement = self.page_statement(query, limit=limit, offset=offset, after=after, before=before)
+        async with self.engine.connect() as conn:
+            await self._limit_statement_time(conn)
+            rows = [(r, v, json.loads(body)) for r, v, body in await self._run(conn, statement)]
+            total = int(await self._scalar(conn, self.count_statement(query)) or 0) if count else 0
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if before is not None:
+            rows.reverse()
+        return Page(rows=rows, has_more=has_more, total=total)
+
+    def page_statement(
+        self,
+        query: Query,
+        *,
+        limit: int,
+        offset: int = 0,
+        after: tuple[Any, str] | None = None,
+        before: tuple[Any, str] | None = None,
+    ) -> Select[Any]:
+        """The ``SELECT`` of one page (``limit + 1`` rows: ref, sort value, entity JSON)."""
+        source, column = _sorted_source(query.order_field)
         ref = entities.c.entity_ref
-        condition = _filter_condition(filters)
         backwards = before is not None
-        reverse = descending != backwards
+        reverse = query.descending != backwards
         sort = [column.desc(), ref.desc()] if reverse else [column.asc(), ref.asc()]
-        statement = select(ref, column, entities.c.final_entity).order_by(*sort).limit(limit + 1)
+        statement = select(ref, column, entities.c.final_entity).select_from(source).order_by(*sort)
+        statement = statement.limit(limit + 1)
+        condition = _query_condition(query)
         if condition is not None:
             statement = statement.where(condition)
         anchor = before if backwards else after
@@ -293,36 +342,64 @@ class CatalogStore:
                 statement = statement.where(or_(column < value, and_(column == value, ref < anchor_ref)))
             else:
                 statement = statement.where(or_(column > value, and_(column == value, ref > anchor_ref)))
-        count = select(func.count()).select_from(entities)
-        if condition is not None:
-            count = count.where(condition)
-        async with self.engine.connect() as conn:
-            rows = [(r, v, json.loads(body)) for r, v, body in await conn.execute(statement)]
-            total = int(await conn.scalar(count) or 0)
-        has_more = len(rows) > limit
-        rows = rows[:limit]
-        if backwards:
-            rows.reverse()
-        return Page(rows=rows, has_more=has_more, total=total)
+        elif offset:
+            statement = statement.offset(offset)
+        return statement
+
+    def count_statement(self, query: Query) -> Select[Any]:
+        """The ``SELECT count(*)`` of every entity ``query`` matches."""
+        source, _ = _sorted_source(query.order_field)
+        statement = select(func.count()).select_from(source)
+        condition = _query_condition(query)
+        return statement if condition is None else statement.where(condition)
 
     async def facets(self, keys: Sequence[str], filters: list[Filter] | None) -> dict[str, list[dict[str, Any]]]:
-        """For each key, its distinct original values with entity counts (count desc, value asc)."""
+        """For each key, its distinct original values with entity counts, sorted by value as Backstage sorts."""
         condition = _filter_condition(filters)
         result: dict[str, list[dict[str, Any]]] = {}
         async with self.engine.connect() as conn:
+            await self._limit_statement_time(conn)
             for key in keys:
                 count = func.count(func.distinct(search.c.entity_ref)).label("count")
                 statement = (
                     select(search.c.original_value, count)
                     .where(search.c.key == key.lower(), search.c.original_value.is_not(None))
                     .group_by(search.c.original_value)
-                    .order_by(count.desc(), search.c.original_value)
+                    .order_by(search.c.original_value)
                 )
                 if condition is not None:
                     statement = statement.where(search.c.entity_ref.in_(select(entities.c.entity_ref).where(condition)))
-                rows = await conn.execute(statement)
+                rows = await self._run(conn, statement)
                 result[key] = [{"value": value, "count": int(n)} for value, n in rows]
         return result
+
+    # -- statement time ----------------------------------------------------------
+
+    async def _limit_statement_time(self, conn: AsyncConnection) -> None:
+        """On PostgreSQL, cancel this connection's statements after ``statement_timeout`` (this transaction)."""
+        if self.statement_timeout_ms and conn.dialect.name == "postgresql":
+            await conn.execute(text(f"SET LOCAL statement_timeout = {int(self.statement_timeout_ms)}"))
+
+    async def _run(self, conn: AsyncConnection, statement: Any) -> Any:
+        try:
+            return await conn.execute(statement)
+        except DBAPIError as error:
+            raise self._timed_out(error) from None
+
+    async def _scalar(self, conn: AsyncConnection, statement: Any) -> Any:
+        try:
+            return await conn.scalar(statement)
+        except DBAPIError as error:
+            raise self._timed_out(error) from None
+
+    def _timed_out(self, error: DBAPIError) -> BaseException:
+        """A statement timeout as a clear 503; any other database error unchanged."""
+        if _sqlstate(error) != QUERY_CANCELED:
+            return error
+        return ServiceUnavailableError(
+            f"The catalog query took longer than {self.statement_timeout_ms} ms and was cancelled; "
+            "narrow the filter or ask for fewer items"
+        )
 
 
 @dataclass
@@ -425,19 +502,112 @@ async def _apply_relations(conn: AsyncConnection, old: set[Relation], new: set[R
         )
 
 
+def _sorted_source(order_field: str | None) -> tuple[Any, ColumnElement[Any]]:
+    """The FROM clause and sort column for ``order_field`` (entities lacking the field drop out)."""
+    if order_field is None:
+        return entities, entities.c.entity_ref
+    key = order_field.lower()
+    if key in ENTITY_COLUMNS:
+        return entities, ENTITY_COLUMNS[key]
+    # NOTE(catalog): one row per entity (its least value), so list fields do not repeat entities.
+    values = (
+        select(search.c.entity_ref, func.min(search.c.value).label("value"))
+        .where(search.c.key == key, search.c.value.is_not(None))
+        .group_by(search.c.entity_ref)
+        .subquery("sort_values")
+    )
+    return entities.join(values, values.c.entity_ref == entities.c.entity_ref), values.c.value
+
+
+def _query_condition(query: Query) -> ColumnElement[bool] | None:
+    condition = _filter_condition(query.filters)
+    if not query.full_text:
+        return condition
+    fields = query.full_text_fields or [(query.order_field or "metadata.uid").lower()]
+    pattern = "%" + query.full_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    text_match = entities.c.entity_ref.in_(
+        select(search.c.entity_ref).where(search.c.key.in_(fields), search.c.value.like(pattern, escape="\\"))
+    )
+    return text_match if condition is None else and_(condition, text_match)
+
+
 def _filter_condition(filters: list[Filter] | None) -> ColumnElement[bool] | None:
+    """Filters (an OR of ANDs) as one condition whose size grows linearly with the filter.
+
+    ``kind``, ``metadata.name``, ``metadata.namespace`` and ``metadata.uid``
+    test indexed entity columns; the other conditions of one filter become a
+    single search-table subquery (rows matching any condition, grouped by
+    entity, kept when every key matched), not one join per condition. The
+    filters are ORed as a balanced tree, so SQLite's expression depth limit
+    is never near.
+    """
     if not filters:
         return None
-    alternatives = []
+    alternatives: list[ColumnElement[bool]] = []
     for one in filters:
-        parts = []
+        parts: list[ColumnElement[bool]] = []
+        searched: Filter = {}
         for key, values in one.items():
-            matches = select(search.c.entity_ref).where(search.c.key == key)
-            if values is not None:
-                matches = matches.where(search.c.value.in_(values))
-            parts.append(entities.c.entity_ref.in_(matches))
-        alternatives.append(and_(*parts))
-    return or_(*alternatives)
+            column = ENTITY_COLUMNS.get(key)
+            if column is None:
+                searched[key] = values
+            elif values is not None:  # every entity has these fields, so "exists" always holds
+                parts.append(column.in_(values))
+        if searched:
+            parts.append(entities.c.entity_ref.in_(_search_match(searched)))
+        alternatives.append(and_(*parts) if parts else true())
+    return _balanced_or(alternatives)
+
+
+class _Parenthesized(ColumnElement[bool]):
+    """A boolean expression always rendered in parentheses (SQLAlchemy flattens nested ``OR`` groups)."""
+
+    inherit_cache = False
+    type = Boolean()
+    _is_implicitly_boolean = True
+
+    def __init__(self, inner: ColumnElement[bool]) -> None:
+        self.inner = inner
+
+
+@compiles(_Parenthesized)
+def _render_parenthesized(element: _Parenthesized, compiler: Any, **kw: Any) -> str:
+    return f"({compiler.process(element.inner, **kw)})"
+
+
+def _balanced_or(terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    """``OR`` of ``terms`` as nested groups: SQLite's parse tree is then log n deep, not n (limit 1000)."""
+    if len(terms) <= 2:
+        return or_(*terms)
+    middle = len(terms) // 2
+    return or_(_Parenthesized(_balanced_or(terms[:middle])), _Parenthesized(_balanced_or(terms[middle:])))
+
+
+def _search_match(conditions: Filter) -> Select[Any]:
+    """Refs of the entities that match every condition, in one pass over the search index."""
+    if len(conditions) == 1:
+        ((key, values),) = conditions.items()
+        match = select(search.c.entity_ref).where(search.c.key == key)
+        return match if values is None else match.where(search.c.value.in_(values))
+    pairs = [(key, value) for key, values in conditions.items() if values is not None for value in values]
+    present = [key for key, values in conditions.items() if values is None]
+    terms = []
+    if pairs:
+        terms.append(tuple_(search.c.key, search.c.value).in_(pairs))
+    if present:
+        terms.append(search.c.key.in_(present))
+    return (
+        select(search.c.entity_ref)
+        .where(or_(*terms))
+        .group_by(search.c.entity_ref)
+        .having(func.count(func.distinct(search.c.key)) == len(conditions))
+    )
+
+
+def _sqlstate(error: DBAPIError) -> str | None:
+    """The SQLSTATE of a driver error, when the driver reports one."""
+    orig = error.orig
+    return getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
 
 
 def _finalise(body: dict[str, Any], uid: str, etag: str, entity_relations: list[dict[str, str]]) -> dict[str, Any]:

@@ -108,7 +108,7 @@ async def test_by_query_filters_fields_and_ordering(db_kind: str) -> None:
         _error(await query(limit="-1"), 400, "InputError")
         _error(await query(limit="ten"), 400, "InputError")
         _error(await query(cursor="not-a-cursor"), 400, "InputError")
-        _error(await query(orderField="spec.nope"), 400, "InputError")
+        assert (await query(orderField="spec.nope")).json() == {"items": [], "totalItems": 0, "pageInfo": {}}
         _error(await query(orderField="metadata.name,sideways"), 400, "InputError")
 
 
@@ -146,16 +146,18 @@ async def test_by_refs(db_kind: str) -> None:
         async def by_refs(body: Any) -> Any:
             return await host.client.post("/api/catalog/entities/by-refs", json=body, headers=host.service_headers)
 
-        response = await by_refs({"entityRefs": ["user:default/sam", "group:default/missing", "Group:SRE"]})
+        response = await by_refs({"entityRefs": ["user:default/sam", "group:default/missing", "Group:Default/SRE"]})
         assert response.status_code == 200
         items = response.json()["items"]
         assert [item and item["metadata"]["name"] for item in items] == ["sam", None, "SRE"]
-        projected = await by_refs({"entityRefs": ["user:sam"], "fields": ["metadata.name", "spec.profile"]})
+        projected = await by_refs({"entityRefs": ["user:default/sam"], "fields": ["metadata.name", "spec.profile"]})
         sam = {"metadata": {"name": "sam"}, "spec": {"profile": {"displayName": "Sam"}}}
         assert projected.json() == {"items": [sam]}
         assert (await by_refs({"entityRefs": []})).json() == {"items": []}
 
-        _error(await by_refs({"entityRefs": ["no-kind"]}), 400, "InputError")
+        # as in Backstage, short and malformed refs are null slots, not a failed batch
+        short = await by_refs({"entityRefs": ["no-kind", "user:sam", "not a ref!!", "", "user:default/sam"]})
+        assert [item and item["metadata"]["name"] for item in short.json()["items"]] == [None] * 4 + ["sam"]
         _error(await by_refs({"entityRefs": "user:sam"}), 400, "InputError")
         _error(await by_refs({"entityRefs": ["user:sam"], "fields": "kind"}), 400, "InputError")
         _error(await by_refs([1, 2]), 400, "InputError")
@@ -170,12 +172,15 @@ async def test_entity_facets(db_kind: str) -> None:
             return await host.client.get("/api/catalog/entity-facets", params=params, headers=host.service_headers)
 
         kinds = (await facets(facet="kind")).json()
-        assert kinds["facets"]["kind"][:2] == [{"value": "Group", "count": 7}, {"value": "User", "count": 6}]
+        assert [item["value"] for item in kinds["facets"]["kind"]] == [
+            "API", "Component", "Domain", "Group", "Location", "Resource", "System", "User"]
+        assert {"value": "Group", "count": 7} in kinds["facets"]["kind"]
+        assert {"value": "Location", "count": 2} in kinds["facets"]["kind"]
         assert sum(item["count"] for item in kinds["facets"]["kind"]) == 22
         typed = (await facets(facet=["spec.type", "spec.lifecycle"], filter="kind=component")).json()
         assert typed == {"facets": {
             "spec.type": [{"value": "library", "count": 2}, {"value": "service", "count": 1}],
-            "spec.lifecycle": [{"value": "production", "count": 2}, {"value": "experimental", "count": 1}],
+            "spec.lifecycle": [{"value": "experimental", "count": 1}, {"value": "production", "count": 2}],
         }}
         _error(await facets(), 400, "InputError")
 

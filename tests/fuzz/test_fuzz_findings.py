@@ -35,7 +35,8 @@ USER_REQUESTS = [
                                                      .encode()).decode()}, None, 400, id="catalog-cursor"),
     pytest.param("GET", "/api/catalog/entities/by-uid/a%00b", None, None, 404, id="catalog-uid"),
     pytest.param("GET", "/api/catalog/entities/by-name/user/default/a%00b", None, None, 400, id="catalog-name"),
-    pytest.param("POST", "/api/catalog/entities/by-refs", None, {"entityRefs": [f"user:default/a{NUL}"]}, 400,
+    # a malformed ref is a null slot, as in Backstage (and is never sent to the database)
+    pytest.param("POST", "/api/catalog/entities/by-refs", None, {"entityRefs": [f"user:default/a{NUL}"]}, 200,
                  id="catalog-refs"),
 ]
 
