@@ -186,6 +186,33 @@ async def start_host(
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
+async def startup_error(
+    data_dir: Path, *, config: dict[str, Any] | None = None, features: Iterable[Any] = (),
+    plugins: Iterable[str] | None = None,
+) -> str:
+    """Start a backend that must fail (SQLite in ``data_dir``); return its error and every cause, joined.
+
+    With ``plugins`` only those entry points are discovered; without, only ``features`` are added.
+    """
+    from host.defaults import create_backend
+
+    overrides = {"backend": {"database": {"connection": {"directory": str(data_dir)}}, "logger": {"level": "error"}}}
+    if plugins is not None:
+        overrides["backend"]["features"] = {"include": list(plugins)}
+    backend = create_backend(Config.load(overrides=deep_merge(config or {}, overrides)), discover=plugins is not None)
+    for feature in features:
+        backend.add(feature)
+    with pytest.raises(Exception) as failure:
+        await backend.start()
+    await backend.stop()
+    texts: list[str] = []
+    current: BaseException | None = failure.value
+    while current is not None:
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return " | ".join(texts)
+
+
 def install_distribution(source: Path, directory: Path) -> Path:
     """``pip install --target`` the distribution at ``source`` into ``directory/site``; return that site dir.
 

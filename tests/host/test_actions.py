@@ -9,9 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from host import core_services, create_backend_plugin
-from host.config import Config
-from host.defaults import create_backend
-from tests.conftest import start_host
+from tests.conftest import start_host, startup_error
 
 
 class AddInput(BaseModel):
@@ -90,9 +88,4 @@ async def test_an_action_without_a_valid_policy_fails_at_registration(allow: Any
 
         reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
 
-    overrides = {"backend": {"database": {"connection": {"directory": str(tmp_path)}}, "logger": {"level": "error"}}}
-    backend = create_backend(Config.load(overrides=overrides), discover=False)
-    backend.add(create_backend_plugin("open", register))
-    with pytest.raises(Exception, match='Action "open:open"'):
-        await backend.start()
-    await backend.stop()
+    assert 'Action "open:open"' in await startup_error(tmp_path, features=[create_backend_plugin("open", register)])

@@ -13,8 +13,7 @@ import yaml
 
 from host.auth.published_tokens import PUBLISHED_TOKENS
 from host.config import Config
-from host.defaults import create_backend
-from tests.conftest import start_host
+from tests.conftest import start_host, startup_error
 
 ROOT = Path(__file__).parents[2]
 ORG = ROOT / "examples" / "catalog" / "org.yaml"
@@ -51,25 +50,9 @@ async def test_greenroom_env_is_only_a_fallback(monkeypatch: pytest.MonkeyPatch)
         assert (await host.client.post("/api/auth/guest/refresh")).status_code == 200
 
 
-async def start_failure(tmp_path: Path, config: dict[str, Any], plugins: list[str]) -> str:
-    """Start a backend that must fail; return the error text."""
-    overrides = {"backend": {"database": {"connection": {"directory": str(tmp_path)}}, "logger": {"level": "error"},
-                             "features": {"include": plugins}}}
-    backend = create_backend(Config.load(overrides={**config, "backend": {**config.get("backend", {}),
-                                                                          **overrides["backend"]}}))
-    with pytest.raises(Exception) as failure:
-        await backend.start()
-    await backend.stop()
-    texts, current = [], failure.value
-    while current is not None:
-        texts.append(str(current))
-        current = current.__cause__ or current.__context__  # type: ignore[assignment]
-    return " | ".join(texts)
-
-
 async def test_proxy_without_a_secret_refuses_to_start_in_production(tmp_path: Path) -> None:
     no_secret = production({"auth": {"environment": "production", "providers": {"proxy": {"allowUnknownUsers": True}}}})
-    message = await start_failure(tmp_path, no_secret, ["auth"])
+    message = await startup_error(tmp_path, config=no_secret, plugins=["auth"])
     assert "auth.providers.proxy has no secret" in message
     opted_in = production({"auth": {"environment": "production", "providers": {"proxy": {
         "allowUnknownUsers": True, "dangerouslyAllowWithoutSecret": True}}}})
@@ -94,8 +77,8 @@ async def test_proxy_signs_in_only_catalog_users_unless_configured(tmp_path: Pat
         anyone = await host.client.get("/api/auth/proxy/refresh", headers={**secret, "x-forwarded-user": "mallory"})
         assert anyone.status_code == 200
     # without a catalog nobody can be checked: refuse to start rather than sign in anyone
-    message = await start_failure(tmp_path, {"auth": {"providers": {"proxy": {"secret": "proxy-secret-0123"}}}},
-                                  ["auth"])
+    message = await startup_error(tmp_path, config={"auth": {"providers": {"proxy": {"secret": "proxy-secret-0123"}}}},
+                                  plugins=["auth"])
     assert "auth.providers.proxy signs in only users found in the catalog" in message
 
 
@@ -135,7 +118,7 @@ def test_production_refuses_published_tokens(tmp_path: Path) -> None:
 async def test_the_host_itself_refuses_published_tokens(tmp_path: Path) -> None:
     config = {"auth": {"environment": "production"}, "backend": {"auth": {"externalAccess": [
         {"type": "static", "options": {"token": "test-service-token-0123456789", "subject": "t"}}]}}}
-    assert "is published in Greenroom's repository" in await start_failure(tmp_path, config, ["auth"])
+    assert "is published in Greenroom's repository" in await startup_error(tmp_path, config=config, plugins=["auth"])
 
 
 def test_every_token_in_the_repository_is_known_as_published() -> None:

@@ -6,12 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import falcon
-import pytest
 
 from host import core_services, create_backend_plugin
-from host.config import Config
-from host.defaults import create_backend
-from tests.conftest import SERVICE_SUBJECT, start_host
+from tests.conftest import SERVICE_SUBJECT, start_host, startup_error
 
 
 class WhoAmI:
@@ -192,9 +189,5 @@ async def test_user_cookie_policy_is_refused_at_startup(tmp_path: Path) -> None:
 
         reg.register_init(deps={"router": core_services.http_router}, init=init)
 
-    overrides = {"backend": {"database": {"connection": {"directory": str(tmp_path)}}, "logger": {"level": "error"}}}
-    backend = create_backend(Config.load(overrides=overrides), discover=False)
-    backend.add(create_backend_plugin("cookies", register))
-    with pytest.raises(Exception, match="Auth policy 'user-cookie' for '/static' in plugin 'cookies' is not supported"):
-        await backend.start()
-    await backend.stop()
+    message = await startup_error(tmp_path, features=[create_backend_plugin("cookies", register)])
+    assert "Auth policy 'user-cookie' for '/static' in plugin 'cookies' is not supported" in message
