@@ -6,20 +6,30 @@ some of the hooks below with ``@hookimpl``. It is Backstage's
 deliver it to another system (email, chat). Its name is also a settings
 channel that users can switch on and off per origin and topic.
 
-Processors are contributed in two ways:
+A processor is always such a pluggy plugin. It reaches the notifications
+plugin through the entry-point group ``greenroom.notifications.processors``
+(a module or object, found with pluggy's ``load_setuptools_entrypoints``),
+or, when it needs config or services, from a backend module of plugin
+``notifications`` that depends on the extension point
+``notifications.processing`` and calls ``add_processor(obj)``.
 
-* a distribution declares an entry point in the group
-  ``greenroom.notifications.processors`` naming the module or object
-  (found with pluggy's ``load_setuptools_entrypoints``);
-* a backend module of plugin ``notifications`` depends on the extension
-  point ``notifications.processing`` and calls ``add_processor(obj)``.
+The hooks are the functions below: the notifications plugin derives its hook
+list from them, and a processor implementing a ``notifications_*`` hook that
+is not specified here is refused at registration (pluggy ``check_pending``).
 
-Unlike ordinary pluggy hooks, the notifications plugin calls each
-processor's implementation separately, in registration order, because every
-processor has its own name, filters and user settings. An implementation
-may accept any subset of the arguments, may be ``async``, and may return
-``None`` to leave its input unchanged. An exception is logged and skipped;
-it never loses the notification.
+The notifications plugin calls each processor's implementation separately,
+because every processor has its own name, filters and user settings, in
+pluggy's call order (``@hookimpl(tryfirst=True)`` / ``trylast=True`` move a
+processor to the front or the back; otherwise the last registered runs
+first, as in pluggy). An implementation may accept any subset of the
+arguments, may be ``async``, and may return ``None`` to leave its input
+unchanged. An exception is logged and skipped; it never loses the
+notification.
+
+``notifications_resolve_recipients`` is not a processor hook but a
+"pick exactly one" slot (``firstresult``), called through pluggy: the first
+implementation to return a value wins, and the catalog-backed default is
+registered ``trylast``.
 
 Example::
 
@@ -111,6 +121,23 @@ def notifications_pre_process(
         (which may be changed in place).
 
     Use in processors: optional.
+    """
+
+
+@hookspec(firstresult=True)
+def notifications_resolve_recipients(entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
+    """Turn ``entity`` recipients into user refs (replaces the catalog resolution).
+
+    :param entity_refs: the requested entity refs (``recipients.entityRef``).
+    :param excluded_entity_refs: refs to leave out (``recipients.excludeEntityRef``).
+    :return: user entity refs, as a list or ``{"userEntityRefs": [...]}``
+        (refs that are not users are dropped), or ``None`` to let the next
+        implementation answer. An ``async`` implementation always answers.
+
+    Use in processors: optional; implemented by a plugin that is not a
+    processor (no ``notifications_processor_name``), registered with
+    ``set_notification_recipient_resolver`` or through the entry-point group.
+    Stops at the first non-``None`` result.
     """
 
 

@@ -58,6 +58,7 @@ def _register(reg: Registrar) -> None:
     ) -> None:
         await database.migrate(MIGRATIONS)
         store = NotificationsStore(await database.get_engine())
+        registry.set_default_recipient_resolver(CatalogRecipientResolver(catalog))
         loaded = registry.load_entry_points()
         if registry.processors:
             names = ", ".join(registry.channel_names())
@@ -73,8 +74,8 @@ def _register(reg: Registrar) -> None:
         sender = NotificationSender(
             store=store,
             settings=settings,
-            pipeline=ProcessorPipeline(registry.processors, logger),
-            resolver=registry.recipient_resolver or CatalogRecipientResolver(catalog),
+            pipeline=ProcessorPipeline(registry, logger),
+            resolver=registry,
             signals=signals,
             base_url=config.get_optional_string("app.baseUrl") or DEFAULT_BASE_URL,
             tasks=tasks,

@@ -3,14 +3,14 @@
 See :mod:`plugin_notifications.hookspecs` for the hooks. The
 :class:`ProcessorRegistry` is what modules receive for the extension point
 ``notifications.processing``; :class:`ProcessorPipeline` runs the hooks of
-the eligible processors in registration order, logging and skipping any
+the eligible processors in pluggy's call order, logging and skipping any
 that fail.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import pluggy
@@ -19,13 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from plugin_notifications import hookspecs
 from plugin_notifications.models import SEVERITIES, Notification, NotificationSendOptions, normalize_severity
 
-_HOOKS = (
-    "notifications_processor_name",
-    "notifications_processor_filters",
-    "notifications_process_options",
-    "notifications_pre_process",
-    "notifications_post_process",
+#: Every hook, derived from the specs (a new hookspec needs no second list).
+HOOKS: tuple[str, ...] = tuple(
+    sorted(
+        name
+        for name, value in vars(hookspecs).items()
+        if inspect.isfunction(value) and hasattr(value, f"{hookspecs.PROJECT_NAME}_spec")
+    )
 )
+RESOLVE_HOOK = "notifications_resolve_recipients"
+NAME_HOOK = "notifications_processor_name"
+#: The hooks a processor implements (everything but the recipient-resolver slot).
+PROCESSOR_HOOKS: tuple[str, ...] = tuple(hook for hook in HOOKS if hook != RESOLVE_HOOK)
 
 
 class ProcessorFilters(BaseModel):
@@ -74,7 +79,7 @@ class Processor:
     def __init__(self, plugin: object, impls: Mapping[str, pluggy.HookImpl]) -> None:
         self.plugin = plugin
         self._impls = dict(impls)
-        name_impl = self._impls.get("notifications_processor_name")
+        name_impl = self._impls.get(NAME_HOOK)
         if name_impl is None:
             raise TypeError(f"Notification processor {plugin!r} does not implement notifications_processor_name")
         name = name_impl.function()
@@ -106,41 +111,19 @@ class Processor:
         return f"Processor({self.name})"
 
 
-class _ObjectProcessor:
-    """Adapts a Backstage-style object (``get_name``, ``pre_process`` ...) to the hooks."""
+class _ResolverPlugin:
+    """Adapts a :class:`RecipientResolver` object to the ``notifications_resolve_recipients`` hook."""
 
-    def __init__(self, target: Any) -> None:
-        self.target = target
-        self.__name__ = f"processor-{id(target)}"
+    def __init__(self, resolver: RecipientResolver, **marker: bool) -> None:
+        self.resolver = resolver
+        self.__name__ = f"recipient-resolver-{id(resolver)}"
 
-    @hookspecs.hookimpl
-    def notifications_processor_name(self) -> str:  # noqa: D102
-        return str(self.target.get_name())
+        def notifications_resolve_recipients(entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
+            return resolver.resolve_notification_recipients(
+                entity_refs=entity_refs, excluded_entity_refs=excluded_entity_refs
+            )
 
-    @hookspecs.hookimpl
-    def notifications_processor_filters(self) -> Any:  # noqa: D102
-        get = getattr(self.target, "get_notification_filters", None)
-        return get() if get else None
-
-    @hookspecs.hookimpl
-    async def notifications_process_options(self, options: dict[str, Any]) -> Any:  # noqa: D102
-        return await _maybe_call(self.target, "process_options", options)
-
-    @hookspecs.hookimpl
-    async def notifications_pre_process(self, notification: Notification, options: Any) -> Any:  # noqa: D102
-        return await _maybe_call(self.target, "pre_process", notification, options)
-
-    @hookspecs.hookimpl
-    async def notifications_post_process(self, notification: Notification, options: Any) -> None:  # noqa: D102
-        await _maybe_call(self.target, "post_process", notification, options)
-
-
-async def _maybe_call(target: Any, method: str, *args: Any) -> Any:
-    func = getattr(target, method, None)
-    if func is None:
-        return None
-    result = func(*args)
-    return await result if inspect.isawaitable(result) else result
+        self.notifications_resolve_recipients = hookspecs.hookimpl(**marker)(notifications_resolve_recipients)
 
 
 class ProcessorRegistry:
@@ -148,59 +131,93 @@ class ProcessorRegistry:
 
     Modules call :meth:`add_processor` and
     :meth:`set_notification_recipient_resolver` during their ``init``; the
-    plugin then adds the processors found through entry points.
+    plugin then adds the processors found through entry points. The registry
+    is also the recipient resolver the sender uses: it calls the
+    ``notifications_resolve_recipients`` hook through pluggy.
     """
 
     def __init__(self) -> None:
         self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
         self.plugin_manager.add_hookspecs(hookspecs)
         self.processors: list[Processor] = []
-        self.recipient_resolver: RecipientResolver | None = None
+        self._resolver_set = False
 
     def add_processor(self, *processors: Any) -> None:
-        """Register processors: hook modules/objects, Backstage-style objects, or lists of them."""
-        for item in _flatten(processors):
-            plugin = item if _has_hookimpls(item) else self._adapt(item)
-            if not self.plugin_manager.is_registered(plugin):
-                self.plugin_manager.register(plugin)
+        """Register processors: modules or objects with ``@hookimpl`` hooks, or lists of them."""
+        for plugin in _flatten(processors):
+            if not _has_hookimpls(plugin):
+                raise TypeError(
+                    f"{plugin!r} is not a notification processor: it implements none of the hooks "
+                    f"{', '.join(PROCESSOR_HOOKS)} with @plugin_notifications.hookimpl"
+                )
+            self._register(plugin)
             self._track(plugin)
 
     def set_notification_recipient_resolver(self, resolver: RecipientResolver) -> None:
-        """Replace the catalog-backed recipient resolution (only one resolver may be set)."""
-        if self.recipient_resolver is not None:
+        """Replace the catalog-backed recipient resolution (only one resolver may be set this way).
+
+        ``resolver`` has ``resolve_notification_recipients(*, entity_refs, excluded_entity_refs)``;
+        it becomes an implementation of the ``notifications_resolve_recipients`` hook.
+        """
+        if self._resolver_set:
             raise RuntimeError("A notification recipient resolver is already set")
-        self.recipient_resolver = resolver
+        self._resolver_set = True
+        self._register(_ResolverPlugin(resolver))
+
+    def set_default_recipient_resolver(self, resolver: RecipientResolver) -> None:
+        """Install the resolver used when no other implementation answers (``trylast``)."""
+        self._register(_ResolverPlugin(resolver, trylast=True))
+
+    def resolve_notification_recipients(self, *, entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
+        """Call ``notifications_resolve_recipients`` through pluggy (the first result wins)."""
+        return self.plugin_manager.hook.notifications_resolve_recipients(
+            entity_refs=entity_refs, excluded_entity_refs=excluded_entity_refs
+        )
 
     def load_entry_points(self, group: str = hookspecs.ENTRY_POINT_GROUP) -> int:
         """Register every processor of the entry-point ``group``; return how many were loaded."""
         count = self.plugin_manager.load_setuptools_entrypoints(group)
-        for plugin, _dist in self.plugin_manager.list_plugin_distinfo():
+        self.plugin_manager.check_pending()
+        for plugin, dist in self.plugin_manager.list_plugin_distinfo():
+            if not _has_hookimpls(plugin, HOOKS):
+                self.plugin_manager.unregister(plugin)
+                raise TypeError(
+                    f"Entry point of {dist.project_name} in {group} is not a notification processor: "
+                    f"{plugin!r} implements none of the hooks with @plugin_notifications.hookimpl"
+                )
             if _has_hookimpls(plugin):
                 self._track(plugin)
-            else:
-                self.plugin_manager.unregister(plugin)
-                self.add_processor(plugin)
         return count
 
     def channel_names(self) -> list[str]:
         """Every processor name: the settings channels besides ``Web``."""
         return [processor.name for processor in self.processors]
 
+    def call_order(self, hook: str) -> list[Processor]:
+        """The processors implementing ``hook``, in pluggy's call order (``tryfirst``/``trylast``)."""
+        by_plugin = {id(processor.plugin): processor for processor in self.processors}
+        impls = getattr(self.plugin_manager.hook, hook).get_hookimpls()
+        return [by_plugin[id(impl.plugin)] for impl in reversed(impls) if id(impl.plugin) in by_plugin]
+
+    def _register(self, plugin: object) -> None:
+        if self.plugin_manager.is_registered(plugin):
+            return
+        self.plugin_manager.register(plugin)
+        try:
+            self.plugin_manager.check_pending()
+        except pluggy.PluginValidationError:
+            self.plugin_manager.unregister(plugin)
+            raise
+
     def _track(self, plugin: object) -> None:
         if any(processor.plugin is plugin for processor in self.processors):
             return
         impls = {}
-        for hook in _HOOKS:
+        for hook in PROCESSOR_HOOKS:
             for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
                 if impl.plugin is plugin:
                     impls[hook] = impl
         self.processors.append(Processor(plugin, impls))
-
-    @staticmethod
-    def _adapt(item: Any) -> object:
-        if not callable(getattr(item, "get_name", None)):
-            raise TypeError(f"{item!r} is not a notification processor: no hook implementations and no get_name()")
-        return _ObjectProcessor(item)
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Any]:
@@ -211,9 +228,9 @@ def _flatten(items: Iterable[Any]) -> Iterable[Any]:
             yield item
 
 
-def _has_hookimpls(item: Any) -> bool:
+def _has_hookimpls(item: Any, hooks: Iterable[str] = PROCESSOR_HOOKS) -> bool:
     marker = f"{hookspecs.PROJECT_NAME}_impl"
-    return any(hasattr(getattr(item, hook, None), marker) for hook in _HOOKS)
+    return any(hasattr(getattr(item, hook, None), marker) for hook in hooks)
 
 
 #: Decides whether a processor may handle a notification for its user (settings).
@@ -221,22 +238,20 @@ ChannelCheck = Callable[[Processor, Notification], bool]
 
 
 class ProcessorPipeline:
-    """Runs processor hooks: sequentially, in order, chaining results, never raising."""
+    """Runs processor hooks: sequentially, in pluggy's call order, chaining results, never raising."""
 
-    def __init__(self, processors: Sequence[Processor], logger: Any) -> None:
-        self._processors = processors
+    def __init__(self, registry: ProcessorRegistry, logger: Any) -> None:
+        self._registry = registry
         self._logger = logger
 
     @property
     def active(self) -> bool:
         """Whether any processor is registered."""
-        return bool(self._processors)
+        return bool(self._registry.processors)
 
     def _eligible(self, hook: str, severity: Any, topic: Any) -> list[Processor]:
         eligible = []
-        for processor in self._processors:
-            if not processor.implements(hook):
-                continue
+        for processor in self._registry.call_order(hook):
             try:
                 accepted = processor.filters().accepts(severity, topic)
             except Exception as error:  # a broken filter must not stop the send

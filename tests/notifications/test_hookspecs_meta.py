@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import re
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,17 @@ def test_hook_is_documented(hook: str) -> None:
     spec = getattr(hookspecs, hook)
     assert spec.__doc__ and "Use in processors" in spec.__doc__, f"{hook} needs a docstring with a usage note"
     assert hook in (REPO / "docs" / "notifications.md").read_text(), f"docs/notifications.md does not mention {hook}"
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_documented_arguments_match_the_spec(hook: str) -> None:
+    """docs/notifications.md shows each hook as ``name(arg, ...)`` with exactly the spec's arguments."""
+    docs = (REPO / "docs" / "notifications.md").read_text()
+    documented = re.findall(rf"`{hook}\(([^)]*)\)`", docs)
+    assert documented, f"docs/notifications.md has no `{hook}(...)` signature"
+    spec_args = list(inspect.signature(getattr(hookspecs, hook)).parameters)
+    for args in documented:
+        assert [a.strip() for a in args.split(",") if a.strip()] == spec_args, (hook, args, spec_args)
 
 
 @pytest.mark.parametrize("hook", HOOKS)

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import pluggy
 import pytest
 
 from host import core_services, create_backend_module
-from plugin_notifications import hookspecs, notifications_processing_extension_point
-from plugin_notifications.processing import ProcessorRegistry
+from plugin_notifications import hookimpl, hookspecs, notifications_processing_extension_point
+from plugin_notifications.processing import HOOKS, PROCESSOR_HOOKS, ProcessorRegistry
 from tests.conftest import HostHandle, install_distribution, on_sys_path, start_host
 from tests.notifications.conftest import BROADCAST, FIXTURES, Api, eventually, notifications_config, user
 
@@ -110,17 +111,56 @@ async def test_post_process_runs_when_web_is_disabled(audit_host: HostHandle, in
 
 
 class Uppercase:
-    """A Backstage-style processor object (get_name / pre_process), added through the extension point."""
+    """A processor object (methods marked @hookimpl), added through the extension point."""
 
-    def get_name(self) -> str:
+    @hookimpl
+    def notifications_processor_name(self) -> str:
         return "Uppercase"
 
-    def get_notification_filters(self) -> dict[str, Any]:
+    @hookimpl
+    def notifications_processor_filters(self) -> dict[str, Any]:
         return {"minSeverity": "high"}
 
-    async def pre_process(self, notification: Any, options: Any) -> Any:
+    @hookimpl
+    async def notifications_pre_process(self, notification: Any, options: Any) -> Any:
         notification.payload.title = notification.payload.title.upper()
         return notification
+
+
+class First:
+    """Appends 1, and asks to run first."""
+
+    @hookimpl
+    def notifications_processor_name(self) -> str:
+        return "First"
+
+    @hookimpl(tryfirst=True)
+    def notifications_pre_process(self, notification: Any) -> None:
+        notification.payload.title += "1"
+
+
+class Plain:
+    """Appends 2, with no ordering marker."""
+
+    @hookimpl
+    def notifications_processor_name(self) -> str:
+        return "Plain"
+
+    @hookimpl
+    def notifications_pre_process(self, notification: Any) -> None:
+        notification.payload.title += "2"
+
+
+class Last:
+    """Appends 3, and asks to run last."""
+
+    @hookimpl
+    def notifications_processor_name(self) -> str:
+        return "Last"
+
+    @hookimpl(trylast=True)
+    def notifications_pre_process(self, notification: Any) -> None:
+        notification.payload.title += "3"
 
 
 class SystemResolver:
@@ -182,6 +222,70 @@ def test_second_resolver_is_refused() -> None:
 
 
 def test_non_processor_is_refused() -> None:
-    """Objects with neither hooks nor get_name are not processors."""
-    with pytest.raises(TypeError):
-        ProcessorRegistry().add_processor(object())
+    """Objects without hook implementations are not processors (Backstage-style get_name objects neither)."""
+
+    class BackstageStyle:
+        def get_name(self) -> str:
+            return "Old"
+
+    for item in (object(), BackstageStyle()):
+        with pytest.raises(TypeError, match="is not a notification processor"):
+            ProcessorRegistry().add_processor(item)
+
+
+def test_hook_without_a_spec_is_refused() -> None:
+    """A misspelled hook fails at registration instead of being silently ignored."""
+
+    class Typo:
+        @hookimpl
+        def notifications_processor_name(self) -> str:
+            return "Typo"
+
+        @hookimpl
+        def notifications_post_proces(self, notification: Any) -> None:
+            raise AssertionError("never called")
+
+    registry = ProcessorRegistry()
+    with pytest.raises(pluggy.PluginValidationError, match="notifications_post_proces"):
+        registry.add_processor(Typo())
+    assert registry.processors == [] and not registry.plugin_manager.get_plugins()
+
+
+def test_every_hookspec_is_a_known_hook() -> None:
+    """The hook list is derived from the specs: a new spec is called without a second list to update."""
+    specs = {name for name in dir(hookspecs) if hasattr(getattr(hookspecs, name), f"{hookspecs.PROJECT_NAME}_spec")}
+    assert set(HOOKS) == specs and set(PROCESSOR_HOOKS) == specs - {"notifications_resolve_recipients"}
+
+
+class TeamResolver:
+    """A resolver plugin implementing the firstresult hook directly: answers for team refs only."""
+
+    @hookimpl
+    def notifications_resolve_recipients(self, entity_refs: list[str]) -> list[str] | None:
+        return [MOCK] if entity_refs == ["team:default/x"] else None  # None: let the catalog answer
+
+
+def _ordering_module() -> Any:
+    def register(reg: Any) -> None:
+        def init(processing: Any) -> None:
+            processing.add_processor(Last(), First(), Plain())
+            processing.plugin_manager.register(TeamResolver())
+
+        reg.register_init(deps={"processing": notifications_processing_extension_point}, init=init)
+
+    return create_backend_module("notifications", "test-ordering", register)
+
+
+async def test_processors_run_in_pluggy_call_order() -> None:
+    """tryfirst runs first and trylast last, whatever the registration order."""
+    async with start_host(config=notifications_config(), features=[_ordering_module()]) as handle:
+        [item] = await Api(handle).send_ok(user(MOCK), title="x")
+        assert item["payload"]["title"] == "x123"
+
+
+async def test_resolver_hook_is_firstresult_with_the_catalog_last() -> None:
+    """The first implementation with an answer wins; None falls through to the catalog default."""
+    async with start_host(config=notifications_config(), features=[_ordering_module()]) as handle:
+        api = Api(handle)
+        assert [item["user"] for item in await api.send_ok(user("team:default/x"))] == [MOCK]
+        assert [item["user"] for item in await api.send_ok(user(JANE))] == [JANE]
