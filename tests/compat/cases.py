@@ -56,6 +56,11 @@ CATALOG = [
 ERRORS = [
 ]
 
+CORS_PREFLIGHT = {"Origin": "http://127.0.0.1:3000", "Access-Control-Request-Method": "POST",
+                  "Access-Control-Request-Headers": "authorization,content-type"}
+CORS_HEADERS = ("access-control-allow-origin", "access-control-allow-credentials", "access-control-allow-methods",
+                "access-control-allow-headers", "access-control-max-age")
+
 CORS = [
 ]
 

@@ -3,7 +3,9 @@
 The host gets the peer's catalog (``fixtures/org.yaml`` plus the generated
 ``big-group`` of 1,000 users, written as the peer's ``gen-users.js`` writes
 it), its static token with subject ``bench`` (so ``origin`` is ``bench`` on
-both) and the guest sign-in as ``user:default/guest``.
+both) and the guest sign-in as ``user:default/guest``. It also has Backstage's
+usual ``backend.cors`` (:data:`tests.compat.peer.CORS_CONFIG`), which the peer
+lacks: the CORS cases are recorded from Backstage's CORS middleware instead.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.compat.peer import peer_target
+from tests.compat.peer import CORS_CONFIG, peer_target
 from tests.compat.runner import Target
 from tests.fuzz.conftest import BackgroundHost
 
@@ -41,9 +43,10 @@ def compat_config(catalog_dir: Path) -> dict[str, Any]:
     """Greenroom config mirroring the peer's app-config.yaml."""
     return {
         "app": {"baseUrl": "http://127.0.0.1:3000"},
-        "backend": {"auth": {"externalAccess": [
-            {"type": "static", "options": {"token": BENCH_TOKEN, "subject": "bench"}},
-        ]}},
+        "backend": {
+            "auth": {"externalAccess": [{"type": "static", "options": {"token": BENCH_TOKEN, "subject": "bench"}}]},
+            "cors": CORS_CONFIG,
+        },
         "auth": {"providers": {"guest": {"userEntityRef": "user:default/guest"}}},
         "catalog": {"locations": [
             {"type": "file", "target": str(catalog_dir / "org.yaml")},

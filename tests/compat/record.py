@@ -2,8 +2,10 @@
 
 Needs ``BACKSTAGE_PEER_URL`` (e.g. ``http://127.0.0.1:7017``) and ``BACKSTAGE_PEER_TOKEN`` (its static
 service token, subject ``bench``) and the peer's catalog directory in ``BACKSTAGE_PEER_CATALOG``
-(default ``/var/tmp/backstage-peer/catalog``). Writes ``tests/compat/recorded.json``; ``--case NAME``
-re-records only those cases, ``--print`` shows the answers without writing.
+(default ``/var/tmp/backstage-peer/catalog``). The CORS cases come from Backstage's CORS middleware
+run by ``cors_oracle.cjs`` from the peer's ``node_modules`` (``BACKSTAGE_PEER_HOME``). Writes
+``tests/compat/recorded.json``; ``--case NAME`` re-records only those cases, ``--print`` shows the
+answers without writing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 import json
 
 from tests.compat.cases import CASES
-from tests.compat.peer import RECORDED, load_recorded, peer_target
+from tests.compat.peer import RECORDED, cors_oracle, load_recorded, peer_target
 from tests.compat.runner import run_case
 
 
@@ -22,16 +24,18 @@ def main() -> None:
     parser.add_argument("--case", action="append", help="only this case (repeatable)")
     parser.add_argument("--print", action="store_true", help="print instead of writing recorded.json")
     args = parser.parse_args()
-    target = peer_target()
-    if target is None:
+    peer = peer_target()
+    if peer is None:
         raise SystemExit("set BACKSTAGE_PEER_URL and BACKSTAGE_PEER_TOKEN")
     recorded = load_recorded()
-    for case in CASES:
-        if args.case and case.name not in args.case:
-            continue
-        recorded[case.name] = run_case(case, target)
-        if args.print:
-            print(case.name, json.dumps(recorded[case.name], ensure_ascii=False))
+    with cors_oracle() as oracle:
+        targets = {"peer": peer, "cors-oracle": oracle}
+        for case in CASES:
+            if args.case and case.name not in args.case:
+                continue
+            recorded[case.name] = run_case(case, targets[case.recorded_from])
+            if args.print:
+                print(case.name, json.dumps(recorded[case.name], ensure_ascii=False))
     if not args.print:
         known = {case.name for case in CASES}
         ordered = {name: recorded[name] for name in sorted(recorded) if name in known}

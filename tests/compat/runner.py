@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from websockets.exceptions import InvalidStatus
@@ -39,7 +40,8 @@ class Http:
     ``capture`` names values of the JSON answer (dotted paths, e.g. ``0.id``) for later steps.
     ``pick`` selects part of the body (dotted path, ``*`` maps over a list) and ``check`` says how
     it is compared: ``full`` (the normalised value), ``shape`` (types and keys only), ``length``
-    (of a list), ``status`` (status only) or ``none`` (not compared: a setup step).
+    (of a list), ``status`` (status only), ``headers`` (only ``response_headers``) or ``none``
+    (not compared: a setup step).
     """
 
     method: str
@@ -73,6 +75,8 @@ class Case:
 
     ``greenroom`` overrides the recorded Backstage answer of some steps (by index) where Greenroom
     deliberately answers otherwise; ``why`` says why (a Backstage bug, documented in docs/compat.md).
+    ``recorded_from`` is ``peer`` (the shared Backstage) or ``cors-oracle`` (Backstage's CORS
+    middleware with :data:`tests.compat.peer.CORS_CONFIG`, which the shared peer does not have).
     """
 
     name: str
@@ -80,6 +84,7 @@ class Case:
     steps: tuple[Step, ...]
     greenroom: Mapping[int, Answer] = field(default_factory=dict)
     why: str = ""
+    recorded_from: str = "peer"
 
 
 @dataclass
@@ -160,11 +165,12 @@ class Run:
         return _GENERATED_NAME.sub("generated-<hash>", value)
 
     def capture(self, body: Any, names: Mapping[str, str]) -> None:
-        """Remember values of ``body`` for later steps (``$name``) and for normalisation (``<name>``)."""
+        """Remember values of ``body`` for later steps (``$name``, URL-encoded ``$name_q``) and for normalisation."""
         for name, path in names.items():
             (value,) = list(select(body, path))
             self.captured[name] = str(value)
             self.context[name] = str(value)
+            self.context[f"{name}_q"] = quote(str(value), safe="")
 
 
 def select(value: Any, path: str | None) -> Iterator[Any]:
@@ -227,6 +233,8 @@ def run_http(run: Run, client: httpx.Client, step: Http) -> Answer:
     answer: Answer = {"status": response.status_code}
     if step.check == "status":
         return answer
+    if step.check == "headers":
+        return {"headers": {name: run.normalise(response.headers.get(name)) for name in step.response_headers}}
     answer["contentType"] = response.headers.get("content-type") if text else None
     if step.response_headers:
         answer["headers"] = {name: run.normalise(response.headers.get(name)) for name in step.response_headers}
