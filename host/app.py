@@ -40,6 +40,10 @@ class GreenroomApp:
         await self.backend.stop()
         gc.unfreeze()
 
+    async def begin_shutdown(self) -> None:
+        """First phase of a graceful stop, while still serving (see :meth:`Backend.begin_shutdown`)."""
+        await self.backend.begin_shutdown()
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)

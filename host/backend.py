@@ -16,6 +16,7 @@ Startup, in order:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import time
 from collections.abc import Iterable
@@ -189,6 +190,20 @@ class Backend:
             self._stopped = True
             self._stop_task = asyncio.ensure_future(self._do_stop())
         await self._stop_task
+
+    async def begin_shutdown(self) -> None:
+        """Run the root before-shutdown hooks while requests are still served.
+
+        Readiness turns 503 and ``backend.lifecycle.serverShutdownDelay`` passes;
+        the server closes its listener afterwards and :meth:`stop` finishes the
+        shutdown (the hooks run once either way).
+        """
+        if self._start_task is None:
+            return
+        with contextlib.suppress(Exception):  # a failed start is cleaned up by stop()
+            await self._start_task  # startup hooks would mark readiness up again
+        root_lifecycle = await self._registry.get(core_services.root_lifecycle, "root")
+        await root_lifecycle.before_shutdown()
 
     async def get_service(self, ref: ServiceRef[Any], plugin_id: str = "root") -> Any:
         """Return a service instance (for tests and tools)."""

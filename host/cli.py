@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def validate_config(config: Config) -> list[str]:
         lambda: check_providers(config),
         lambda: static_key_set(config),
         lambda: config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout"),
+        lambda: config.get_optional_duration("backend.lifecycle.serverShutdownDelay"),
+        lambda: config.get_optional_duration("backend.lifecycle.shutdownTimeout"),
         lambda: config.get_optional_number("backend.listen.port"),
         lambda: config.get_optional_number("backend.workers"),
         lambda: config.get_optional_string("backend.controlSocket"),
@@ -146,14 +149,13 @@ def cmd_start(args: argparse.Namespace) -> int:
     ping = config.get_optional_duration("backend.websocket.pingInterval")
     if ping is not None:
         os.environ["GREENROOM_WS_PING_INTERVAL"] = str(ping.total_seconds())
-    timeout = config.get_optional_duration("backend.lifecycle.shutdownTimeout")
 
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", [f"{host}:{port}"])
             self.cfg.set("workers", workers)
             self.cfg.set("worker_class", "host.worker.GreenroomWorker")
-            self.cfg.set("graceful_timeout", int(timeout.total_seconds()) if timeout else 30)
+            self.cfg.set("graceful_timeout", _graceful_timeout(config))
             self.cfg.set("timeout", 120)
             self.cfg.set("keepalive", 5)
             self.cfg.set("proc_name", "greenroom")
@@ -168,6 +170,19 @@ def cmd_start(args: argparse.Namespace) -> int:
 
     _Server().run()
     return 0
+
+
+def _graceful_timeout(config: Config) -> int:
+    """Seconds gunicorn gives a worker after SIGTERM before it kills it.
+
+    The drain delay (``backend.lifecycle.serverShutdownDelay``, default none) comes
+    first; then in-flight requests and background work get
+    ``backend.lifecycle.shutdownTimeout`` (default 30 s).
+    """
+    delay = config.get_optional_duration("backend.lifecycle.serverShutdownDelay")
+    timeout = config.get_optional_duration("backend.lifecycle.shutdownTimeout")
+    seconds = (delay.total_seconds() if delay else 0) + (timeout.total_seconds() if timeout else 30)
+    return max(1, math.ceil(seconds))
 
 
 def _control_socket_settings(config: Config, known: dict[str, Any]) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from host.services import core_services
@@ -39,6 +40,11 @@ def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle) 
 
     lifecycle.add_startup_hook(mark_up)
     lifecycle.add_before_shutdown_hook(mark_stopping)
+    # As Backstage: keep serving (readiness already 503) for this long before the listener closes,
+    # so load balancers take the instance out of rotation first.
+    delay = config.get_optional_duration("backend.lifecycle.serverShutdownDelay")
+    if delay is not None and delay.total_seconds() > 0:
+        lifecycle.add_before_shutdown_hook(lambda: asyncio.sleep(delay.total_seconds()))
     return router
 
 

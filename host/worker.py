@@ -1,4 +1,4 @@
-"""The gunicorn worker class: uvicorn with Greenroom's WebSocket keepalive.
+"""The gunicorn worker class: uvicorn with Greenroom's WebSocket keepalive and graceful drain.
 
 An ASGI app cannot send ping frames itself, so the server does: every 30 s a
 ping, and a socket that has not answered within 60 s (two periods) is dropped,
@@ -8,14 +8,21 @@ changes the period (``greenroom start`` passes it to the workers).
 Connection limits (``backend.limits``: headers timeout, header size, keep-alive
 timeout, connection cap, WebSocket message size) come from the config files in
 ``GREENROOM_CONFIG``; see :mod:`host.http_protocol`.
+
+On SIGTERM the worker keeps serving while readiness turns 503 and the drain
+delay passes, then closes its listener (see :mod:`host.shutdown`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
+from gunicorn.arbiter import Arbiter
 from uvicorn_worker import UvicornWorker
+
+from host.shutdown import DrainingServer
 
 PING_INTERVAL_SECONDS = 30.0
 PING_TIMEOUT_SECONDS = 60.0
@@ -42,6 +49,15 @@ class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
             self.CONFIG_KWARGS = {**self.CONFIG_KWARGS, "ws_ping_interval": period, "ws_ping_timeout": 2 * period}
         self.CONFIG_KWARGS = {**self.CONFIG_KWARGS, **_limit_options()}
         super().__init__(*args, **kwargs)
+
+    async def _serve(self) -> None:
+        """uvicorn_worker's ``_serve`` with :class:`host.shutdown.DrainingServer` (readiness 503 first)."""
+        self.config.app = self.wsgi
+        server = DrainingServer(self.config, getattr(self.wsgi, "begin_shutdown", None))
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
 
 def _limit_options() -> dict[str, Any]:
