@@ -33,9 +33,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from host import instance_lock
 from host.config import Config
+from host.database_health import ping_idle_connections
 from host.database_layout import DatabaseLayout
 
 _LOGGER = logging.getLogger("greenroom.database")
+#: Pooled PostgreSQL connections idle this long are pinged at checkout (``backend.database.pool.pingIdleAfter``).
+DEFAULT_PING_IDLE_SECONDS = 1.0
 
 
 def read_json(text: str | bytes) -> Any:
@@ -167,6 +170,10 @@ class DatabaseManager(DatabaseLayout):
         self._plugins: dict[str, PluginDatabase] = {}
         self._directory_locks: list[Path] = []  # one entry per acquire
 
+    def engines(self) -> list[tuple[str, AsyncEngine]]:
+        """``(plugin_id, engine)`` of every engine created so far."""
+        return [(plugin_id, db._engine) for plugin_id, db in self._plugins.items() if db._engine is not None]
+
     def for_plugin(self, plugin_id: str) -> PluginDatabase:
         """Return the (cached) database handle of ``plugin_id``."""
         if plugin_id not in self._plugins:
@@ -243,19 +250,22 @@ class DatabaseManager(DatabaseLayout):
             ssl = False  # loopback: skip asyncpg's TLS attempt on every new connection
         if ssl is not None:
             connect_args["ssl"] = ssl
-        return create_async_engine(
+        engine = create_async_engine(
             url,
             # Sized for bursts: connections beyond pool_size are closed on return,
             # and reopening them costs far more than an idle connection.
             pool_size=int(pool.get_optional_number("size") or 20),
             max_overflow=int(pool.get_optional_number("maxOverflow") or 10),
-            # Pre-ping costs a round trip per checkout; recycling old connections covers
-            # most server-side drops. Operators behind flaky proxies can turn it on.
+            # Pre-ping costs a round trip per checkout; connections idle for pingIdleAfter
+            # are pinged instead (see ping_idle_connections). prePing pings every checkout.
             pool_pre_ping=bool(pool.get_optional_boolean("prePing")),
             pool_recycle=int(pool.get_optional_number("recycleSeconds") or 1800),
             connect_args=connect_args,
             **ENGINE_SAFETY,
         )
+        idle = pool.get_optional_duration("pingIdleAfter")
+        ping_idle_connections(engine, idle.total_seconds() if idle is not None else DEFAULT_PING_IDLE_SECONDS)
+        return engine
 
     async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:
         """Create the plugin's schema or database if missing.

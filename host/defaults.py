@@ -12,6 +12,7 @@ from host.auth.tokens import TokenManager
 from host.backend import Backend
 from host.config import Config
 from host.database import DatabaseManager
+from host.database_health import DEFAULT_INTERVAL_SECONDS, DEFAULT_TIMEOUT_SECONDS, DatabaseProbe
 from host.discovery import Discovery
 from host.event_buses import check_bus_for_workers, create_bus
 from host.environment import is_production
@@ -29,8 +30,10 @@ def _root_logger(config: Config) -> Logger:
     return create_root_logger(config.get_optional_string("backend.logger.level"), fmt, config.secret_values())
 
 
-def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle) -> RootHttpRouter:
+def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle,
+                      databases: DatabaseManager) -> RootHttpRouter:
     router = RootHttpRouter(logger, ServerLimits.from_config(config))
+    _probe_databases(router, config, logger, lifecycle, databases)
 
     def mark_up() -> None:
         router.health.state = "up"
@@ -46,6 +49,19 @@ def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle) 
     if delay is not None and delay.total_seconds() > 0:
         lifecycle.add_before_shutdown_hook(lambda: asyncio.sleep(delay.total_seconds()))
     return router
+
+
+def _probe_databases(router: RootHttpRouter, config: Config, logger: Logger, lifecycle: RootLifecycle,
+                     databases: DatabaseManager) -> None:
+    """Readiness fails while the databases cannot be written (see :mod:`host.database_health`)."""
+    interval = config.get_optional_duration("backend.health.databaseProbeInterval")
+    timeout = config.get_optional_duration("backend.health.databaseProbeTimeout")
+    probe = DatabaseProbe(databases, logger.child(component="database-probe"),
+                          interval.total_seconds() if interval else DEFAULT_INTERVAL_SECONDS,
+                          timeout.total_seconds() if timeout else DEFAULT_TIMEOUT_SECONDS)
+    router.health.database = probe
+    lifecycle.add_startup_hook(probe.start)
+    lifecycle.add_before_shutdown_hook(probe.stop)
 
 
 def _root_database(config: Config, lifecycle: RootLifecycle) -> DatabaseManager:
@@ -100,7 +116,8 @@ def default_service_factories() -> list[ServiceFactory]:
             deps={"manager": s.root_database, "plugin_metadata": s.plugin_metadata},
         ),
         create_service_factory(s.root_http_router, _root_http_router,
-                               deps={"config": s.config, "logger": s.root_logger, "lifecycle": s.root_lifecycle}),
+                               deps={"config": s.config, "logger": s.root_logger, "lifecycle": s.root_lifecycle,
+                                     "databases": s.root_database}),
         create_service_factory(
             s.http_router, _http_router, initialization="always",
             deps={"plugin_metadata": s.plugin_metadata, "config": s.config, "logger": s.logger,

@@ -118,13 +118,18 @@ class HealthState:
 
     def __init__(self) -> None:
         self.state = "starting"
+        #: The database write probe (:class:`host.database_health.DatabaseProbe`), when there is one.
+        self.database: Any = None
 
     async def respond(self, path: str, send: Any) -> None:
         """Answer liveness and readiness probes."""
         if path.endswith("/liveness"):
             await send_json(send, 200, {"status": "ok"})
         elif path.endswith("/readiness"):
-            if self.state == "up":
+            problem = self.database.problem if self.database is not None else None
+            if self.state == "up" and problem:
+                await send_json(send, 503, {"message": problem, "status": "error"})
+            elif self.state == "up":
                 await send_json(send, 200, {"status": "ok"})
             elif self.state == "starting":
                 await send_json(send, 503, {"message": "Backend has not started yet", "status": "error"})
@@ -169,6 +174,7 @@ class PluginHttpRouter:
         self._logger = logger
         self._http_auth = http_auth
         self._lifecycle = lifecycle
+        self._health = root.health
         self._policies: list[re.Pattern[str]] = []
         self._auth_disabled = bool(config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy"))
         pause = config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout")
@@ -262,6 +268,8 @@ class PluginHttpRouter:
             self._logger.warning(f"Request failed, database unavailable: {req.method} {self.prefix}{req.path}: "
                                  f"{format_error(cause)[:MAX_LOGGED_SQL * 2]}")
             ex = unavailable
+            if self._health.database is not None:
+                self._health.database.record_unavailable()
         if isinstance(ex, BackstageError):
             error, status, name, message = ex, ex.status_code, ex.name, ex.message
         elif isinstance(ex, falcon.HTTPError):
