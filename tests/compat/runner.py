@@ -40,8 +40,7 @@ class Http:
     ``capture`` names values of the JSON answer (dotted paths, e.g. ``0.id``) for later steps.
     ``pick`` selects part of the body (dotted path, ``*`` maps over a list) and ``check`` says how
     it is compared: ``full`` (the normalised value), ``shape`` (types and keys only), ``length``
-    (of a list), ``status`` (status only), ``headers`` (only ``response_headers``) or ``none``
-    (not compared: a setup step).
+    (of a list), ``headers`` (only ``response_headers``) or ``none`` (not compared: a setup step).
     """
 
     method: str
@@ -230,14 +229,12 @@ def run_http(run: Run, client: httpx.Client, step: Http) -> Answer:
         body = text
     if step.capture:
         run.capture(body, step.capture)
-    answer: Answer = {"status": response.status_code}
-    if step.check == "status":
-        return answer
+    headers_seen = {name: run.normalise(response.headers.get(name)) for name in step.response_headers}
     if step.check == "headers":
-        return {"headers": {name: run.normalise(response.headers.get(name)) for name in step.response_headers}}
-    answer["contentType"] = response.headers.get("content-type") if text else None
-    if step.response_headers:
-        answer["headers"] = {name: run.normalise(response.headers.get(name)) for name in step.response_headers}
+        return {"headers": headers_seen}
+    answer: Answer = {"status": response.status_code, "contentType": response.headers.get("content-type") if text else None}
+    if headers_seen:
+        answer["headers"] = headers_seen
     answer["body"] = project(run.normalise(body), step.pick, step.check)
     return answer
 
