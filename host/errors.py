@@ -215,8 +215,10 @@ def error_body(
     }
     if error is not None and error.cause is not None and isinstance(error, InputError):
         cause = error.cause
-        err["message"] = f"{error.message}; caused by Error: {cause}"
-        err["cause"] = {"name": getattr(cause, "name", "Error"), "message": str(cause)}
+        cause_name = getattr(cause, "name", "Error")
+        err["message"] = f"{error.message}; caused by {cause_name}: {cause}"
+        # A cause may carry extra fields, as Node errors do (``code``, ``input``...).
+        err["cause"] = {**getattr(cause, "fields", {}), "name": cause_name, "message": str(cause)}
     return {
         "error": err,
         "request": {"method": method, "url": url},

@@ -8,7 +8,14 @@ error bodies report the plugin-relative URL). Requests pass, in order:
    to ``backend.lifecycle.startupRequestPauseTimeout`` (5 s) and then get 503;
 2. the credentials barrier: a valid user or service token is required unless
    an ``unauthenticated`` auth policy matches the path;
-3. the plugin's routes; errors become Backstage's JSON error body.
+3. request validation against the plugin's OpenAPI document, if it serves one
+   (:mod:`host.request_validation`);
+4. the plugin's routes; errors become Backstage's JSON error body.
+
+Bodies are JSON only: another media type, or a body without one, is a 400
+``unsupported media type ...`` as in Backstage. A path or method that no
+route serves is a 404 with an empty body, as Backstage's ``notFound`` handler
+answers. JSON responses say ``application/json; charset=utf-8``.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from typing import Any
 
 import falcon
 import falcon.asgi
+import falcon.inspect
 import falcon.media
 import orjson
 
@@ -35,6 +43,7 @@ from host.errors import (
 )
 from host.limits import BodyLimit, ServerLimits
 from host.logging import Logger
+from host.request_validation import RequestValidator, normalise_template
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
 
@@ -61,6 +70,10 @@ def _loads(data: bytes | str) -> Any:
 
 
 JSON_HANDLER = falcon.media.JSONHandler(dumps=_dumps, loads=_loads)
+#: The content type of every JSON response (as Express sends it).
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+#: What a body without ``Content-Type`` is taken to be; no handler reads it, so it is refused.
+_UNTYPED_BODY = "application/octet-stream"
 
 
 async def send_json(send: Callable[..., Awaitable[Any]], status: int, body: Any, *, websocket: bool = False) -> None:
@@ -108,9 +121,19 @@ class RootHttpRouter:
         if scope["type"] == "websocket":
             await send({"type": "websocket.close", "code": 3404})
             return
-        body = error_body(None, status=404, method=scope.get("method", "GET"), url=path,
-                          name="NotFoundError", message=f"No route for {scope.get('method', 'GET')} {path}")
-        await send_json(send, 404, body)
+        await send_empty(send, 404)
+
+
+async def send_empty(send: Callable[..., Awaitable[Any]], status: int) -> None:
+    """Send a response without a body (Backstage's ``notFound``: ``res.status(404).end()``)."""
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def request_url(path: str, query_string: str | bytes | None) -> str:
+    """The ``request.url`` of an error body: the plugin-relative path with its query string."""
+    query = query_string.decode("latin-1") if isinstance(query_string, bytes) else query_string
+    return f"{path}?{query}" if query else path
 
 
 class HealthState:
@@ -176,12 +199,17 @@ class PluginHttpRouter:
         self._lifecycle = lifecycle
         self._health = root.health
         self._policies: list[re.Pattern[str]] = []
+        self.request_validator: RequestValidator | None = None
         self._auth_disabled = bool(config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy"))
         pause = config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout")
         self._pause_seconds = pause.total_seconds() if pause else 5.0
         self.app = falcon.asgi.App(middleware=[_BarrierMiddleware(self)], cors_enable=False)
-        self.app.req_options.media_handlers[falcon.MEDIA_JSON] = JSON_HANDLER
-        self.app.resp_options.media_handlers[falcon.MEDIA_JSON] = JSON_HANDLER
+        # JSON only: no form or multipart parsing (a cross-site form post must not reach a route).
+        self.app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: JSON_HANDLER})
+        self.app.req_options.default_media_type = _UNTYPED_BODY
+        self.app.resp_options.media_handlers = falcon.media.Handlers(
+            {falcon.MEDIA_JSON: JSON_HANDLER, JSON_CONTENT_TYPE: JSON_HANDLER})
+        self.app.resp_options.default_media_type = JSON_CONTENT_TYPE
         self.app.req_options.strip_url_path_trailing_slash = True
         self.app.add_error_handler(Exception, self._handle_error)
         self.app.add_error_handler(falcon.HTTPError, self._handle_error)
@@ -192,11 +220,24 @@ class PluginHttpRouter:
         self.app.add_route(path, resource, **kwargs)
 
     def add_openapi(self, spec: dict[str, Any]) -> None:
-        """Serve ``spec`` (an OpenAPI document) at ``/api/<pluginId>/openapi.json``, without credentials."""
+        """Serve ``spec`` (an OpenAPI document) at ``/api/<pluginId>/openapi.json``, without credentials.
+
+        The document's operations also validate their requests (:mod:`host.request_validation`).
+        """
+        self.request_validator = RequestValidator(spec)
         document = dict(spec)
         document.setdefault("servers", [{"url": self.prefix}])
         self.app.add_route("/openapi.json", _OpenApiResource(document))
         self.add_auth_policy("/openapi.json", allow="unauthenticated")
+
+    def served_operations(self) -> set[tuple[str, str]]:
+        """``(METHOD, template)`` of every responder the plugin's routes define, ``{}`` for each parameter."""
+        return {
+            (method.method, normalise_template(route.path))
+            for route in falcon.inspect.inspect_routes(self.app)
+            for method in route.methods
+            if not method.internal
+        }
 
     def add_auth_policy(self, path: str, allow: str = "unauthenticated") -> None:
         """Let requests to ``path`` through without credentials.
@@ -244,12 +285,12 @@ class PluginHttpRouter:
         if scope["type"] == "websocket":
             await self.app(inner, receive, _WebSocketRejectionTranslator(scope, send, path))
         else:
-            if inner.get("method") in ("POST", "PUT", "PATCH"):
-                receive = await _sniff_json_body(inner, receive)
+            inner["headers"] = _lower_case_media_type(inner.get("headers", []))
             await self.app(inner, receive, send)
 
     async def _reject(self, scope: dict[str, Any], send: Any, path: str, status: int, name: str, message: str) -> None:
-        body = error_body(None, status=status, method=scope.get("method", "GET"), url=path, name=name, message=message)
+        body = error_body(None, status=status, method=scope.get("method", "GET"),
+                          url=request_url(path, scope.get("query_string")), name=name, message=message)
         if scope["type"] == "websocket":
             if "websocket.http.response" in scope.get("extensions", {}):
                 await send_json(send, status, body, websocket=True)
@@ -262,6 +303,13 @@ class PluginHttpRouter:
                             ws: Any = None) -> None:
         status, name, message = 500, "Error", "Internal Server Error"
         error: BackstageError | None = None
+        if ws is None and isinstance(ex, (falcon.HTTPRouteNotFound, falcon.HTTPMethodNotAllowed)):
+            assert resp is not None
+            resp.status, resp.content_type, resp.data = 404, None, b""
+            return
+        if isinstance(ex, falcon.HTTPUnsupportedMediaType):
+            media = (req.content_type or "").split(";")[0].strip().lower()
+            ex = InputError(f"unsupported media type {media or 'undefined'}")
         unavailable = unavailable_error(ex)
         if unavailable is not None:
             cause = trim_for_log(unavailable.cause) if unavailable.cause else unavailable
@@ -290,41 +338,19 @@ class PluginHttpRouter:
             return
         assert resp is not None
         resp.status = status
-        resp.media = error_body(error, status=status, method=req.method, url=req.path, name=name, message=message)
+        resp.media = error_body(error, status=status, method=req.method, url=request_url(req.path, req.query_string),
+                                name=name, message=message)
         for key, value in (getattr(ex, "headers", None) or {}).items():
             resp.set_header(key, value)
 
 
-_FORM = b"application/x-www-form-urlencoded"
-
-
-async def _sniff_json_body(scope: dict[str, Any], receive: Any) -> Any:
-    """Treat a JSON body sent without a JSON content type as JSON.
-
-    ``curl -d '{...}'`` labels its body ``application/x-www-form-urlencoded``
-    and scripts often send no content type at all; every route here takes
-    JSON, so a body that starts like a JSON object or array is read as JSON.
-    Returns the ``receive`` to use (replaying the first chunk).
-    """
-    headers: list[tuple[bytes, bytes]] = list(scope.get("headers", []))
-    content_type = next((v for k, v in headers if k == b"content-type"), None)
-    if content_type is not None and content_type.split(b";")[0].strip().lower() != _FORM:
-        return receive
-    first = await receive()
-    body = first.get("body", b"") if first.get("type") == "http.request" else b""
-    if body.lstrip()[:1] in (b"{", b"["):
-        scope["headers"] = [(k, v) for k, v in headers if k != b"content-type"] + [
-            (b"content-type", b"application/json")]
-    replayed = False
-
-    async def replay() -> dict[str, Any]:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return first
-        return await receive()
-
-    return replay
+def _lower_case_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Media types are case-insensitive (``APPLICATION/JSON`` is JSON); Falcon looks handlers up as sent."""
+    for index, (name, value) in enumerate(headers):
+        if name == b"content-type" and value != value.lower():
+            media, sep, params = value.partition(b";")
+            return [*headers[:index], (name, media.lower() + sep + params), *headers[index + 1:]]
+    return headers
 
 
 class _OpenApiResource:
@@ -332,7 +358,7 @@ class _OpenApiResource:
         self._body = _dumps(document)
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = falcon.MEDIA_JSON
+        resp.content_type = JSON_CONTENT_TYPE
         resp.data = self._body
 
 
@@ -373,6 +399,20 @@ class _BarrierMiddleware:
         if self._router.is_unauthenticated(req.path):
             return
         await self._router._http_auth.credentials(req, allow=("user", "service"))
+
+    async def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any,
+                               params: dict[str, Any]) -> None:
+        """Validate the request against the plugin's OpenAPI document (media type, query, body)."""
+        validator = self._router.request_validator
+        if validator is None or resource is None or req.uri_template is None:
+            return
+        operation = validator.operation(req.method, req.uri_template)
+        if operation is None:
+            return
+        validator.check_media_type(operation, req.content_type)
+        validator.check_query(operation, req.query_string)
+        if operation.body_media:
+            validator.check_body(operation, await req.get_media(default_when_empty=None))
 
     async def process_request_ws(self, req: falcon.Request, ws: Any) -> None:
         if self._router.is_unauthenticated(req.path):

@@ -10,6 +10,7 @@ well, since Backstage's own ``DefaultNotificationService`` still calls ``POST /`
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from host.openapi import (
@@ -31,23 +32,24 @@ from plugin_notifications.models import (
 from plugin_notifications.store import ORDER_FIELDS
 
 _TIMESTAMP = {"type": "string", "format": "date-time"}
-_ORDER_VALUES = [f"{field}{suffix}" for field in ORDER_FIELDS for suffix in ("", ",asc", ",desc")]
+_ORDER_NAMES = ", ".join(ORDER_FIELDS)
 #: Literal segments routed before ``/{id}``; an id is never one of them.
 RESERVED_IDS = ["notifications", "update", "status", "topics", "settings", "openapi.json"]
 
 
 def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
-    """The filters shared by the list and topics routes."""
-    params = [
+    """The filters shared by the list and topics routes, in Backstage's order and with its schemas."""
+    flag = {"type": "string", "enum": ["true", "false"]}
+    params = [query_param("topic", {"type": "string"}, "exact topic")] if with_topic else []
+    return [
+        *params,
         query_param("search", {"type": "string"}, "case-insensitive substring of title or description"),
-        query_param("read", {"type": "boolean"}, "only read (`true`) or unread (`false`) notifications"),
-        query_param("saved", {"type": "boolean"}, "only saved (`true`) or unsaved (`false`) notifications"),
-        query_param("createdAfter", _TIMESTAMP, "only notifications created at or after this time"),
-        query_param("minimumSeverity", {"enum": list(SEVERITIES)}, "this severity and every more severe one"),
+        query_param("read", flag, "only read (`true`) or unread (`false`) notifications"),
+        query_param("saved", flag, "only saved (`true`) or unsaved (`false`) notifications"),
+        query_param("createdAfter", {"type": "string"}, "ISO 8601 time: only notifications created at or after it"),
+        query_param("minimumSeverity", {"type": "string", "enum": list(SEVERITIES)},
+                    "this severity and every more severe one"),
     ]
-    if with_topic:
-        params.append(query_param("topic", {"type": "string"}, "exact topic"))
-    return params
 
 
 def _operations() -> dict[str, dict[str, Any]]:
@@ -67,8 +69,8 @@ def _operations() -> dict[str, dict[str, Any]]:
             "parameters": [
                 query_param("offset", {"type": "integer", "minimum": 0}, "rows to skip"),
                 query_param("limit", {"type": "integer", "minimum": 0}, "page size (no default, no maximum)"),
-                query_param("orderField", {"type": "array", "items": {"enum": _ORDER_VALUES}},
-                            "`field` or `field,asc|desc`, repeatable; default `created,desc`"),
+                query_param("orderField", {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                            f"`field` or `field,asc|desc`, repeatable; default `created,desc`; fields: {_ORDER_NAMES}"),
                 *_filters(with_topic=True),
             ],
             "responses": responses(notification_list, 400, 401, 403),
@@ -142,10 +144,25 @@ def _schemas() -> dict[str, Any]:
         (Notification, "serialization"),
     ])
     # The models accept a ref or a list of refs through a plain validator, which has no schema of its own.
-    ref_or_refs = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
+    ref_or_refs = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     entity = schemas["EntityRecipients"]["properties"]
     entity["entityRef"] = ref_or_refs
-    entity["excludeEntityRef"] = {"anyOf": [*ref_or_refs["anyOf"], {"type": "null"}]}
+    entity["excludeEntityRef"] = ref_or_refs
+    # Backstage's document has two recipient kinds; the newer `entities` alias is routed to its own
+    # schema first, so a bad recipients object is reported with exactly Backstage's message.
+    schemas["NotificationSendOptions"]["properties"]["recipients"] = {
+        "if": {"type": "object", "required": ["type"], "properties": {"type": {"const": "entities"}}},
+        "then": ref("EntitiesRecipients"),
+        "else": {"oneOf": [ref("EntityRecipients"), ref("BroadcastRecipients")]},
+    }
+    # Responses carry null for unset payload fields; request bodies may omit them but not send null.
+    schemas["NotificationResponsePayload"] = copy.deepcopy(schemas["NotificationPayload"])
+    schemas["Notification"]["properties"]["payload"] = ref("NotificationResponsePayload")
+    for name in ("NotificationPayload", "EntityRecipients", "EntitiesRecipients", "BroadcastRecipients",
+                 "UpdateRequest", "TopicSetting", "OriginSetting", "ChannelSetting"):
+        schemas[name] = _as_backstage_input(schemas[name])
+    # Every channel of a settings body lists its origins (the model defaults them for config files).
+    schemas["ChannelSetting"]["required"] = ["id", "origins"]
     # Timestamps are serialised by a field serializer, which pydantic can only describe as a string.
     notification = schemas["Notification"]["properties"]
     notification["created"] = _TIMESTAMP
@@ -162,6 +179,29 @@ def _schemas() -> dict[str, Any]:
         "properties": {"topics": {"type": "array", "items": {"type": "string"}}},
     }
     return schemas
+
+
+def _as_backstage_input(schema: Any) -> Any:
+    """A request schema as Backstage's document states it (and so as its validator words errors).
+
+    An optional field is not nullable (``"topic": null`` is a 400), and a single allowed value is a
+    one-item ``enum`` (``must be equal to one of the allowed values: entity``).
+    """
+    if isinstance(schema, list):
+        return [_as_backstage_input(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: _as_backstage_input(value) for key, value in schema.items()}
+    branches = result.get("anyOf")
+    if isinstance(branches, list) and {"type": "null"} in branches and "default" in result:
+        kept = [branch for branch in branches if branch != {"type": "null"}]
+        del result["anyOf"]
+        result = {**kept[0], **result} if len(kept) == 1 else {**result, "anyOf": kept}
+        if result.get("default") is None:
+            del result["default"]
+    if "const" in result:
+        result["enum"] = [result.pop("const")]
+    return result
 
 
 def build_openapi_document() -> dict[str, Any]:

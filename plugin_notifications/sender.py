@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+
+import ada_url
 
 from host.errors import InputError
 from plugin_notifications.background import BackgroundTasks
@@ -40,26 +40,38 @@ from plugin_notifications.store import NotificationsStore
 
 SIGNAL_CHANNEL = "notifications"
 _SIGNAL_BATCH = 2000
-# WHATWG URL parsing drops these before reading the scheme, and so do browsers.
-_URL_STRIP = "".join(chr(code) for code in range(0x21))
-_URL_REMOVE = re.compile(r"[\t\n\r]")
+
+
+class InvalidUrl(Exception):
+    """What Node's ``new URL()`` throws for a link that does not parse (reported as the error's cause)."""
+
+    name = "TypeError"
+
+    def __init__(self, link: str, base: str) -> None:
+        super().__init__("Invalid URL")
+        #: Extra fields of the cause in the error body, as Node reports them.
+        self.fields = {"code": "ERR_INVALID_URL", "input": link, "base": base}
 
 
 def validate_link(link: str | None, base_url: str) -> None:
-    """Reject links that are not http(s) once resolved against ``app.baseUrl``.
+    """Accept http(s) links and relative links within the app, as Backstage checks them.
 
-    Relative links (``/catalog``) are accepted and stored unchanged.
+    The link is parsed as ``new URL(link, app.baseUrl)`` is in Node (Ada, the WHATWG URL parser
+    Node uses). A link that does not parse, or is not http(s), is refused as in Backstage. Unlike
+    Backstage, a relative link that leaves the app's host (``//host``, ``/\\host``) is refused too:
+    it would send users to another site. Relative links are stored unchanged.
     """
     if link is None:
         return
-    cleaned = _URL_REMOVE.sub("", link).strip(_URL_STRIP)
     base = base_url if base_url.endswith("/") else f"{base_url}/"
     try:
-        scheme = urlsplit(urljoin(base, cleaned.removeprefix("/"))).scheme
-    except ValueError as error:
-        raise InputError("Invalid link provided", cause=error) from None
-    if scheme not in ("http", "https"):
+        resolved = ada_url.URL(link, base)
+    except ValueError:
+        raise InputError("Invalid link provided", cause=InvalidUrl(link, base)) from None
+    if resolved.protocol not in ("http:", "https:"):
         raise InputError("Invalid link provided", cause=ValueError("Only HTTP/HTTPS links are allowed"))
+    if not ada_url.check_url(link) and resolved.host != ada_url.URL(base).host:
+        raise InputError("Invalid link provided", cause=ValueError("Relative links must stay within the app"))
 
 
 class NotificationSender:

@@ -115,11 +115,11 @@ async def test_health_and_unknown_routes() -> None:
     async with start_host(plugins=["auth"], features=[whoami_plugin()]) as host:
         assert (await host.client.get("/.backstage/health/v1/liveness")).json() == {"status": "ok"}
         assert (await host.client.get("/.backstage/health/v1/readiness")).json() == {"status": "ok"}
-        missing = await host.client.get("/api/whoami/nothing-here", headers=host.service_headers)
-        assert missing.status_code == 404
-        assert missing.json()["error"]["name"] == "NotFoundError"
-        assert missing.json()["request"] == {"method": "GET", "url": "/nothing-here"}
-        assert (await host.client.get("/api/unknown-plugin/x")).status_code == 404
+        # As Backstage's notFound handler: 404 with an empty body, for unknown paths, methods and plugins.
+        for method, path in [("GET", "/api/whoami/nothing-here"), ("PUT", "/api/whoami/whoami"),
+                             ("GET", "/api/unknown-plugin/x")]:
+            missing = await host.client.request(method, path, headers=host.service_headers)
+            assert (missing.status_code, missing.content) == (404, b""), (method, path)
 
 
 class Echo:
@@ -140,12 +140,22 @@ def echo_plugin() -> Any:
     return create_backend_plugin("echo", register)
 
 
-async def test_json_body_without_json_content_type_is_read_as_json() -> None:
-    """``curl -d '{...}'`` sends form-urlencoded; the JSON body is still understood."""
+async def test_bodies_are_json_only() -> None:
+    """Form-urlencoded, other and missing media types are a 400 as in Backstage (no cross-site form posts)."""
     async with start_host(plugins=["auth"], features=[echo_plugin()]) as host:
-        for headers in ({"Content-Type": "application/x-www-form-urlencoded"}, {}):
-            response = await host.client.post("/api/echo/echo", content=b' {"a": [1, 2]}', headers=headers)
-            assert response.json() == {"got": {"a": [1, 2]}}, headers
+        for headers, media in [({"Content-Type": "application/x-www-form-urlencoded"},
+                                "application/x-www-form-urlencoded"),
+                               ({"Content-Type": "multipart/form-data; boundary=x"}, "multipart/form-data"),
+                               ({"Content-Type": "text/plain"}, "text/plain"), ({}, "undefined")]:
+            response = await host.client.post("/api/echo/echo?a=1", content=b' {"a": [1, 2]}', headers=headers)
+            assert response.status_code == 400, headers
+            assert response.json() == {
+                "error": {"name": "InputError", "message": f"unsupported media type {media}"},
+                "request": {"method": "POST", "url": "/echo?a=1"}, "response": {"statusCode": 400}}
+        typed = await host.client.post("/api/echo/echo", content=b'{"a": 1}',
+                                       headers={"Content-Type": "application/json; charset=utf-8"})
+        assert typed.json() == {"got": {"a": 1}}
+        assert typed.headers["content-type"] == "application/json; charset=utf-8"
         malformed = await host.client.post("/api/echo/echo", content=b"{not json",
                                            headers={"Content-Type": "application/json"})
         assert malformed.status_code == 400

@@ -448,8 +448,8 @@ async def test_list_query_parameters(api: Api) -> None:
     for params, message in [
         ({"orderField": "bogus"}, "Invalid order field 'bogus'"),
         ({"orderField": "created,sideways"}, "Invalid order field order, must be asc or desc"),
-        ({"limit": "ten"}, "Invalid limit, must be a non-negative integer"),
-        ({"offset": "-1"}, "Invalid offset, must be a non-negative integer"),
+        ({"limit": "ten"}, "request/query/limit must be integer"),
+        ({"offset": "-1"}, "request/query/offset must be >= 0"),
         ({"createdAfter": "yesterday-ish"}, "Unexpected date format"),
     ]:
         response = await api.get(MOCK, "/notifications", **params)
