@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from host import services
+from host import core_services
 from tests.conftest import HostHandle
 from tests.notifications.conftest import BROADCAST, Api, user
 
@@ -220,7 +220,7 @@ async def test_served_routes_match_the_document(host: HostHandle, plugin: str) -
 
     The document's own route and the host's ``/.backstage`` routes (actions) are not API operations.
     """
-    root = await host.backend.get_service(services.root_http_router)
+    root = await host.backend.get_service(core_services.root_http_router)
     router = next(app for prefix, app in root._routes if prefix == f"/api/{plugin}")
     served = {(method, path) for method, path in router.served_operations()
               if path != "/openapi.json" and not path.startswith("/.backstage/")}
