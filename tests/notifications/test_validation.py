@@ -220,8 +220,7 @@ async def test_served_routes_match_the_document(host: HostHandle, plugin: str) -
 
     The document's own route and the host's ``/.backstage`` routes (actions) are not API operations.
     """
-    root = await host.backend.get_service(core_services.root_http_router)
-    router = next(app for prefix, app in root._routes if prefix == f"/api/{plugin}")
+    router = await host.backend.get_service(core_services.http_router, plugin)
     served = {(method, path) for method, path in router.served_operations()
               if path != "/openapi.json" and not path.startswith("/.backstage/")}
     assert router.request_validator is not None
