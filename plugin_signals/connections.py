@@ -19,14 +19,22 @@ ownership ref, so a user-targeted signal touches only the matching sockets.
 Frames go through a small per-socket queue drained by that socket's writer;
 a socket that falls :data:`MAX_QUEUED_FRAMES` behind is closed (1008) rather
 than buffered without bound.
+
+Limits (``signals.limits``, see :class:`SignalLimits`): channel names longer
+than ``maxChannelNameLength`` and subscriptions beyond ``maxChannelsPerSocket``
+are ignored; a user may hold ``maxSocketsPerUser`` sockets per process (more are
+closed with :data:`CLOSE_TOO_MANY_SOCKETS`). Warnings about one socket's bad
+frames are logged at most once per :data:`WARNING_PERIOD_SECONDS`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -37,10 +45,36 @@ if TYPE_CHECKING:
 
 #: Frames waiting for one socket before it is considered stuck and closed.
 MAX_QUEUED_FRAMES = 1000
-#: Channels one socket may subscribe to; further subscribes are ignored.
-MAX_CHANNELS_PER_CONNECTION = 1000
 #: Close code for a socket that does not keep up (policy violation).
 CLOSE_SLOW_CONSUMER = 1008
+#: Close code for a socket beyond the user's ``maxSocketsPerUser`` (mirrors HTTP 429).
+CLOSE_TOO_MANY_SOCKETS = 4429
+#: At most one warning about one socket's frames per this many seconds.
+WARNING_PERIOD_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class SignalLimits:
+    """``signals.limits``: channel name length, channels per socket, sockets per user (per process)."""
+
+    max_channel_name_length: int = 256
+    max_channels_per_socket: int = 1000
+    max_sockets_per_user: int = 50
+
+    @classmethod
+    def from_config(cls, config: Any) -> SignalLimits:
+        """Read ``signals.limits`` (missing keys keep their defaults); reject non-positive values."""
+        section = config.get_config("signals.limits", default={})
+        defaults = cls()
+        values: dict[str, int] = {}
+        for name, key in (("max_channel_name_length", "maxChannelNameLength"),
+                          ("max_channels_per_socket", "maxChannelsPerSocket"),
+                          ("max_sockets_per_user", "maxSocketsPerUser")):
+            value = section.get_optional_number(key)
+            if value is not None and value <= 0:
+                raise ValueError(f"signals.limits.{key} must be a positive number, got {value}")
+            values[name] = int(value) if value is not None else getattr(defaults, name)
+        return cls(**values)
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
@@ -49,7 +83,8 @@ Close = Callable[[int], Awaitable[None]]
 class SignalConnection:
     """One authenticated socket: its user, ownership refs, channels and outbound queue."""
 
-    __slots__ = ("id", "user_entity_ref", "ownership_refs", "channels", "_send", "_close", "_pending", "_wakeup")
+    __slots__ = ("id", "user_entity_ref", "ownership_refs", "channels", "_send", "_close", "_pending", "_wakeup",
+                 "_warned_at", "_suppressed")
 
     def __init__(self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendText, close: Close) -> None:
         self.id = str(uuid.uuid4())
@@ -61,6 +96,17 @@ class SignalConnection:
         self._close = close
         self._pending: deque[str] = deque()
         self._wakeup: asyncio.Future[None] | None = None
+        self._warned_at = float("-inf")
+        self._suppressed = 0
+
+    def warning(self, message: str) -> str | None:
+        """The warning to log about this socket now, or ``None`` while one was logged recently."""
+        now = time.monotonic()
+        if now - self._warned_at < WARNING_PERIOD_SECONDS:
+            self._suppressed += 1
+            return None
+        suppressed, self._suppressed, self._warned_at = self._suppressed, 0, now
+        return f"{message} ({suppressed} similar warnings suppressed)" if suppressed else message
 
     def enqueue(self, frame: str) -> bool:
         """Queue ``frame`` for the writer; ``False`` when the socket is too far behind."""
@@ -92,9 +138,11 @@ class SignalConnection:
 class SignalManager:
     """Tracks connected sockets and delivers ``signals`` events to the matching ones."""
 
-    def __init__(self, logger: Logger) -> None:
+    def __init__(self, logger: Logger, limits: SignalLimits | None = None) -> None:
         self._logger = logger
+        self.limits = limits or SignalLimits()
         self._connections: dict[str, SignalConnection] = {}
+        self._by_user: dict[str, set[SignalConnection]] = {}
         self._by_channel: dict[str, set[SignalConnection]] = {}
         self._by_ref: dict[str, set[SignalConnection]] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -104,12 +152,17 @@ class SignalManager:
 
     # -- connections -----------------------------------------------------------
 
+    def has_room_for(self, user_entity_ref: str) -> bool:
+        """Whether ``user_entity_ref`` may open one more socket here (``maxSocketsPerUser``)."""
+        return len(self._by_user.get(user_entity_ref, ())) < self.limits.max_sockets_per_user
+
     def add_connection(
         self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendText, close: Close
     ) -> SignalConnection:
         """Register an authenticated socket; it receives nothing until it subscribes."""
         conn = SignalConnection(user_entity_ref, ownership_refs, send, close)
         self._connections[conn.id] = conn
+        self._by_user.setdefault(user_entity_ref, set()).add(conn)
         for ref in conn.ownership_refs:
             self._by_ref.setdefault(ref, set()).add(conn)
         return conn
@@ -118,6 +171,7 @@ class SignalManager:
         """Forget a socket (idempotent)."""
         if self._connections.pop(conn.id, None) is None:
             return
+        _discard(self._by_user, conn.user_entity_ref, conn)
         for ref in conn.ownership_refs:
             _discard(self._by_ref, ref, conn)
         for channel in conn.channels:
@@ -128,10 +182,13 @@ class SignalManager:
         """Add ``channel`` to the socket's subscriptions (idempotent)."""
         if channel in conn.channels or conn.id not in self._connections:
             return
-        if len(conn.channels) >= MAX_CHANNELS_PER_CONNECTION:
-            self._logger.warning(
-                f"Connection {conn.id} exceeded {MAX_CHANNELS_PER_CONNECTION} channels; subscribe ignored"
-            )
+        if len(channel) > self.limits.max_channel_name_length:
+            self._warn(conn, f"Connection {conn.id} sent a channel name longer than "
+                             f"{self.limits.max_channel_name_length} characters; subscribe ignored")
+            return
+        if len(conn.channels) >= self.limits.max_channels_per_socket:
+            self._warn(conn, f"Connection {conn.id} exceeded {self.limits.max_channels_per_socket} channels; "
+                             "subscribe ignored")
             return
         conn.channels.add(channel)
         self._by_channel.setdefault(channel, set()).add(conn)
@@ -151,7 +208,7 @@ class SignalManager:
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as error:
-            self._logger.warning(f"Invalid message received from connection {conn.id}: {error}")
+            self._warn(conn, f"Invalid message received from connection {conn.id}: {error}")
             return
         if not isinstance(data, dict):
             return
@@ -218,6 +275,11 @@ class SignalManager:
             if owners:
                 found |= owners & subscribers
         return found
+
+    def _warn(self, conn: SignalConnection, message: str) -> None:
+        text = conn.warning(message)
+        if text is not None:
+            self._logger.warning(text)
 
     def _evict(self, conn: SignalConnection) -> None:
         self._logger.warning(f"Connection {conn.id} is not reading its signals; closing it")

@@ -20,7 +20,7 @@ from typing import Any
 
 from host import core_services, create_backend_plugin
 from host.features import Registrar
-from plugin_signals.connections import SignalManager
+from plugin_signals.connections import SignalLimits, SignalManager
 from plugin_signals.routes import ClientScriptResource, HealthResource
 from plugin_signals.service import SIGNALS_TOPIC
 from plugin_signals.websocket import SignalsWebSocket
@@ -36,9 +36,9 @@ def register(reg: Registrar) -> None:
     """Register the plugin's ``init``."""
 
     async def init(
-        router: Any, logger: Any, auth: Any, user_info: Any, events: Any, root_lifecycle: Any
+        router: Any, logger: Any, auth: Any, user_info: Any, events: Any, root_lifecycle: Any, config: Any
     ) -> None:
-        manager = SignalManager(logger)
+        manager = SignalManager(logger, SignalLimits.from_config(config))
         router.add_route("/", SignalsWebSocket(manager, auth, user_info, logger))
         router.add_route("/health", HealthResource())
         router.add_route("/client.js", ClientScriptResource())
@@ -60,6 +60,7 @@ def register(reg: Registrar) -> None:
             "user_info": core_services.user_info,
             "events": core_services.events,
             "root_lifecycle": core_services.root_lifecycle,
+            "config": core_services.config,
         },
         init=init,
     )

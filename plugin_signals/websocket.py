@@ -13,6 +13,10 @@ running Backstage):
 The rejection is a close before accept with code ``3000 + status``; the host's
 plugin router turns it into that HTTP status on the upgrade response.
 
+After accept, a socket beyond the user's ``signals.limits.maxSocketsPerUser``
+is closed with 4429, and a socket is closed with :data:`CLOSE_TOKEN_EXPIRED`
+(4401) when the token it was opened with expires: it receives nothing after.
+
 Keepalive pings are protocol-level frames that an ASGI application cannot
 send: the server sends them (see :data:`PING_INTERVAL_SECONDS`).
 """
@@ -27,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 import falcon
 import falcon.asgi
 
-from host.errors import BackstageError
-from plugin_signals.connections import SignalConnection, SignalManager
+from host.errors import BackstageError, is_database_unavailable
+from plugin_signals.connections import CLOSE_TOO_MANY_SOCKETS, SignalConnection, SignalManager
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -39,6 +43,8 @@ from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: E40
 
 #: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
 HTTP_STATUS_CLOSE_BASE = 3000
+#: Close code once the socket's token expired (mirrors HTTP 401).
+CLOSE_TOKEN_EXPIRED = 4401
 
 
 class SignalsWebSocket:
@@ -67,20 +73,41 @@ class SignalsWebSocket:
             await self._reject(req, ws, error.status_code, reason)
             return
         except Exception as error:
+            if is_database_unavailable(error):
+                await self._reject(req, ws, 503, "service_unavailable")
+                return
             self._logger.error("WebSocket upgrade failed", exc_info=error)
             await self._reject(req, ws, 500, "upgrade_failed")
             return
 
         await ws.accept(subprotocol=token if from_protocol else None)
+        if not self._manager.has_room_for(info.user_entity_ref):
+            self._logger.warning(f"User {info.user_entity_ref} has {self._manager.limits.max_sockets_per_user} "
+                                 "signal sockets open; closing a new one")
+            await ws.close(CLOSE_TOO_MANY_SOCKETS)
+            return
         conn = self._manager.add_connection(info.user_entity_ref, info.ownership_entity_refs, ws.send_text, ws.close)
-        writer = asyncio.get_running_loop().create_task(self._write(conn), name=f"signals-writer-{conn.id}")
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(self._write(conn), name=f"signals-writer-{conn.id}")]
+        if credentials.expires_at is not None:
+            tasks.append(loop.create_task(self._expire(ws, conn, credentials.expires_at),
+                                          name=f"signals-expiry-{conn.id}"))
         try:
             await self._read(ws, conn)
         finally:
             self._manager.remove_connection(conn)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    async def _expire(self, ws: falcon.asgi.WebSocket, conn: SignalConnection, expires_at: datetime) -> None:
+        """Close the socket when its token expires; it gets no signal after that."""
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(timezone.utc)).total_seconds()))
+        self._manager.remove_connection(conn)
+        with contextlib.suppress(Exception):  # already closing
+            await ws.close(CLOSE_TOKEN_EXPIRED)
 
     async def _read(self, ws: falcon.asgi.WebSocket, conn: SignalConnection) -> None:
         while True:
