@@ -115,6 +115,13 @@ def test_production_refuses_published_tokens(tmp_path: Path) -> None:
     assert started.returncode == 1 and "is published in Greenroom's repository" in started.stderr
 
 
+def test_config_check_refuses_a_proxy_without_a_secret_in_production(tmp_path: Path) -> None:
+    prod = tmp_path / "proxy.yaml"
+    prod.write_text(yaml.safe_dump({"auth": {"providers": {"proxy": {"userHeader": "x-user"}}}}))
+    checked = config_check(ROOT / "app-config.yaml", prod)
+    assert checked.returncode == 1 and "auth.providers.proxy has no secret" in checked.stderr
+
+
 async def test_the_host_itself_refuses_published_tokens(tmp_path: Path) -> None:
     config = {"auth": {"environment": "production"}, "backend": {"auth": {"externalAccess": [
         {"type": "static", "options": {"token": "test-service-token-0123456789", "subject": "t"}}]}}}
