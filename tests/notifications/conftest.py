@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from host import core_services
+from host.testing import eventually
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -126,18 +127,6 @@ def user(name: str) -> dict[str, Any]:
 
 
 BROADCAST = {"type": "broadcast"}
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Poll ``check`` until it returns something truthy (background work), or fail."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def capture_signals(handle: HostHandle) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ import pytest
 from host.event_buses import PostgresBus, RedisBus
 from host.events import Event, RootEventsService
 from host.logging import Logger
+from host.testing import eventually
 
 PG_CONNECT = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -68,18 +69,6 @@ async def two_processes(bus_kind: str, test_logger: Logger) -> AsyncIterator[tup
     finally:
         for service in services:
             await service.stop()
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> None:
-    """Wait until ``predicate()`` is true; fail the test after ``timeout`` seconds."""
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        await asyncio.sleep(interval)
 
 
 # -- helpers for tests against a running host --------------------------------------
