@@ -38,6 +38,7 @@ def validate_config(config: Config) -> list[str]:
     from host.auth.tokens import parse_external_access
     from host.database import DatabaseManager
     from host.event_buses import check_bus_for_workers
+    from host.limits import ServerLimits
 
     problems: list[str] = []
     checks = [
@@ -51,6 +52,7 @@ def validate_config(config: Config) -> list[str]:
         lambda: config.get_optional_number("backend.listen.port"),
         lambda: config.get_optional_number("backend.workers"),
         lambda: config.get_optional_string("backend.controlSocket"),
+        lambda: ServerLimits.from_config(config),
     ]
     workers = int(config.get_optional_number("backend.workers") or 1)
     checks.append(lambda: check_bus_for_workers(config, workers))

@@ -161,7 +161,7 @@ def is_database_unavailable(error: BaseException) -> bool:
         sqlstate = getattr(item, "sqlstate", None)
         if isinstance(sqlstate, str) and sqlstate.startswith(("08", "53", "57P")):
             return True
-        if isinstance(item, sqlite3.OperationalError) and str(item).lower().startswith(_SQLITE_UNAVAILABLE):
+        if isinstance(item, sqlite3.OperationalError) and any(m in str(item).lower() for m in _SQLITE_UNAVAILABLE):
             return True
     return False
 

@@ -208,3 +208,10 @@ def test_greenroom_start_workers_apply_the_limits(tmp_path: Path) -> None:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_config_check_refuses_bad_limits(tmp_path: Path) -> None:
+    config = write_config(tmp_path, {"backend": {"limits": {"maxBodyBytes": 0}}})
+    result = subprocess.run([*GREENROOM, "config", "check", "--config", str(config)], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "backend.limits.maxBodyBytes must be a positive number" in result.stderr
