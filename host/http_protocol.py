@@ -20,7 +20,9 @@ gunicorn worker and the test harness both use it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import resource
 import time
 from typing import Any, ClassVar
 
@@ -122,6 +124,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
         if now - cls._last_warning >= _WARNING_PERIOD_SECONDS:
             LimitedHttpProtocol._last_warning = now
             _LOGGER.warning(message)
+
+
+def raise_open_files_limit() -> None:
+    """Raise this process's soft open-files limit to the hard one (a 1,024 soft limit is common)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def server_options(limits: ServerLimits) -> dict[str, Any]:

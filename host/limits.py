@@ -11,9 +11,12 @@ key                             default    meaning
 ``maxHeaderBytes``              16384      request line plus headers; larger get 431
 ``headersTimeout``              60 s       time to receive a request's headers
 ``keepAliveTimeout``            5 s        idle time between requests on a connection
-``maxConnections``              1000       open connections per worker (more are closed)
+``maxConnections``              1000 [*]_  open connections per worker (more are closed)
 ``maxWebSocketMessageBytes``    65536      one incoming WebSocket message
 ==============================  =========  ==============================================
+
+.. [*] or the open-files limit minus :data:`RESERVED_FILES` when that is lower,
+   so connections alone never exhaust the process's file descriptors.
 
 :class:`BodyLimit` answers 413 as soon as ``Content-Length`` announces too
 much, or as soon as a streamed (chunked) body passes the limit, without
@@ -22,6 +25,7 @@ reading the rest; the response closes the connection.
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +37,19 @@ from host.config import Config
 from host.errors import error_body
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
+
+#: File descriptors kept free for database connections, log files and the listener.
+RESERVED_FILES = 128
+DEFAULT_MAX_CONNECTIONS = 1000
+
+
+def default_max_connections() -> int:
+    """1,000, or fewer when the process may open few files (``RLIMIT_NOFILE`` minus :data:`RESERVED_FILES`)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return DEFAULT_MAX_CONNECTIONS
+    return max(16, min(DEFAULT_MAX_CONNECTIONS, soft - RESERVED_FILES))
+
 
 #: The message Backstage's body parser gives (its ``PayloadTooLargeError``).
 TOO_LARGE_MESSAGE = "request entity too large"
@@ -46,7 +63,7 @@ class ServerLimits:
     max_header_bytes: int = 16 * 1024
     headers_timeout: float = 60.0
     keep_alive_timeout: float = 5.0
-    max_connections: int = 1000
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_websocket_message_bytes: int = 64 * 1024
 
     @classmethod
@@ -76,7 +93,7 @@ class ServerLimits:
             max_header_bytes=int(number("maxHeaderBytes", defaults.max_header_bytes)),
             headers_timeout=seconds("headersTimeout", defaults.headers_timeout),
             keep_alive_timeout=seconds("keepAliveTimeout", defaults.keep_alive_timeout),
-            max_connections=int(number("maxConnections", defaults.max_connections)),
+            max_connections=int(number("maxConnections", default_max_connections())),
             max_websocket_message_bytes=int(number("maxWebSocketMessageBytes", defaults.max_websocket_message_bytes)),
         )
 
