@@ -30,8 +30,6 @@ from tests.conftest import IN_CI, SERVICE_SUBJECT, SERVICE_TOKEN, free_port
 GREENROOM = [sys.executable, "-m", "host.cli"]
 READY_TIMEOUT = 90.0
 
-pytestmark = pytest.mark.faults
-
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
