@@ -120,6 +120,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugins(args: argparse.Namespace) -> int:
+    """``greenroom plugins``: every installed feature, processor and hook implementation."""
+    from host.inventory import format_entries, installed_entries, to_json
+
+    entries = installed_entries()
+    print(to_json(entries) if args.json else format_entries(entries))
+    return 1 if any(entry.error for entry in entries) else 0
+
+
 def cmd_start(args: argparse.Namespace) -> int:
     """``greenroom start``: gunicorn with uvicorn workers."""
     from gunicorn.app.base import BaseApplication
@@ -239,6 +248,10 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply every plugin's database migrations and exit")
     add_config(migrate)
     migrate.set_defaults(func=cmd_migrate)
+
+    plugins = sub.add_parser("plugins", help="list installed features, processors and hook implementations")
+    plugins.add_argument("--json", action="store_true", help="print JSON instead of text")
+    plugins.set_defaults(func=cmd_plugins)
 
     config = sub.add_parser("config", help="configuration tools")
     config_sub = config.add_subparsers(dest="config_command", required=True)
