@@ -31,6 +31,7 @@ import falcon.inspect
 import falcon.media
 import orjson
 
+from host.auth.cookie import COOKIE_PATH, UserCookieResource
 from host.config import Config
 from host.errors import (
     MAX_LOGGED_SQL,
@@ -199,6 +200,7 @@ class PluginHttpRouter:
         self._lifecycle = lifecycle
         self._health = root.health
         self._policies: list[re.Pattern[str]] = []
+        self._cookie_policies: list[re.Pattern[str]] = []
         self.request_validator: RequestValidator | None = None
         self._auth_disabled = bool(config.get_optional_boolean("backend.auth.dangerouslyDisableDefaultAuthPolicy"))
         pause = config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout")
@@ -213,6 +215,7 @@ class PluginHttpRouter:
         self.app.req_options.strip_url_path_trailing_slash = True
         self.app.add_error_handler(Exception, self._handle_error)
         self.app.add_error_handler(falcon.HTTPError, self._handle_error)
+        self.app.add_route(COOKIE_PATH, UserCookieResource(http_auth, config))
         root.use(self.prefix, self)
 
     def add_route(self, path: str, resource: Any, **kwargs: Any) -> None:
@@ -240,22 +243,24 @@ class PluginHttpRouter:
         }
 
     def add_auth_policy(self, path: str, allow: str = "unauthenticated") -> None:
-        """Let requests to ``path`` through without credentials.
+        """Let requests to ``path`` through without a bearer token.
 
         ``path`` covers that path only (``/items/:id`` matches one segment);
         end it in ``/*`` to cover everything below it too (``/*`` for the
-        whole plugin). ``user-cookie`` (Backstage's cookie sign-in for browser
-        requests) is not supported and refused, so it cannot silently leave a
-        route closed or open.
+        whole plugin). ``unauthenticated`` lets anyone through;
+        ``user-cookie`` also accepts the user cookie set by
+        ``/.backstage/auth/v1/cookie`` (see :mod:`host.auth.cookie`).
         """
-        if allow == "user-cookie":
-            raise ValueError(
-                f"Auth policy 'user-cookie' for '{path}' in plugin '{self.plugin_id}' is not supported: Greenroom "
-                "does not issue user cookies; browsers send the user token as 'Authorization: Bearer'"
-            )
-        if allow != "unauthenticated":
-            raise ValueError(f"Invalid auth policy '{allow}' for '{path}', expected 'unauthenticated'")
-        self._policies.append(_policy_pattern(path))
+        if allow == "unauthenticated":
+            self._policies.append(_policy_pattern(path))
+        elif allow == "user-cookie":
+            self._cookie_policies.append(_policy_pattern(path))
+        else:
+            raise ValueError(f"Invalid auth policy '{allow}' for '{path}', expected 'unauthenticated' or 'user-cookie'")
+
+    def is_user_cookie(self, path: str) -> bool:
+        """Whether a ``user-cookie`` policy covers ``path``."""
+        return any(p.match(path) for p in self._cookie_policies)
 
     def is_unauthenticated(self, path: str) -> bool:
         """Whether an ``unauthenticated`` policy covers ``path``."""
@@ -398,7 +403,8 @@ class _BarrierMiddleware:
     async def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self._router.is_unauthenticated(req.path):
             return
-        await self._router._http_auth.credentials(req, allow=("user", "service"))
+        await self._router._http_auth.credentials(req, allow=("user", "service"),
+                                                  allow_limited_access=self._router.is_user_cookie(req.path))
 
     async def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any,
                                params: dict[str, Any]) -> None:

@@ -58,6 +58,8 @@ class Credentials:
     principal: Principal
     token: str | None = field(default=None, repr=False)
     expires_at: datetime | None = None
+    #: From a limited user token (the ``backstage-auth`` cookie): the user's ref, no ownership claims.
+    limited: bool = False
 
 
 @dataclass(frozen=True)

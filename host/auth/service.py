@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from host.auth.credentials import Credentials, NonePrincipal, ServicePrincipal, UserInfo, UserPrincipal
-from host.auth.tokens import PLUGIN_TOKEN_TYPE, USER_TOKEN_TYPE, TokenManager
+from host.auth.tokens import LIMITED_USER_TOKEN_TYPE, PLUGIN_TOKEN_TYPE, USER_TOKEN_TYPE, TokenManager
 from host.errors import AuthenticationError, NotAllowedError
 
+#: The cookie ``GET /.backstage/auth/v1/cookie`` sets (Backstage's name).
+USER_COOKIE_NAME = "backstage-auth"
 _PLUGIN_SUBJECT = re.compile(r"^[a-z0-9_-]+$", re.IGNORECASE)
 
 
@@ -21,8 +23,11 @@ class AuthService:
         self.plugin_id = plugin_id
         self._tokens = tokens
 
-    async def authenticate(self, token: str) -> Credentials:
-        """Turn a bearer token into :class:`Credentials`, or raise 401/403."""
+    async def authenticate(self, token: str, *, allow_limited_access: bool = False) -> Credentials:
+        """Turn a bearer token into :class:`Credentials`, or raise 401/403.
+
+        A limited user token (the user cookie) is accepted only with ``allow_limited_access``.
+        """
         if not token:
             raise AuthenticationError("Missing credentials")
         static = self._tokens.static_tokens.get(token)
@@ -40,6 +45,10 @@ class AuthService:
             if not isinstance(ent, list) or not all(isinstance(e, str) for e in ent):
                 raise AuthenticationError("Ownership entity refs must be an array of strings")
             return Credentials(UserPrincipal(claims["sub"], tuple(ent)), token, expires)
+        if header.get("typ") == LIMITED_USER_TOKEN_TYPE:
+            if not allow_limited_access:
+                raise AuthenticationError("Illegal limited user token")
+            return Credentials(UserPrincipal(str(claims["sub"]), (str(claims["sub"]),)), token, expires, limited=True)
         if header.get("typ") == PLUGIN_TOKEN_TYPE:
             subject = str(claims["sub"])
             if not _PLUGIN_SUBJECT.match(subject):
@@ -54,6 +63,15 @@ class AuthService:
                 return Credentials(UserPrincipal(user_claims["sub"], ent, actor), obo, expires)
             return Credentials(actor, token, expires)
         raise AuthenticationError("Illegal token")
+
+    async def get_limited_user_token(self, credentials: Credentials) -> tuple[str, datetime]:
+        """A limited user token for a user's credentials (the user cookie) and when it expires."""
+        principal = credentials.principal
+        if not isinstance(principal, UserPrincipal):
+            raise NotAllowedError(f"This endpoint does not allow '{principal.type}' credentials")
+        expires = credentials.expires_at or datetime.now(UTC)
+        token = await self._tokens.issue_limited_user_token(principal.user_entity_ref, int(expires.timestamp()))
+        return token, expires
 
     def get_own_service_credentials(self) -> Credentials:
         """Credentials of this plugin acting as itself (``plugin:<id>``)."""
@@ -88,19 +106,37 @@ def bearer_token(header: str | None) -> str | None:
     return value.strip()
 
 
+def user_cookie_token(req: Any) -> str | None:
+    """The limited user token in the ``backstage-auth`` cookie, if any."""
+    values = req.get_cookie_values(USER_COOKIE_NAME) or []
+    return values[0] if values and values[0] else None
+
+
 class HttpAuthService:
     """Reads credentials from Falcon requests (and WebSocket handshakes)."""
 
     def __init__(self, auth: AuthService) -> None:
         self._auth = auth
 
-    async def credentials(self, req: Any, allow: Iterable[str] | None = None) -> Credentials:
-        """Authenticate ``req``; ``allow`` limits principal types (401 for none, 403 otherwise)."""
+    async def credentials(
+        self, req: Any, allow: Iterable[str] | None = None, *, allow_limited_access: bool = False
+    ) -> Credentials:
+        """Authenticate ``req``; ``allow`` limits principal types (401 for none, 403 otherwise).
+
+        With ``allow_limited_access`` (routes under a ``user-cookie`` auth policy)
+        the user cookie is accepted when no ``Authorization`` header is sent.
+        """
         creds: Credentials | None = getattr(req.context, "credentials", None)
         if creds is None:
             token = bearer_token(req.get_header("Authorization"))
-            creds = await self._auth.authenticate(token) if token else self._auth.get_none_credentials()
+            cookie = None if token or not allow_limited_access else user_cookie_token(req)
+            if token or cookie:
+                creds = await self._auth.authenticate(token or cookie or "", allow_limited_access=allow_limited_access)
+            else:
+                creds = self._auth.get_none_credentials()
             req.context.credentials = creds
+        if creds.limited and not allow_limited_access:
+            raise AuthenticationError("Illegal limited user token")
         allowed = tuple(allow) if allow is not None else ("user", "service", "none")
         kind = creds.principal.type
         if kind not in allowed:
@@ -108,6 +144,11 @@ class HttpAuthService:
                 raise AuthenticationError("Missing credentials")
             raise NotAllowedError(f"This endpoint does not allow '{kind}' credentials")
         return creds
+
+
+    async def limited_user_token(self, credentials: Credentials) -> tuple[str, datetime]:
+        """See :meth:`AuthService.get_limited_user_token`."""
+        return await self._auth.get_limited_user_token(credentials)
 
 
 class UserInfoService:

@@ -4,6 +4,8 @@ User tokens and plugin-to-plugin tokens are ES256 JWTs, Backstage style:
 
 * user: header ``typ: vnd.backstage.user``; claims ``sub`` (user ref), ``ent``
   (ownership refs), ``aud: backstage``, ``iat``, ``exp``;
+* limited user (the ``backstage-auth`` cookie): header
+  ``typ: vnd.backstage.limited-user``; claims ``sub``, ``iat``, ``exp``;
 * plugin: header ``typ: vnd.backstage.plugin``; claims ``sub`` (source
   plugin id), ``aud`` (target plugin id), optional ``obo`` (the user token the
   call is made on behalf of).
@@ -40,6 +42,7 @@ from host.errors import AuthenticationError
 from host.logging import REDACTOR, Logger
 
 USER_TOKEN_TYPE = "vnd.backstage.user"
+LIMITED_USER_TOKEN_TYPE = "vnd.backstage.limited-user"
 PLUGIN_TOKEN_TYPE = "vnd.backstage.plugin"
 USER_TOKEN_TTL_SECONDS = 3600
 PLUGIN_TOKEN_TTL_SECONDS = 3600
@@ -212,6 +215,13 @@ class TokenManager:
                   "iat": now, "exp": now + ttl}
         token = jwt.encode(claims, keys.private, algorithm="ES256", headers={"typ": USER_TOKEN_TYPE, "kid": keys.kid})
         return token, ttl
+
+    async def issue_limited_user_token(self, user_entity_ref: str, expires_at: int) -> str:
+        """A limited user token (only ``sub``), valid until ``expires_at`` (epoch seconds): the user cookie."""
+        keys = await self._ensure_keys()
+        claims = {"sub": user_entity_ref, "iat": int(time.time()), "exp": expires_at}
+        return jwt.encode(claims, keys.private, algorithm="ES256",
+                          headers={"typ": LIMITED_USER_TOKEN_TYPE, "kid": keys.kid})
 
     async def issue_plugin_token(self, source_plugin: str, target_plugin: str, obo: str | None = None) -> str:
         """Issue a plugin-to-plugin token from ``source_plugin`` to ``target_plugin``."""

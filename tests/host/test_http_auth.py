@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
 from typing import Any
 
 import falcon
 
 from host import core_services, create_backend_plugin
-from tests.conftest import SERVICE_SUBJECT, start_host, startup_error
+from tests.conftest import SERVICE_SUBJECT, start_host
 
 
 class WhoAmI:
@@ -190,14 +190,69 @@ async def test_auth_policy_paths_are_exact_unless_they_end_in_a_wildcard() -> No
         assert seen == expected
 
 
-async def test_user_cookie_policy_is_refused_at_startup(tmp_path: Path) -> None:
-    """``user-cookie`` is not implemented, so a plugin asking for it fails to start instead of being ignored."""
+class Principal:
+    """Echoes the caller; ``limited`` says whether it accepts the user cookie."""
 
+    def __init__(self, http_auth: Any, limited: bool) -> None:
+        self._http_auth = http_auth
+        self._limited = limited
+
+    async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        creds = await self._http_auth.credentials(req, allow=("user", "service"), allow_limited_access=self._limited)
+        resp.media = {"who": creds.principal.display}
+
+
+def files_plugin() -> Any:
     def register(reg: Any) -> None:
-        def init(router: Any) -> None:
-            router.add_auth_policy("/static", allow="user-cookie")
+        def init(router: Any, http_auth: Any) -> None:
+            router.add_route("/image", Principal(http_auth, limited=True))
+            router.add_route("/strict", Principal(http_auth, limited=False))
+            router.add_route("/secret", Principal(http_auth, limited=True))
+            router.add_auth_policy("/image", allow="user-cookie")
+            router.add_auth_policy("/strict", allow="user-cookie")
 
-        reg.register_init(deps={"router": core_services.http_router}, init=init)
+        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
+                          init=init)
 
-    message = await startup_error(tmp_path, features=[create_backend_plugin("cookies", register)])
-    assert "Auth policy 'user-cookie' for '/static' in plugin 'cookies' is not supported" in message
+    return create_backend_plugin("files", register)
+
+
+async def test_user_cookie_policy_accepts_the_cookie_on_its_routes_only() -> None:
+    """Backstage's user cookie: issued at /.backstage/auth/v1/cookie, accepted only under a user-cookie policy."""
+    async with start_host(plugins=["auth"], features=[files_plugin()]) as host:
+        endpoint = "/api/files/.backstage/auth/v1/cookie"
+        user = await host.user_headers("user:default/jane")
+        issued = await host.client.get(endpoint, headers=user)
+        assert issued.status_code == 200
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z", issued.json()["expiresAt"])
+        set_cookie = issued.headers["set-cookie"]
+        assert re.fullmatch(r"backstage-auth=[\w-]+\.[\w-]+\.[\w-]+; Domain=127\.0\.0\.1; Path=/; Expires=[^;]+ GMT; "
+                            r"HttpOnly; Priority=High; SameSite=Lax", set_cookie), set_cookie
+        value = set_cookie.split(";")[0].split("=", 1)[1]
+        cookie = {"Cookie": f"backstage-auth={value}"}
+        host.client.cookies.clear()  # send the cookie explicitly, only where a request says so
+
+        assert (await host.client.get("/api/files/image", headers=cookie)).json() == {"who": "user:default/jane"}
+        assert (await host.client.get("/api/files/image", headers=host.service_headers)).status_code == 200
+        assert (await host.client.get("/api/files/image")).status_code == 401
+        forged = {"Cookie": f"backstage-auth={value[:-4]}AAAA"}
+        assert (await host.client.get("/api/files/image", headers=forged)).status_code == 401
+        # not on other routes, not as a bearer token, not where the handler does not accept limited access
+        assert (await host.client.get("/api/files/secret", headers=cookie)).json()["error"]["message"] == \
+            "Missing credentials"
+        as_bearer = await host.client.get("/api/files/secret", headers={"Authorization": f"Bearer {value}"})
+        assert as_bearer.status_code == 401
+        assert as_bearer.json()["error"]["message"] == "Illegal limited user token"
+        strict = await host.client.get("/api/files/strict", headers=cookie)
+        assert strict.status_code == 401 and strict.json()["error"]["message"] == "Illegal limited user token"
+        assert (await host.client.get(endpoint, headers=cookie)).status_code == 401
+
+        service = await host.client.get(endpoint, headers=host.service_headers)
+        assert service.status_code == 403
+        assert service.json()["error"]["message"] == "This endpoint does not allow 'service' credentials"
+        assert (await host.client.get(endpoint)).status_code == 401
+        cleared = await host.client.delete(endpoint, headers=user)
+        assert cleared.status_code == 204
+        assert cleared.headers["set-cookie"] == ("backstage-auth=; Domain=127.0.0.1; Path=/; "
+                                                 "Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Priority=High; "
+                                                 "SameSite=Lax")
