@@ -122,6 +122,14 @@ def test_config_check_refuses_a_proxy_without_a_secret_in_production(tmp_path: P
     assert checked.returncode == 1 and "auth.providers.proxy has no secret" in checked.stderr
 
 
+def test_an_unknown_environment_is_a_config_error(tmp_path: Path) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(yaml.safe_dump({"auth": {"environment": "prod"}}))
+    checked = config_check(typo)
+    assert checked.returncode == 1
+    assert "Invalid auth.environment 'prod', must be one of development, production" in checked.stderr
+
+
 async def test_the_host_itself_refuses_published_tokens(tmp_path: Path) -> None:
     config = {"auth": {"environment": "production"}, "backend": {"auth": {"externalAccess": [
         {"type": "static", "options": {"token": "test-service-token-0123456789", "subject": "t"}}]}}}
