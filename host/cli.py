@@ -106,6 +106,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """``greenroom migrate``."""
     from host.app import create_app
 
+    try:
+        refused = _lock_sqlite_directories(_load(args.config))
+    except ConfigError as error:
+        print(f"Config error: {error}", file=sys.stderr)
+        return 1
+    if refused:  # a running host owns these SQLite files
+        print(f"Startup error: {refused}", file=sys.stderr)
+        return 1
     os.environ["GREENROOM_CONFIG"] = os.pathsep.join(args.config)
     app = create_app(args.config)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import REDIS_URL
-from tests.faults.conftest import host_config, serve, start_process
+from tests.faults.conftest import GREENROOM, host_config, serve, start_process
 
 pytestmark = [pytest.mark.faults, pytest.mark.redis]
 
@@ -25,6 +26,10 @@ def test_second_host_on_one_sqlite_directory_is_refused(tmp_path: Path) -> None:
         data = (tmp_path / "data").resolve()
         assert f"The SQLite data directory {data} is in use by another Greenroom host (pid {first.proc.pid})" \
             in output, output
+        migrate = subprocess.run([*GREENROOM, "migrate", "--config", str(first.config_path)],
+                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert migrate.returncode == 1
+        assert f"{data} is in use by another Greenroom host (pid {first.proc.pid})" in migrate.stderr
         assert first.readiness() == 200
         for _ in range(4):  # both workers still serve
             listed = httpx.get(f"{first.url}/api/catalog/entities/by-query", headers=first.headers())
