@@ -138,6 +138,11 @@ def _process_migration_lock() -> asyncio.Lock:
     return _PROCESS_LOCKS[loop_id]
 
 
+def unicode_lower(value: Any) -> Any:
+    """SQL ``lower()`` for SQLite connections: Unicode lower case, as PostgreSQL's (``NULL`` stays ``NULL``)."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def _upgrade(connection: Connection, location: str, version_table: str, target: str) -> None:
     # Imported here: Alembic is only needed while migrating, not in a serving worker's memory.
     from alembic.config import Config as AlembicConfig
@@ -237,6 +242,8 @@ class DatabaseManager(DatabaseLayout):
                     cursor.execute("PRAGMA synchronous = NORMAL")
                 cursor.execute("PRAGMA busy_timeout = 30000")
                 cursor.close()
+                # SQLite's lower() folds ASCII only; PostgreSQL's folds every letter (ÜBER finds über).
+                dbapi_conn.create_function("lower", 1, unicode_lower, deterministic=True)
 
             return engine
         url, schema = self.pg_url(plugin_id)

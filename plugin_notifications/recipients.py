@@ -4,7 +4,8 @@ The default resolution is the catalog's (``catalog.resolve_users``): user
 refs are taken as they are, groups expand to their members and child
 groups, other entities to their owner. A module may install its own
 resolver through the extension point. Whatever comes back, only refs of
-kind ``user`` are kept, once each, in order.
+kind ``user`` are kept, canonical (``user:guest`` -> ``user:default/guest``,
+the form user tokens carry), once each, in order.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import inspect
 from collections.abc import Iterable
 from typing import Any
 
+from host.errors import InputError
+from plugin_catalog import normalize_entity_ref
 from plugin_notifications.processing import RecipientResolver
 
 
@@ -25,8 +28,19 @@ def is_user_ref(ref: Any) -> bool:
 
 
 def only_users(refs: Iterable[Any]) -> list[str]:
-    """Keep the user refs of ``refs``, de-duplicated, first occurrence first."""
-    return list(dict.fromkeys(ref for ref in refs if is_user_ref(ref)))
+    """The user refs of ``refs`` in canonical form, de-duplicated, first occurrence first.
+
+    Backstage stores a ref such as ``user:guest`` verbatim, and the user (whose token says
+    ``user:default/guest``) never sees it; here it reaches them. Malformed refs are dropped.
+    """
+    canonical = []
+    for ref in refs:
+        if is_user_ref(ref):
+            try:
+                canonical.append(normalize_entity_ref(ref))
+            except InputError:
+                continue
+    return list(dict.fromkeys(canonical))
 
 
 class CatalogRecipientResolver:
@@ -53,5 +67,5 @@ async def resolve_recipients(
         result = await result
     if isinstance(result, dict):
         result = result.get("userEntityRefs") or result.get("user_entity_refs") or []
-    excluded = set(excluded_entity_refs)
+    excluded = set(only_users(excluded_entity_refs))
     return [ref for ref in only_users(result or []) if ref not in excluded]

@@ -55,7 +55,9 @@ ORDER_FIELDS = (
     "saved",
 )
 _PAYLOAD_COLUMNS = ("title", "description", "link", "severity", "topic", "scope", "icon")
-_RESTORED_COLUMNS = ("title", "description", "link", "topic", "severity")
+#: What a scoped re-send replaces always, and what it replaces only when sent (omitted fields are kept).
+_REPLACED_COLUMNS = ("title", "severity")
+_KEPT_UNLESS_SENT = ("description", "link", "topic", "icon", "metadata")
 _CHUNK = 1000
 #: From this many rows on, PostgreSQL inserts use COPY instead of INSERT.
 _COPY_THRESHOLD = 200
@@ -124,7 +126,7 @@ class NotificationsStore:
     def _visible(self, user: str, filters: NotificationFilters) -> tuple[sa.Select[Any], sa.Select[Any]]:
         """The two branches (own rows, broadcasts) of the caller's visible set, filtered."""
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
-        own = sa.select(*(n.c[name] for name in _SELECT_COLUMNS)).where(
+        own = sa.select(*(n.c[name] for name in _SELECT_COLUMNS), *self._insertion_order(n, 0)).where(
             n.c.user == user, *_conditions(n, n.c.read, n.c.saved, filters)
         )
         shared_columns = {
@@ -134,11 +136,20 @@ class NotificationsStore:
             "user": sa.null().cast(sa.String(255)).label("user"),
         }
         shared = (
-            sa.select(*(shared_columns[name] for name in _SELECT_COLUMNS))
+            sa.select(*(shared_columns[name] for name in _SELECT_COLUMNS), *self._insertion_order(b, 1))
             .select_from(b.outerjoin(s, sa.and_(s.c.broadcast_id == b.c.id, s.c.user == user)))
             .where(*_conditions(b, s.c.read, s.c.saved, filters))
         )
         return own, shared
+
+    def _insertion_order(self, table: sa.Table, branch: int) -> tuple[Any, Any]:
+        """``branch`` (own rows 0, broadcasts 1) and ``seq`` (insertion order): the tie-breakers of every list.
+
+        SQLite's ``rowid`` is the insertion order; PostgreSQL has an identity column (migration 0003).
+        """
+        column = "rowid" if self._dialect == "sqlite" else "seq"
+        return (sa.literal(branch, sa.Integer).label("branch"),
+                sa.literal_column(f"{table.name}.{column}", sa.BigInteger).label("seq"))
 
     async def list_notifications(self, user: str, query: NotificationQuery) -> tuple[list[Notification], int]:
         """Return one page of the caller's visible set and the total matching count."""
@@ -160,7 +171,8 @@ class NotificationsStore:
 
     async def _page(self, conn: AsyncConnection, user: str, query: NotificationQuery) -> list[Notification]:
         own, shared = self._visible(user, query.filters)
-        order = [*query.order, ("id", "desc")]
+        # Equal sort keys keep insertion order, own rows first (as Backstage's union returns them).
+        order = [*query.order, ("branch", "asc"), ("seq", "asc")]
         if query.limit is not None:
             # PERF: the top k of a union is the top k of the union of each branch's top k,
             # so each branch can walk its (user, created) index and stop early.
@@ -244,9 +256,10 @@ class NotificationsStore:
 
         Unscoped notifications are inserted. A notification with a scope
         replaces the caller's existing row with the same (user, origin, scope)
-        in place: id and created stay, title, description, link, topic and
-        severity are replaced, ``updated`` is set and ``read`` cleared. Those
-        come back as the full stored row; inserted ones come back as given.
+        in place: id and created stay, title and severity are replaced,
+        description, link, topic, icon and metadata only when sent, ``updated``
+        is set and ``read`` cleared. Those come back as the full stored row;
+        inserted ones come back as given.
         """
         if not notifications:
             return []
@@ -276,30 +289,31 @@ class NotificationsStore:
         return final
 
     async def save_broadcast(self, notification: Notification) -> Notification:
-        """Store a broadcast; a scoped one replaces the existing (origin, scope) broadcast.
+        """Store a broadcast; a scoped one updates the existing (origin, scope) broadcast in place.
 
-        On re-notify every user's read mark of that broadcast is cleared, so
-        it is unread again for everyone (saved marks stay).
+        A re-send keeps the broadcast's id and created, and every user's read and
+        saved marks (as Backstage does); it answers the stored row (Backstage
+        answers a fresh id it never stores).
         """
-        if notification.payload.scope is None:
-            async with self._reader.connect() as conn:  # one statement: no transaction needed
-                await conn.execute(sa.insert(t.broadcast), [_row(notification, user=False)])
+        stmt = sa.insert(t.broadcast) if notification.payload.scope is None else self._upsert(
+            t.broadcast, t.BROADCAST_SCOPE_KEY)
+        async with self._reader.connect() as conn:  # one statement: no transaction needed
+            result = await conn.execute(stmt, [_row(notification, user=False)])
+            row = result.mappings().one() if notification.payload.scope is not None else None
+        if row is None or row["id"] == notification.id:
             return notification
-        async with self._engine.begin() as conn:
-            stmt = self._upsert(t.broadcast, t.BROADCAST_SCOPE_KEY)
-            row = (await conn.execute(stmt, [_row(notification, user=False)])).mappings().one()
-            if row["id"] == notification.id:
-                return notification
-            s = t.broadcast_user_status
-            await conn.execute(sa.update(s).where(s.c.broadcast_id == row["id"]).values(read=None))
         stored = _to_notification({**row, "user": None, "read": None, "saved": None})
-        return stored
+        # The caller is a service: per-user marks are not part of the answer.
+        return Notification.model_construct({"id", "user", "created", "updated", "origin", "payload"},
+                                            **{name: getattr(stored, name) for name in
+                                               ("id", "user", "created", "updated", "origin", "payload")})
 
     def _upsert(self, table: sa.Table, key: tuple[str, ...]) -> Any:
         """``INSERT ... ON CONFLICT (key) WHERE scope IS NOT NULL DO UPDATE ... RETURNING *``."""
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         stmt = dialect_insert(table)
-        values = {name: stmt.excluded[name] for name in _RESTORED_COLUMNS}
+        values: dict[str, Any] = {name: stmt.excluded[name] for name in _REPLACED_COLUMNS}
+        values.update({name: sa.func.coalesce(stmt.excluded[name], table.c[name]) for name in _KEPT_UNLESS_SENT})
         values["updated"] = stmt.excluded.created
         if "read" in table.c:
             values["read"] = sa.null()

@@ -1,7 +1,9 @@
 """SQLAlchemy table definitions of the notifications database (spec section 2.1).
 
-The Alembic history in ``migrations/versions`` creates exactly these tables;
-the store builds its queries from them.
+The Alembic history in ``migrations/versions`` creates exactly these tables
+(plus, on PostgreSQL, the ``seq`` identity column of ``notification`` and
+``broadcast``, which the store reads by name to keep insertion order; SQLite
+has ``rowid``); the store builds its queries from them.
 """
 
 from __future__ import annotations
