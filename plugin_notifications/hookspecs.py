@@ -51,6 +51,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
     from plugin_notifications.models import Notification, NotificationSendOptions
     from plugin_notifications.processing import ProcessorFilters
 
@@ -154,4 +157,44 @@ def notifications_post_process(notification: Notification, options: Notification
     :param options: the validated send options.
 
     Use in processors: optional.
+    """
+
+
+@hookspec
+def notifications_delivery_channels() -> Sequence[DeliveryChannel | str] | DeliveryChannel | str | None:
+    """Declare the processor's durable channels (delivered through the outbox).
+
+    A processor implementing this and ``notifications_deliver`` is durable:
+    each send writes outbox rows for its channels in the notification's
+    transaction, and dispatchers on every worker deliver them with retries,
+    backoff, a lease and dead-lettering (``notifications.delivery``). The
+    user settings of the processor's name decide, per recipient, whether a
+    channel is used (``muted`` otherwise); its filters apply as well.
+
+    :return: :class:`~plugin_notifications.delivery.DeliveryChannel` objects
+        (a plain string is a ``recipient``-scope channel of that name).
+
+    Use in processors: optional; called once, when the processor is registered.
+    """
+
+
+@hookspec
+def notifications_deliver(
+    channel: str, deliveries: Sequence[Delivery]
+) -> Mapping[str, DeliveryOutcome] | Sequence[DeliveryOutcome] | None:
+    """Deliver a batch of outbox deliveries of one of the processor's channels.
+
+    Called by a dispatcher with at most the channel's ``batch_size``
+    deliveries. At least once: a delivery may come again (same
+    :attr:`~plugin_notifications.delivery.Delivery.id`) if a worker died
+    before recording its outcome, so pass the id on for deduplication.
+
+    :param channel: the channel's name.
+    :param deliveries: the deliveries due now.
+    :return: one :class:`~plugin_notifications.delivery.DeliveryOutcome` per
+        delivery: a mapping by delivery id, or a sequence in the order of
+        ``deliveries``. A delivery without an outcome, and every delivery of a
+        call that raises, is retried with backoff.
+
+    Use in processors: required for durable processors.
     """

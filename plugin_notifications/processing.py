@@ -17,6 +17,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plugin_notifications import hookspecs
+from plugin_notifications.delivery import DeliveryChannel
 from plugin_notifications.models import SEVERITIES, Notification, NotificationSendOptions, normalize_severity
 
 #: Every hook, derived from the specs (a new hookspec needs no second list).
@@ -29,6 +30,8 @@ HOOKS: tuple[str, ...] = tuple(
 )
 RESOLVE_HOOK = "notifications_resolve_recipients"
 NAME_HOOK = "notifications_processor_name"
+CHANNELS_HOOK = "notifications_delivery_channels"
+DELIVER_HOOK = "notifications_deliver"
 #: The hooks a processor implements (everything but the recipient-resolver slot).
 PROCESSOR_HOOKS: tuple[str, ...] = tuple(hook for hook in HOOKS if hook != RESOLVE_HOOK)
 
@@ -86,6 +89,22 @@ class Processor:
         if not isinstance(name, str) or not name:
             raise TypeError(f"Notification processor {plugin!r} returned an invalid name {name!r}")
         self.name = name
+        self.delivery_channels = self._read_channels()
+
+    def _read_channels(self) -> tuple[DeliveryChannel, ...]:
+        """The durable channels the processor declares (``notifications_delivery_channels``), once."""
+        impl = self._impls.get(CHANNELS_HOOK)
+        if impl is None:
+            return ()
+        if DELIVER_HOOK not in self._impls:
+            raise TypeError(f"Notification processor {self.name} declares delivery channels without {DELIVER_HOOK}")
+        raw = impl.function()
+        items = [] if raw is None else [raw] if isinstance(raw, (str, DeliveryChannel)) else list(raw)
+        channels = tuple(DeliveryChannel(item) if isinstance(item, str) else item for item in items)
+        for channel in channels:
+            if not isinstance(channel, DeliveryChannel):
+                raise TypeError(f"Notification processor {self.name} declared an invalid channel {channel!r}")
+        return channels
 
     def implements(self, hook: str) -> bool:
         """Whether this processor implements ``hook``."""
@@ -193,6 +212,14 @@ class ProcessorRegistry:
         """Every processor name: the settings channels besides ``Web``."""
         return [processor.name for processor in self.processors]
 
+    def durable_channels(self) -> dict[str, tuple[Processor, DeliveryChannel]]:
+        """Every durable channel by name, with the processor delivering it."""
+        found: dict[str, tuple[Processor, DeliveryChannel]] = {}
+        for processor in self.processors:
+            for channel in processor.delivery_channels:
+                found[channel.name] = (processor, channel)
+        return found
+
     def call_order(self, hook: str) -> list[Processor]:
         """The processors implementing ``hook``, in pluggy's call order (``tryfirst``/``trylast``)."""
         by_plugin = {id(processor.plugin): processor for processor in self.processors}
@@ -217,7 +244,17 @@ class ProcessorRegistry:
             for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
                 if impl.plugin is plugin:
                     impls[hook] = impl
-        self.processors.append(Processor(plugin, impls))
+        try:
+            processor = Processor(plugin, impls)
+            taken = self.durable_channels()
+            for channel in processor.delivery_channels:
+                if channel.name in taken:
+                    owner = taken[channel.name][0].name
+                    raise TypeError(f"Delivery channel {channel.name} of {processor.name} is already declared by {owner}")
+        except (TypeError, ValueError):
+            self.plugin_manager.unregister(plugin)
+            raise
+        self.processors.append(processor)
 
 
 def _flatten(items: Iterable[Any]) -> Iterable[Any]:
