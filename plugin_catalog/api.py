@@ -17,6 +17,9 @@ principal (a user token gets 403 ``NotAllowedError``).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable
 from typing import Any, cast
 
 import falcon
@@ -31,6 +34,37 @@ from plugin_catalog.refs import parse_entity_ref, stringify_entity_ref
 
 ALLOWED = ("user", "service")
 _DOCUMENT = build_openapi_document()
+
+
+async def answer(req: falcon.Request, resp: falcon.Response, work: Awaitable[Any]) -> None:
+    """Await ``work`` and send its result, cancelling it (and its database query) if the client disconnects first.
+
+    On PostgreSQL a cancelled asyncpg query sends the server a cancel
+    request, so an abandoned catalog query stops using a backend at once.
+    """
+    # NOTE(catalog): Falcon keeps the ASGI receive callable privately; after the body it only yields a disconnect.
+    receive = getattr(req, "_receive", None)
+    task = asyncio.ensure_future(work)
+    if receive is None:
+        resp.media = await task
+        return
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    watcher = asyncio.ensure_future(disconnected())
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        resp.status = falcon.HTTP_204  # nobody is listening; the server drops it
+        return
+    resp.media = task.result()
 
 
 def _query(req: falcon.Request, path: str) -> dict[str, Any]:
@@ -88,11 +122,11 @@ class EntitiesByQuery(_Resource):
         params = await self._authorize(req)
         fields = parse_fields(params.get("fields", []))
         if "cursor" in params:
-            resp.media = await self._catalog.query_entities(
-                limit=params.get("limit"), cursor=params["cursor"], fields=fields)
+            await answer(req, resp, self._catalog.query_entities(
+                limit=params.get("limit"), cursor=params["cursor"], fields=fields))
             return
         order_field, descending = parse_order_field(params.get("orderField", []))
-        resp.media = await self._catalog.query_entities(
+        await answer(req, resp, self._catalog.query_entities(
             limit=params.get("limit"),
             offset=params.get("offset", 0),
             order_field=order_field,
@@ -102,7 +136,7 @@ class EntitiesByQuery(_Resource):
             full_text=params.get("fullTextFilterTerm"),
             full_text_fields=parse_full_text_fields(params.get("fullTextFilterFields", [])),
             total_items=params.get("totalItems", "include") == "include",
-        )
+        ))
 
 
 class EntitiesByRefs(_Resource):
@@ -134,13 +168,11 @@ class EntitiesByRefs(_Resource):
         for index, field in enumerate(fields or []):
             if not isinstance(field, str):
                 raise InputError(f"request/body/fields/{index} must be string")
-        items = await self._catalog.get_entities_by_refs(
-            cast(list[str], refs),
-            parse_fields(fields or []),
-            parse_filter_params(params.get("filter", [])),
-            exact=True,
-        )
-        resp.media = {"items": items}
+        await answer(req, resp, self._by_refs(cast(list[str], refs), fields, params))
+
+    async def _by_refs(self, refs: list[str], fields: list[str] | None, params: dict[str, Any]) -> dict[str, Any]:
+        filters = parse_filter_params(params.get("filter", []))
+        return {"items": await self._catalog.get_entities_by_refs(refs, parse_fields(fields or []), filters, exact=True)}
 
 
 class EntityFacets(_Resource):
@@ -151,7 +183,7 @@ class EntityFacets(_Resource):
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = await self._authorize(req)
         facets = list(dict.fromkeys(facet for facet in params["facet"] if facet))
-        resp.media = await self._catalog.facets(facets, parse_filter_params(params.get("filter", [])))
+        await answer(req, resp, self._catalog.facets(facets, parse_filter_params(params.get("filter", []))))
 
 
 class Refresh(_Resource):

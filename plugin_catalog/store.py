@@ -537,26 +537,66 @@ def _filter_condition(filters: list[Filter] | None) -> ColumnElement[bool] | Non
     ``kind``, ``metadata.name``, ``metadata.namespace`` and ``metadata.uid``
     test indexed entity columns; the other conditions of one filter become a
     single search-table subquery (rows matching any condition, grouped by
-    entity, kept when every key matched), not one join per condition. The
-    filters are ORed as a balanced tree, so SQLite's expression depth limit
-    is never near.
+    entity, kept when every key matched), not one join per condition.
+    Filters of a single condition are merged into one ``IN`` (entity column)
+    or one search subquery, and the rest are ORed as a balanced tree, so
+    SQLite's expression depth limit is never near.
     """
     if not filters:
         return None
     alternatives: list[ColumnElement[bool]] = []
+    any_column: dict[str, list[str]] = {}
+    any_search: Filter = {}
     for one in filters:
-        parts: list[ColumnElement[bool]] = []
-        searched: Filter = {}
-        for key, values in one.items():
-            column = ENTITY_COLUMNS.get(key)
-            if column is None:
-                searched[key] = values
-            elif values is not None:  # every entity has these fields, so "exists" always holds
-                parts.append(column.in_(values))
-        if searched:
-            parts.append(entities.c.entity_ref.in_(_search_match(searched)))
-        alternatives.append(and_(*parts) if parts else true())
+        columns = {key: values for key, values in one.items() if key in ENTITY_COLUMNS and values is not None}
+        searched = {key: values for key, values in one.items() if key not in ENTITY_COLUMNS}
+        if not columns and not searched:  # only "exists" on fields every entity has
+            return true()
+        if not columns and len(searched) == 1:
+            ((key, values),) = searched.items()
+            _merge_values(any_search, key, values)
+        elif not searched and len(columns) == 1:
+            ((key, values),) = columns.items()
+            any_column[key] = list(dict.fromkeys([*any_column.get(key, []), *values]))
+        else:
+            parts = [ENTITY_COLUMNS[key].in_(values) for key, values in columns.items()]
+            if searched:
+                parts.append(entities.c.entity_ref.in_(_search_match(searched)))
+            alternatives.append(and_(*parts))
+    alternatives.extend(ENTITY_COLUMNS[key].in_(values) for key, values in any_column.items())
+    if any_search:
+        alternatives.append(entities.c.entity_ref.in_(select(search.c.entity_ref).where(_search_terms(any_search))))
     return _balanced_or(alternatives)
+
+
+def _merge_values(target: Filter, key: str, values: list[str] | None) -> None:
+    """OR one more condition on ``key`` into ``target`` ("exists" absorbs values)."""
+    if key in target and target[key] is None:
+        return
+    target[key] = None if values is None else list(dict.fromkeys([*(target.get(key) or []), *values]))
+
+
+def _search_terms(conditions: Filter) -> ColumnElement[bool]:
+    """Search rows matching any of ``conditions``: one ``(key, value) IN`` list and one ``key IN`` list."""
+    if len(conditions) == 1:
+        ((key, values),) = conditions.items()
+        return search.c.key == key if values is None else and_(search.c.key == key, search.c.value.in_(values))
+    pairs = [(key, value) for key, values in conditions.items() if values is not None for value in values]
+    present = [key for key, values in conditions.items() if values is None]
+    terms = []
+    if pairs:
+        terms.append(tuple_(search.c.key, search.c.value).in_(pairs))
+    if present:
+        terms.append(search.c.key.in_(present))
+    return or_(*terms)
+
+
+def _search_match(conditions: Filter) -> Select[Any]:
+    """Refs of the entities that match every condition, in one pass over the search index."""
+    match = select(search.c.entity_ref).where(_search_terms(conditions))
+    if len(conditions) == 1:
+        return match
+    return match.group_by(search.c.entity_ref).having(func.count(func.distinct(search.c.key)) == len(conditions))
 
 
 class _Parenthesized(ColumnElement[bool]):
@@ -581,27 +621,6 @@ def _balanced_or(terms: list[ColumnElement[bool]]) -> ColumnElement[bool]:
         return or_(*terms)
     middle = len(terms) // 2
     return or_(_Parenthesized(_balanced_or(terms[:middle])), _Parenthesized(_balanced_or(terms[middle:])))
-
-
-def _search_match(conditions: Filter) -> Select[Any]:
-    """Refs of the entities that match every condition, in one pass over the search index."""
-    if len(conditions) == 1:
-        ((key, values),) = conditions.items()
-        match = select(search.c.entity_ref).where(search.c.key == key)
-        return match if values is None else match.where(search.c.value.in_(values))
-    pairs = [(key, value) for key, values in conditions.items() if values is not None for value in values]
-    present = [key for key, values in conditions.items() if values is None]
-    terms = []
-    if pairs:
-        terms.append(tuple_(search.c.key, search.c.value).in_(pairs))
-    if present:
-        terms.append(search.c.key.in_(present))
-    return (
-        select(search.c.entity_ref)
-        .where(or_(*terms))
-        .group_by(search.c.entity_ref)
-        .having(func.count(func.distinct(search.c.key)) == len(conditions))
-    )
 
 
 def _sqlstate(error: DBAPIError) -> str | None:

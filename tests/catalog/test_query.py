@@ -49,13 +49,20 @@ def test_projection_keeps_only_requested_paths() -> None:
         "kind": "User", "metadata": {"name": "a"}, "spec": {"profile": {"email": "e"}}
     }
     assert project(entity, None) is entity
+    # a key holding dots is found as Backstage finds it (a part that is no key joins the next one)
+    annotated = {"metadata": {"annotations": {"backstage.io/managed-by-location": "file:/x", "a": "b"}}}
+    assert project(annotated, ["metadata.annotations.backstage.io/managed-by-location"]) == {
+        "metadata": {"annotations": {"backstage.io/managed-by-location": "file:/x"}}}
+    assert project(annotated, ["metadata.annotations.nope.x"]) == {}
 
 
 def test_order_field() -> None:
     assert parse_order_field([]) == (None, False)
     assert parse_order_field(["metadata.name"]) == ("metadata.name", False)
-    assert parse_order_field(["kind,DESC"]) == ("kind", True)
-    for bad in (["spec.type"], ["kind,up"], ["kind", "metadata.name"]):
+    # as Backstage: any field, the first orderField only, the direction exactly asc or desc
+    assert parse_order_field(["spec.type"]) == ("spec.type", False)
+    assert parse_order_field(["kind,desc", "metadata.name"]) == ("kind", True)
+    for bad in (["kind,up"], ["kind,DESC"]):
         with pytest.raises(InputError):
             parse_order_field(bad)
 
@@ -66,7 +73,7 @@ def test_order_field() -> None:
         {"after": ["a"]},
         {"after": [1, "user:default/a"]},
         {"before": "x"},
-        {"after": ["a", "b"], "orderField": "spec.type"},
+        {"after": ["a", "b"], "orderField": 3},
         {"after": ["a", "b"], "filters": [{"kind": "user"}]},
         ["after"],
     ],
