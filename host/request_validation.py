@@ -122,6 +122,7 @@ class RequestValidator:
     def _compile(self, parameters: Iterable[dict[str, Any]], body: dict[str, Any] | None) -> _Operation:
         operation = _Operation()
         properties: dict[str, Any] = {}
+        required: list[str] = []
         for raw in parameters:
             parameter = self._resolve(raw)
             if parameter.get("in") != "query":
@@ -135,7 +136,9 @@ class RequestValidator:
                 allow_empty=bool(parameter.get("allowEmptyValue")),
             )
             properties[parameter["name"]] = schema
-        operation.query_validator = self._validator({"type": "object", "properties": properties})
+            if parameter.get("required"):
+                required.append(parameter["name"])
+        operation.query_validator = self._validator({"type": "object", "properties": properties, "required": required})
         if body is not None:
             body = self._resolve(body)
             content = body.get("content", {})

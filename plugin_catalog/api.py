@@ -20,20 +20,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable
-from typing import Any, cast
+from typing import Any
 
 import falcon
+from falcon.uri import parse_query_string
 
 from host.errors import InputError, NotFoundError
 from plugin_catalog.catalog import Catalog
-from plugin_catalog.openapi import build_openapi_document
-from plugin_catalog.params import operation_parameters, read_query
 from plugin_catalog.query import parse_fields, parse_filter_params, parse_full_text_fields, parse_order_field
 from plugin_catalog.refresh import CatalogRefresher
 from plugin_catalog.refs import parse_entity_ref, stringify_entity_ref
 
 ALLOWED = ("user", "service")
-_DOCUMENT = build_openapi_document()
 
 
 async def answer(req: falcon.Request, resp: falcon.Response, work: Awaitable[Any]) -> None:
@@ -67,32 +65,35 @@ async def answer(req: falcon.Request, resp: falcon.Response, work: Awaitable[Any
     resp.media = task.result()
 
 
-def _query(req: falcon.Request, path: str) -> dict[str, Any]:
-    """The query parameters of ``req``, validated against the operation of ``path`` in the served document."""
-    return read_query(req.query_string, operation_parameters(_DOCUMENT, path, req.method.lower()))
+def _params(req: falcon.Request) -> dict[str, list[str]]:
+    """Query parameters as lists of strings; NUL characters are refused.
+
+    The host has already validated them against this plugin's OpenAPI
+    document (unknown names, empty values, types: :mod:`host.request_validation`).
+    """
+    parsed = parse_query_string(req.query_string, keep_blank=True, csv=False)
+    params = {key: value if isinstance(value, list) else [value] for key, value in parsed.items()}
+    if any("\x00" in text for key, values in params.items() for text in (key, *values)):
+        raise InputError("Query parameters must not contain NUL characters")
+    return params
+
+
+def _integer(params: dict[str, list[str]], name: str) -> int | None:
+    """An integer parameter the document's schema has checked (AJV coercion accepts ``1e2`` and `` 7``)."""
+    return int(float(params[name][0])) if name in params else None
 
 
 class _Resource:
-    path = ""
-    """The route's path in the OpenAPI document (its query parameters come from there)."""
-
     def __init__(self, catalog: Catalog, http_auth: Any) -> None:
         self._catalog = catalog
         self._http_auth = http_auth
-
-    async def _authorize(self, req: falcon.Request, allow: tuple[str, ...] = ALLOWED) -> dict[str, Any]:
-        """Authenticate, then validate the query string; returns the query parameters."""
-        await self._http_auth.credentials(req, allow=allow)
-        return _query(req, self.path)
 
 
 class EntityByName(_Resource):
     """``GET /entities/by-name/{kind}/{namespace}/{name}``."""
 
-    path = "/entities/by-name/{kind}/{namespace}/{name}"
-
     async def on_get(self, req: falcon.Request, resp: falcon.Response, kind: str, namespace: str, name: str) -> None:
-        await self._authorize(req)
+        await self._http_auth.credentials(req, allow=ALLOWED)
         ref = stringify_entity_ref(*parse_entity_ref(f"{kind}:{namespace}/{name}"))
         entity = await self._catalog.get_entity_by_ref(ref)
         if entity is None:
@@ -103,10 +104,8 @@ class EntityByName(_Resource):
 class EntityByUid(_Resource):
     """``GET /entities/by-uid/{uid}``."""
 
-    path = "/entities/by-uid/{uid}"
-
     async def on_get(self, req: falcon.Request, resp: falcon.Response, uid: str) -> None:
-        await self._authorize(req)
+        await self._http_auth.credentials(req, allow=ALLOWED)
         entity = None if "\x00" in uid else await self._catalog.get_entity_by_uid(uid)
         if entity is None:
             raise NotFoundError(f"No entity with uid {uid}")
@@ -116,26 +115,24 @@ class EntityByUid(_Resource):
 class EntitiesByQuery(_Resource):
     """``GET /entities/by-query`` (parameters as Backstage's: see the OpenAPI document)."""
 
-    path = "/entities/by-query"
-
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = await self._authorize(req)
+        params = _params(req)
         fields = parse_fields(params.get("fields", []))
         if "cursor" in params:
             await answer(req, resp, self._catalog.query_entities(
-                limit=params.get("limit"), cursor=params["cursor"], fields=fields))
+                limit=_integer(params, "limit"), cursor=params["cursor"][0], fields=fields))
             return
         order_field, descending = parse_order_field(params.get("orderField", []))
         await answer(req, resp, self._catalog.query_entities(
-            limit=params.get("limit"),
-            offset=params.get("offset", 0),
+            limit=_integer(params, "limit"),
+            offset=_integer(params, "offset") or 0,
             order_field=order_field,
             descending=descending,
             fields=fields,
             parsed_filters=parse_filter_params(params.get("filter", [])),
-            full_text=params.get("fullTextFilterTerm"),
+            full_text=params.get("fullTextFilterTerm", [""])[0],
             full_text_fields=parse_full_text_fields(params.get("fullTextFilterFields", [])),
-            total_items=params.get("totalItems", "include") == "include",
+            total_items=params.get("totalItems", ["include"])[0] == "include",
         ))
 
 
@@ -147,28 +144,10 @@ class EntitiesByRefs(_Resource):
     leaves out.
     """
 
-    path = "/entities/by-refs"
-
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = await self._authorize(req)
-        body = await req.get_media(default_when_empty=None)
-        if not isinstance(body, dict):
-            raise InputError("Request body must be a JSON object with an entityRefs array")
-        if "entityRefs" not in body:
-            raise InputError("request/body must have required property 'entityRefs'")
-        refs = body["entityRefs"]
-        if not isinstance(refs, list):
-            raise InputError("request/body/entityRefs must be array")
-        for index, ref in enumerate(refs):
-            if not isinstance(ref, str):
-                raise InputError(f"request/body/entityRefs/{index} must be string")
-        fields = body.get("fields")
-        if fields is not None and not isinstance(fields, list):
-            raise InputError("request/body/fields must be array")
-        for index, field in enumerate(fields or []):
-            if not isinstance(field, str):
-                raise InputError(f"request/body/fields/{index} must be string")
-        await answer(req, resp, self._by_refs(cast(list[str], refs), fields, params))
+        params = _params(req)
+        body = await req.get_media()  # its shape was checked against EntitiesByRefsRequest
+        await answer(req, resp, self._by_refs(body["entityRefs"], body.get("fields"), params))
 
     async def _by_refs(self, refs: list[str], fields: list[str] | None, params: dict[str, Any]) -> dict[str, Any]:
         filters = parse_filter_params(params.get("filter", []))
@@ -178,10 +157,8 @@ class EntitiesByRefs(_Resource):
 class EntityFacets(_Resource):
     """``GET /entity-facets?facet=kind&facet=spec.type&filter=...``."""
 
-    path = "/entity-facets"
-
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        params = await self._authorize(req)
+        params = _params(req)
         facets = list(dict.fromkeys(facet for facet in params["facet"] if facet))
         await answer(req, resp, self._catalog.facets(facets, parse_filter_params(params.get("filter", []))))
 
@@ -189,14 +166,12 @@ class EntityFacets(_Resource):
 class Refresh(_Resource):
     """``POST /refresh``: re-read every location now (service principals only)."""
 
-    path = "/refresh"
-
     def __init__(self, catalog: Catalog, http_auth: Any, refresher: CatalogRefresher) -> None:
         super().__init__(catalog, http_auth)
         self._refresher = refresher
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        await self._authorize(req, allow=("service",))
+        await self._http_auth.credentials(req, allow=("service",))
         report = await self._refresher.refresh()
         resp.media = report.as_dict()
 

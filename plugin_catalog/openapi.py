@@ -3,9 +3,9 @@
 The document describes what the routes in :mod:`plugin_catalog.api` put on
 the wire; the entity metadata schema comes from the pydantic model.
 ``tests/fuzz`` runs schemathesis against it, so a route that answers
-something this document does not allow is a failing test. The routes
-validate their query strings against the ``parameters`` listed here
-(:mod:`plugin_catalog.params`): a parameter not listed is a 400.
+something this document does not allow is a failing test. The host
+validates every request against it (:mod:`host.request_validation`): a
+query parameter not listed here is a 400, as in Backstage.
 """
 
 from __future__ import annotations
