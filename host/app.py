@@ -15,6 +15,7 @@ from host.services import core_services
 from host.backend import Backend
 from host.config import Config
 from host.defaults import create_backend
+from host.cors import with_cors
 from host.security_headers import with_security_headers
 
 
@@ -29,7 +30,8 @@ class GreenroomApp:
         """Start the backend (idempotent with the lifespan protocol)."""
         await self.backend.start()
         router = await self.backend.get_service(core_services.root_http_router)
-        self._router = with_security_headers(router, await self.backend.get_service(core_services.config))
+        config = await self.backend.get_service(core_services.config)
+        self._router = with_security_headers(with_cors(router, config), config)
         # Everything built at startup lives as long as the process: keep it out of
         # the cyclic collector, whose full passes would otherwise stall requests.
         gc.collect()
