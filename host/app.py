@@ -7,13 +7,16 @@ tests call it directly and serve it with uvicorn in-process.
 from __future__ import annotations
 
 import gc
+import logging
 import os
 from collections.abc import Iterable
 from typing import Any
 
 from host.services import core_services
+from host.access_log import AccessLog
 from host.backend import Backend
 from host.config import Config
+from host.connection_errors import short_error
 from host.defaults import create_backend
 from host.cors import with_cors
 from host.security_headers import with_security_headers
@@ -31,7 +34,9 @@ class GreenroomApp:
         await self.backend.start()
         router = await self.backend.get_service(core_services.root_http_router)
         config = await self.backend.get_service(core_services.config)
-        self._router = with_security_headers(with_cors(router, config), config)
+        logger = await self.backend.get_service(core_services.root_logger)
+        access_log = bool(config.get_optional_boolean("backend.logger.accessLog"))
+        self._router = AccessLog(with_security_headers(with_cors(router, config), config), logger, enabled=access_log)
         # Everything built at startup lives as long as the process: keep it out of
         # the cyclic collector, whose full passes would otherwise stall requests.
         gc.collect()
@@ -64,9 +69,13 @@ class GreenroomApp:
             if message["type"] == "lifespan.startup":
                 try:
                     await self.start()
-                except BaseException as error:
-                    await send({"type": "lifespan.startup.failed", "message": str(error)})
-                    raise
+                except Exception as error:
+                    # One line an operator can act on; the traceback only at debug level.
+                    logger = logging.getLogger("greenroom")
+                    logger.error("Backend startup failed: %s", short_error(error))
+                    logger.debug("Backend startup failed", exc_info=error)
+                    await send({"type": "lifespan.startup.failed", "message": ""})
+                    return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.stop()

@@ -450,7 +450,8 @@ def discover_features(config: Config, logger: Any | None = None) -> list[Any]:
 
     ``backend.features.discovery: false`` disables discovery;
     ``backend.features.include`` / ``exclude`` filter entry-point names
-    (``*`` is a wildcard).
+    (``*`` is a wildcard). An entry point that fails to import, or two that
+    provide the same plugin or module id, fail with the distributions named.
     """
     from importlib.metadata import entry_points
 
@@ -458,28 +459,56 @@ def discover_features(config: Config, logger: Any | None = None) -> list[Any]:
         return []
     include = config.get_optional_string_list("backend.features.include")
     exclude = config.get_optional_string_list("backend.features.exclude") or []
-    found: list[Any] = []
+    found: list[tuple[Any, str]] = []
     seen: set[str] = set()
     for ep in sorted(entry_points(group="greenroom.backend_features"), key=lambda e: e.name):
         if ep.name in seen:
             continue
         seen.add(ep.name)
-        if include is not None and not _matches_any(ep.name, include):
+        if include is not None and not matches_any(ep.name, include):
             continue
-        if _matches_any(ep.name, exclude):
+        if matches_any(ep.name, exclude):
             continue
         try:
             feature = load_feature(ep.load())
         except Exception as error:
-            raise RuntimeError(f"Failed to load backend feature '{ep.name}' ({ep.value}): {error}") from error
+            raise RuntimeError(f"Failed to load backend feature from {feature_source(ep)} ({ep.value}): "
+                               f"{type(error).__name__}: {error}") from error
         if logger is not None:
             dist = getattr(ep, "dist", None)
             logger.info(f"Detected: {ep.name}", package=getattr(dist, "name", None))
-        found.append(feature)
-    return found
+        found.append((feature, feature_source(ep)))
+    duplicates = duplicate_feature_ids(found)
+    if duplicates:
+        raise ConflictError("\n".join(duplicates))
+    return [feature for feature, _ in found]
 
 
-def _matches_any(name: str, patterns: Iterable[str]) -> bool:
+def feature_source(ep: Any) -> str:
+    """``entry point 'x' of distribution 'pkg 1.0'``: where a discovered feature comes from."""
+    dist = getattr(ep, "dist", None)
+    where = f"distribution '{dist.name} {dist.version}'" if dist is not None else "an unknown distribution"
+    return f"entry point '{ep.name}' of {where}"
+
+
+def duplicate_feature_ids(features: list[tuple[Any, str]]) -> list[str]:
+    """One message per plugin or module id that several ``(feature, source)`` pairs provide."""
+    by_id: dict[str, list[str]] = {}
+    for feature, source in features:
+        if isinstance(feature, BackendPlugin):
+            by_id.setdefault(f"Plugin '{feature.plugin_id}'", []).append(source)
+        elif isinstance(feature, BackendModule):
+            by_id.setdefault(f"Module '{feature.module_id}' for plugin '{feature.plugin_id}'", []).append(source)
+    return [
+        f"{what} is provided twice: by {' and by '.join(sources)}; uninstall one or exclude it "
+        "with backend.features.exclude"
+        for what, sources in by_id.items()
+        if len(sources) > 1
+    ]
+
+
+def matches_any(name: str, patterns: Iterable[str]) -> bool:
+    """Whether ``name`` matches one of the ``fnmatch`` ``patterns``."""
     import fnmatch
 
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)

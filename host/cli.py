@@ -4,8 +4,9 @@
   serves the backend through gunicorn with uvicorn workers.
 * ``greenroom migrate [--config FILE ...]`` starts every plugin once without
   serving, which applies every plugin's migrations, then stops.
-* ``greenroom config check [--config FILE ...] [--print]`` validates the
-  merged config (and prints it with secrets redacted).
+* ``greenroom config check [--config FILE ...] [--print] [--connect]``
+  validates the merged config against every schema (see
+  :mod:`host.config_check`) and prints it with secrets redacted.
 * ``greenroom template run FILE.yaml [--config FILE ...] [--values JSON]``
   runs a template's steps through a running host's actions
   (see :mod:`host.template_runner`).
@@ -32,36 +33,10 @@ def _load(paths: Sequence[str]) -> Config:
 
 
 def validate_config(config: Config) -> list[str]:
-    """Check the parts of the config the host owns; return the problems found."""
-    from host.auth.keys import static_key_set
-    from host.auth.plugin import check_providers
-    from host.auth.tokens import parse_external_access
-    from host.database import DatabaseManager
-    from host.event_buses import check_bus_for_workers
-    from host.limits import ServerLimits
+    """The host's own config problems (see :func:`host.config_check.host_problems`)."""
+    from host.config_check import host_problems
 
-    problems: list[str] = []
-    checks = [
-        lambda: DatabaseManager(config).client_for("config-check"),
-        lambda: parse_external_access(config),
-        lambda: check_providers(config),
-        lambda: static_key_set(config),
-        lambda: config.get_optional_duration("backend.lifecycle.startupRequestPauseTimeout"),
-        lambda: config.get_optional_duration("backend.lifecycle.serverShutdownDelay"),
-        lambda: config.get_optional_duration("backend.lifecycle.shutdownTimeout"),
-        lambda: config.get_optional_number("backend.listen.port"),
-        lambda: config.get_optional_number("backend.workers"),
-        lambda: config.get_optional_string("backend.controlSocket"),
-        lambda: ServerLimits.from_config(config),
-    ]
-    workers = int(config.get_optional_number("backend.workers") or 1)
-    checks.append(lambda: check_bus_for_workers(config, workers))
-    for check in checks:
-        try:
-            check()
-        except (ConfigError, ValueError) as error:
-            problems.append(str(error))
-    return problems
+    return host_problems(config)
 
 
 def _redacted(config: Config) -> dict[str, Any]:
@@ -82,40 +57,57 @@ def _redacted(config: Config) -> dict[str, Any]:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    """``greenroom config check``."""
+    """``greenroom config check``: errors fail (exit 1), warnings are printed."""
+    from host.config_check import check_config
+
     try:
         config = _load(args.config)
     except ConfigError as error:
-        print(f"Config error: {error}", file=sys.stderr)
+        _print_problems(str(error).split("; "))
         return 1
     if args.workers is not None:
         config = Config.load(args.config, overrides={"backend": {"workers": args.workers}})
-    problems = validate_config(config)
+    findings = check_config(config, connect=args.connect)
     if args.print:
         print(yaml.safe_dump(_redacted(config), sort_keys=True))
-    if problems:
-        for problem in problems:
-            print(f"Config error: {problem}", file=sys.stderr)
+    for finding in findings:
+        if finding.level == "warning":
+            print(f"Config warning: {finding}", file=sys.stderr)
+    errors = [str(f) for f in findings if f.level == "error"]
+    if errors:
+        _print_problems(errors)
         return 1
+    warnings = len(findings)
     if not args.quiet:
-        print("Config OK")
+        print(f"Config OK ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else "Config OK")
     return 0
 
 
+def _print_problems(problems: Sequence[str]) -> None:
+    for problem in problems:
+        print(f"Config error: {problem}", file=sys.stderr)
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """``greenroom migrate``."""
+    """``greenroom migrate``: a failure is one message (the traceback only with ``LOG_LEVEL=debug``)."""
     from host.app import create_app
 
     try:
-        refused = _lock_sqlite_directories(_load(args.config))
+        config = _load(args.config)
+        refused = _lock_sqlite_directories(config)
     except ConfigError as error:
-        print(f"Config error: {error}", file=sys.stderr)
+        _print_problems(str(error).split("; "))
         return 1
     if refused:  # a running host owns these SQLite files
         print(f"Startup error: {refused}", file=sys.stderr)
         return 1
-    os.environ["GREENROOM_CONFIG"] = os.pathsep.join(args.config)
-    app = create_app(args.config)
+    try:
+        app = create_app(args.config)
+    except ConfigError as error:
+        _print_problems(str(error).split("; "))
+        return 1
+    except Exception as error:
+        return _failed("Migration failed", error)
 
     async def run() -> None:
         try:
@@ -123,7 +115,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         finally:
             await app.stop()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except Exception as error:
+        return _failed("Migration failed", error)
     print("Migrations applied")
     return 0
 
@@ -135,6 +130,16 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     entries = installed_entries()
     print(to_json(entries) if args.json else format_entries(entries))
     return 1 if any(entry.error for entry in entries) else 0
+
+
+def _failed(what: str, error: BaseException) -> int:
+    import logging
+
+    from host.connection_errors import short_error
+
+    logging.getLogger("greenroom").debug(what, exc_info=error)
+    print(f"{what}: {short_error(error)}", file=sys.stderr)
+    return 1
 
 
 def cmd_start(args: argparse.Namespace) -> int:
@@ -169,6 +174,9 @@ def cmd_start(args: argparse.Namespace) -> int:
     if ping is not None:
         os.environ["GREENROOM_WS_PING_INTERVAL"] = str(ping.total_seconds())
 
+    from host.defaults import log_format
+    from host.logging import gunicorn_logger_class
+
     class _Server(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
             self.cfg.set("bind", [f"{host}:{port}"])
@@ -181,6 +189,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             self.cfg.set("accesslog", None)
             for key, value in _control_socket_settings(config, self.cfg.settings).items():
                 self.cfg.set(key, value)
+            self.cfg.set("logger_class", gunicorn_logger_class(log_format(config)))
 
         def load(self) -> Any:
             from host.app import create_app
@@ -268,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--print", action="store_true", help="print the merged config with secrets redacted")
     check.add_argument("--quiet", action="store_true", help="print problems only")
     check.add_argument("--workers", type=int, help="check as if started with this many workers")
+    check.add_argument("--connect", action="store_true", help="also check that the databases and the bus answer")
     check.set_defaults(func=cmd_config_check)
 
     from host.template_runner import add_template_parser

@@ -60,6 +60,7 @@ class Config:
         """
         env = os.environ if env is None else env
         merged: dict[str, Any] = {}
+        problems: list[str] = []  # every missing variable or file, reported together
         files = [DEFAULT_CONFIG_PATH] if include_defaults else []
         files += [Path(p) for p in paths]
         for path in files:
@@ -71,7 +72,9 @@ class Config:
                 raise ConfigError(f"Invalid YAML in config file {path}: {error}") from error
             if not isinstance(raw, dict):
                 raise ConfigError(f"Config file {path} must contain a mapping at the top level")
-            merged = deep_merge(merged, _substitute(raw, env, path.parent, ""))
+            merged = deep_merge(merged, _substitute(raw, env, path.parent, "", problems))
+        if problems:
+            raise ConfigError("; ".join(problems))
         if overrides:
             merged = deep_merge(merged, dict(overrides))
         return cls(merged)
@@ -233,30 +236,37 @@ def deep_merge(base: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]
     return result
 
 
-def _substitute(node: Any, env: Mapping[str, str], base_dir: Path, path: str) -> Any:
+def _substitute(node: Any, env: Mapping[str, str], base_dir: Path, path: str, problems: list[str]) -> Any:
+    """Resolve ``${VAR}``, ``$env`` and ``$file`` in ``node``; append what is missing to ``problems``."""
     if isinstance(node, dict):
         if set(node) == {"$env"}:
-            name = node["$env"]
-            if name not in env:
-                raise ConfigError(f"Environment variable '{name}' is not set (config key '{path}')")
-            return env[name]
+            return _env_value(str(node["$env"]), env, path, problems)
         if set(node) == {"$file"}:
-            return (base_dir / node["$file"]).read_text()
-        return {k: _substitute(v, env, base_dir, f"{path}.{k}" if path else k) for k, v in node.items()}
+            file = base_dir / str(node["$file"])
+            try:
+                return file.read_text()
+            except OSError as error:
+                problems.append(f"Cannot read file '{file}' (config key '{path}'): {error.strerror or error}")
+                return ""
+        return {k: _substitute(v, env, base_dir, f"{path}.{k}" if path else k, problems) for k, v in node.items()}
     if isinstance(node, list):
-        return [_substitute(v, env, base_dir, f"{path}[{i}]") for i, v in enumerate(node)]
+        return [_substitute(v, env, base_dir, f"{path}[{i}]", problems) for i, v in enumerate(node)]
     if isinstance(node, str) and "${" in node:
 
         def replace(match: re.Match[str]) -> str:
             if match.group(1):
                 return "${" + match.group(2) + "}"
-            name = match.group(2).strip()
-            if name not in env:
-                raise ConfigError(f"Environment variable '{name}' is not set (config key '{path}')")
-            return env[name]
+            return _env_value(match.group(2).strip(), env, path, problems)
 
         return _ENV_PATTERN.sub(replace, node)
     return node
+
+
+def _env_value(name: str, env: Mapping[str, str], path: str, problems: list[str]) -> str:
+    if name not in env:
+        problems.append(f"Environment variable '{name}' is not set (config key '{path}')")
+        return ""
+    return env[name]
 
 
 _DURATION_UNITS = {

@@ -22,21 +22,25 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from host import instance_lock
 from host.config import Config
+from host.connection_errors import CONNECTION_ERRORS, ConnectionFailedError, database_failure, root_cause
 from host.database_health import ping_idle_connections
 from host.database_layout import DatabaseLayout
 
 _LOGGER = logging.getLogger("greenroom.database")
+_DRIVER_ERRORS = (*CONNECTION_ERRORS, DBAPIError)
 #: Pooled PostgreSQL connections idle this long are pinged at checkout (``backend.database.pool.pingIdleAfter``).
 DEFAULT_PING_IDLE_SECONDS = 1.0
 
@@ -247,7 +251,10 @@ class DatabaseManager(DatabaseLayout):
 
             return engine
         url, schema = self.pg_url(plugin_id)
-        await self._ensure_pg_database(url, schema)
+        try:
+            await self._ensure_pg_database(url, schema)
+        except _DRIVER_ERRORS as error:
+            raise self._failure(plugin_id, url, error) from error
         server_settings = {"application_name": f"greenroom_plugin_{plugin_id}"[:63]}
         if schema:
             server_settings["search_path"] = schema
@@ -272,35 +279,54 @@ class DatabaseManager(DatabaseLayout):
         )
         idle = pool.get_optional_duration("pingIdleAfter")
         ping_idle_connections(engine, idle.total_seconds() if idle is not None else DEFAULT_PING_IDLE_SECONDS)
+        try:  # fail here, naming the plugin and the server, rather than in the first query
+            async with engine.connect():
+                pass
+        except _DRIVER_ERRORS as error:
+            await engine.dispose()
+            raise self._failure(plugin_id, url, error) from error
         return engine
+
+    def _failure(self, plugin_id: str, url: URL, error: BaseException) -> ConnectionFailedError:
+        plugin_key = f"backend.database.plugin.{plugin_id}.connection"
+        key = plugin_key if self._plugin_config(plugin_id).has("connection") else "backend.database.connection"
+        return database_failure(
+            f"Plugin '{plugin_id}'", host=url.host, port=url.port, database=url.database, user=url.username,
+            config_key=key, error=error,
+        )
 
     async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:
         """Create the plugin's schema or database if missing.
 
-        ``CREATE ... IF NOT EXISTS`` is not safe against a concurrent create (two
-        workers booting together can both pass the check and one fails on the
-        catalog's unique index), so creation is serialised with an advisory lock.
+        In schema mode the configured database itself is created (from the
+        ``postgres`` database) when it does not exist yet. ``CREATE ... IF NOT
+        EXISTS`` is not safe against a concurrent create (two workers booting
+        together can both pass the check and one fails on the catalog's unique
+        index), so creation is serialised with an advisory lock.
         """
         if self._config.get_optional_boolean("backend.database.ensureExists") is False:
             return
-        target = url if schema else url.set(database=self._maintenance_database())
-        name = schema or str(url.database)
-        key = int.from_bytes(hashlib.sha256(f"greenroom:create:{name}".encode()).digest()[:8], "big", signed=True)
-        engine = create_async_engine(target, isolation_level="AUTOCOMMIT")
+        if not schema:
+            await self._create_database(url.set(database=self._maintenance_database()), str(url.database))
+            return
+        statement = f'CREATE SCHEMA IF NOT EXISTS "{schema}"'
         try:
-            async with engine.connect() as conn:
-                await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-                try:
-                    if schema:
-                        await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
-                    elif not await conn.scalar(
-                        text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
-                    ):
-                        await conn.execute(text(f'CREATE DATABASE "{url.database}"'))
-                finally:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-        finally:
-            await engine.dispose()
+            await _locked(url, f"schema:{schema}", lambda conn: conn.execute(text(statement)))
+        except _DRIVER_ERRORS as error:
+            if not isinstance(root_cause(error), asyncpg.InvalidCatalogNameError):
+                raise
+            try:
+                await self._create_database(url.set(database="postgres"), str(url.database))
+            except _DRIVER_ERRORS:
+                raise error from None  # explain the missing database, not the failed create
+            await _locked(url, f"schema:{schema}", lambda conn: conn.execute(text(statement)))
+
+    async def _create_database(self, maintenance: URL, name: str) -> None:
+        async def create(conn: AsyncConnection) -> None:
+            if not await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}):
+                await conn.execute(text(f'CREATE DATABASE "{name}"'))
+
+        await _locked(maintenance, f"database:{name}", create)
 
     def _maintenance_database(self) -> str:
         conn = self._config.get_optional("backend.database.connection")
@@ -355,6 +381,21 @@ def _file_lock(path: str) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+async def _locked(url: URL, name: str, work: Callable[[AsyncConnection], Awaitable[Any]]) -> None:
+    """Run ``work`` on an autocommit connection to ``url`` under an advisory lock named ``name``."""
+    key = int.from_bytes(hashlib.sha256(f"greenroom:create:{name}".encode()).digest()[:8], "big", signed=True)
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT", **ENGINE_SAFETY)
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            try:
+                await work(conn)
+            finally:
+                await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        await engine.dispose()
 
 
 def _safe_identifier(name: str) -> str:

@@ -5,17 +5,20 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from host.services import core_services
 from host.actions import ActionsRegistry
 from host.auth.service import AuthService, HttpAuthService, UserInfoService
 from host.auth.tokens import TokenManager
 from host.backend import Backend
 from host.config import Config
+from host.connection_errors import CONNECTION_ERRORS
 from host.database import DatabaseManager
 from host.database_health import DEFAULT_INTERVAL_SECONDS, DEFAULT_TIMEOUT_SECONDS, DatabaseProbe
 from host.discovery import Discovery
-from host.event_buses import check_bus_for_workers, create_bus
 from host.environment import is_production
+from host.event_buses import bus_failure_for, check_bus_for_workers, create_bus
 from host.events import EventsService, RootEventsService
 from host.features import ServiceFactory, create_service_factory
 from host.http import PluginHttpRouter, RootHttpRouter
@@ -25,9 +28,16 @@ from host.logging import Logger, create_root_logger
 from host.scheduler import PluginScheduler
 
 
+def log_format(config: Config) -> str:
+    """``backend.logger.format``, else ``json`` in production and ``text`` elsewhere."""
+    configured = config.get_optional_string("backend.logger.format")
+    return configured or ("json" if is_production(config) else "text")
+
+
 def _root_logger(config: Config) -> Logger:
-    fmt = config.get_optional_string("backend.logger.format") or ("json" if is_production(config) else "text")
-    return create_root_logger(config.get_optional_string("backend.logger.level"), fmt, config.secret_values())
+    return create_root_logger(
+        config.get_optional_string("backend.logger.level"), log_format(config), config.secret_values()
+    )
 
 
 def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle,
@@ -75,7 +85,10 @@ async def _root_events(config: Config, logger: Logger, databases: DatabaseManage
     check_bus_for_workers(config, int(config.get_optional_number("backend.workers") or 1))
     bus = create_bus(config, databases, logger.child(component="events-bus"))
     root = RootEventsService(bus, logger.child(component="events"))
-    await root.start()
+    try:
+        await root.start()
+    except (*CONNECTION_ERRORS, RedisError) as error:
+        raise bus_failure_for(config, error) from error
     lifecycle.add_shutdown_hook(root.stop)
     return root
 

@@ -5,17 +5,28 @@ Log lines are JSON (``backend.logger.format: json``, the default when
 as secret (tokens, passwords, keys) is replaced by ``***`` before a line is
 written, and so is any bearer token and the password of any URL
 (``postgresql://user:***@host``).
+
+A JSON line holds ``timestamp`` (UTC, milliseconds), ``level``, ``message``,
+``pid``, the logger's fields (``plugin``, ...) and, inside a request, its
+``requestId``. An error marked ``actionable`` (a connection failure that says
+what to check) is logged as its message alone; its traceback is written only
+at debug level. gunicorn's and uvicorn's own lines use the same format
+(:func:`gunicorn_logger_class`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import re
 import sys
 import threading
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
+
+from gunicorn.glogging import Logger as _GunicornBaseLogger
 
 import orjson
 
@@ -56,29 +67,63 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+#: The id of the request being served (set by :class:`host.access_log.AccessLog`), on every line logged for it.
+REQUEST_ID: contextvars.ContextVar[str | None] = contextvars.ContextVar("greenroom_request_id", default=None)
+
+
+def _timestamp(record: logging.LogRecord) -> str:
+    return datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _error_text(formatter: logging.Formatter, record: logging.LogRecord) -> str | None:
+    """The traceback, or only the message of an actionable error unless debug logging is on."""
+    if not record.exc_info or record.exc_info[1] is None:
+        return None
+    from host.connection_errors import find_actionable
+
+    actionable = find_actionable(record.exc_info[1])
+    if actionable is not None and not logging.getLogger("greenroom").isEnabledFor(logging.DEBUG):
+        return f"{getattr(actionable, 'name', type(actionable).__name__)}: {actionable}"
+    return formatter.formatException(record.exc_info)
+
+
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
+            "timestamp": _timestamp(record),
             "level": record.levelname.lower(),
             "message": record.getMessage(),
-            "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "pid": record.process,
         }
-        entry.update(getattr(record, "fields", {}))
-        if record.exc_info:
-            entry["error"] = self.formatException(record.exc_info)
+        fields = getattr(record, "fields", None)
+        if fields is None:  # a line from another library (gunicorn, uvicorn)
+            entry["service"] = record.name.split(".")[0]
+        else:
+            entry.update(fields)
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["requestId"] = request_id
+        error = _error_text(self, record)
+        if error is not None:
+            entry["error"] = error
         return REDACTOR(orjson.dumps(entry, default=str).decode())
 
 
 class _TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", {})
+        fields = getattr(record, "fields", None) or {"service": record.name.split(".")[0]}
         plugin = fields.get("plugin") or fields.get("service", "greenroom")
         extra = " ".join(f"{k}={v}" for k, v in fields.items() if k not in ("plugin", "service"))
-        line = f"{self.formatTime(record, '%H:%M:%S')} {plugin} {record.levelname.lower()} {record.getMessage()}"
+        stamp = _timestamp(record)[11:23]
+        line = f"{stamp} {plugin} {record.levelname.lower()} {record.getMessage()}"
         if extra:
             line += f" {extra}"
-        if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            line += f" requestId={request_id}"
+        error = _error_text(self, record)
+        if error is not None:
+            line += "\n" + error
         return REDACTOR(line)
 
 
@@ -137,3 +182,16 @@ def create_root_logger(level: str | None = None, fmt: str | None = None, secrets
         if getattr(handler, "_greenroom", False):
             handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     return Logger(base, {"service": "greenroom"})
+
+
+def gunicorn_logger_class(fmt: str) -> type:
+    """A gunicorn ``logger_class`` writing gunicorn's lines (and its uvicorn workers') in format ``fmt``."""
+
+    class GunicornLogger(_GunicornBaseLogger):  # type: ignore[misc]
+        def setup(self, cfg: Any) -> None:
+            super().setup(cfg)
+            formatter = _JsonFormatter() if fmt == "json" else _TextFormatter()
+            for handler in self.error_log.handlers:
+                handler.setFormatter(formatter)
+
+    return GunicornLogger

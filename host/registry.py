@@ -130,6 +130,7 @@ class ServiceRegistry:
                 future.set_result(await self._build(factory, plugin_id))
             except BaseException as error:
                 future.set_exception(error)
+                future.exception()  # raised below; waiters see it too, so it is never "unretrieved"
                 del self._instances[key]
                 raise
         return await asyncio.shield(future)

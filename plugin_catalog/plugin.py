@@ -21,6 +21,7 @@ from host.config import Config
 from host.features import Registrar, create_backend_module, create_backend_plugin
 from plugin_catalog.api import add_routes
 from plugin_catalog.catalog import DEFAULT_MAX_FILTER_CONDITIONS, Catalog
+from plugin_catalog.config_schema import CatalogConfig
 from plugin_catalog.openapi import build_openapi_document
 from plugin_catalog.refresh import CatalogRefresher, locations_from_config
 from host.provided import Provided
@@ -91,7 +92,7 @@ def _register_sign_in(reg: Registrar) -> None:
 
 
 #: The catalog backend plugin (``/api/catalog``).
-catalog_plugin = create_backend_plugin("catalog", _register)
+catalog_plugin = create_backend_plugin("catalog", _register, config_schema={"catalog": CatalogConfig})
 
 #: Auth module: ownership refs of signed-in users come from catalog group membership, and the proxy
 #: provider signs in only users the catalog knows.

@@ -14,6 +14,7 @@ from typing import Any
 
 from host import core_services
 from host.config import Config
+from plugin_notifications.config_schema import NotificationsConfig
 from host.features import Registrar, create_backend_plugin, create_extension_point
 from plugin_catalog import catalog_service_ref
 from plugin_notifications.background import BackgroundTasks
@@ -115,4 +116,6 @@ def _register(reg: Registrar) -> None:
 
 
 #: The notifications backend plugin (``/api/notifications``).
-notifications_plugin = create_backend_plugin("notifications", _register)
+notifications_plugin = create_backend_plugin(
+    "notifications", _register, config_schema={"notifications": NotificationsConfig}
+)

@@ -31,6 +31,7 @@ from typing import Any
 
 import falcon
 
+from host.auth.config_schema import AuthConfig
 from host.services import core_services
 from host.config import Config, ConfigError
 from host.environment import is_production
@@ -228,4 +229,4 @@ def _register(reg: Any) -> None:
 
 
 #: The ``auth`` backend plugin.
-auth_plugin = create_backend_plugin("auth", _register)
+auth_plugin = create_backend_plugin("auth", _register, config_schema={"auth": AuthConfig})

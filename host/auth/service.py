@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from host.access_log import note_principal
 from host.auth.credentials import Credentials, NonePrincipal, ServicePrincipal, UserInfo, UserPrincipal
 from host.auth.tokens import LIMITED_USER_TOKEN_TYPE, PLUGIN_TOKEN_TYPE, USER_TOKEN_TYPE, TokenManager
 from host.errors import AuthenticationError, NotAllowedError
@@ -139,6 +140,7 @@ class HttpAuthService:
             raise AuthenticationError("Illegal limited user token")
         allowed = tuple(allow) if allow is not None else ("user", "service", "none")
         kind = creds.principal.type
+        note_principal(kind)
         if kind not in allowed:
             if kind == "none":
                 raise AuthenticationError("Missing credentials")

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import make_url
 
 from host.config import Config, ConfigError
+from host.connection_errors import ConnectionFailedError, bus_failure
 from host.event_buses.postgres import PostgresBus
 from host.event_buses.redis import RedisBus
 from host.events import EventBus, InProcessBus
@@ -28,7 +29,9 @@ if TYPE_CHECKING:
     from host.database import DatabaseManager
     from host.logging import Logger
 
-__all__ = ["BUS_KINDS", "PostgresBus", "RedisBus", "bus_kind", "check_bus_for_workers", "create_bus"]
+__all__ = [
+    "BUS_KINDS", "PostgresBus", "RedisBus", "bus_failure_for", "bus_kind", "check_bus_for_workers", "create_bus",
+]
 
 BUS_KINDS = ("inprocess", "postgres", "redis")
 _PG_CLIENTS = ("pg", "postgres", "postgresql")
@@ -85,6 +88,22 @@ def create_bus(config: Config, database_manager: DatabaseManager | None, logger:
             options["payload_retention"] = retention
         return PostgresBus(postgres_connect_kwargs(config), bus_logger, **options)
     return InProcessBus()
+
+
+def bus_failure_for(config: Config, error: BaseException) -> ConnectionFailedError:
+    """Describe ``error``, raised while the configured bus connected, for an operator."""
+    kind = bus_kind(config)
+    if kind == "redis":
+        url = make_url(config.get_optional_string("events.redis.url") or "redis://localhost")
+        return bus_failure("redis", host=url.host, port=url.port, database=url.database, user=url.username,
+                           config_key="events.redis.url", error=error)
+    kwargs = postgres_connect_kwargs(config)
+    if "dsn" in kwargs:
+        url = make_url(kwargs["dsn"])
+        kwargs = {"host": url.host, "port": url.port, "database": url.database, "user": url.username}
+    key = "events.postgres.connection" if config.has("events.postgres.connection") else "backend.database.connection"
+    return bus_failure("postgres", host=kwargs.get("host"), port=kwargs.get("port"), database=kwargs.get("database"),
+                       user=kwargs.get("user"), config_key=key, error=error)
 
 
 def postgres_connect_kwargs(config: Config) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from greenroom_notifications_email.config_schema import EmailConfig
 from greenroom_notifications_email.processor import EmailProcessor
 from greenroom_notifications_email.settings import CONFIG_KEY, read_email_settings
 from greenroom_notifications_email.templates import EmailTemplates, email_templates_extension_point
@@ -53,4 +54,6 @@ def _register(reg: Registrar) -> None:
 
 
 #: Backend module ``email`` of plugin ``notifications`` (entry point ``notifications-email``).
-email_module = create_backend_module("notifications", "email", _register)
+email_module = create_backend_module(
+    "notifications", "email", _register, config_schema={"notifications.processors.email": EmailConfig}
+)

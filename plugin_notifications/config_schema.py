@@ -1,0 +1,36 @@
+"""The notifications plugin's config section (``notifications``), for ``greenroom config check``.
+
+``notifications.processors.<name>`` belongs to the processor modules; each
+declares its own schema for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from host.config_schema import ConfigSection, Duration, by_kind
+from plugin_notifications.models import NotificationSettings
+
+
+class WebInboxConfig(ConfigSection):
+    """``notifications.web``: the ``/notifications`` page."""
+
+    title: str | None = None
+    api_base_url: str | None = None
+    sign_in_provider: str | None = None
+    mark_as_read_on_link_open: bool | None = None
+
+
+class NotificationsConfig(ConfigSection):
+    """``notifications``."""
+
+    retention: by_kind(  # type: ignore[valid-type]
+        object=Duration, string=Duration, number=Duration, boolean=Literal[False]
+    ) | None = None
+    concurrency_limit: int | None = Field(default=None, ge=1)
+    throttle_interval: Duration | None = None
+    default_settings: NotificationSettings | None = None
+    web: WebInboxConfig | None = None
+    processors: dict[str, Any] | None = None
