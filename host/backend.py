@@ -480,7 +480,7 @@ def discover_features(config: Config, logger: Any | None = None) -> list[Any]:
         found.append((feature, feature_source(ep)))
     duplicates = duplicate_feature_ids(found)
     if duplicates:
-        raise ConflictError("\n".join(duplicates))
+        raise StartupError("\n".join(duplicates))
     return [feature for feature, _ in found]
 
 

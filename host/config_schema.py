@@ -245,6 +245,7 @@ class BackendConfig(ConfigSection):
     scheduler: SchedulerConfig | None = None
     websocket: WebSocketConfig | None = None
     actions: ActionsConfig | None = None
+    control_socket: str | None = None
 
 
 class PostgresBusConfig(ConfigSection):

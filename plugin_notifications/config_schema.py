@@ -19,7 +19,7 @@ class WebInboxConfig(ConfigSection):
 
     title: str | None = None
     api_base_url: str | None = None
-    sign_in_provider: str | None = None
+    sign_in_provider: Literal["guest", "proxy"] | None = None
     mark_as_read_on_link_open: bool | None = None
 
 
