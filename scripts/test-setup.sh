@@ -4,3 +4,4 @@ set -eu
 cd "$(dirname "$0")/.."
 ./scripts/install-browser.sh
 ./scripts/install-npm-clients.sh
+./scripts/install-nginx.sh

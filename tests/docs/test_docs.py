@@ -1,0 +1,137 @@
+"""The documentation's YAML is valid, its config examples pass ``config check``, and every config key is documented."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import typing
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from host.config import Config
+from host.config_schema import check_sections
+from host.config_schema import _flatten as flatten_annotation
+from tests.host.test_config_schema import all_schemas
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = sorted([*(ROOT / "docs").glob("*.md"), ROOT / "README.md"])
+BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.S | re.M)
+#: Values for the ``${VAR}`` references in examples.
+EXAMPLE_ENV = {"GREENROOM_DB_PASSWORD": "example-db-password", "CI_NOTIFY_TOKEN": "ci-notify-token-from-a-vault-0123",
+               "GREENROOM_PROXY_SECRET": "example-proxy-secret-0123456789", "SMTP_USERNAME": "smtp-user",
+               "SMTP_PASSWORD": "smtp-password", "GREENROOM_SIGNING_KEY": "unused"}
+
+
+def yaml_blocks() -> list[tuple[str, str]]:
+    return [(f"{doc.name}#{index}", text) for doc in DOCS for index, text in enumerate(BLOCK.findall(doc.read_text()))]
+
+
+def is_config(data: Any) -> bool:
+    """A block is an app-config example when its top-level keys are config sections."""
+    sections = {key.split(".")[0] for key in all_schemas()}
+    return isinstance(data, dict) and bool(data) and set(data) <= sections
+
+
+def test_there_are_yaml_blocks() -> None:
+    assert len(yaml_blocks()) >= 7
+
+
+@pytest.mark.parametrize(("where", "text"), yaml_blocks(), ids=[w for w, _ in yaml_blocks()])
+def test_every_yaml_block_loads_and_config_blocks_validate(where: str, text: str, tmp_path: Path) -> None:
+    data = yaml.safe_load(text)
+    if not is_config(data):
+        return
+    path = tmp_path / "example.yaml"
+    path.write_text(text)
+    merged = Config.load([path], include_defaults=False, env=EXAMPLE_ENV).as_dict()
+    findings = check_sections(merged, all_schemas(), context={"base_dir": ROOT})
+    assert [str(f) for f in findings] == []
+
+
+def test_the_production_config_passes_config_check(tmp_path: Path) -> None:
+    """docs/operations.md's production file, merged after the repository's app-config.yaml, via the CLI."""
+    text = next(t for w, t in yaml_blocks() if w.startswith("operations.md") and "app-config.production" in t)
+    production = tmp_path / "app-config.production.yaml"
+    production.write_text(text)
+    env = {**os.environ, **EXAMPLE_ENV}
+    result = subprocess.run([sys.executable, "-m", "host.cli", "config", "check", "--config", "app-config.yaml",
+                             "--config", str(production)], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                            env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Config OK" and result.stderr == ""
+
+
+def test_the_repository_configs_pass_config_check() -> None:
+    result = subprocess.run([sys.executable, "-m", "host.cli", "config", "check", "--config", "app-config.yaml",
+                             "--config", "app-config.local.yaml"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def schema_keys() -> set[str]:
+    """Every key of every schema: ``<id>`` for map keys, ``[]`` for list items."""
+    keys: set[str] = set()
+
+    def walk(model: type[BaseModel], prefix: str) -> None:
+        for name, field in model.model_fields.items():
+            key = f"{prefix}.{field.alias or name}"
+            keys.add(key)
+            for leaf in flatten_annotation(field.annotation):
+                inner, suffix = leaf, ""
+                if typing.get_origin(leaf) is list:
+                    inner, suffix = typing.get_args(leaf)[0], "[]"
+                elif typing.get_origin(leaf) is dict:
+                    inner, suffix = typing.get_args(leaf)[-1], ".<id>"
+                for candidate in flatten_annotation(inner):
+                    if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                        walk(candidate, key + suffix)
+
+    for path, model in all_schemas().items():
+        walk(model, path)
+    return keys
+
+
+def documented_keys() -> set[str]:
+    """Dotted keys in backticks anywhere in docs/, and the keys of every YAML example."""
+    found: set[str] = set()
+    for doc in DOCS:
+        text = doc.read_text()
+        for key in re.findall(r"`([a-z]\w*(?:\.[\w<>\[\]*]+)+)`", text):
+            found.add(re.sub(r"<[^>]+>", "<id>", key))
+        for block in BLOCK.findall(text):
+            data = yaml.safe_load(block)
+            if isinstance(data, dict):
+                found.update(_flatten(data, ""))
+    return found
+
+
+def _flatten(node: Any, prefix: str) -> set[str]:
+    keys: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            full = f"{prefix}.{key}" if prefix else str(key)
+            keys.add(full)
+            keys.update(_flatten(value, full))
+    elif isinstance(node, list):
+        for item in node:
+            keys.update(_flatten(item, prefix + "[]"))
+    return keys
+
+
+def test_every_config_key_is_documented() -> None:
+    documented = documented_keys()
+    wildcard = {key[:-2] for key in documented if key.endswith(".*")}
+    def covered(key: str) -> bool:
+        """Documented itself, through a child (``a.b`` by ``a.b.c``) or by a ``a.*`` row."""
+        return key in documented or any(d.startswith((key + ".", key + "[]")) for d in documented) or any(
+            key.startswith(w + ".") for w in wildcard)
+
+    missing = sorted(key for key in schema_keys() if not covered(key))
+    assert missing == []
