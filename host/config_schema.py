@@ -105,6 +105,7 @@ class PoolConfig(ConfigSection):
     size: int | None = Field(default=None, ge=1)
     max_overflow: int | None = Field(default=None, ge=0)
     pre_ping: bool | None = None
+    ping_idle_after: Duration | None = None
     recycle_seconds: int | None = Field(default=None, ge=1)
 
 
@@ -200,6 +201,7 @@ class LifecycleConfig(ConfigSection):
     """``backend.lifecycle``."""
 
     startup_request_pause_timeout: Duration | None = None
+    server_shutdown_delay: Duration | None = None
     shutdown_timeout: Duration | None = None
 
 
@@ -209,6 +211,24 @@ class LoggerConfig(ConfigSection):
     level: Literal["error", "warn", "warning", "info", "debug"] | None = None
     format: Literal["json", "text"] | None = None
     access_log: bool | None = None
+
+
+class HealthConfig(ConfigSection):
+    """``backend.health``: the readiness probe of each plugin's database."""
+
+    database_probe_interval: Duration | None = None
+    database_probe_timeout: Duration | None = None
+
+
+class LimitsConfig(ConfigSection):
+    """``backend.limits``: server-wide request limits (see :mod:`host.limits`)."""
+
+    max_body_bytes: int | None = Field(default=None, gt=0)
+    max_header_bytes: int | None = Field(default=None, gt=0)
+    headers_timeout: Duration | None = None
+    keep_alive_timeout: Duration | None = None
+    max_connections: int | None = Field(default=None, gt=0)
+    max_web_socket_message_bytes: int | None = Field(default=None, gt=0, alias="maxWebSocketMessageBytes")
 
 
 class SchedulerConfig(ConfigSection):
@@ -246,6 +266,9 @@ class BackendConfig(ConfigSection):
     websocket: WebSocketConfig | None = None
     actions: ActionsConfig | None = None
     control_socket: str | None = None
+    health: HealthConfig | None = None
+    limits: LimitsConfig | None = None
+    csp: dict[str, by_kind(list=list[str], boolean=Literal[False])] | None = None  # type: ignore[valid-type]
 
 
 class PostgresBusConfig(ConfigSection):
@@ -397,7 +420,7 @@ def _real_parts(node: Any, loc: tuple[int | str, ...], *, keep_last: bool) -> li
 
 def _unknown(key: str, name: str, known: list[str]) -> Finding:
     message = f"Unknown config key '{key}'"
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
     if close:
         message += f", did you mean '{close[0]}'?"
     return Finding("warning", message)

@@ -36,8 +36,16 @@ class CatalogRefresh(ConfigSection):
     frequency: Duration | None = None
 
 
+class CatalogQuery(ConfigSection):
+    """``catalog.query``: bounds on one entities query."""
+
+    max_filter_conditions: int | None = Field(default=None, ge=1)
+    statement_timeout: Duration | None = None
+
+
 class CatalogConfig(ConfigSection):
     """``catalog``."""
 
     locations: list[CatalogLocation] | None = None
     refresh: CatalogRefresh | None = None
+    query: CatalogQuery | None = None

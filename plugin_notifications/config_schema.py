@@ -23,6 +23,17 @@ class WebInboxConfig(ConfigSection):
     mark_as_read_on_link_open: bool | None = None
 
 
+class NotificationsLimits(ConfigSection):
+    """``notifications.limits``: size bounds of the notifications API (see :mod:`plugin_notifications.limits`)."""
+
+    max_description_length: int | None = Field(default=None, gt=0)
+    max_link_length: int | None = Field(default=None, gt=0)
+    max_metadata_bytes: int | None = Field(default=None, gt=0)
+    max_metadata_depth: int | None = Field(default=None, gt=0)
+    max_update_ids: int | None = Field(default=None, gt=0)
+    max_search_length: int | None = Field(default=None, gt=0)
+
+
 class NotificationsConfig(ConfigSection):
     """``notifications``."""
 
@@ -33,4 +44,5 @@ class NotificationsConfig(ConfigSection):
     throttle_interval: Duration | None = None
     default_settings: NotificationSettings | None = None
     web: WebInboxConfig | None = None
+    limits: NotificationsLimits | None = None
     processors: dict[str, Any] | None = None
