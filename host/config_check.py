@@ -87,6 +87,7 @@ def host_problems(config: Config) -> list[str]:
     from host.auth.keys import static_key_set
     from host.auth.plugin import check_providers
     from host.auth.tokens import parse_external_access
+    from host.cors import read_cors_options
     from host.database import DatabaseManager
     from host.event_buses import check_bus_for_workers
     from host.limits import ServerLimits
@@ -104,6 +105,7 @@ def host_problems(config: Config) -> list[str]:
         lambda: static_key_set(config),
         lambda: check_bus_for_workers(config, workers),
         lambda: ServerLimits.from_config(config),
+        lambda: read_cors_options(config),
     ]
     for check in checks:
         try:

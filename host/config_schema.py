@@ -231,6 +231,22 @@ class LimitsConfig(ConfigSection):
     max_web_socket_message_bytes: int | None = Field(default=None, gt=0, alias="maxWebSocketMessageBytes")
 
 
+Strings = by_kind(string=str, list=list[str])
+
+
+class CorsConfig(ConfigSection):
+    """``backend.cors``: Backstage's cors middleware options (see :mod:`host.cors`)."""
+
+    origin: Strings | None = None  # type: ignore[valid-type]
+    methods: Strings | None = None  # type: ignore[valid-type]
+    allowed_headers: Strings | None = None  # type: ignore[valid-type]
+    exposed_headers: Strings | None = None  # type: ignore[valid-type]
+    credentials: bool | None = None
+    max_age: float | None = None
+    preflight_continue: bool | None = None
+    options_success_status: int | None = None
+
+
 class SchedulerConfig(ConfigSection):
     """``backend.scheduler``."""
 
@@ -268,6 +284,7 @@ class BackendConfig(ConfigSection):
     control_socket: str | None = None
     health: HealthConfig | None = None
     limits: LimitsConfig | None = None
+    cors: CorsConfig | None = None
     csp: dict[str, by_kind(list=list[str], boolean=Literal[False])] | None = None  # type: ignore[valid-type]
 
 
