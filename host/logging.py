@@ -102,7 +102,7 @@ class _JsonFormatter(logging.Formatter):
             entry.update(fields)
         request_id = REQUEST_ID.get()
         if request_id is not None:
-            entry["requestId"] = request_id
+            entry.setdefault("requestId", request_id)
         error = _error_text(self, record)
         if error is not None:
             entry["error"] = error
@@ -119,7 +119,7 @@ class _TextFormatter(logging.Formatter):
         if extra:
             line += f" {extra}"
         request_id = REQUEST_ID.get()
-        if request_id is not None:
+        if request_id is not None and "requestId" not in fields:
             line += f" requestId={request_id}"
         error = _error_text(self, record)
         if error is not None:
@@ -143,6 +143,9 @@ class Logger:
             return
         if isinstance(exc_info, BaseException):
             exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+        request_id = REQUEST_ID.get()
+        if request_id is not None:  # captured now: a handler may format the line later
+            fields = {**fields, "requestId": request_id}
         self._base.log(level, message, exc_info=exc_info, extra={"fields": {**self.fields, **fields}})
 
     def debug(self, message: str, **fields: Any) -> None:
