@@ -3,11 +3,13 @@
 Handshake (Backstage's newest behaviour, plus the status codes observed on a
 running Backstage):
 
-* the user token is the first ``Sec-WebSocket-Protocol`` value, which the
-  server then selects (browsers abort a socket whose offered protocol is not
-  selected); non-browser clients may send ``Authorization: Bearer <token>``
-  instead, and then no subprotocol is selected;
-* no token or an invalid one gives HTTP 401 at the upgrade, a token that is
+* the candidates are the offered ``Sec-WebSocket-Protocol`` values, in order,
+  then the ``Authorization: Bearer`` token; at most :data:`MAX_CANDIDATES`
+  (Backstage's ``authenticateWebSocket``). The first that authenticates as a
+  user or a service wins; if it is an offered sub-protocol the server selects
+  (echoes) it, as browsers require, so an unrelated sub-protocol next to a
+  bearer token does not stand in the way;
+* no token or only invalid ones give HTTP 401 at the upgrade, a token that is
   not a user's (a service token) gives 403.
 
 The rejection is a close before accept with code ``3000 + status``; the host's
@@ -25,13 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 import falcon
 import falcon.asgi
 
-from host.errors import BackstageError, is_database_unavailable
+from host.errors import AuthenticationError, BackstageError, NotAllowedError, is_database_unavailable
 from plugin_signals.connections import CLOSE_TOO_MANY_SOCKETS, SignalConnection, SignalManager
 
 if TYPE_CHECKING:
@@ -43,6 +46,8 @@ from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: E40
 
 #: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
 HTTP_STATUS_CLOSE_BASE = 3000
+#: At most this many tokens are tried (offered sub-protocols plus the bearer token), as in Backstage.
+MAX_CANDIDATES = 5
 #: Close code once the socket's token expired (mirrors HTTP 401).
 CLOSE_TOKEN_EXPIRED = 4401
 
@@ -58,12 +63,8 @@ class SignalsWebSocket:
 
     async def on_websocket(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> None:
         """Authenticate, accept, then apply client frames until the socket closes."""
-        token, from_protocol = handshake_token(req, ws)
-        if token is None:
-            await self._reject(req, ws, 401, "missing_token")
-            return
         try:
-            credentials = await self._auth.authenticate(token)
+            credentials, protocol = await authenticate_upgrade(self._auth, req, ws)
             if credentials.principal.type != "user":
                 await self._reject(req, ws, 403, "non_user_principal")
                 return
@@ -80,7 +81,7 @@ class SignalsWebSocket:
             await self._reject(req, ws, 500, "upgrade_failed")
             return
 
-        await ws.accept(subprotocol=token if from_protocol else None)
+        await ws.accept(subprotocol=protocol)
         if not self._manager.has_room_for(info.user_entity_ref):
             self._logger.warning(f"User {info.user_entity_ref} has {self._manager.limits.max_sockets_per_user} "
                                  "signal sockets open; closing a new one")
@@ -135,14 +136,33 @@ class SignalsWebSocket:
         await ws.close(HTTP_STATUS_CLOSE_BASE + status)
 
 
-def handshake_token(req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> tuple[str | None, bool]:
-    """Return the upgrade's token and whether it came as the subprotocol (which must then be selected)."""
-    if ws.subprotocols:
-        token = ws.subprotocols[0].strip()
-        if token:
-            return token, True
-    header = req.get_header("Authorization") or ""
-    scheme, _, credentials = header.partition(" ")
-    if scheme.lower() == "bearer" and credentials.strip():
-        return credentials.strip(), False
-    return None, False
+def handshake_candidates(req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> tuple[list[str], list[str]]:
+    """The offered sub-protocols (trimmed, non-empty) and the tokens to try: those, then the bearer token."""
+    protocols = [value.strip() for value in ws.subprotocols if value.strip()]
+    match = re.match(r"^Bearer +(\S+)$", req.get_header("Authorization") or "", re.IGNORECASE)
+    return protocols, [*protocols, match.group(1)] if match else protocols
+
+
+async def authenticate_upgrade(auth: Any, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> tuple[Any, str | None]:
+    """The credentials of the first candidate that authenticates, and the sub-protocol to select.
+
+    Raises :class:`~host.errors.AuthenticationError` (401) when none does, or a
+    :class:`~host.errors.NotAllowedError` (403) when one was refused and none accepted.
+    """
+    protocols, candidates = handshake_candidates(req, ws)
+    if len(candidates) > MAX_CANDIDATES:
+        raise AuthenticationError(f"WebSocket authentication accepts at most {MAX_CANDIDATES} candidates")
+    denied: BackstageError | None = None
+    failed: BackstageError | None = None
+    for token in candidates:
+        try:
+            credentials = await auth.authenticate(token)
+        except NotAllowedError as error:
+            denied = error
+            continue
+        except AuthenticationError as error:
+            failed = failed or error
+            continue
+        if credentials.principal.type in ("user", "service"):
+            return credentials, token if token in protocols else None
+    raise denied or failed or AuthenticationError("Missing or invalid WebSocket credentials")

@@ -94,6 +94,39 @@ async def test_upgrade_outcomes(host: HostHandle) -> None:
         assert ws.subprotocol is None
 
 
+async def test_upgrade_tries_each_offered_protocol_in_order(host: HostHandle) -> None:
+    """Up to 5 offered sub-protocols are tried as tokens; the first that authenticates is selected."""
+    url = ws_url(host.url)
+    token = await host.user_token(JANE)
+    for offered in (["graphql-ws", token], ["a", "b", "c", "d", token], [token, "graphql-ws"]):
+        async with websockets.connect(url, subprotocols=offered) as ws:  # type: ignore[arg-type]
+            assert ws.subprotocol == token, offered
+    other = await host.user_token(JOHN)
+    async with websockets.connect(url, subprotocols=["garbage", other, token]) as ws:  # type: ignore[list-item]
+        assert ws.subprotocol == other
+    # Six candidates are refused outright, as Backstage's authenticateWebSocket does.
+    assert await rejected_status(url, subprotocols=["a", "b", "c", "d", "e", token]) == 401
+    assert await rejected_status(url, subprotocols=["a", "b", "c", "d", "e"],
+                                 additional_headers={"Authorization": f"Bearer {token}"}) == 401
+    # The first authenticated principal decides: a service token before a user token is a 403.
+    assert await rejected_status(url, subprotocols=[host.service_token, token]) == 403
+    assert await rejected_status(url, subprotocols=["garbage", "more-garbage"]) == 401
+
+
+async def test_bearer_header_works_next_to_an_unrelated_protocol(host: HostHandle) -> None:
+    """``Authorization: Bearer`` authenticates though a sub-protocol is offered; none is selected."""
+    publish = await publisher(host)
+    token = await host.user_token(JANE)
+    headers = {"Authorization": f"Bearer {token}"}
+    async with websockets.connect(ws_url(host.url), subprotocols=["graphql-ws"],  # type: ignore[list-item]
+                                  additional_headers=headers) as ws:
+        assert ws.subprotocol is None
+        await subscribe(ws, "c")
+        await wait_subscribed(ws, publish)
+        await publish({"recipients": {"type": "user", "entityRef": JANE}, "channel": "c", "message": {"hi": 2}})
+        assert await recv_signal(ws) == {"channel": "c", "message": {"hi": 2}}
+
+
 async def test_header_authenticated_socket_receives_signals(host: HostHandle) -> None:
     publish = await publisher(host)
     token = await host.user_token(JANE)
