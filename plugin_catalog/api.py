@@ -151,7 +151,8 @@ class EntitiesByRefs(_Resource):
 
     async def _by_refs(self, refs: list[str], fields: list[str] | None, params: dict[str, Any]) -> dict[str, Any]:
         filters = parse_filter_params(params.get("filter", []))
-        return {"items": await self._catalog.get_entities_by_refs(refs, parse_fields(fields or []), filters, exact=True)}
+        items = await self._catalog.get_entities_by_refs(refs, parse_fields(fields or []), filters, exact=True)
+        return {"items": items}
 
 
 class EntityFacets(_Resource):

@@ -68,7 +68,8 @@ def parse_filter_params(params: list[str]) -> list[Filter] | None:
             key = key.strip()
             if not key:
                 raise InputError(
-                    f"Invalid filter, '{statement}' is not a valid statement (expected a string on the form a=b or a= or a)"
+                    f"Invalid filter, '{statement}' is not a valid statement "
+                    "(expected a string on the form a=b or a= or a)"
                 )
             _merge(one, key, value.strip() if sep else None)
         if one:

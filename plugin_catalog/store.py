@@ -239,7 +239,8 @@ class CatalogStore:
         condition = _filter_condition(filters)
         async with self.engine.connect() as conn:
             for chunk in _chunks(unique):
-                statement = select(entities.c.entity_ref, entities.c.final_entity).where(entities.c.entity_ref.in_(chunk))
+                statement = select(entities.c.entity_ref, entities.c.final_entity).where(
+                    entities.c.entity_ref.in_(chunk))
                 rows = await conn.execute(statement if condition is None else statement.where(condition))
                 found.update((ref, json.loads(body)) for ref, body in rows)
         return found
@@ -359,13 +360,17 @@ class CatalogStore:
         result: dict[str, list[dict[str, Any]]] = {}
         async with self.engine.connect() as conn:
             await self._limit_statement_time(conn)
+            # NOTE(catalog): by code point, as SQLite's BINARY and Backstage's PostgreSQL in C collation sort.
+            by_value: Any = search.c.original_value
+            if conn.dialect.name == "postgresql":
+                by_value = by_value.collate("C")
             for key in keys:
                 count = func.count(func.distinct(search.c.entity_ref)).label("count")
                 statement = (
                     select(search.c.original_value, count)
                     .where(search.c.key == key.lower(), search.c.original_value.is_not(None))
                     .group_by(search.c.original_value)
-                    .order_by(search.c.original_value)
+                    .order_by(by_value)
                 )
                 if condition is not None:
                     statement = statement.where(search.c.entity_ref.in_(select(entities.c.entity_ref).where(condition)))

@@ -92,7 +92,8 @@ async def test_refresh_keeps_uid_and_etag_of_unchanged_entities(
     assert _relations(u2) == {("memberOf", "group:default/g")}
 
     again = await refresher.refresh()
-    assert (again.stats.added, again.stats.updated, again.stats.removed, again.stats.unchanged) == (0, 0, 0, 4)  # with the Location
+    # four unchanged: the three entities and the configured location's Location entity
+    assert (again.stats.added, again.stats.updated, again.stats.removed, again.stats.unchanged) == (0, 0, 0, 4)
     assert (await catalog.get_entity_by_ref("group:g"))["metadata"]["etag"] == group["metadata"]["etag"]
     page = await catalog.query_entities({"relations.hasmember": "user:default/u1"})
     assert page["totalItems"] == 0
