@@ -225,6 +225,13 @@ SIGNALS = [
     Case("ws-service-token", "A service token as sub-protocol is a 403", (Ws(("$service_token",)),)),
     Case("ws-user-token-protocol", "The user token as sub-protocol opens and is echoed", (Ws(("$user_token",)),)),
     Case("ws-bearer-header", "Authorization: Bearer opens without a sub-protocol", (Ws(bearer="$user_token"),)),
+    Case("ws-bearer-with-unrelated-protocol",
+         "Authorization: Bearer authenticates even when an unrelated sub-protocol is offered",
+         (Ws(("graphql-ws",), bearer="$user_token"),)),
+    Case("ws-token-second-protocol", "The offered sub-protocols are tried in order as tokens",
+         (Ws(("not-a-token", "$user_token")),)),
+    Case("ws-token-fifth-protocol", "Up to five offered sub-protocols are tried",
+         (Ws(("a", "b", "c", "d", "$user_token")),)),
     Case("ws-token-sixth-protocol", "A token offered sixth is not tried",
          (Ws(("a", "b", "c", "d", "e", "$user_token")),)),
 ]
@@ -311,6 +318,15 @@ CORS_HEADERS = ("access-control-allow-origin", "access-control-allow-credentials
                 "access-control-allow-headers", "access-control-max-age")
 
 CORS = [
+    Case("cors-preflight-allowed-origin",
+         "A preflight from an origin backend.cors allows answers 204 with the Access-Control-Allow-* headers, "
+         "before any auth check",
+         (Http("OPTIONS", NOTIFY, auth="none", headers=CORS_PREFLIGHT, response_headers=CORS_HEADERS),),
+         recorded_from="cors-oracle"),
+    Case("cors-request-allowed-origin", "A request from an allowed origin carries Allow-Origin and Allow-Credentials",
+         (Http("GET", NOTIFY, auth="none", headers={"Origin": "http://127.0.0.1:3000"}, check="headers",
+               response_headers=CORS_HEADERS[:2]),),
+         recorded_from="cors-oracle"),
     Case("cors-preflight-other-origin",
          "A preflight from an origin backend.cors does not allow gets no CORS headers and meets the auth check "
          "(as without backend.cors: recorded from the peer, which has none)",
