@@ -238,10 +238,11 @@ class CatalogStore:
         unique = list(dict.fromkeys(refs))
         condition = _filter_condition(filters)
         async with self.engine.connect() as conn:
+            await self._limit_statement_time(conn)
             for chunk in _chunks(unique):
                 statement = select(entities.c.entity_ref, entities.c.final_entity).where(
                     entities.c.entity_ref.in_(chunk))
-                rows = await conn.execute(statement if condition is None else statement.where(condition))
+                rows = await self._run(conn, statement if condition is None else statement.where(condition))
                 found.update((ref, json.loads(body)) for ref, body in rows)
         return found
 

@@ -101,10 +101,17 @@ async def test_statement_timeout_answers_503(tmp_path: Path) -> None:
         lock = await _lock_entities(prefix)
         try:
             started = time.monotonic()
-            response = await host.client.get("/api/catalog/entities/by-query", params={"filter": "kind=user"},
-                                             headers=host.service_headers)
-            body = _error(response, 503, "ServiceUnavailableError")
-            assert body["error"]["message"].startswith("The catalog query took longer than 300 ms")
+            requests = [
+                host.client.get("/api/catalog/entities/by-query", params={"filter": "kind=user"},
+                                headers=host.service_headers),
+                host.client.get("/api/catalog/entity-facets", params={"facet": "kind", "filter": "kind=user"},
+                                headers=host.service_headers),
+                host.client.post("/api/catalog/entities/by-refs", json={"entityRefs": ["user:default/sam"]},
+                                 headers=host.service_headers),
+            ]
+            for response in await asyncio.gather(*requests):
+                body = _error(response, 503, "ServiceUnavailableError")
+                assert body["error"]["message"].startswith("The catalog query took longer than 300 ms")
             assert time.monotonic() - started < 5
         finally:
             await lock.close()
