@@ -408,7 +408,7 @@ def _allowed(config: Config, plugin_id: str, module_id: str | None) -> bool:
         value = config.get_optional(
             f"backend.startup.plugins.{plugin_id}.modules.{module_id}.onPluginModuleBootFailure"
         ) or config.get_optional("backend.startup.default.onPluginModuleBootFailure")
-    return value == "continue"
+    return str(value) == "continue"
 
 
 def _module_order(plugin_id: str, modules: dict[str, Registration]) -> dict[str, list[str]]:

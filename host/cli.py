@@ -20,7 +20,7 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import yaml
@@ -53,7 +53,8 @@ def _redacted(config: Config) -> dict[str, Any]:
             return "***" if node in secrets else redact_url_passwords(node)
         return node
 
-    return walk(config.as_dict())
+    redacted: dict[str, Any] = walk(config.as_dict())
+    return redacted
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

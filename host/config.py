@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import yaml
@@ -28,6 +28,7 @@ import yaml
 _ENV_PATTERN = re.compile(r"\$(\$?)\{([^}]+)\}")
 _SECRET_KEYS = re.compile(r"(password|secret|token|key|credentials?)$", re.IGNORECASE)
 _MISSING = object()
+_T = TypeVar("_T")
 
 DEFAULT_CONFIG_PATH = Path(__file__).with_name("default-config.yaml")
 
@@ -203,7 +204,7 @@ class Config:
     def _full(self, key: str) -> str:
         return f"{self._prefix}.{key}" if self._prefix and key else (self._prefix or key)
 
-    def _typed(self, key: str, value: Any, kind: type, label: str) -> Any:
+    def _typed(self, key: str, value: Any, kind: type[_T], label: str) -> _T:
         if kind is not bool and isinstance(value, bool):
             raise ConfigError(f"Invalid type in config for key '{self._full(key)}', got boolean, wanted {label}")
         if not isinstance(value, kind):

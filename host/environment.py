@@ -28,7 +28,7 @@ def environment(config: Any) -> Environment:
         value, source = os.environ.get("GREENROOM_ENV") or "development", "GREENROOM_ENV"
     if value not in ENVIRONMENTS:
         raise ConfigError(f"Invalid {source} '{value}', must be one of {', '.join(ENVIRONMENTS)}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def is_production(config: Any) -> bool:

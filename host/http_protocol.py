@@ -39,7 +39,7 @@ class _HeadersTooLarge(Exception):
     pass
 
 
-class LimitedHttpProtocol(HttpToolsProtocol):  # type: ignore[misc]
+class LimitedHttpProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` plus a headers timeout, a header size limit and a connection cap."""
 
     limits: ClassVar[ServerLimits] = ServerLimits()

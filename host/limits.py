@@ -26,7 +26,7 @@ reading the rest; the response closes the connection.
 from __future__ import annotations
 
 import resource
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -192,6 +192,7 @@ def json_depth_exceeds(value: Any, max_depth: int) -> bool:
     first container past the limit.
     """
     stack: list[tuple[Any, int]] = [(value, 1)]
+    children: Iterable[Any]
     while stack:
         node, depth = stack.pop()
         if isinstance(node, dict):

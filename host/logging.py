@@ -181,9 +181,9 @@ def create_root_logger(level: str | None = None, fmt: str | None = None, secrets
         handler._greenroom = True  # type: ignore[attr-defined]
         base.addHandler(handler)
         base.propagate = False
-    for handler in base.handlers:
-        if getattr(handler, "_greenroom", False):
-            handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    for existing in base.handlers:
+        if getattr(existing, "_greenroom", False):
+            existing.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
     return Logger(base, {"service": "greenroom"})
 
 

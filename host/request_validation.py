@@ -20,9 +20,9 @@ are not checked here.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -213,7 +213,7 @@ def _pointer(prefix: str, path: Iterable[Any]) -> str:
 def _messages(error: ValidationError, prefix: str) -> list[str]:
     """AJV's messages for one jsonschema error (several for ``oneOf``/``anyOf``, branch errors first)."""
     where = _pointer(prefix, error.absolute_path)
-    keyword, value = error.validator, error.validator_value
+    keyword, value = error.validator, cast(Any, error.validator_value)
     if keyword in ("oneOf", "anyOf") and error.context:
         first_per_branch: dict[Any, ValidationError] = {}
         for sub in error.context:
@@ -225,7 +225,7 @@ def _messages(error: ValidationError, prefix: str) -> list[str]:
         missing = next((name for name in value if isinstance(error.instance, dict) and name not in error.instance),
                        value[0])
         return [f"{where} must have required property '{missing}'"]
-    text = {
+    text: Callable[[], str] | None = {
         "type": lambda: f"must be {','.join(value) if isinstance(value, list) else value}",
         "enum": lambda: "must be equal to one of the allowed values: " + ", ".join(str(item) for item in value),
         "const": lambda: "must be equal to constant",

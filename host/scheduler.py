@@ -88,7 +88,8 @@ class Schedule:
         if self.manual:
             return None
         if self.cron:
-            return croniter(self.cron, now).get_next(datetime)
+            upcoming: datetime = croniter(self.cron, now).get_next(datetime)
+            return upcoming
         assert self.cadence is not None
         base = (previous + self.cadence) if previous else now + self.cadence
         return max(base, now)

@@ -151,7 +151,7 @@ class HostHandle:
         """Mint a user token as the host's sign-in would."""
         tokens = await self.backend.get_service(core_services.root_auth)
         token, _ = await tokens.issue_user_token(user_ref, list(ownership) if ownership is not None else [user_ref])
-        return token
+        return str(token)
 
     async def user_headers(self, user_ref: str, ownership: Iterable[str] | None = None) -> dict[str, str]:
         """``Authorization`` header for ``user_ref``."""
@@ -196,7 +196,7 @@ async def start_host(
     limits = server_options(ServerLimits.from_config(Config.load([], overrides=overrides)))
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
                                            ws="websockets-sansio", ws_ping_interval=None, **limits))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # SIGINT stays pytest's
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:

@@ -65,7 +65,7 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 
 
 @hookspec
-def notifications_processor_name() -> str:
+def notifications_processor_name() -> str:  # type: ignore[empty-body]
     """Return the processor's name (Backstage ``getName``). Required.
 
     The name is also the id of the processor's settings channel, shown as a

@@ -142,7 +142,9 @@ class _ResolverPlugin:
                 entity_refs=entity_refs, excluded_entity_refs=excluded_entity_refs
             )
 
-        self.notifications_resolve_recipients = hookspecs.hookimpl(**marker)(notifications_resolve_recipients)
+        self.notifications_resolve_recipients = hookspecs.hookimpl(
+            notifications_resolve_recipients, tryfirst=marker.get("tryfirst", False), trylast=marker.get("trylast", False)
+        )
 
 
 class ProcessorRegistry:
@@ -301,7 +303,8 @@ class ProcessorPipeline:
     async def process_options(self, options: dict[str, Any]) -> dict[str, Any]:
         """Run ``notifications_process_options`` of every eligible processor over the raw body."""
         hook = "notifications_process_options"
-        payload = options.get("payload") if isinstance(options.get("payload"), dict) else {}
+        raw_payload = options.get("payload")
+        payload: dict[str, Any] = raw_payload if isinstance(raw_payload, dict) else {}
         for processor in self._eligible(hook, payload.get("severity"), payload.get("topic")):
             ok, result = await self._call(processor, hook, options=options)
             if ok and isinstance(result, dict):

@@ -227,9 +227,9 @@ class SettingsService:
             for configured in configured_channel.origins:
                 if configured.id not in origin_ids:
                     origin_ids.append(configured.id)
-                for topic in configured.topics:
-                    if topic.id not in topics.setdefault(configured.id, []):
-                        topics[configured.id].append(topic.id)
+                for configured_topic in configured.topics:
+                    if configured_topic.id not in topics.setdefault(configured.id, []):
+                        topics[configured.id].append(configured_topic.id)
         return NotificationSettings(
             channels=[
                 self._channel_matrix(channel_id, stored, origin_ids, topics) for channel_id in channel_ids

@@ -282,10 +282,10 @@ class NotificationsStore:
                 result = await conn.execute(stmt, [_row(item, user=True) for item in chunk])
                 for row in result.mappings():
                     restored[row["user"]] = _to_notification(row)
-        final = []
+        final: list[Notification] = []
         for item in notifications:
-            row = restored.get(item.user or "")
-            final.append(row if row is not None and row.id != item.id else item)
+            kept = restored.get(item.user or "")
+            final.append(kept if kept is not None and kept.id != item.id else item)
         return final
 
     async def save_broadcast(self, notification: Notification) -> Notification:
@@ -397,7 +397,7 @@ class NotificationsStore:
         rows: dict[str, dict[str, Any]] = {}
         for channel in settings.channels:
             for origin in channel.origins:
-                keys = [(None, origin.enabled)]
+                keys: list[tuple[str | None, bool]] = [(None, origin.enabled)]
                 keys += [(topic.id, origin.enabled and topic.enabled) for topic in origin.topics]
                 for topic, enabled in keys:
                     digest = settings_key_hash(user, channel.id, origin.id, topic)
@@ -485,6 +485,7 @@ async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notificatio
                   "updated": item.updated, "read": item.read, "saved": item.saved}
         records.append(tuple(values[name] for name in names))
     raw = await conn.get_raw_connection()
+    assert raw.driver_connection is not None
     await raw.driver_connection.copy_records_to_table(t.notification.name, records=records, columns=names)
 
 

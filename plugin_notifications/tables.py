@@ -42,7 +42,8 @@ class UtcDateTime(sa.TypeDecorator[datetime]):
             return None
         if isinstance(value, str):
             value = datetime.fromisoformat(value)
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        moment: datetime = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+        return moment
 
 
 #: Native ``uuid`` on PostgreSQL, text elsewhere; values are always ``str``.

@@ -79,7 +79,7 @@ def create_bus(config: Config, database_manager: DatabaseManager | None, logger:
         if not url:
             raise ConfigError("events.bus: redis needs events.redis.url (for example redis://127.0.0.1:6379/0)")
         channel = config.get_optional_string("events.redis.channel")
-        return RedisBus(url, bus_logger, **({"channel": channel} if channel else {}))
+        return RedisBus(url, bus_logger, channel=channel) if channel else RedisBus(url, bus_logger)
     if kind == "postgres":
         options: dict[str, Any] = {}
         if channel := config.get_optional_string("events.postgres.channel"):

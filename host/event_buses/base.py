@@ -106,7 +106,10 @@ class InboundDispatcher:
 class EnvelopePublisher:
     """``publish`` and ``publish_many`` for a bus that sends encoded envelopes with ``_send``."""
 
-    origin: str
+    @property
+    def origin(self) -> str:
+        """The id this process puts on the events it publishes."""
+        raise NotImplementedError
 
     async def _send(self, envelope: bytes, topic: str) -> None:
         raise NotImplementedError

@@ -95,7 +95,7 @@ class RedisBus(EnvelopePublisher):
             await pubsub.subscribe(self.channel)
         except BaseException:
             with contextlib.suppress(*_CONNECTION_ERRORS):
-                await pubsub.aclose()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
             raise
         self._pubsub = pubsub
 

@@ -18,6 +18,7 @@ from host import (
     Logger,
     PluginHttpRouter,
     Registrar,
+    UserPrincipal,
     core_services,
     create_backend_plugin,
     create_extension_point,
@@ -74,6 +75,7 @@ class GreetResource:
     async def on_post(self, req: Any, resp: Any) -> None:
         """Greet the signed-in user in the requested language."""
         credentials = await self._http_auth.credentials(req, allow=["user"])
+        assert isinstance(credentials.principal, UserPrincipal)  # allow=["user"] let only users through
         user_ref = credentials.principal.user_entity_ref
         body = await req.get_media(default_when_empty={})
         language = body.get("language", "en") if isinstance(body, dict) else None

@@ -111,7 +111,8 @@ class EmailProcessor:
         if receiver == "config":
             return list(self._settings.broadcast_emails)
         if receiver == "users":
-            return await self._cache.get_or_load("user-emails:all", self._all_user_emails)
+            emails: list[str] = await self._cache.get_or_load("user-emails:all", self._all_user_emails)
+            return emails
         return []  # no broadcastConfig, or receiver: none
 
     async def _all_user_emails(self) -> list[str]:
@@ -124,7 +125,8 @@ class EmailProcessor:
             email = (spec.get("profile") or {}).get("email")
             return [email] if isinstance(email, str) and email else []
 
-        return await self._cache.get_or_load(f"user-emails:{user_ref}", load)
+        emails: list[str] = await self._cache.get_or_load(f"user-emails:{user_ref}", load)
+        return emails
 
     def _screen(self, emails: Iterable[str]) -> list[str]:
         allow = {e.lower() for e in self._settings.allowlist} if self._settings.allowlist is not None else None

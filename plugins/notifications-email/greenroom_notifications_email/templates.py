@@ -107,4 +107,5 @@ class EmailTemplates:
         if func is None:
             return None
         result = func(notification)
-        return await result if inspect.isawaitable(result) else result
+        text: str | None = await result if inspect.isawaitable(result) else result
+        return text
