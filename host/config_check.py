@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -98,7 +99,7 @@ def host_problems(config: Config) -> list[str]:
         workers = int(config.get_optional_number("backend.workers") or 1)
     except ConfigError:
         pass  # the schema reports it
-    checks = [
+    checks: list[Callable[[], object]] = [
         lambda: DatabaseManager(config).client_for("config-check"),
         lambda: parse_external_access(config),
         lambda: check_providers(config),

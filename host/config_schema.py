@@ -463,7 +463,8 @@ def _model_at(model: type[BaseModel], parts: list[int | str]) -> type[BaseModel]
             current = _element_model(current, dict)
         if current is None:
             return None
-    return _first_model(current)
+    found: type[BaseModel] | None = _first_model(current)
+    return found
 
 
 def _element_model(annotation: Any, container: type) -> Any:

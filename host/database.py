@@ -40,7 +40,7 @@ from host.database_health import ping_idle_connections
 from host.database_layout import DatabaseLayout
 
 _LOGGER = logging.getLogger("greenroom.database")
-_DRIVER_ERRORS = (*CONNECTION_ERRORS, DBAPIError)
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, DBAPIError)
 #: Pooled PostgreSQL connections idle this long are pinged at checkout (``backend.database.pool.pingIdleAfter``).
 DEFAULT_PING_IDLE_SECONDS = 1.0
 

@@ -28,6 +28,10 @@ from host.logging import Logger, create_root_logger
 from host.scheduler import PluginScheduler
 
 
+
+#: What starting the events bus raises when its server cannot be reached.
+_BUS_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
+
 def log_format(config: Config) -> str:
     """``backend.logger.format``, else ``json`` in production and ``text`` elsewhere."""
     configured = config.get_optional_string("backend.logger.format")
@@ -87,7 +91,7 @@ async def _root_events(config: Config, logger: Logger, databases: DatabaseManage
     root = RootEventsService(bus, logger.child(component="events"))
     try:
         await root.start()
-    except (*CONNECTION_ERRORS, RedisError) as error:
+    except _BUS_ERRORS as error:
         raise bus_failure_for(config, error) from error
     lifecycle.add_shutdown_hook(root.stop)
     return root

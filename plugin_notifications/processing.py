@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -99,7 +99,7 @@ class Processor:
         if DELIVER_HOOK not in self._impls:
             raise TypeError(f"Notification processor {self.name} declares delivery channels without {DELIVER_HOOK}")
         raw = impl.function()
-        items = [] if raw is None else [raw] if isinstance(raw, (str, DeliveryChannel)) else list(raw)
+        items = [] if raw is None else [raw] if isinstance(raw, (str, DeliveryChannel)) else list(cast(Iterable[Any], raw))
         channels = tuple(DeliveryChannel(item) if isinstance(item, str) else item for item in items)
         for channel in channels:
             if not isinstance(channel, DeliveryChannel):
