@@ -74,6 +74,8 @@ class IngestionResult:
     """Locations (``file:/abs/path``) that were read and parsed."""
     failed_locations: set[str] = field(default_factory=set)
     """Locations that could not be read or parsed; their earlier entities should stay."""
+    invalid: dict[str, str] = field(default_factory=dict)
+    """Ref of each document that failed validation -> its location; an earlier valid version should stay."""
 
 
 def location_entity(location: LocationSpec, base_dir: Path) -> dict[str, Any]:
@@ -147,7 +149,10 @@ class _Reader:
             entity = validate_entity(document)
             outgoing_relations(entity)
         except EntityValidationError as error:
-            self._error(position, str(error), _guess_ref(document))
+            ref = _guess_ref(document)
+            self._error(position, str(error), ref)
+            if ref is not None:
+                self.result.invalid.setdefault(ref, where)
             return
         if not self.claim(entity, position):
             return

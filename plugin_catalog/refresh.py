@@ -64,7 +64,7 @@ class CatalogRefresher:
         """
         async with self._lock:
             result = await asyncio.to_thread(read_locations, self._locations, self._base_dir)
-            keep = KeepLastGood(result.failed_locations, result.read, location_targets)
+            keep = KeepLastGood(result.failed_locations, result.read, location_targets, result.invalid)
             stats = await self._store.replace_all(result.entities, build_relations, keep)
             for error in result.errors:
                 self._logger.warning(

@@ -146,6 +146,8 @@ class KeepLastGood:
     """Locations read successfully (their stored entities are replaced, never kept)."""
     targets_of: Callable[[dict[str, Any]], Iterable[str]]
     """The locations a kept ``Location`` entity points at (kept too, unless they were read)."""
+    invalid: dict[str, str] = field(default_factory=dict)
+    """Refs whose document failed validation -> its location: a stored version from there stays."""
 
 
 @dataclass(frozen=True)
@@ -460,7 +462,8 @@ def _plan(
 async def _kept_bodies(conn: AsyncConnection, keep: KeepLastGood, fresh_refs: set[str]) -> list[dict[str, Any]]:
     """Stored entities of the failed locations (and of locations only they lead to), as bodies.
 
-    An entity read fresh from another location this time is not kept.
+    Also the stored version of an entity whose document now fails validation
+    in the same location. An entity read fresh this time is not kept.
     """
     kept: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -478,6 +481,12 @@ async def _kept_bodies(conn: AsyncConnection, keep: KeepLastGood, fresh_refs: se
                 body = _unfinalise(json.loads(text))
                 kept.append(body)
                 pending.update(t for t in keep.targets_of(body) if t not in keep.read and t not in seen)
+    kept_refs = {entity_ref_of(body) for body in kept}
+    invalid = [ref for ref in keep.invalid if ref not in fresh_refs and ref not in kept_refs]
+    for chunk in _chunks(invalid):
+        rows = await conn.execute(select(entities.c.entity_ref, entities.c.final_entity, entities.c.location)
+                                  .where(entities.c.entity_ref.in_(chunk)))
+        kept.extend(_unfinalise(json.loads(text)) for ref, text, location in rows if location == keep.invalid[ref])
     return kept
 
 

@@ -52,3 +52,33 @@ async def test_moved_org_file_keeps_group_members_until_it_is_back(db_kind: str,
         bob = await host.client.get("/api/catalog/entities/by-name/user/default/bob", headers=host.service_headers)
         assert bob.status_code == 404
         assert await _send_to_team_a(host) == [user for user in TEAM_A if user != "user:default/bob"]
+
+
+async def test_an_entity_that_becomes_invalid_keeps_its_last_valid_version(db_kind: str, tmp_path: Path) -> None:
+    org = tmp_path / "org.yaml"
+    group = "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team, title: %s}\nspec: {%s}\n"
+    user = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: ann}\nspec: {memberOf: [team]}\n"
+    org.write_text(group % ("Team", "type: team") + "---\n" + user)
+    async with catalog_host(db_kind, org) as host:
+        async def team() -> Any:
+            response = await host.client.get("/api/catalog/entities/by-name/group/default/team",
+                                              headers=host.service_headers)
+            return response.json() if response.status_code == 200 else None
+
+        before = await team()
+        org.write_text(group % ("Renamed", "") + "---\n" + user)  # spec.type gone: invalid
+        report = (await host.client.post("/api/catalog/refresh", headers=host.service_headers)).json()
+        assert (report["removed"], report["kept"]) == (0, 1)
+        assert report["errors"] == [{"location": f"file:{org}#0", "reason": "spec.type: Field required",
+                                     "entityRef": "group:default/team"}]
+        assert await team() == before  # the last valid version, relations included
+
+        org.write_text(group % ("Renamed", "type: team") + "---\n" + user)
+        report = (await host.client.post("/api/catalog/refresh", headers=host.service_headers)).json()
+        assert (report["updated"], report["kept"], report["errors"]) == (1, 0, [])
+        assert (await team())["metadata"]["title"] == "Renamed"
+
+        org.write_text(user)  # gone from a file that was read: removed
+        report = (await host.client.post("/api/catalog/refresh", headers=host.service_headers)).json()
+        assert (report["removed"], report["kept"]) == (1, 0)
+        assert await team() is None
