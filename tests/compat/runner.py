@@ -245,7 +245,7 @@ def run_ws(run: Run, step: Ws) -> Answer:
     protocols = [run.fill(protocol) for protocol in step.protocols] or None
     headers = {"Authorization": f"Bearer {run.fill(step.bearer)}"} if step.bearer else None
     try:
-        with connect(url, subprotocols=protocols, additional_headers=headers, open_timeout=10) as ws:  # type: ignore[arg-type]
+        with connect(url, subprotocols=protocols, additional_headers=headers, open_timeout=10) as ws:
             return {"status": 101, "subprotocol": run.normalise(ws.subprotocol)}
     except InvalidStatus as error:
         return {"status": error.response.status_code, "subprotocol": None}

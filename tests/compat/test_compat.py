@@ -34,7 +34,7 @@ def assert_answers(case: Case, actual: list[Answer | None], expected: list[Answe
                    overrides: dict[int, Answer]) -> None:
     """Compare step by step; an override need only be contained in the answer."""
     assert len(actual) == len(expected)
-    for index, (got, want) in enumerate(zip(actual, expected)):
+    for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
         step = case.steps[index]
         if index in overrides:
             assert contains(overrides[index], got), (
