@@ -46,3 +46,4 @@ class NotificationsConfig(ConfigSection):
     web: WebInboxConfig | None = None
     limits: NotificationsLimits | None = None
     processors: dict[str, Any] | None = None
+    trace_hooks: bool | None = None

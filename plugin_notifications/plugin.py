@@ -59,6 +59,9 @@ def _register(reg: Registrar) -> None:
     ) -> None:
         await database.migrate(MIGRATIONS)
         store = NotificationsStore(await database.get_engine())
+        trace_hooks = bool(config.get_optional_boolean("notifications.traceHooks"))
+        if trace_hooks:
+            registry.trace_hook_calls(logger)
         registry.set_default_recipient_resolver(CatalogRecipientResolver(catalog))
         loaded = registry.load_entry_points()
         if registry.processors:
@@ -75,7 +78,7 @@ def _register(reg: Registrar) -> None:
         sender = NotificationSender(
             store=store,
             settings=settings,
-            pipeline=ProcessorPipeline(registry, logger),
+            pipeline=ProcessorPipeline(registry, logger, trace=trace_hooks),
             resolver=registry,
             signals=signals,
             base_url=config.get_optional_string("app.baseUrl") or DEFAULT_BASE_URL,

@@ -10,6 +10,7 @@ that fail.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol, cast
 
@@ -189,6 +190,11 @@ class ProcessorRegistry:
         """Install the resolver used when no other implementation answers (``trylast``)."""
         self._register(_ResolverPlugin(resolver, trylast=True))
 
+    def trace_hook_calls(self, logger: Any) -> None:
+        """Log every hook call pluggy makes (``notifications.traceHooks: true``)."""
+        self.plugin_manager.trace.root.setwriter(lambda message: logger.info(f"pluggy: {' '.join(message.split())}"))
+        self.plugin_manager.enable_tracing()
+
     def resolve_notification_recipients(self, *, entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
         """Call ``notifications_resolve_recipients`` through pluggy (the first result wins)."""
         return self.plugin_manager.hook.notifications_resolve_recipients(
@@ -279,9 +285,10 @@ ChannelCheck = Callable[[Processor, Notification], bool]
 class ProcessorPipeline:
     """Runs processor hooks: sequentially, in pluggy's call order, chaining results, never raising."""
 
-    def __init__(self, registry: ProcessorRegistry, logger: Any) -> None:
+    def __init__(self, registry: ProcessorRegistry, logger: Any, *, trace: bool = False) -> None:
         self._registry = registry
         self._logger = logger
+        self._trace = trace
 
     @property
     def active(self) -> bool:
@@ -334,11 +341,18 @@ class ProcessorPipeline:
 
     async def _call(self, processor: Processor, hook: str, **kwargs: Any) -> tuple[bool, Any]:
         """Call one hook; a failure is logged and reported as ``(False, None)``."""
+        started = time.monotonic()
         try:
-            return True, await processor.call(hook, **kwargs)
+            result = await processor.call(hook, **kwargs)
         except Exception as error:
             self._log_failure(processor, hook, error)
             return False, None
+        if self._trace:
+            self._logger.info(
+                f"hook {hook} of {processor.name} returned {type(result).__name__}",
+                hook=hook, processor=processor.name, ms=round((time.monotonic() - started) * 1000, 2),
+            )
+        return True, result
 
     def _for(self, hook: str, notification: Notification, allowed: ChannelCheck) -> list[Processor]:
         payload = notification.payload

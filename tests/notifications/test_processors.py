@@ -11,6 +11,7 @@ import pluggy
 import pytest
 
 from host import core_services, create_backend_module
+from host.config import deep_merge
 from plugin_notifications import hookimpl, hookspecs, notifications_processing_extension_point
 from plugin_notifications.processing import HOOKS, PROCESSOR_HOOKS, ProcessorRegistry
 from tests.conftest import HostHandle, install_distribution, on_sys_path, start_host
@@ -281,6 +282,18 @@ async def test_processors_run_in_pluggy_call_order() -> None:
     async with start_host(config=notifications_config(), features=[_ordering_module()]) as handle:
         [item] = await Api(handle).send_ok(user(MOCK), title="x")
         assert item["payload"]["title"] == "x123"
+
+
+async def test_trace_hooks_logs_every_hook_call(caplog: pytest.LogCaptureFixture) -> None:
+    """notifications.traceHooks: each processor hook call and pluggy's resolver call are logged."""
+    config = deep_merge(notifications_config(traceHooks=True), {"backend": {"logger": {"level": "info"}}})
+    async with start_host(config=config, features=[_ordering_module()]) as handle:
+        caplog.clear()
+        await Api(handle).send_ok(user(MOCK), title="x")
+        logged = caplog.text
+    assert "hook notifications_pre_process of First returned NoneType" in logged
+    assert "hook notifications_pre_process of Last returned NoneType" in logged
+    assert "pluggy: notifications_resolve_recipients" in logged
 
 
 async def test_resolver_hook_is_firstresult_with_the_catalog_last() -> None:
