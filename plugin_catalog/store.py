@@ -484,9 +484,9 @@ async def _kept_bodies(conn: AsyncConnection, keep: KeepLastGood, fresh_refs: se
     kept_refs = {entity_ref_of(body) for body in kept}
     invalid = [ref for ref in keep.invalid if ref not in fresh_refs and ref not in kept_refs]
     for chunk in _chunks(invalid):
-        rows = await conn.execute(select(entities.c.entity_ref, entities.c.final_entity, entities.c.location)
-                                  .where(entities.c.entity_ref.in_(chunk)))
-        kept.extend(_unfinalise(json.loads(text)) for ref, text, location in rows if location == keep.invalid[ref])
+        stored = await conn.execute(select(entities.c.entity_ref, entities.c.final_entity, entities.c.location)
+                                    .where(entities.c.entity_ref.in_(chunk)))
+        kept.extend(_unfinalise(json.loads(text)) for ref, text, location in stored if location == keep.invalid[ref])
     return kept
 
 
