@@ -21,7 +21,7 @@ import importlib
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from host.services import core_services
 from host.config import Config
@@ -37,6 +37,8 @@ from host.features import (
 )
 from host.registry import ServiceRegistry, find_cycles, maybe_await
 
+
+T = TypeVar("T")
 
 class BackendStartupError(StartupError):
     """A plugin or module failed to start and its boot-failure policy is ``abort``;
@@ -205,9 +207,10 @@ class Backend:
         root_lifecycle = await self._registry.get(core_services.root_lifecycle, "root")
         await root_lifecycle.before_shutdown()
 
-    async def get_service(self, ref: ServiceRef[Any], plugin_id: str = "root") -> Any:
-        """Return a service instance (for tests and tools)."""
-        return await self._registry.get(ref, plugin_id)
+    async def get_service(self, ref: ServiceRef[T], plugin_id: str = "root") -> T:
+        """Return the instance of ``ref`` for ``plugin_id`` (for tests and tools), typed as the ref."""
+        service: T = await self._registry.get(ref, plugin_id)
+        return service
 
     # -- startup ---------------------------------------------------------------
 

@@ -116,14 +116,18 @@ class ServiceFactory:
 
 
 def create_service_factory(
-    service: ServiceRef[Any],
-    factory: Callable[..., Any],
+    service: ServiceRef[T],
+    factory: Callable[..., T | Awaitable[T]],
     *,
     deps: Mapping[str, ServiceRef[Any]] | None = None,
     create_root_context: Callable[..., Any] | None = None,
     initialization: Literal["always", "lazy"] | None = None,
 ) -> ServiceFactory:
-    """Create a :class:`ServiceFactory` (Backstage's ``createServiceFactory``)."""
+    """Create a :class:`ServiceFactory` (Backstage's ``createServiceFactory``).
+
+    ``factory`` must build what ``service`` is typed with (``ServiceRef[T]``),
+    which a type checker verifies.
+    """
     deps = dict(deps or {})
     if service.scope == "root":
         for name, ref in deps.items():
