@@ -90,7 +90,7 @@ def location_entity(location: LocationSpec, base_dir: Path) -> dict[str, Any]:
         "apiVersion": "backstage.io/v1alpha1",
         "kind": "Location",
         "metadata": {
-            "name": f"generated-{hashlib.sha1(ref.encode()).hexdigest()}",  # noqa: S324 - a name, not a secret
+            "name": f"generated-{hashlib.sha1(ref.encode()).hexdigest()}",  # a name, not a secret
             "namespace": "default",
             "annotations": {MANAGED_BY_LOCATION: ref, MANAGED_BY_ORIGIN_LOCATION: ref},
         },

@@ -19,12 +19,12 @@ from host import core_services
 from host.auth.plugin import sign_in_resolver_extension_point
 from host.config import Config
 from host.features import Registrar, create_backend_module, create_backend_plugin
+from host.provided import Provided
 from plugin_catalog.api import add_routes
 from plugin_catalog.catalog import DEFAULT_MAX_FILTER_CONDITIONS, Catalog
 from plugin_catalog.config_schema import CatalogConfig
 from plugin_catalog.openapi import build_openapi_document
 from plugin_catalog.refresh import CatalogRefresher, locations_from_config
-from host.provided import Provided
 from plugin_catalog.service import catalog_provided_ref, catalog_service_ref
 from plugin_catalog.store import CatalogStore
 

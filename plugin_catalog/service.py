@@ -24,6 +24,7 @@ from host.features import ServiceFactory, ServiceRef, create_service_factory, cr
 from host.provided import Provided, create_provided_ref
 from plugin_catalog.catalog import Catalog, FilterSpec
 
+
 class CatalogService:
     """The catalog as seen by another plugin; every method waits for the catalog plugin's init first."""
 

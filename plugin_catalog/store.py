@@ -49,11 +49,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.compiler import compiles
 
 from host.errors import ServiceUnavailableError
-
 from plugin_catalog.models import MANAGED_BY_LOCATION
 from plugin_catalog.refs import entity_ref_of, parse_entity_ref
 from plugin_catalog.relations import Relation
@@ -475,18 +474,19 @@ async def _kept_bodies(conn: AsyncConnection, keep: KeepLastGood, fresh_refs: se
             rows = await conn.execute(
                 select(entities.c.entity_ref, entities.c.final_entity).where(entities.c.location.in_(chunk))
             )
-            for ref, text in rows:
+            for ref, stored in rows:
                 if ref in fresh_refs:
                     continue
-                body = _unfinalise(json.loads(text))
+                body = _unfinalise(json.loads(stored))
                 kept.append(body)
                 pending.update(t for t in keep.targets_of(body) if t not in keep.read and t not in seen)
     kept_refs = {entity_ref_of(body) for body in kept}
     invalid = [ref for ref in keep.invalid if ref not in fresh_refs and ref not in kept_refs]
     for chunk in _chunks(invalid):
-        stored = await conn.execute(select(entities.c.entity_ref, entities.c.final_entity, entities.c.location)
-                                    .where(entities.c.entity_ref.in_(chunk)))
-        kept.extend(_unfinalise(json.loads(text)) for ref, text, location in stored if location == keep.invalid[ref])
+        versions = await conn.execute(select(entities.c.entity_ref, entities.c.final_entity, entities.c.location)
+                                      .where(entities.c.entity_ref.in_(chunk)))
+        kept.extend(_unfinalise(json.loads(stored)) for ref, stored, location in versions
+                    if location == keep.invalid[ref])
     return kept
 
 

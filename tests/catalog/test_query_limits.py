@@ -16,7 +16,6 @@ from tests.catalog.conftest import FIXTURES
 from tests.catalog.test_api import _error, catalog_host
 from tests.conftest import PG_DSN, start_host
 
-
 _LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 

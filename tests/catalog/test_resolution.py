@@ -109,7 +109,7 @@ async def test_resolution_at_10000_users_uses_a_few_queries_per_round(catalog_st
     catalog = Catalog(catalog_store)
     statements: list[str] = []
 
-    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ANN001
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:
         statements.append(statement)
 
     event.listen(catalog_store.engine.sync_engine, "before_cursor_execute", count)
