@@ -27,6 +27,11 @@ import yaml
 
 _ENV_PATTERN = re.compile(r"\$(\$?)\{([^}]+)\}")
 _SECRET_KEYS = re.compile(r"(password|secret|token|key|credentials?)$", re.IGNORECASE)
+
+
+def is_secret_key(key: str) -> bool:
+    """Whether a config key (its last part) holds a secret: its value is never shown or logged."""
+    return bool(_SECRET_KEYS.search(key.rsplit(".", 1)[-1]))
 _MISSING = object()
 _T = TypeVar("_T")
 
@@ -188,7 +193,7 @@ class Config:
             elif isinstance(node, list):
                 for v in node:
                     walk(v, key)
-            elif isinstance(node, str) and _SECRET_KEYS.search(key) and len(node) >= 4:
+            elif isinstance(node, str) and is_secret_key(key) and len(node) >= 4:
                 found.append(node)
             elif isinstance(node, str) and "://" in node:
                 with contextlib.suppress(ValueError):

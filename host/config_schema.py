@@ -24,7 +24,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError
 from pydantic.alias_generators import to_camel
 
-from host.config import parse_duration
+from host.config import is_secret_key, parse_duration
 
 Schemas = Mapping[str, type[BaseModel]]
 
@@ -405,16 +405,16 @@ def _findings(path: str, model: type[BaseModel], node: Any, error: ValidationErr
         elif item["type"] == "missing":
             findings.append(Finding("error", f"Missing required config value at '{key}'"))
         else:
-            findings.append(Finding("error", f"Invalid config at '{key}': {_message(item)}"))
+            findings.append(Finding("error", f"Invalid config at '{key}': {_message(item, secret=is_secret_key(key))}"))
     return findings
 
 
-def _message(item: Any) -> str:
+def _message(item: Any, *, secret: bool = False) -> str:
     message = str(item["msg"])
     if message.startswith("Value error, "):
         message = message[len("Value error, "):]
     value = item.get("input")
-    if item["type"] != "missing" and isinstance(value, (str, int, float, bool)):
+    if item["type"] != "missing" and not secret and isinstance(value, (str, int, float, bool)):
         message += f" (got {value!r})"
     return message
 

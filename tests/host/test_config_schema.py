@@ -53,3 +53,20 @@ def test_a_key_missing_from_the_schemas_is_caught() -> None:
     """The check above can fail: a key no schema declares is reported."""
     findings = check_sections(nested("backend.database.notAKey"), all_schemas())
     assert [str(f) for f in findings] == ["Unknown config key 'backend.database.notAKey'"]
+
+
+def test_config_check_never_shows_a_rejected_secret() -> None:
+    """Values under secret-looking keys (password, secret, token, key) stay out of the findings."""
+    from pydantic import Field
+
+    from host.config_schema import ConfigSection
+
+    class Section(ConfigSection):
+        api_token: int
+        client_secret: str = Field(pattern="^whsec_")
+        label: int
+
+    findings = [str(f) for f in check_sections(
+        {"s": {"apiToken": "tok-9f8e7d", "clientSecret": "hunter2-hunter2", "label": "shown"}}, {"s": Section})]
+    assert len(findings) == 3 and "(got 'shown')" in " ".join(findings)
+    assert "tok-9f8e7d" not in " ".join(findings) and "hunter2" not in " ".join(findings)

@@ -34,18 +34,11 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    SecretStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 
-from host.config import Config, ConfigError, parse_duration
+from host.config import Config, ConfigError
+from host.config_schema import ConfigSection
+from host.config_schema import Duration as AnyDuration
 from plugin_notifications.models import Severity
 
 CONFIG_KEY = "notifications.processors.webhook"
@@ -55,20 +48,14 @@ CHANNEL_PREFIX = "webhook:"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def _duration(value: Any) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    try:
-        parsed = parse_duration(value)
-    except ValueError as error:
-        raise ValueError(f"must be a duration ({error})") from None
-    if parsed <= timedelta(0):
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
         raise ValueError("must be a positive duration")
-    return parsed
+    return value
 
 
 #: A Backstage duration (``{seconds: 5}``, ``PT5S``, ``5s``, milliseconds), positive.
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Duration = Annotated[AnyDuration, AfterValidator(_positive)]
 
 
 def secret_key(secret: str) -> bytes:
@@ -85,18 +72,16 @@ def secret_key(secret: str) -> bytes:
     return key
 
 
-class WebhookEndpoint(BaseModel):
-    """One receiver: where to POST, the signing secret and which notifications it wants."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class WebhookEndpoint(ConfigSection):
+    """One receiver: where to POST, the signing secret and which notifications it wants (camelCase keys)."""
 
     url: str
     secret: SecretStr
     name: str | None = None
     origins: tuple[str, ...] | None = None
     topics: tuple[str, ...] | None = None
-    minimum_severity: Severity | None = Field(default=None, alias="minimumSeverity")
-    entity_refs: tuple[str, ...] | None = Field(default=None, alias="entityRefs")
+    minimum_severity: Severity | None = None
+    entity_refs: tuple[str, ...] | None = None
     timeout: Duration | None = None
 
     @field_validator("url")
@@ -141,17 +126,15 @@ class WebhookEndpoint(BaseModel):
         return CHANNEL_PREFIX + name
 
 
-class WebhookConfig(BaseModel):
-    """The whole ``notifications.processors.webhook`` section."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+class WebhookConfig(ConfigSection):
+    """The whole ``notifications.processors.webhook`` section (camelCase keys)."""
 
     endpoints: tuple[WebhookEndpoint, ...] = ()
     timeout: Duration = timedelta(seconds=10)
     concurrency: int = Field(default=8, ge=1, le=256)
-    batch_size: int = Field(default=20, ge=1, le=1000, alias="batchSize")
-    max_retry_after: Duration = Field(default=timedelta(hours=1), alias="maxRetryAfter")
-    entity_refs_cache_ttl: Duration = Field(default=timedelta(minutes=1), alias="entityRefsCacheTtl")
+    batch_size: int = Field(default=20, ge=1, le=1000)
+    max_retry_after: Duration = timedelta(hours=1)
+    entity_refs_cache_ttl: Duration = timedelta(minutes=1)
 
     @model_validator(mode="after")
     def _unique_channels(self) -> WebhookConfig:
@@ -181,6 +164,7 @@ def describe(error: ValidationError) -> str:
     """One line per problem, each naming the full config key (never the rejected value: it may be a secret)."""
     lines = []
     for problem in error.errors(include_input=False, include_url=False):
-        key = ".".join([CONFIG_KEY, *(f"[{part}]" if isinstance(part, int) else str(part) for part in problem["loc"])])
-        lines.append(f"Invalid config at '{key.replace('.[', '[')}': {problem['msg']}")
+        key = CONFIG_KEY + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"])
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        lines.append(f"Invalid config at '{key}': {message}")
     return "; ".join(lines)

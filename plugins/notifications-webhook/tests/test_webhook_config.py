@@ -55,7 +55,9 @@ def test_durations_and_overrides() -> None:
         ({"url": "https://x.example.com/", "secret": SECRET, "topics": "deploys"}, "endpoints[0].topics",
          "valid tuple"),
         ({"url": "https://x.example.com/", "secret": SECRET, "timeout": "soon"}, "endpoints[0].timeout",
-         "must be a duration"),
+         "invalid duration"),
+        ({"url": "https://x.example.com/", "secret": SECRET, "timeout": {"seconds": 0}}, "endpoints[0].timeout",
+         "must be a positive duration"),
         ({"url": "https://x.example.com/", "secret": SECRET, "name": "has space"}, "endpoints[0].name",
          "letters, digits"),
         ({"url": "https://x.example.com/", "secret": SECRET, "urls": []}, "endpoints[0].urls",
@@ -93,3 +95,12 @@ async def test_an_invalid_config_fails_startup(tmp_path: Path) -> None:
         config={"notifications": {"processors": {"webhook": {"endpoints": [{"url": "https://a.example.com/"}]}}}},
     )
     assert f"'{CONFIG_KEY}.endpoints[0].secret': Field required" in error
+
+
+def test_config_check_reports_a_bad_secret_without_showing_it() -> None:
+    from host.config_schema import check_sections
+
+    data = {"notifications": {"processors": {"webhook": {"endpoints": [
+        {"url": "https://a.example.com/", "secret": "hunter2-hunter2-hunter2"}]}}}}
+    [finding] = [str(f) for f in check_sections(data, webhook_module.config_schema)]
+    assert finding == f"Invalid config at '{CONFIG_KEY}.endpoints[0].secret': must start with whsec_"
