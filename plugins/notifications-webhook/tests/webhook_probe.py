@@ -1,0 +1,46 @@
+"""Run by test_webhook_install.py in a separate interpreter: start a host, print what it loaded.
+
+Prints one JSON object: the ``greenroom.backend_features`` entry-point names
+this interpreter can see, and the notification settings channels of a host
+started with a webhook endpoint configured (``Webhook`` when the module runs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from importlib.metadata import entry_points
+
+SECRET = "whsec_" + "a" * 43
+
+
+async def main(data_dir: str) -> None:
+    import httpx
+
+    from host import core_services
+    from host.app import create_app
+
+    overrides = {
+        "backend": {"database": {"client": "sqlite", "connection": {"directory": data_dir}},
+                    "logger": {"level": "error"}},
+        "notifications": {"processors": {"webhook": {"endpoints": [
+            {"url": "http://127.0.0.1:9/hooks", "secret": SECRET}]}}},
+    }
+    app = create_app([], overrides=overrides)
+    await app.start()
+    try:
+        tokens = await app.backend.get_service(core_services.root_auth)
+        token, _ = await tokens.issue_user_token("user:default/jane", ["user:default/jane"])
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://probe") as client:
+            response = await client.get("/api/notifications/settings", headers={"Authorization": f"Bearer {token}"})
+            response.raise_for_status()
+            channels = [channel["id"] for channel in response.json()["channels"]]
+    finally:
+        await app.stop()
+    features = sorted(ep.name for ep in entry_points(group="greenroom.backend_features"))
+    print(json.dumps({"features": features, "channels": channels}))
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
