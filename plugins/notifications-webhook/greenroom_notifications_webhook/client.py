@@ -18,7 +18,7 @@ hold a token) or the response body.
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
@@ -42,8 +42,8 @@ def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> fl
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 def classify(response: httpx.Response, *, max_retry_after: float) -> DeliveryOutcome:
@@ -74,16 +74,16 @@ class WebhookClient:
             trust_env=False,  # no proxy or netrc from the environment: the endpoint is what is configured
         )
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> DeliveryOutcome:
+    async def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout_seconds: float) -> DeliveryOutcome:
         """POST ``body`` to ``url`` once; return the outcome (never raises for HTTP or network trouble)."""
         try:
             async with self._http.stream(
                 "POST", url, content=body, headers={"content-type": "application/json", **headers},
-                timeout=httpx.Timeout(timeout),
+                timeout=httpx.Timeout(timeout_seconds),
             ) as response:  # the response body is not read: only the status and headers matter
                 return classify(response, max_retry_after=self._max_retry_after)
         except httpx.TimeoutException:
-            return DeliveryOutcome.retry(f"timed out after {timeout:g} s")
+            return DeliveryOutcome.retry(f"timed out after {timeout_seconds:g} s")
         except httpx.TransportError as error:
             return DeliveryOutcome.retry(f"connection failed ({type(error).__name__})")
 

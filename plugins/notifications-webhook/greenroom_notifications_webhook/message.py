@@ -18,7 +18,7 @@ computed with the ``standardwebhooks`` package.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from math import floor
 from typing import Any
 
@@ -50,7 +50,7 @@ class Signer:
 
     def headers(self, message_id: str, body: bytes, now: datetime | None = None) -> dict[str, str]:
         """The three Standard Webhooks headers for ``body`` sent now as message ``message_id``."""
-        timestamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        timestamp = (now or datetime.now(UTC)).astimezone(UTC)
         signature = self._webhook.sign(message_id, timestamp, body.decode("utf-8"))
         return {
             "webhook-id": message_id,

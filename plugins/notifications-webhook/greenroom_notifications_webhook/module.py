@@ -26,12 +26,12 @@ def _register(reg: Registrar) -> None:
     def init(processing: ProcessorRegistry, config: Config, logger: Any, catalog: Any, lifecycle: Any) -> None:
         settings = read_webhook_config(config)
         if settings is None or not settings.endpoints:
-            logger.warning(f"Webhook notifications are off: no endpoints at '{CONFIG_KEY}.endpoints'")
+            logger.warning("Webhook notifications are off: no endpoints configured", key=f"{CONFIG_KEY}.endpoints")
             return
         processor = WebhookProcessor(settings, catalog=catalog)
         processing.add_processor(processor)
         lifecycle.add_shutdown_hook(processor.close)
-        logger.info(f"Webhook notifications to {len(settings.endpoints)} endpoint(s)")
+        logger.info("Webhook notifications are on", endpoints=len(settings.endpoints))
 
     reg.register_init(
         deps={

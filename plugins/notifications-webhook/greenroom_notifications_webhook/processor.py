@@ -63,7 +63,7 @@ class WebhookProcessor:
         if endpoint is None:  # not ours: the outbox only calls a channel's own processor
             return {delivery.id: DeliveryOutcome.failed(f"no webhook endpoint {channel}") for delivery in deliveries}
         outcomes = await asyncio.gather(*(self.deliver_one(endpoint, delivery) for delivery in deliveries))
-        return {delivery.id: outcome for delivery, outcome in zip(deliveries, outcomes)}
+        return {delivery.id: outcome for delivery, outcome in zip(deliveries, outcomes, strict=True)}
 
     # -- delivery --------------------------------------------------------------
 
@@ -78,7 +78,7 @@ class WebhookProcessor:
         body = message_body(delivery.notification, recipients, broadcast=broadcast)
         async with self._slots:
             headers = self._signers[endpoint.channel].headers(delivery.id, body)  # signed when sent: a fresh timestamp
-            return await self._client.post(endpoint.url, body, headers, timeout=self._config.timeout_for(endpoint))
+            return await self._client.post(endpoint.url, body, headers, timeout_seconds=self._config.timeout_for(endpoint))
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""

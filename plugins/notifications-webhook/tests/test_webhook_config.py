@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from greenroom_notifications_webhook import webhook_module
 from greenroom_notifications_webhook.settings import CONFIG_KEY, WebhookConfig, read_webhook_config
+
 from host.config import Config, ConfigError
 from tests.conftest import startup_error
 

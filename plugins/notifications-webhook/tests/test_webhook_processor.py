@@ -12,17 +12,17 @@ import json
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
 import pytest
-from standardwebhooks import Webhook, WebhookVerificationError
-from webhook_receiver import Receiver
-
 from greenroom_notifications_webhook import WebhookConfig, WebhookProcessor
 from greenroom_notifications_webhook.client import retry_after_seconds
 from greenroom_notifications_webhook.filters import EndpointFilter
+from standardwebhooks import Webhook, WebhookVerificationError
+from webhook_receiver import Receiver
+
 from plugin_notifications.delivery import Delivery
 from plugin_notifications.models import Notification, NotificationPayload, utc_now
 
@@ -151,7 +151,7 @@ async def test_retry_after_is_passed_on_and_capped(receiver: Receiver) -> None:
 
 
 def test_retry_after_parses_seconds_and_http_dates() -> None:
-    now = datetime(2026, 12, 1, 20, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 20, 0, tzinfo=UTC)
     assert retry_after_seconds("120", now=now) == 120.0
     assert retry_after_seconds(format_datetime(now + timedelta(seconds=90), usegmt=True), now=now) == 90.0
     assert retry_after_seconds(format_datetime(now - timedelta(seconds=90), usegmt=True), now=now) == 0.0

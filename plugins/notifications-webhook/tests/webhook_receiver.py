@@ -75,7 +75,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
+            def do_POST(self) -> None:
                 receiver._handle(self)
 
             def log_message(self, *args: Any) -> None:  # quiet
