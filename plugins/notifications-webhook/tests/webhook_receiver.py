@@ -2,7 +2,9 @@
 
 It answers ``204`` unless told otherwise: :meth:`Receiver.script` queues
 answers (status and headers) given to the next requests in order, and
-:attr:`Receiver.hang` makes it hold requests until it stops (for timeouts).
+:attr:`Receiver.hang` makes it hold requests, never answering them, until
+:meth:`Receiver.release` or :meth:`Receiver.stop` (for timeouts and kills
+while a request is in flight); those are kept in :attr:`Receiver.held`.
 It can be created on a port before it listens (``start()`` later), so a
 test can keep an endpoint "down" and then bring it up.
 """
@@ -35,6 +37,7 @@ class Receiver:
 
     port: int = field(default_factory=free_port)
     requests: list[Received] = field(default_factory=list)
+    held: list[Received] = field(default_factory=list)
     hang: bool = False
     _answers: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
@@ -58,17 +61,26 @@ class Receiver:
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("content-length") or 0)
         body = handler.rfile.read(length)
+        headers = {k.lower(): v for k, v in handler.headers.items()}
         if self.hang:
+            with self._lock:
+                self.held.append(Received(handler.path, headers, body, 0, time.monotonic()))
             self._released.wait(30)
+            handler.close_connection = True
+            return  # never answered
         with self._lock:
-            status, headers = self._answers.pop(0) if self._answers else (204, {})
-            self.requests.append(Received(handler.path, {k.lower(): v for k, v in handler.headers.items()}, body,
-                                          status, time.monotonic()))
+            status, answer_headers = self._answers.pop(0) if self._answers else (204, {})
+            self.requests.append(Received(handler.path, headers, body, status, time.monotonic()))
         handler.send_response(status)
-        for name, value in headers.items():
+        for name, value in answer_headers.items():
             handler.send_header(name, value)
         handler.send_header("content-length", "0")
         handler.end_headers()
+
+    def release(self) -> None:
+        """Stop holding requests: drop the held ones unanswered and answer the next ones again."""
+        self.hang = False
+        self._released.set()
 
     def start(self) -> Receiver:
         """Listen on :attr:`port` (in a daemon thread)."""
