@@ -1,8 +1,9 @@
-"""Run by test_webhook_install.py in a separate interpreter: start a host, print what it loaded.
+"""Run by :func:`tests.plugin_install.probe` in a separate interpreter: start a host, print what it loaded.
 
-Prints one JSON object: the ``greenroom.backend_features`` entry-point names
-this interpreter can see, and the notification settings channels of a host
-started with a webhook endpoint configured (``Webhook`` when the module runs).
+Arguments: a data directory and the config overrides as JSON. Prints one
+JSON object: the ``greenroom.backend_features`` entry-point names this
+interpreter can see, and the notification settings channels of the host
+(``Email``, ``Webhook``: the processors its modules added).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import asyncio
 import json
 import sys
 from importlib.metadata import entry_points
+from typing import Any
 
-SECRET = "whsec_" + "a" * 43
 
-
-async def main(data_dir: str) -> None:
+async def main(data_dir: str, config: dict[str, Any]) -> None:
     import httpx
 
     from host import core_services
@@ -24,8 +24,7 @@ async def main(data_dir: str) -> None:
     overrides = {
         "backend": {"database": {"client": "sqlite", "connection": {"directory": data_dir}},
                     "logger": {"level": "error"}},
-        "notifications": {"processors": {"webhook": {"endpoints": [
-            {"url": "http://127.0.0.1:9/hooks", "secret": SECRET}]}}},
+        **config,
     }
     app = create_app([], overrides=overrides)
     await app.start()
@@ -43,4 +42,4 @@ async def main(data_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], json.loads(sys.argv[2])))
