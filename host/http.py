@@ -207,7 +207,8 @@ class PluginHttpRouter:
         self._pause_seconds = pause.total_seconds() if pause else 5.0
         self.app = falcon.asgi.App(middleware=[_BarrierMiddleware(self)], cors_enable=False)
         # JSON only: no form or multipart parsing (a cross-site form post must not reach a route).
-        self.app.req_options.media_handlers = falcon.media.Handlers({falcon.MEDIA_JSON: JSON_HANDLER})
+        self.app.req_options.media_handlers = falcon.media.Handlers(
+            {falcon.MEDIA_JSON: JSON_HANDLER, _UNTYPED_BODY: _UntypedBodyHandler()})
         self.app.req_options.default_media_type = _UNTYPED_BODY
         self.app.resp_options.media_handlers = falcon.media.Handlers(
             {falcon.MEDIA_JSON: JSON_HANDLER, JSON_CONTENT_TYPE: JSON_HANDLER})
@@ -347,6 +348,22 @@ class PluginHttpRouter:
                                 name=name, message=message)
         for key, value in (getattr(ex, "headers", None) or {}).items():
             resp.set_header(key, value)
+
+
+class _UntypedBodyHandler(falcon.media.BaseHandler):
+    """Reads a body without ``Content-Type``: empty is no body (the route's default), anything else a 400."""
+
+    def serialize(self, media: object, content_type: str | None = None) -> bytes:  # noqa: D102 - never sent
+        raise NotImplementedError
+
+    def deserialize(self, stream: Any, content_type: str | None, content_length: int | None) -> object:  # noqa: D102
+        raise NotImplementedError  # ASGI only: see deserialize_async
+
+    async def deserialize_async(self, stream: Any, content_type: str | None, content_length: int | None) -> object:
+        """Empty: ``MediaNotFoundError`` (``get_media`` answers its default); otherwise refused."""
+        if not await stream.read():
+            raise falcon.MediaNotFoundError("JSON")
+        raise InputError(f"unsupported media type {content_type or 'undefined'}")
 
 
 def _lower_case_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:

@@ -52,7 +52,7 @@ def _non_negative_int(req: falcon.Request, name: str) -> int | None:
 
 
 def _boolean(req: falcon.Request, name: str) -> bool | None:
-    """``true``/``false``; any other value is ignored, as in Backstage."""
+    """``true``/``false`` (the OpenAPI document refuses any other value before the handler runs)."""
     return {"true": True, "false": False}.get(_param(req, name) or "")
 
 

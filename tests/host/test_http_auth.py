@@ -126,7 +126,7 @@ class Echo:
     """Echoes the parsed JSON body."""
 
     async def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"got": await req.get_media()}
+        resp.media = {"got": await req.get_media(default_when_empty=None)}
 
 
 def echo_plugin() -> Any:
@@ -152,6 +152,8 @@ async def test_bodies_are_json_only() -> None:
             assert response.json() == {
                 "error": {"name": "InputError", "message": f"unsupported media type {media}"},
                 "request": {"method": "POST", "url": "/echo?a=1"}, "response": {"statusCode": 400}}
+        # No body and no Content-Type is no body, as Express reads it (the route's default).
+        assert (await host.client.post("/api/echo/echo")).json() == {"got": None}
         typed = await host.client.post("/api/echo/echo", content=b'{"a": 1}',
                                        headers={"Content-Type": "application/json; charset=utf-8"})
         assert typed.json() == {"got": {"a": 1}}
