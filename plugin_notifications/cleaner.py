@@ -6,9 +6,12 @@ from datetime import timedelta
 from typing import Any
 
 from host.config import Config
+from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.store import NotificationsStore
 
 TASK_ID = "notification-cleaner"
+#: With retention off, only the idempotency keys are swept, by this task.
+KEYS_TASK_ID = "notification-idempotency-cleaner"
 DEFAULT_RETENTION = timedelta(days=365)
 DISABLED_MESSAGE = "Notification retention is disabled, skipping notification cleaner task"
 
@@ -20,23 +23,37 @@ def retention_of(config: Config) -> timedelta | None:
     return config.get_optional_duration("notifications.retention") or DEFAULT_RETENTION
 
 
-async def schedule_cleaner(config: Config, scheduler: Any, store: NotificationsStore, logger: Any) -> None:
-    """Schedule the daily cleanup (one process cluster-wide), unless retention is off."""
+async def schedule_cleaner(
+    config: Config, scheduler: Any, store: NotificationsStore, logger: Any, keys: IdempotencyKeys | None = None
+) -> None:
+    """Schedule the daily cleanup (one process cluster-wide); with retention off, only of the idempotency keys."""
     retention = retention_of(config)
-    if retention is None:
-        logger.info(DISABLED_MESSAGE)
-        return
+
+    async def sweep_keys() -> None:
+        if keys is None:
+            return
+        try:
+            swept = await keys.sweep()
+        except Exception as error:
+            raise RuntimeError(f"Idempotency key cleanup failed: {error}") from error
+        logger.info(f"Deleted {swept} expired idempotency keys")
 
     async def clean() -> None:
-        logger.info("Starting notification cleaner task")
-        try:
-            deleted = await store.clear_notifications(retention)
-        except Exception as error:
-            raise RuntimeError(f"Notification cleaner task failed: {error}") from error
-        logger.info(f"Notification cleaner task finished, deleted {deleted} notifications")
+        if retention is not None:
+            logger.info("Starting notification cleaner task")
+            try:
+                deleted = await store.clear_notifications(retention)
+            except Exception as error:
+                raise RuntimeError(f"Notification cleaner task failed: {error}") from error
+            logger.info(f"Notification cleaner task finished, deleted {deleted} notifications")
+        await sweep_keys()
 
+    if retention is None:
+        logger.info(DISABLED_MESSAGE)
+        if keys is None:
+            return
     await scheduler.schedule_task(
-        id=TASK_ID,
+        id=TASK_ID if retention is not None else KEYS_TASK_ID,
         frequency={"cron": "0 0 * * *"},
         timeout=timedelta(hours=1),
         initial_delay=timedelta(hours=1),

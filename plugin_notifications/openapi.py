@@ -22,6 +22,7 @@ from host.openapi import (
     ref,
     responses,
 )
+from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.models import (
     SEVERITIES,
     Notification,
@@ -52,6 +53,22 @@ def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
     ]
 
 
+#: The ``Idempotency-Key`` request header of create (IETF httpapi draft: a Structured Field String).
+IDEMPOTENCY_KEY_PARAMETER = {
+    "name": IDEMPOTENCY_HEADER,
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string"},
+    "example": '"8e03978e-40d5-43e8-bc93-6894a57f9324"',
+    "description": (
+        "Send at most once: a quoted string (Structured Field String, 1-255 printable ASCII characters; a bare "
+        "token is a 400). Within `notifications.idempotency.window` (24 h) a repeat by the same service with the "
+        "same body answers the first response again and creates nothing; another body is a 422; a repeat while "
+        "the first runs is a 409."
+    ),
+}
+
+
 def _operations() -> dict[str, dict[str, Any]]:
     """Each operation once, keyed by its current path and method."""
     notification_list = {
@@ -77,8 +94,15 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "create": {
             "summary": "Send a notification (service token); answers the created notifications",
+            "parameters": [IDEMPOTENCY_KEY_PARAMETER],
             "requestBody": {"required": True, **json_body(ref("NotificationSendOptions"), "recipients and payload")},
-            "responses": responses(notifications, 400, 401, 403),
+            "responses": {
+                **responses(notifications, 400, 401, 403),
+                "409": json_body(ref("Error"), f"ConflictError: a request with this {IDEMPOTENCY_HEADER} is still "
+                                               "being processed"),
+                "422": json_body(ref("Error"), f"IdempotencyKeyReusedError: this {IDEMPOTENCY_HEADER} was used "
+                                               "with a different body"),
+            },
         },
         "get": {
             "summary": "One notification visible to the caller (user token)",

@@ -19,6 +19,7 @@ from host.features import Registrar, create_backend_plugin, create_extension_poi
 from plugin_catalog import catalog_service_ref
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
+from plugin_notifications.idempotency import IdempotencyKeys, IdempotencySettings
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.openapi import build_openapi_document
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
@@ -26,7 +27,7 @@ from plugin_notifications.recipients import CatalogRecipientResolver
 from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
 from host.provided import Provided
-from plugin_notifications.service import notifications_sender_ref
+from plugin_notifications.service import notifications_idempotency_ref, notifications_sender_ref
 from plugin_notifications.settings import SETTINGS_CHANGED_TOPIC, SettingsService, read_default_settings
 from plugin_notifications.store import NotificationsStore
 from plugin_notifications.web import mount_web_inbox
@@ -55,10 +56,13 @@ def _register(reg: Registrar) -> None:
         signals: Any,
         catalog: Any,
         provided_sender: Provided[NotificationSender],
+        provided_idempotency: Provided[IdempotencyKeys],
         events: Any,
     ) -> None:
         await database.migrate(MIGRATIONS)
-        store = NotificationsStore(await database.get_engine())
+        engine = await database.get_engine()
+        store = NotificationsStore(engine)
+        idempotency = IdempotencyKeys(engine, IdempotencySettings.from_config(config), logger)
         trace_hooks = bool(config.get_optional_boolean("notifications.traceHooks"))
         if trace_hooks:
             registry.trace_hook_calls(logger)
@@ -88,15 +92,17 @@ def _register(reg: Registrar) -> None:
             limits=limits,
         )
         NotificationsApi(
-            store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth, limits=limits
+            store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth, limits=limits,
+            idempotency=idempotency,
         ).register(router)
         router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
-        await schedule_cleaner(config, scheduler, store, logger)
+        await schedule_cleaner(config, scheduler, store, logger, idempotency)
         # in-flight post-processing (emails, ...) gets the host's shutdown timeout to finish
         shutdown_timeout = config.get_optional_duration("backend.lifecycle.shutdownTimeout")
         drain_seconds = shutdown_timeout.total_seconds() if shutdown_timeout else 30.0
         lifecycle.add_shutdown_hook(lambda: tasks.drain(drain_seconds))
+        provided_idempotency.provide(idempotency)
         provided_sender.provide(sender)
 
     reg.register_init(
@@ -112,6 +118,7 @@ def _register(reg: Registrar) -> None:
             "signals": signals_service_ref,
             "catalog": catalog_service_ref,
             "provided_sender": notifications_sender_ref,
+            "provided_idempotency": notifications_idempotency_ref,
             "events": core_services.events,
         },
         init=init,

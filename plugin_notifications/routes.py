@@ -14,6 +14,8 @@ from typing import Any
 import falcon
 
 from host.errors import InputError, NotFoundError
+from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
+from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
 from plugin_notifications.sender import SIGNAL_CHANNEL, NotificationSender
@@ -112,8 +114,10 @@ class NotificationsApi:
         signals: Any,
         http_auth: Any,
         limits: NotificationLimits | None = None,
+        idempotency: IdempotencyKeys | None = None,
     ) -> None:
         self._limits = limits or NotificationLimits()
+        self._idempotency = idempotency
         self._store = store
         self._sender = sender
         self._settings = settings
@@ -151,9 +155,20 @@ class NotificationsApi:
     async def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``POST /notifications`` (services only): create, answer the created notifications."""
         creds = await self._http_auth.credentials(req, allow=("service",))
+        origin = str(creds.principal.subject)
+        key = self._idempotency.parse_header(req.get_header(IDEMPOTENCY_HEADER)) if self._idempotency else None
         body = await req.get_media(default_when_empty=None)
-        created = await self._sender.send(body, origin=str(creds.principal.subject))
-        resp.media = notifications_to_wire(created)
+        if key is None or self._idempotency is None:
+            resp.media = notifications_to_wire(await self._sender.send(body, origin=origin))
+            return
+
+        async def send() -> Any:
+            return notifications_to_wire(await self._sender.send(body, origin=origin))
+
+        kept = await self._idempotency.run(origin, key, body, send)
+        resp.status = kept.status
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = kept.body
 
     async def on_get_item(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
         """``GET /notifications/{id}``: one notification the caller can see, else 404."""

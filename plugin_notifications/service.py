@@ -27,6 +27,9 @@ import httpx
 from host import core_services
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
 from host.provided import Provided, create_provided_ref
+from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
+from plugin_notifications.idempotency import IdempotencyKeys, check_key, header_value
+from plugin_notifications.models import notifications_to_wire
 from plugin_notifications.sender import NotificationSender
 
 PLUGIN_ID = "notifications"
@@ -35,6 +38,12 @@ PLUGIN_ID = "notifications"
 notifications_sender_ref: ServiceRef[Provided[NotificationSender]] = create_provided_ref(
     "notifications.sender", plugin_id=PLUGIN_ID
 )
+#: ... and its idempotency keys here (the in-process path of ``send(idempotency_key=...)``).
+notifications_idempotency_ref: ServiceRef[Provided[IdempotencyKeys]] = create_provided_ref(
+    "notifications.idempotency", plugin_id=PLUGIN_ID
+)
+#: The longest key the service sends to a remote notifications plugin (its own limit may differ).
+MAX_REMOTE_KEY_LENGTH = 255
 
 
 class NotificationSendError(Exception):
@@ -49,32 +58,50 @@ class NotificationService:
         *,
         local_sender: Provided[NotificationSender],
         auth: Any,
+        local_idempotency: Provided[IdempotencyKeys] | None = None,
         discovery: Any,
         instance_metadata: Any,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._local_sender = local_sender
+        self._local_idempotency = local_idempotency
         self._auth = auth
         self._discovery = discovery
         self._instance_metadata = instance_metadata
         self._http_client = http_client
 
-    async def send(self, *, recipients: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+    async def send(
+        self, *, recipients: Mapping[str, Any], payload: Mapping[str, Any], idempotency_key: str | None = None
+    ) -> None:
         """Send a notification (``recipients``/``payload`` as in ``POST /notifications``).
 
-        Raises :class:`host.errors.InputError` for an invalid request when
-        in-process, and :class:`NotificationSendError` when the remote
-        notifications plugin answers with an error.
+        With ``idempotency_key`` (as the ``Idempotency-Key`` header: printable ASCII), a repeat
+        within ``notifications.idempotency.window`` sends nothing; the key is scoped to the calling
+        plugin. Raises :class:`host.errors.InputError` for an invalid request when in-process
+        (:class:`host.errors.ConflictError` while a send with the key runs, a 422
+        ``IdempotencyKeyReusedError`` for the key with another body), and
+        :class:`NotificationSendError` when the remote notifications plugin answers with an error.
         """
         body = {"recipients": dict(recipients), "payload": dict(payload)}
         own = self._auth.get_own_service_credentials()
+        origin = own.principal.subject
         if self._instance_metadata.is_installed(PLUGIN_ID):
             sender = await self._local_sender.get()
-            await sender.send(body, origin=own.principal.subject)
+            if idempotency_key is None or self._local_idempotency is None:
+                await sender.send(body, origin=origin)
+                return
+            keys = await self._local_idempotency.get()
+
+            async def send() -> Any:
+                return notifications_to_wire(await sender.send(body, origin=origin))
+
+            await keys.run(origin, idempotency_key, body, send)
             return
         base_url = await self._discovery.get_base_url(PLUGIN_ID)
         token = await self._auth.get_plugin_request_token(on_behalf_of=own, target_plugin_id=PLUGIN_ID)
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+        if idempotency_key is not None:
+            headers[IDEMPOTENCY_HEADER] = header_value(check_key(idempotency_key, MAX_REMOTE_KEY_LENGTH))
         try:
             if self._http_client is not None:
                 response = await self._http_client.post(base_url, json=body, headers=headers)
@@ -92,11 +119,13 @@ class NotificationService:
 def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
     return create_service_factory(
         ref,
-        lambda local_sender, auth, discovery, instance_metadata: NotificationService(
-            local_sender=local_sender, auth=auth, discovery=discovery, instance_metadata=instance_metadata
+        lambda local_sender, local_idempotency, auth, discovery, instance_metadata: NotificationService(
+            local_sender=local_sender, local_idempotency=local_idempotency, auth=auth, discovery=discovery,
+            instance_metadata=instance_metadata,
         ),
         deps={
             "local_sender": notifications_sender_ref,
+            "local_idempotency": notifications_idempotency_ref,
             "auth": core_services.auth,
             "discovery": core_services.discovery,
             "instance_metadata": core_services.instance_metadata,

@@ -103,3 +103,18 @@ user_settings = sa.Table(
 #: The partial unique indexes behind scope re-notify (``INSERT ... ON CONFLICT``).
 NOTIFICATION_SCOPE_KEY = ("user", "origin", "scope")
 BROADCAST_SCOPE_KEY = ("origin", "scope")
+
+#: Idempotency keys of sends (``Idempotency-Key``): one row per (principal, key), see
+#: :mod:`plugin_notifications.idempotency`. ``status`` is null while the first request runs.
+idempotency_key = sa.Table(
+    "idempotency_key",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # SHA-256 hex of (principal, key)
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # SHA-256 hex of the canonical body
+    sa.Column("claim", sa.String(36), nullable=False),  # the running (or finished) request's claim id
+    sa.Column("created", UtcDateTime, nullable=False),
+    sa.Column("lease_until", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Integer, nullable=True),
+    sa.Column("response", sa.LargeBinary, nullable=True),  # zlib-compressed JSON body
+    sa.Index("idempotency_key_created_idx", "created"),
+)

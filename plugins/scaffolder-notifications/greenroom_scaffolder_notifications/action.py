@@ -7,6 +7,7 @@ Registered in the actions registry of plugin ``notifications``, so its id is
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,16 +38,28 @@ class NotificationSendInput(BaseModel):
     scope: str | None = Field(default=None, description="Notification scope")
     topic: str | None = Field(default=None, description="Notification topic")
     optional: bool | None = Field(default=None, description="Do not fail the step if sending the notification fails")
+    idempotency_key: str | None = Field(
+        default=None, alias="idempotencyKey", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$",
+        description="Send at most once per key and caller within notifications.idempotency.window "
+        "(printable ASCII, e.g. the task id); a repeat with other inputs fails",
+    )
 
 
 class NotificationSendOutput(BaseModel):
     """No outputs."""
 
 
+def scoped_key(credentials: Any, key: str) -> str:
+    """The service's key for an invoker's key: prefixed with a hash of the invoker, so callers never share keys."""
+    principal = credentials.principal
+    invoker = getattr(principal, "subject", None) or getattr(principal, "user_entity_ref", None) or principal.type
+    return f"{hashlib.sha256(str(invoker).encode()).hexdigest()[:16]}:{key}"
+
+
 def create_send_action(notifications: Any) -> Any:
     """The action function, sending through ``notifications`` (the notification service)."""
 
-    async def send(input: NotificationSendInput, logger: Any) -> NotificationSendOutput:
+    async def send(input: NotificationSendInput, credentials: Any, logger: Any) -> NotificationSendOutput:
         logger.info(f"Sending notification to {input.recipients}")
         if input.recipients == "entity" and input.entity_refs is None:
             if input.optional:
@@ -65,8 +78,10 @@ def create_send_action(notifications: Any) -> Any:
             "scope": input.scope,
         }
         try:
+            key = scoped_key(credentials, input.idempotency_key) if input.idempotency_key is not None else None
             await notifications.send(
-                recipients=recipients, payload={key: value for key, value in payload.items() if value is not None}
+                recipients=recipients, payload={name: value for name, value in payload.items() if value is not None},
+                idempotency_key=key,
             )
         except Exception as error:
             logger.error(f"Failed to send notification: {error}")

@@ -1,0 +1,256 @@
+"""Idempotent sends: the ``Idempotency-Key`` header of ``POST /notifications`` and the service's key.
+
+Follows the IETF httpapi draft *The Idempotency-Key HTTP Header Field*: the header is a
+Structured Field Item whose value is a String (``Idempotency-Key: "8e03978e-40d5"``; a bare token
+is not a String and is refused with 400, parameters are ignored). Keys are scoped per principal.
+Within ``notifications.idempotency.window`` of the first request with a key:
+
+* the same key and the same body answer the first response again and create nothing;
+* the same key with another body is a 422 (:class:`IdempotencyKeyReusedError`);
+* a repeat while the first request still runs is a 409 (:class:`~host.errors.ConflictError`).
+
+The claim is a row inserted with ``ON CONFLICT DO NOTHING`` into ``idempotency_key``, so exactly
+one request wins it across workers and instances. A claim whose request crashed is taken over
+once its lease (``notifications.idempotency.lease``) has passed; a failed request (4xx, 5xx)
+releases its claim, since it created nothing. Only a success is kept, as a fingerprint of the
+body (SHA-256 of its canonical JSON) and the zlib-compressed response (at most
+``maxResponseBytes``). The retention task deletes keys older than the window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+import zlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import http_sf
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from host.config import Config
+from host.errors import BackstageError, ConflictError, InputError
+from plugin_notifications import tables as t
+from plugin_notifications.models import utc_now
+
+HEADER = "Idempotency-Key"
+#: How often a claim is retried when the row changes between reading and taking it over.
+_CLAIM_ATTEMPTS = 5
+
+
+class IdempotencyKeyReusedError(BackstageError):
+    """The key was already used with a different request body (422, as the draft says)."""
+
+    status_code = 422
+
+
+@dataclass(frozen=True)
+class IdempotencySettings:
+    """``notifications.idempotency``: how long keys are kept and how large they may be."""
+
+    window: timedelta = timedelta(hours=24)
+    lease: timedelta = timedelta(minutes=5)
+    max_key_length: int = 255
+    max_response_bytes: int = 16 * 1024 * 1024
+
+    @classmethod
+    def from_config(cls, config: Config) -> IdempotencySettings:
+        """Read ``notifications.idempotency`` (missing keys keep their defaults)."""
+        section = config.get_config("notifications.idempotency", default={})
+        defaults = cls()
+        window = section.get_optional_duration("window") or defaults.window
+        lease = section.get_optional_duration("lease") or defaults.lease
+        if window <= timedelta(0) or lease <= timedelta(0):
+            raise ValueError("notifications.idempotency.window and .lease must be positive durations")
+        if lease > window:
+            raise ValueError("notifications.idempotency.lease may not be longer than notifications.idempotency.window")
+        numbers = {}
+        for name, key in (("max_key_length", "maxKeyLength"), ("max_response_bytes", "maxResponseBytes")):
+            value = section.get_optional_number(key)
+            if value is not None and value <= 0:
+                raise ValueError(f"notifications.idempotency.{key} must be a positive number, got {value}")
+            numbers[name] = int(value) if value is not None else getattr(defaults, name)
+        return cls(window=window, lease=lease, **numbers)
+
+
+def parse_header(raw: str | None, max_length: int) -> str | None:
+    """The key of an ``Idempotency-Key`` header value (``None`` without one); 400 when malformed."""
+    if raw is None:
+        return None
+    try:
+        value, _parameters = http_sf.parse(raw.encode("latin-1"), tltype="item")
+    except (http_sf.StructuredFieldError, UnicodeEncodeError):
+        value = None
+    if not isinstance(value, str):
+        raise InputError(
+            f'Invalid {HEADER} header, must be a quoted string (a Structured Field String), e.g. {HEADER}: "a1b2c3"'
+        )
+    return check_key(value, max_length)
+
+
+def check_key(key: str, max_length: int) -> str:
+    """A key as the header can carry it: 1 to ``max_length`` printable ASCII characters; else 400."""
+    if not key:
+        raise InputError(f"Invalid {HEADER}, must not be empty")
+    if len(key) > max_length:
+        raise InputError(f"Invalid {HEADER}, must NOT have more than {max_length} characters")
+    if not all(" " <= char <= "~" for char in key):
+        raise InputError(f"Invalid {HEADER}, must contain only printable ASCII characters")
+    return key
+
+
+def header_value(key: str) -> str:
+    """``key`` serialised as the header's value (a quoted Structured Field String)."""
+    return str(http_sf.ser(key))
+
+
+def fingerprint(body: Any) -> str:
+    """SHA-256 hex of the body's canonical JSON (sorted keys), so key order does not matter."""
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
+
+
+def key_id(principal: str, key: str) -> str:
+    """The stored id of ``key`` for ``principal``: SHA-256 hex of both (bounded, and scoped per principal)."""
+    return hashlib.sha256(f"{principal}\x00{key}".encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeptResponse:
+    """The response of a keyed send: the first one, or the first one again (``replayed``)."""
+
+    status: int
+    body: bytes
+    replayed: bool
+
+
+class IdempotencyKeys:
+    """Claims, completes, replays and sweeps idempotency keys in the notifications database."""
+
+    def __init__(self, engine: AsyncEngine, settings: IdempotencySettings, logger: Any) -> None:
+        self._engine = engine
+        self.settings = settings
+        self._logger = logger
+
+    def parse_header(self, raw: str | None) -> str | None:
+        """:func:`parse_header` with the configured maximum length."""
+        return parse_header(raw, self.settings.max_key_length)
+
+    async def run(
+        self, principal: str, key: str, body: Any, operation: Callable[[], Awaitable[Any]]
+    ) -> KeptResponse:
+        """Run ``operation`` (answering a JSON-able 200 body) once per ``(principal, key)`` in the window."""
+        check_key(key, self.settings.max_key_length)
+        row_id, print_ = key_id(principal, key), fingerprint(body)
+        claim = str(uuid.uuid4())
+        replay = await self._claim(row_id, print_, claim)
+        if replay is not None:
+            return replay
+        try:
+            answer = await operation()
+        except BaseException as error:
+            # Cancelled requests keep their claim until the lease ends: the send may have committed.
+            if isinstance(error, Exception):
+                await self._release(row_id, claim)
+            raise
+        data = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
+        await self._complete(row_id, claim, 200, data)
+        return KeptResponse(200, data, replayed=False)
+
+    async def _claim(self, row_id: str, print_: str, claim: str) -> KeptResponse | None:
+        """Win the key (``None``) or answer the first response again; 409 and 422 are raised."""
+        for _ in range(_CLAIM_ATTEMPTS):
+            now = utc_now()
+            if await self._insert(row_id, print_, claim, now):
+                return None
+            async with self._engine.connect() as conn:
+                row = (await conn.execute(sa.select(t.idempotency_key).where(t.idempotency_key.c.id == row_id))).first()
+            if row is None:  # released or swept in between
+                continue
+            if row.created <= now - self.settings.window:
+                if await self._take_over(row_id, row.claim, print_, claim, now):
+                    return None
+                continue
+            if row.fingerprint != print_:
+                raise IdempotencyKeyReusedError(
+                    f"This {HEADER} was already used with a different request body; use a new key for a new request"
+                )
+            if row.status is None:
+                if row.lease_until > now:
+                    raise ConflictError(f"A request with this {HEADER} is still being processed; retry later")
+                if await self._take_over(row_id, row.claim, print_, claim, now):
+                    return None
+                continue
+            if row.response is None:
+                raise ConflictError(
+                    f"A request with this {HEADER} already succeeded (status {row.status}); its response was "
+                    "too large to keep (notifications.idempotency.maxResponseBytes)"
+                )
+            return KeptResponse(int(row.status), zlib.decompress(row.response), replayed=True)
+        raise ConflictError(f"A request with this {HEADER} is still being processed; retry later")
+
+    def _values(self, print_: str, claim: str, now: datetime) -> dict[str, Any]:
+        return {"fingerprint": print_, "claim": claim, "created": now, "lease_until": now + self.settings.lease,
+                "status": None, "response": None}
+
+    async def _insert(self, row_id: str, print_: str, claim: str, now: datetime) -> bool:
+        """Insert the claim unless the key exists (a unique insert, so one request wins it)."""
+        insert = postgresql.insert if self._engine.dialect.name == "postgresql" else sqlite.insert
+        statement = insert(t.idempotency_key).values(id=row_id, **self._values(print_, claim, now))
+        async with self._engine.begin() as conn:
+            result = await conn.execute(statement.on_conflict_do_nothing(index_elements=["id"]))
+        return bool(result.rowcount)
+
+    async def _take_over(self, row_id: str, old_claim: str, print_: str, claim: str, now: datetime) -> bool:
+        """Replace an expired key or a lapsed claim, unless another request replaced it first."""
+        table = t.idempotency_key
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                table.update().where(table.c.id == row_id, table.c.claim == old_claim)
+                .values(**self._values(print_, claim, now))
+            )
+        return bool(result.rowcount)
+
+    async def _complete(self, row_id: str, claim: str, status: int, data: bytes) -> None:
+        """Keep the response (compressed; none when over ``maxResponseBytes``) for repeats."""
+        kept = zlib.compress(data)
+        if len(kept) > self.settings.max_response_bytes:
+            self._logger.warning(
+                f"The response to an {HEADER} send is {len(kept)} bytes compressed, more than "
+                f"notifications.idempotency.maxResponseBytes; repeats will get a 409"
+            )
+            kept = None  # type: ignore[assignment]
+        table = t.idempotency_key
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(
+                    table.update().where(table.c.id == row_id, table.c.claim == claim)
+                    .values(status=status, response=kept)
+                )
+        except Exception as error:  # the send is stored: answer it; the claim lapses with its lease
+            self._logger.warning(f"Could not record the response of an {HEADER} send: {error}")
+            return
+        if not result.rowcount:
+            self._logger.warning(
+                f"An {HEADER} send outlived its lease (notifications.idempotency.lease) and was taken over"
+            )
+
+    async def _release(self, row_id: str, claim: str) -> None:
+        """Forget a claim whose request failed (nothing was created), so the key can be used again."""
+        table = t.idempotency_key
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(table.delete().where(table.c.id == row_id, table.c.claim == claim))
+        except Exception as error:  # the claim lapses with its lease
+            self._logger.warning(f"Could not release an {HEADER} claim: {error}")
+
+    async def sweep(self) -> int:
+        """Delete keys older than the window; answer how many."""
+        table = t.idempotency_key
+        async with self._engine.begin() as conn:
+            result = await conn.execute(table.delete().where(table.c.created < utc_now() - self.settings.window))
+        return int(result.rowcount or 0)
