@@ -45,7 +45,7 @@ async def test_action_is_listed_with_the_spec_schema(host: HostHandle) -> None:
     schema = action["schema"]["input"]
     assert sorted(schema["required"]) == ["recipients", "title"]
     assert set(schema["properties"]) == {"recipients", "entityRefs", "title", "info", "link", "severity", "scope",
-                                         "topic", "optional"}
+                                         "topic", "optional", "idempotencyKey"}
     assert schema["properties"]["recipients"]["enum"] == ["broadcast", "entity"]
 
 
