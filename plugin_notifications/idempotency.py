@@ -82,10 +82,12 @@ def parse_header(raw: str | None, max_length: int) -> str | None:
     """The key of an ``Idempotency-Key`` header value (``None`` without one); 400 when malformed."""
     if raw is None:
         return None
+    parsed: Any = None
     try:
-        value, _parameters = http_sf.parse(raw.encode("latin-1"), tltype="item")
+        parsed = http_sf.parse(raw.encode("latin-1"), tltype="item")
     except (http_sf.StructuredFieldError, UnicodeEncodeError):
-        value = None
+        pass
+    value = parsed[0] if isinstance(parsed, tuple) else None  # parameters are ignored, as Structured Fields allow
     if not isinstance(value, str):
         raise InputError(
             f'Invalid {HEADER} header, must be a quoted string (a Structured Field String), e.g. {HEADER}: "a1b2c3"'
@@ -231,7 +233,7 @@ class IdempotencyKeys:
                     table.update().where(table.c.id == row_id, table.c.claim == claim)
                     .values(status=status, response=kept)
                 )
-        except Exception as error:  # the send is stored: answer it; the claim lapses with its lease
+        except Exception as error:  # noqa: BLE001 - the send is stored: answer it; the claim lapses with its lease
             self._logger.warning(f"Could not record the response of an {HEADER} send: {error}")
             return
         if not result.rowcount:
@@ -245,7 +247,7 @@ class IdempotencyKeys:
         try:
             async with self._engine.begin() as conn:
                 await conn.execute(table.delete().where(table.c.id == row_id, table.c.claim == claim))
-        except Exception as error:  # the claim lapses with its lease
+        except Exception as error:  # noqa: BLE001 - the claim lapses with its lease
             self._logger.warning(f"Could not release an {HEADER} claim: {error}")
 
     async def sweep(self) -> int:

@@ -7,7 +7,7 @@ resolver that waits for the test, never with sleeps.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -46,7 +46,7 @@ def assert_backstage_error(response: httpx.Response, status: int, name: str) -> 
 async def plant_age(api: Api, hours: float) -> None:
     """Move every stored key (and its lease) ``hours`` into the past."""
     engine = await api.database_engine()
-    at = datetime.now(timezone.utc) - timedelta(hours=hours)
+    at = datetime.now(UTC) - timedelta(hours=hours)
     async with engine.begin() as conn:
         await conn.execute(sa.text("UPDATE idempotency_key SET created = :at, lease_until = :at"), {"at": at})
 
@@ -166,7 +166,7 @@ async def test_a_failed_send_releases_its_key(api: Api) -> None:
 async def test_a_crashed_claim_is_taken_over_after_its_lease(api: Api) -> None:
     """A claim left by a request that died (no status) answers 409 until its lease ends, then is taken over."""
     engine = await api.database_engine()
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     async with engine.begin() as conn:
         await conn.execute(sa.text(
             "INSERT INTO idempotency_key (id, fingerprint, claim, created, lease_until) VALUES (:id, :fp, 'dead', :c, :l)"
@@ -192,7 +192,7 @@ async def test_the_cleaner_sweeps_old_keys(db_kind: str) -> None:
             scheduler = await handle.backend.get_service(core_services.scheduler, "notifications")
             assert {"id": task, "scope": "global"} in scheduler.get_scheduled_tasks()
             await scheduler.trigger_task(task)
-            await eventually(lambda: _keys_left_is(api, 1))
+            await eventually(lambda api=api: _keys_left_is(api, 1))
             assert await api.count_rows("notification") == 2  # younger than the retention
 
 
