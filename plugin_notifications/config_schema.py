@@ -34,6 +34,15 @@ class NotificationsLimits(ConfigSection):
     max_search_length: int | None = Field(default=None, gt=0)
 
 
+class IdempotencyConfig(ConfigSection):
+    """``notifications.idempotency``: ``Idempotency-Key`` sends (see :mod:`plugin_notifications.idempotency`)."""
+
+    window: Duration | None = None
+    lease: Duration | None = None
+    max_key_length: int | None = Field(default=None, gt=0)
+    max_response_bytes: int | None = Field(default=None, gt=0)
+
+
 class NotificationsConfig(ConfigSection):
     """``notifications``."""
 
@@ -45,5 +54,6 @@ class NotificationsConfig(ConfigSection):
     default_settings: NotificationSettings | None = None
     web: WebInboxConfig | None = None
     limits: NotificationsLimits | None = None
+    idempotency: IdempotencyConfig | None = None
     processors: dict[str, Any] | None = None
     trace_hooks: bool | None = None
