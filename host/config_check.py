@@ -21,7 +21,7 @@ from typing import Any
 from host.backend import duplicate_feature_ids, feature_source, load_feature, matches_any
 from host.config import Config, ConfigError
 from host.config_schema import HOST_CONFIG_SCHEMA, Finding, check_sections
-from host.features import BackendModule, BackendPlugin
+from host.features import BackendPlugin
 
 GROUP = "greenroom.backend_features"
 
@@ -56,7 +56,7 @@ def installed_features(config: Config) -> list[InstalledFeature]:
         item = InstalledFeature(ep, enabled)
         try:
             item.feature = load_feature(ep.load())
-        except Exception as error:  # reported as a finding, never raised
+        except Exception as error:  # noqa: BLE001 - reported as a finding, never raised
             item.error = error
         found.append(item)
     return found
@@ -129,7 +129,7 @@ async def _connect(config: Config, plugin_ids: list[str]) -> list[Finding]:
         for plugin_id in plugin_ids:
             try:
                 await manager.for_plugin(plugin_id).get_engine()
-            except Exception as error:  # every failure is a finding
+            except Exception as error:  # noqa: BLE001 - every failure is a finding
                 findings.append(Finding("error", short_error(error)))
     finally:
         await manager.dispose()
@@ -138,7 +138,7 @@ async def _connect(config: Config, plugin_ids: list[str]) -> list[Finding]:
         bus = create_bus(config, manager, logger)
         try:
             await bus.start(_ignore)
-        except Exception as error:  # every failure is a finding
+        except Exception as error:  # noqa: BLE001 - every failure is a finding
             known = isinstance(error, CONNECTION_ERRORS) or type(error).__module__.startswith("redis")
             findings.append(Finding("error", str(bus_failure_for(config, error)) if known else short_error(error)))
         finally:

@@ -347,7 +347,9 @@ class Finding:
         return self.message
 
 
-def check_sections(data: Mapping[str, Any], schemas: Schemas, context: Mapping[str, Any] | None = None) -> list[Finding]:
+def check_sections(
+    data: Mapping[str, Any], schemas: Schemas, context: Mapping[str, Any] | None = None
+) -> list[Finding]:
     """Validate ``data`` against every section model in ``schemas`` (dotted key -> model).
 
     A section's keys that a deeper schema owns (``notifications.processors.email``
@@ -463,8 +465,8 @@ def _model_at(model: type[BaseModel], parts: list[int | str]) -> type[BaseModel]
             current = _element_model(current, dict)
         if current is None:
             return None
-    found: type[BaseModel] | None = _first_model(current)
-    return found
+    found = _first_model(current)
+    return found if isinstance(found, type) and issubclass(found, BaseModel) else None
 
 
 def _element_model(annotation: Any, container: type) -> Any:

@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,8 @@ import yaml
 from pydantic import BaseModel
 
 from host.config import Config
-from host.config_schema import check_sections
 from host.config_schema import _flatten as flatten_annotation
+from host.config_schema import check_sections
 from tests.host.test_config_schema import all_schemas
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,3 +136,22 @@ def test_every_config_key_is_documented() -> None:
 
     missing = sorted(key for key in schema_keys() if not covered(key))
     assert missing == []
+
+
+def test_the_config_schema_example_works() -> None:
+    """The plugin in configuration.md's "Declaring a plugin's config" declares a schema config check uses."""
+    text = (ROOT / "docs" / "configuration.md").read_text()
+    code = re.search(r"^```python\n(.*?)^```", text.split("## Declaring a plugin's config", 1)[1], re.S | re.M)
+    assert code
+    module = types.ModuleType("configuration_md_example")
+    sys.modules[module.__name__] = module  # pydantic resolves the annotations through the module
+    try:
+        exec(compile(code.group(1), "configuration.md", "exec"), module.__dict__)  # noqa: S102 - the documented example
+    finally:
+        del sys.modules[module.__name__]
+    plugin = module.hello_plugin
+    schemas = {**all_schemas(), **plugin.config_schema}
+    findings = [str(f) for f in check_sections({"hello": {"greting": "hi", "maxGreetings": 0}}, schemas)]
+    assert "Unknown config key 'hello.greting', did you mean 'greeting'?" in findings
+    assert any(f.startswith("Invalid config at 'hello.maxGreetings'") for f in findings)
+    assert plugin.get_registrations()[0].plugin_id == "hello"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from host.config_check import installed_features
 from host.config import Config
+from host.config_check import installed_features
 from host.config_schema import HOST_CONFIG_SCHEMA, check_sections
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""``greenroom start`` logs: one JSON format for Greenroom's, gunicorn's and uvicorn's lines, request ids, access log."""
+"""``greenroom start`` logs: one JSON format for every line (gunicorn and uvicorn too), request ids, access log."""
 
 from __future__ import annotations
 

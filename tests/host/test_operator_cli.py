@@ -18,7 +18,9 @@ from tests.conftest import PG_DSN, free_port
 GREENROOM = [sys.executable, "-m", "host.cli"]
 
 
-def run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: int = 90) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: int = 90
+) -> subprocess.CompletedProcess[str]:
     """Run ``greenroom ARGS`` in ``cwd`` (the checkout stays importable through PYTHONPATH)."""
     full_env = {**os.environ, **(env or {})}
     paths = [p for p in (full_env.get("GR_EXTRA_SITE"), str(Path(__file__).resolve().parents[2])) if p]
@@ -62,7 +64,8 @@ def test_misspelled_top_level_key_is_a_warning_with_a_suggestion(tmp_path: Path)
 def test_misspelled_nested_keys_are_warnings_with_suggestions(tmp_path: Path) -> None:
     result = check(tmp_path, {"backend": {"listen": {"prot": 7007}, "database": {"pluginDivisonMode": "schema"}}})
     assert "Unknown config key 'backend.listen.prot', did you mean 'port'?" in result.stderr
-    assert "Unknown config key 'backend.database.pluginDivisonMode', did you mean 'pluginDivisionMode'?" in result.stderr
+    assert ("Unknown config key 'backend.database.pluginDivisonMode', did you mean 'pluginDivisionMode'?"
+            in result.stderr)
 
 
 def test_types_enums_and_durations_are_errors(tmp_path: Path) -> None:
