@@ -72,7 +72,7 @@ class AccessLog:
         finally:
             if self._enabled:
                 self._logger.info(
-                    f"{scope.get('method', 'GET')} {scope.get('path', '/')} {status}",
+                    f"{scope.get('method', 'GET')} {scope.get('path', '/')} {status}",  # noqa: G004 - host Logger
                     method=scope.get("method", "WEBSOCKET") if scope["type"] == "http" else "WEBSOCKET",
                     path=scope.get("path", "/"),
                     status=status,

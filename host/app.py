@@ -12,14 +12,14 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from host.services import core_services
 from host.access_log import AccessLog
 from host.backend import Backend
 from host.config import Config
 from host.connection_errors import short_error
-from host.defaults import create_backend
 from host.cors import with_cors
+from host.defaults import create_backend
 from host.security_headers import with_security_headers
+from host.services import core_services
 
 
 class GreenroomApp:

@@ -107,7 +107,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except ConfigError as error:
         _print_problems(str(error).split("; "))
         return 1
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure is one short message (traceback at debug)
         return _failed("Migration failed", error)
 
     async def run() -> None:
@@ -118,7 +118,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(run())
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - any failure is one short message (traceback at debug)
         return _failed("Migration failed", error)
     print("Migrations applied")
     return 0

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -95,10 +96,8 @@ def host_problems(config: Config) -> list[str]:
 
     problems: list[str] = []
     workers = 1
-    try:
+    with contextlib.suppress(ConfigError):  # the schema reports a mistyped value
         workers = int(config.get_optional_number("backend.workers") or 1)
-    except ConfigError:
-        pass  # the schema reports it
     checks: list[Callable[[], object]] = [
         lambda: DatabaseManager(config).client_for("config-check"),
         lambda: parse_external_access(config),

@@ -426,10 +426,9 @@ def _real_parts(node: Any, loc: tuple[int | str, ...], *, keep_last: bool) -> li
     parts: list[int | str] = []
     for index, part in enumerate(loc):
         last = index == len(loc) - 1
-        if isinstance(node, Mapping) and part in node:
-            parts.append(part)
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        in_mapping = isinstance(node, Mapping) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
+        if in_mapping or in_list:
             parts.append(part)
             node = node[part]
         elif last and keep_last:

@@ -26,9 +26,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from gunicorn.glogging import Logger as _GunicornBaseLogger
-
 import orjson
+from gunicorn.glogging import Logger as _GunicornBaseLogger
 
 _LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "warning": logging.WARNING,
            "info": logging.INFO, "debug": logging.DEBUG}

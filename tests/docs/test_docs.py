@@ -146,7 +146,7 @@ def test_the_config_schema_example_works() -> None:
     module = types.ModuleType("configuration_md_example")
     sys.modules[module.__name__] = module  # pydantic resolves the annotations through the module
     try:
-        exec(compile(code.group(1), "configuration.md", "exec"), module.__dict__)  # noqa: S102 - the documented example
+        exec(compile(code.group(1), "configuration.md", "exec"), module.__dict__)
     finally:
         del sys.modules[module.__name__]
     plugin = module.hello_plugin
