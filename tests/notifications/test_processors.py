@@ -170,6 +170,8 @@ class SystemResolver:
     async def resolve_notification_recipients(self, *, entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
         if entity_refs == ["system:default/sys"]:
             return {"userEntityRefs": [MOCK, "group:default/mock", MOCK]}
+        if entity_refs == ["system:default/sloppy"]:
+            return ["user:mock", "User:Default/Mock", "user:jane", "user:"]
         return ["group:default/mock", "component:default/x"]
 
 
@@ -198,6 +200,13 @@ async def test_custom_resolver_is_used(module_api: Api) -> None:
     """16: the module's resolver replaces the catalog; the system ref resolves to mock once."""
     items = await module_api.send_ok(user("system:default/sys"))
     assert [item["user"] for item in items] == [MOCK]
+
+
+async def test_resolver_refs_are_made_canonical(module_api: Api) -> None:
+    """``user:mock`` from a resolver is stored as ``user:default/mock`` and reaches the user (Backstage: never)."""
+    items = await module_api.send_ok(user("system:default/sloppy"))
+    assert [item["user"] for item in items] == [MOCK, "user:default/jane"]
+    assert (await module_api.list(MOCK))["totalCount"] == 1
 
 
 async def test_non_user_refs_from_resolver_are_ignored(module_api: Api) -> None:
