@@ -134,10 +134,13 @@ class Catalog:
         return {"facets": await self.store.facets(keys, filters)}
 
     async def resolve_users(
-        self, entity_refs: list[str] | str, excluded_entity_refs: list[str] | str | None = None
+        self,
+        entity_refs: list[str] | str,
+        excluded_entity_refs: list[str] | str | None = None,
+        via: dict[str, tuple[str, str]] | None = None,
     ) -> list[str]:
-        """Users behind ``entity_refs`` (see :mod:`plugin_catalog.resolution`)."""
-        return await resolve_users(self.store, _as_list(entity_refs), _as_list(excluded_entity_refs))
+        """Users behind ``entity_refs`` (see :mod:`plugin_catalog.resolution`); ``via`` records how."""
+        return await resolve_users(self.store, _as_list(entity_refs), _as_list(excluded_entity_refs), via)
 
     async def get_user_ownership_refs(self, user_ref: str) -> list[str]:
         """The user's ref followed by every group it is directly a member of."""

@@ -11,7 +11,10 @@ Breadth-first, one batch of queries per round:
   removed from the result even when a group reached them;
 * refs are visited once, so cycles end.
 
-The result keeps the order in which users were first reached.
+The result keeps the order in which users were first reached. Given a
+``via`` dict, each reached ref is mapped to ``(ref that reached it,
+relation)`` (``hasMember``, ``parentOf`` or ``ownedBy``), so the path from a
+requested ref to each user can be rebuilt (the notifications delivery log).
 """
 
 from __future__ import annotations
@@ -28,9 +31,14 @@ def _kind(ref: str) -> str:
 
 
 async def resolve_users(
-    store: CatalogStore, entity_refs: Iterable[str], excluded_refs: Iterable[str] = ()
+    store: CatalogStore,
+    entity_refs: Iterable[str],
+    excluded_refs: Iterable[str] = (),
+    via: dict[str, tuple[str, str]] | None = None,
 ) -> list[str]:
     """Return the canonical user refs behind ``entity_refs``, minus ``excluded_refs``.
+
+    ``via``, when given, is filled with ``{reached_ref: (from_ref, relation)}``.
 
     Raises :class:`host.errors.InputError` for a ref that cannot be parsed.
     """
@@ -55,10 +63,24 @@ async def resolve_users(
         follow: list[str] = []
         for ref in found:
             if _kind(ref) == "group":
-                users.update((member, None) for member in targets.get((ref, HAS_MEMBER), []) if _kind(member) == "user")
-                follow.extend(targets.get((ref, PARENT_OF), []))
+                members = [member for member in targets.get((ref, HAS_MEMBER), []) if _kind(member) == "user"]
+                children = targets.get((ref, PARENT_OF), [])
+                if via is not None:
+                    for member in members:
+                        if member not in users and member not in seen:
+                            via.setdefault(member, (ref, HAS_MEMBER))
+                    for child in children:
+                        if child not in seen:
+                            via.setdefault(child, (ref, PARENT_OF))
+                users.update((member, None) for member in members)
+                follow.extend(children)
             else:
-                follow.extend(targets.get((ref, OWNED_BY), [])[:1])
+                owners = targets.get((ref, OWNED_BY), [])[:1]
+                if via is not None:
+                    for owner in owners:
+                        if owner not in seen:
+                            via.setdefault(owner, (ref, OWNED_BY))
+                follow.extend(owners)
         work = [ref for ref in dict.fromkeys(follow) if ref not in seen]
         seen.update(work)
     return [user for user in users if user not in excluded]

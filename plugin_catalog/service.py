@@ -51,10 +51,16 @@ class CatalogService:
         return await (await self._catalog()).query_entities(filter, limit, cursor)
 
     async def resolve_users(
-        self, entity_refs: list[str] | str, excluded_entity_refs: list[str] | str | None = None
+        self,
+        entity_refs: list[str] | str,
+        excluded_entity_refs: list[str] | str | None = None,
+        via: dict[str, tuple[str, str]] | None = None,
     ) -> list[str]:
-        """Canonical user refs behind ``entity_refs`` (notifications spec, section 3)."""
-        return await (await self._catalog()).resolve_users(entity_refs, excluded_entity_refs)
+        """Canonical user refs behind ``entity_refs`` (notifications spec, section 3).
+
+        ``via``, when given, is filled with ``{reached_ref: (from_ref, relation)}``.
+        """
+        return await (await self._catalog()).resolve_users(entity_refs, excluded_entity_refs, via)
 
     async def get_user_ownership_refs(self, user_ref: str) -> list[str]:
         """The user ref plus every group it is directly a member of."""

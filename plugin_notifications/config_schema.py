@@ -43,6 +43,25 @@ class IdempotencyConfig(ConfigSection):
     max_response_bytes: int | None = Field(default=None, gt=0)
 
 
+class DeliveryBackoff(ConfigSection):
+    """``notifications.delivery.backoff``: the exponential retry delay (jittered)."""
+
+    initial: Duration | None = None
+    max: Duration | None = None
+
+
+class DeliveryConfigSection(ConfigSection):
+    """``notifications.delivery``: the outbox of durable channels (see :mod:`plugin_notifications.outbox`)."""
+
+    max_attempts: int | None = Field(default=None, ge=1)
+    backoff: DeliveryBackoff | None = None
+    lease_seconds: float | None = Field(default=None, gt=0)
+    poll_interval: Duration | None = None
+    recipients_per_row: int | None = Field(default=None, ge=1)
+    claim_rows: int | None = Field(default=None, ge=1)
+    dispatcher: bool | None = None
+
+
 class NotificationsConfig(ConfigSection):
     """``notifications``."""
 
@@ -55,5 +74,6 @@ class NotificationsConfig(ConfigSection):
     web: WebInboxConfig | None = None
     limits: NotificationsLimits | None = None
     idempotency: IdempotencyConfig | None = None
+    delivery: DeliveryConfigSection | None = None
     processors: dict[str, Any] | None = None
     trace_hooks: bool | None = None

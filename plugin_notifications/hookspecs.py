@@ -134,7 +134,9 @@ def notifications_resolve_recipients(entity_refs: list[str], excluded_entity_ref
     :param entity_refs: the requested entity refs (``recipients.entityRef``).
     :param excluded_entity_refs: refs to leave out (``recipients.excludeEntityRef``).
     :return: user entity refs, as a list or ``{"userEntityRefs": [...]}``
-        (refs that are not users are dropped), or ``None`` to let the next
+        (refs that are not users are dropped); the dict may add
+        ``"via": {reached_ref: [from_ref, relation]}``, the path the delivery
+        log shows (the catalog default fills it), or ``None`` to let the next
         implementation answer. An ``async`` implementation always answers.
 
     Use in processors: optional; implemented by a plugin that is not a

@@ -35,7 +35,7 @@ from plugin_notifications.store import ORDER_FIELDS
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _ORDER_NAMES = ", ".join(ORDER_FIELDS)
 #: Literal segments routed before ``/{id}``; an id is never one of them.
-RESERVED_IDS = ["notifications", "update", "status", "topics", "settings", "openapi.json"]
+RESERVED_IDS = ["notifications", "update", "status", "topics", "settings", "openapi.json", "delivery-metrics"]
 
 
 def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
@@ -109,6 +109,19 @@ def _operations() -> dict[str, dict[str, Any]]:
             "parameters": [path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}})],
             "responses": responses(ref("Notification"), 401, 403, 404),
         },
+        "deliveries": {
+            "summary": "How the notification reached the recipient and each channel's delivery status "
+                       "(user token: own notifications and broadcasts; service token: any)",
+            "parameters": [
+                path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}}),
+                query_param("user", {"type": "string"}, "service token only: the recipient the notification must belong to"),
+            ],
+            "responses": responses(ref("DeliveryLog"), 401, 403, 404),
+        },
+        "deliveryMetrics": {
+            "summary": "Outbox counters per channel, queue depth and lag (service token)",
+            "responses": responses(ref("DeliveryMetrics"), 401, 403),
+        },
         "update": {
             "summary": "Mark read/unread and saved/unsaved (user token); answers the affected notifications",
             "requestBody": {"required": True, **json_body(ref("UpdateRequest"), "ids and the new state")},
@@ -148,6 +161,8 @@ def _paths() -> dict[str, Any]:
         "/notifications": {"get": op("list", "getNotifications"), "post": op("create", "createNotification")},
         "/notifications/update": {"post": op("update", "updateNotifications")},
         "/notifications/{id}": {"get": op("get", "getNotification")},
+        "/notifications/{id}/deliveries": {"get": op("deliveries", "getNotificationDeliveries")},
+        "/delivery-metrics": {"get": op("deliveryMetrics", "getDeliveryMetrics")},
         "/status": {"get": op("status", "getStatus")},
         "/topics": {"get": op("topics", "getTopics")},
         "/settings": {"get": op("getSettings", "getSettings"), "post": op("saveSettings", "saveSettings")},
@@ -157,6 +172,7 @@ def _paths() -> dict[str, Any]:
         },
         "/update": {"post": op("update", "updateNotificationsLegacy", deprecated=True)},
         "/{id}": {"get": op("get", "getNotificationLegacy", deprecated=True)},
+        "/{id}/deliveries": {"get": op("deliveries", "getNotificationDeliveriesShort")},
     }
 
 
@@ -196,6 +212,48 @@ def _schemas() -> dict[str, Any]:
         "type": "object",
         "required": ["unread", "read"],
         "properties": {"unread": {"type": "integer", "minimum": 0}, "read": {"type": "integer", "minimum": 0}},
+    }
+    nullable_string = {"type": ["string", "null"]}
+    schemas["DeliveryLog"] = {
+        "type": "object",
+        "required": ["notificationId", "user", "resolution", "channels"],
+        "properties": {
+            "notificationId": {"type": "string"},
+            "user": nullable_string,
+            "resolution": {
+                "type": "array",
+                "description": "from the requested entity down to the user; relation: how the previous step reached it",
+                "items": {"type": "object", "required": ["entityRef", "relation"],
+                          "properties": {"entityRef": nullable_string, "relation": nullable_string}},
+            },
+            "channels": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["channel", "status", "attempts", "lastError", "updated"],
+                    "properties": {
+                        "channel": {"type": "string"},
+                        "status": {"type": "string", "enum": ["pending", "sent", "failed", "dead", "muted", "skipped"]},
+                        "attempts": {"type": "integer", "minimum": 0},
+                        "lastError": nullable_string,
+                        "updated": {"anyOf": [_TIMESTAMP, {"type": "null"}]},
+                        "setting": {"type": "string", "description": "which setting allowed or muted the channel"},
+                        "deliveryId": {"type": "string", "description": "the id passed to the channel"},
+                    },
+                },
+            },
+        },
+    }
+    counters = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+    schemas["DeliveryMetrics"] = {
+        "type": "object",
+        "required": ["channels", "queueDepth", "lagSeconds"],
+        "properties": {
+            "channels": {"type": "object", "additionalProperties": counters,
+                         "description": "per channel: sent, failed, retried, dead, skipped, queueDepth"},
+            "queueDepth": {"type": "integer", "minimum": 0},
+            "lagSeconds": {"type": "number", "minimum": 0},
+        },
     }
     schemas["Topics"] = {
         "type": "object",

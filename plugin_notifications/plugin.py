@@ -20,8 +20,11 @@ from plugin_catalog import catalog_service_ref
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
 from plugin_notifications.idempotency import IdempotencyKeys, IdempotencySettings
+from plugin_notifications.dispatcher import OUTBOX_TOPIC, Dispatcher
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.openapi import build_openapi_document
+from plugin_notifications.outbox import DeliveryConfig, OutboxPlanner
+from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import CatalogRecipientResolver
 from plugin_notifications.routes import NotificationsApi
@@ -79,6 +82,15 @@ def _register(reg: Registrar) -> None:
         await events.subscribe("settings-cache", [SETTINGS_CHANGED_TOPIC], settings.on_settings_changed)
         tasks = BackgroundTasks(logger)
         limits = NotificationLimits.from_config(config)
+        delivery_config = DeliveryConfig.from_config(config)
+        outbox_store = OutboxStore(engine)
+        dispatcher = Dispatcher(outbox_store, registry, delivery_config, logger.child(task="dispatcher"))
+        await events.subscribe("notifications-dispatcher", [OUTBOX_TOPIC], dispatcher.on_outbox_event)
+
+        def outbox_written() -> None:
+            dispatcher.wake()  # this worker at once; the others through the events bus
+            tasks.spawn(events.publish(OUTBOX_TOPIC, {}), name="notifications:outbox-wake")
+
         sender = NotificationSender(
             store=store,
             settings=settings,
@@ -90,10 +102,13 @@ def _register(reg: Registrar) -> None:
             logger=logger,
             post_process_concurrency=int(config.get_optional_number("notifications.concurrencyLimit") or 10),
             limits=limits,
+            outbox=OutboxPlanner(registry, delivery_config, logger),
+            on_outbox=outbox_written,
         )
         NotificationsApi(
             store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth, limits=limits,
             idempotency=idempotency,
+            outbox=outbox_store,
         ).register(router)
         router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
@@ -103,6 +118,9 @@ def _register(reg: Registrar) -> None:
         drain_seconds = shutdown_timeout.total_seconds() if shutdown_timeout else 30.0
         lifecycle.add_shutdown_hook(lambda: tasks.drain(drain_seconds))
         provided_idempotency.provide(idempotency)
+        lifecycle.add_shutdown_hook(lambda: dispatcher.stop(drain_seconds))
+        if delivery_config.enabled:
+            lifecycle.add_startup_hook(dispatcher.start)
         provided_sender.provide(sender)
 
     reg.register_init(

@@ -11,6 +11,7 @@ the form user tokens carry), once each, in order.
 from __future__ import annotations
 
 import inspect
+from dataclasses import dataclass, field
 from collections.abc import Iterable
 from typing import Any
 
@@ -51,21 +52,57 @@ class CatalogRecipientResolver:
 
     async def resolve_notification_recipients(
         self, *, entity_refs: list[str], excluded_entity_refs: list[str]
-    ) -> list[str]:
-        """Resolve through the catalog (spec section 3)."""
-        return list(await self._catalog.resolve_users(entity_refs, excluded_entity_refs))
+    ) -> dict[str, Any]:
+        """Resolve through the catalog (spec section 3), with how each user was reached."""
+        via: dict[str, tuple[str, str]] = {}
+        users = list(await self._catalog.resolve_users(entity_refs, excluded_entity_refs, via=via))
+        return {"userEntityRefs": users, "via": via}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The users of a send and, where the resolver says, how each was reached."""
+
+    users: list[str]
+    #: ``{reached_ref: (from_ref, relation)}``; refs asked for directly are not in it.
+    via: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def path(self, user: str) -> list[dict[str, str | None]]:
+        """From the requested ref down to ``user``: ``[{entityRef, relation}]`` (relation from the previous step)."""
+        return resolution_path(self.via, user)
+
+
+def resolution_path(via: dict[str, Any], user: str) -> list[dict[str, str | None]]:
+    """Walk ``via`` (``{ref: (from_ref, relation)}``) up from ``user``; return the path top-down."""
+    steps: list[dict[str, str | None]] = []
+    ref: str | None = user
+    seen: set[str] = set()
+    while ref is not None and ref not in seen:
+        seen.add(ref)
+        source = via.get(ref)
+        steps.append({"entityRef": ref, "relation": source[1] if source else None})
+        ref = source[0] if source else None
+    return list(reversed(steps))
 
 
 async def resolve_recipients(
     resolver: RecipientResolver, entity_refs: list[str], excluded_entity_refs: list[str]
-) -> list[str]:
-    """Run ``resolver`` (sync or async; list or ``{userEntityRefs}`` result) and keep user refs."""
+) -> Resolution:
+    """Run ``resolver`` (sync or async; list or ``{userEntityRefs, via?}`` result) and keep user refs."""
     result = resolver.resolve_notification_recipients(
         entity_refs=entity_refs, excluded_entity_refs=excluded_entity_refs
     )
     if inspect.isawaitable(result):
         result = await result
+    via: dict[str, tuple[str, str]] = {}
     if isinstance(result, dict):
+        raw_via = result.get("via")
+        if isinstance(raw_via, dict):
+            via = {
+                str(ref): (str(step[0]), str(step[1]))
+                for ref, step in raw_via.items()
+                if isinstance(step, (list, tuple)) and len(step) == 2
+            }
         result = result.get("userEntityRefs") or result.get("user_entity_refs") or []
     excluded = set(only_users(excluded_entity_refs))
-    return [ref for ref in only_users(result or []) if ref not in excluded]
+    return Resolution([ref for ref in only_users(result or []) if ref not in excluded], via)

@@ -16,11 +16,13 @@ import falcon
 from host.errors import InputError, NotFoundError
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys
+from plugin_notifications.delivery_log import delivery_log
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
 from plugin_notifications.sender import SIGNAL_CHANNEL, NotificationSender
 from plugin_notifications.settings import SettingsService
-from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, NotificationQuery, NotificationsStore
+from plugin_notifications.outbox_store import OutboxStore
+from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, NotificationQuery, NotificationsStore, valid_ids
 
 
 def _param(req: falcon.Request, name: str) -> str | None:
@@ -115,9 +117,11 @@ class NotificationsApi:
         http_auth: Any,
         limits: NotificationLimits | None = None,
         idempotency: IdempotencyKeys | None = None,
+        outbox: OutboxStore | None = None,
     ) -> None:
         self._limits = limits or NotificationLimits()
         self._idempotency = idempotency
+        self._outbox = outbox
         self._store = store
         self._sender = sender
         self._settings = settings
@@ -130,6 +134,10 @@ class NotificationsApi:
             router.add_route(prefix or "/", self, suffix="collection")
             router.add_route(f"{prefix}/update", self, suffix="update")
             router.add_route(f"{prefix}/{{notification_id}}", self, suffix="item")
+            if self._outbox is not None:
+                router.add_route(f"{prefix}/{{notification_id}}/deliveries", self, suffix="deliveries")
+        if self._outbox is not None:
+            router.add_route("/delivery-metrics", self, suffix="metrics")
         router.add_route("/status", self, suffix="status")
         router.add_route("/settings", self, suffix="settings")
         router.add_route("/topics", self, suffix="topics")
@@ -177,6 +185,36 @@ class NotificationsApi:
         if found is None:
             raise NotFoundError("Not found")
         resp.media = found.to_wire()
+
+    async def on_get_deliveries(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
+        """``GET /{id}/deliveries``: how the notification reached the recipient and each channel's status.
+
+        A user reads the log of their own notifications (and of broadcasts); anything
+        else is a 404. A service principal reads any, optionally checking ``?user=``.
+        """
+        assert self._outbox is not None
+        creds = await self._http_auth.credentials(req, allow=("user", "service"))
+        ids = valid_ids([notification_id])
+        if not ids:
+            raise NotFoundError("Not found")
+        owner, send = await self._outbox.send_of(ids[0])
+        if creds.principal.type == "user":
+            caller = str(creds.principal.user_entity_ref)
+            if await self._store.get_notification(caller, ids[0]) is None:
+                raise NotFoundError("Not found")
+            recipient = caller if owner is not None else None
+        else:
+            wanted = _param(req, "user")
+            if owner is None and send is None or (wanted and owner is not None and wanted != owner):
+                raise NotFoundError("Not found")
+            recipient = owner
+        resp.media = await delivery_log(self._outbox, ids[0], recipient, send)
+
+    async def on_get_metrics(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET /delivery-metrics`` (services only): outbox counters, queue depth and lag."""
+        assert self._outbox is not None
+        await self._http_auth.credentials(req, allow=("service",))
+        resp.media = await self._outbox.metrics()
 
     async def on_post_update(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``POST /notifications/update``: mark read/unread, saved/unsaved; signal read changes."""

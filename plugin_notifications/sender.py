@@ -33,10 +33,11 @@ from plugin_notifications.models import (
     parse_send_options,
     utc_now,
 )
+from plugin_notifications.outbox import OutboxPlanner
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
-from plugin_notifications.recipients import resolve_recipients
+from plugin_notifications.recipients import Resolution, resolve_recipients
 from plugin_notifications.settings import DeliverySettings, SettingsService
-from plugin_notifications.store import NotificationsStore
+from plugin_notifications.store import NotificationsStore, SendWrite
 
 SIGNAL_CHANNEL = "notifications"
 _SIGNAL_BATCH = 2000
@@ -90,6 +91,8 @@ class NotificationSender:
         logger: Any,
         post_process_concurrency: int = 10,
         limits: NotificationLimits | None = None,
+        outbox: OutboxPlanner | None = None,
+        on_outbox: Any = None,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -101,6 +104,9 @@ class NotificationSender:
         self._logger = logger
         self._post_process_limit = max(1, post_process_concurrency)
         self._limits = limits or NotificationLimits()
+        self._outbox = outbox
+        #: Called (no arguments) after a send wrote outbox rows: wakes the dispatchers.
+        self._on_outbox = on_outbox
 
     async def send(self, body: Any, *, origin: str) -> list[Notification]:
         """Create notifications from a send body on behalf of ``origin``.
@@ -121,24 +127,36 @@ class NotificationSender:
             return [await self._broadcast(options, origin, created)]
         # Errors of the resolver propagate: the router answers a database outage with 503 and
         # anything else unexpected with a logged 500; neither echoes the error (SQL, parameters).
-        users = await resolve_recipients(
+        resolution = await resolve_recipients(
             self._resolver, options.recipients.entity_refs(), options.recipients.excluded_entity_refs()
         )
-        return await self._to_users(users, options, origin, created)
+        return await self._to_users(resolution, options, origin, created)
 
     async def _broadcast(self, options: NotificationSendOptions, origin: str, created: Any) -> Notification:
         notification = _new(None, origin, created, options.payload)
         if self._pipeline.active:
             notification = await self._pipeline.pre_process(notification, options, _always)
-        stored = await self._store.save_broadcast(notification)
+        send = self._send_write(origin, created, {"broadcast": True})
+        if self._outbox is not None and self._outbox.active:
+            send.outbox = self._outbox.rows(send.id, origin, created, [notification], lambda _u, _c: (True, "broadcast"))
+        stored = await self._store.save_broadcast(notification, send)
+        self._outbox_written(send)
         self._tasks.spawn(
             self._after_broadcast(stored, options), name=f"notifications:broadcast:{stored.id}"
         )
         return stored
 
+    def _send_write(self, origin: str, created: Any, resolution: dict[str, Any]) -> SendWrite:
+        return SendWrite({"id": str(uuid.uuid4()), "origin": origin, "created": created, "resolution": resolution})
+
+    def _outbox_written(self, send: SendWrite) -> None:
+        if send.outbox and self._on_outbox is not None:
+            self._on_outbox()
+
     async def _to_users(
-        self, users: Sequence[str], options: NotificationSendOptions, origin: str, created: Any
+        self, resolution: Resolution, options: NotificationSendOptions, origin: str, created: Any
     ) -> list[Notification]:
+        users = resolution.users
         if not users:
             return []
         delivery = await self._settings.delivery_settings(users, origin)
@@ -152,8 +170,25 @@ class NotificationSender:
             if self._pipeline.active:
                 notification = await self._pipeline.pre_process(notification, options, allowed)
             prepared.append(notification)
-        web = [item for item in prepared if delivery.is_enabled(item.user or "", WEB_CHANNEL, origin, topic)]
-        stored = await self._store.save_user_notifications(web)
+        web = []
+        web_why: dict[str, list[Any]] = {}
+        for item in prepared:
+            enabled, why = delivery.explain(item.user or "", WEB_CHANNEL, origin, topic)
+            if enabled:
+                web.append(item)
+            if why != "default":  # the common case is left out: the log shows it as default
+                web_why[item.user or ""] = [enabled, why]
+        send = self._send_write(origin, created, {
+            "via": {ref: list(step) for ref, step in resolution.via.items()},
+            "web": web_why,
+        })
+        if self._outbox is not None and self._outbox.active:
+            send.outbox = self._outbox.rows(
+                send.id, origin, created, prepared,
+                lambda user, channel: delivery.explain(user, channel, origin, topic),
+            )
+        stored = await self._store.save_user_notifications(web, send)
+        self._outbox_written(send)
         by_user = {item.user: item for item in stored}
         delivered = [by_user.get(item.user, item) for item in prepared]
         self._tasks.spawn(

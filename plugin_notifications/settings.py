@@ -107,17 +107,30 @@ class DeliverySettings:
 
     def is_enabled(self, user: str, channel: str, origin: str, topic: str | None) -> bool:
         """Backstage's ``isNotificationsEnabledFor`` for one user and channel."""
+        return self.explain(user, channel, origin, topic)[0]
+
+    def explain(self, user: str, channel: str, origin: str, topic: str | None) -> tuple[bool, str]:
+        """:meth:`is_enabled` and which setting decided it (for the delivery log).
+
+        The reason is one of ``default`` (nothing configured), ``config channel``,
+        ``config origin``, ``config topic`` (``notifications.defaultSettings``),
+        ``user origin`` or ``user topic`` (the user's own settings).
+        """
         configured = self._defaults.get(channel.lower())
         channel_enabled = configured.enabled if configured else None
         stored = self._by_user.get(user, {}).get(channel.lower())
         found = stored.origins.get(origin) if stored else None
+        source = "user"
         if found is None and configured is not None and channel_enabled is not False:
             found = configured.origins.get(origin)
+            source = "config"
         if found is None:
-            return channel_enabled if channel_enabled is not None else True
+            if channel_enabled is not None:
+                return channel_enabled, "config channel"
+            return True, "default"
         if topic is not None and topic in found.topics:
-            return found.topics[topic]
-        return found.enabled if found.enabled is not None else True
+            return found.topics[topic], f"{source} topic"
+        return (found.enabled if found.enabled is not None else True), f"{source} origin"
 
 
 #: Events topic on which a worker announces that a user's settings changed.

@@ -27,6 +27,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_notifications import tables as t
+from plugin_notifications.outbox import renumber
+from plugin_notifications.outbox_store import write_send
 from plugin_notifications.limits import stored_metadata_is_renderable
 from plugin_notifications.models import (
     Notification,
@@ -84,6 +86,19 @@ class NotificationQuery:
     order: list[tuple[str, str]] = field(default_factory=lambda: [("created", "desc")])
     offset: int | None = None
     limit: int | None = None
+
+
+@dataclass
+class SendWrite:
+    """What a send writes besides its notifications: the ``notification_send`` row and outbox rows."""
+
+    row: dict[str, Any]
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        """The send's id (``notification.send_id``)."""
+        return str(self.row["id"])
 
 
 @dataclass(frozen=True)
@@ -251,7 +266,9 @@ class NotificationsStore:
 
     # -- writes ------------------------------------------------------------------
 
-    async def save_user_notifications(self, notifications: Sequence[Notification]) -> list[Notification]:
+    async def save_user_notifications(
+        self, notifications: Sequence[Notification], send: SendWrite | None = None
+    ) -> list[Notification]:
         """Store per-user notifications in bulk and return what the caller should see.
 
         Unscoped notifications are inserted. A notification with a scope
@@ -259,47 +276,62 @@ class NotificationsStore:
         in place: id and created stay, title and severity are replaced,
         description, link, topic, icon and metadata only when sent, ``updated``
         is set and ``read`` cleared. Those come back as the full stored row;
-        inserted ones come back as given.
+        inserted ones come back as given. ``send`` (its row and outbox rows)
+        is written in the same transaction.
         """
-        if not notifications:
+        if not notifications and send is None:
             return []
         plain = [item for item in notifications if item.payload.scope is None]
         scoped = [item for item in notifications if item.payload.scope is not None]
+        send_id = send.id if send is not None else None
         restored: dict[str, Notification] = {}
         # One send is one transaction: a process killed mid-write leaves none of its rows.
         # Only a one-row INSERT or a PostgreSQL COPY (one statement each) may skip BEGIN/COMMIT;
         # a multi-row executemany outside a transaction commits row by row on SQLite.
         copy = self._dialect == "postgresql" and len(plain) >= _COPY_THRESHOLD
-        one_statement = not scoped and (len(plain) == 1 or (copy and len(plain) == len(notifications)))
+        one_statement = send is None and not scoped and (
+            len(plain) == 1 or (copy and len(plain) == len(notifications))
+        )
         async with (self._reader.connect() if one_statement else self._engine.begin()) as conn:
             if copy:
-                await _copy_notifications(conn, plain)
+                await _copy_notifications(conn, plain, send_id)
             elif plain:
                 for chunk in _chunks(plain):
-                    await conn.execute(sa.insert(t.notification), [_row(item, user=True) for item in chunk])
+                    await conn.execute(sa.insert(t.notification), [_row(item, user=True, send_id=send_id) for item in chunk])
             for chunk in _chunks(scoped):
-                stmt = self._upsert(t.notification, t.NOTIFICATION_SCOPE_KEY)
-                result = await conn.execute(stmt, [_row(item, user=True) for item in chunk])
+                stmt = self._upsert(t.notification, t.NOTIFICATION_SCOPE_KEY, with_send=send is not None)
+                result = await conn.execute(stmt, [_row(item, user=True, send_id=send_id) for item in chunk])
                 for row in result.mappings():
                     restored[row["user"]] = _to_notification(row)
+            if send is not None:
+                renumber(send.outbox, {user: item.id for user, item in restored.items()})
+                await write_send(conn, send.row, send.outbox)
         final: list[Notification] = []
         for item in notifications:
             kept = restored.get(item.user or "")
             final.append(kept if kept is not None and kept.id != item.id else item)
         return final
 
-    async def save_broadcast(self, notification: Notification) -> Notification:
+    async def save_broadcast(self, notification: Notification, send: SendWrite | None = None) -> Notification:
         """Store a broadcast; a scoped one updates the existing (origin, scope) broadcast in place.
 
         A re-send keeps the broadcast's id and created, and every user's read and
         saved marks (as Backstage does); it answers the stored row (Backstage
-        answers a fresh id it never stores).
+        answers a fresh id it never stores). ``send`` (its row and outbox rows)
+        is written in the same transaction.
         """
+        send_id = send.id if send is not None else None
         stmt = sa.insert(t.broadcast) if notification.payload.scope is None else self._upsert(
-            t.broadcast, t.BROADCAST_SCOPE_KEY)
-        async with self._reader.connect() as conn:  # one statement: no transaction needed
-            result = await conn.execute(stmt, [_row(notification, user=False)])
+            t.broadcast, t.BROADCAST_SCOPE_KEY, with_send=send is not None)
+        # Without a send it is one statement: no transaction needed.
+        async with (self._reader.connect() if send is None else self._engine.begin()) as conn:
+            result = await conn.execute(stmt, [_row(notification, user=False, send_id=send_id)])
             row = result.mappings().one() if notification.payload.scope is not None else None
+            if send is not None:
+                if row is not None:  # deliveries name the stored broadcast
+                    for outbox_row in send.outbox:
+                        outbox_row["items"]["nid"] = [str(row["id"])] * len(outbox_row["items"]["nid"])
+                await write_send(conn, send.row, send.outbox)
         if row is None or row["id"] == notification.id:
             return notification
         stored = _to_notification({**row, "user": None, "read": None, "saved": None})
@@ -308,11 +340,15 @@ class NotificationsStore:
                                             **{name: getattr(stored, name) for name in
                                                ("id", "user", "created", "updated", "origin", "payload")})
 
-    def _upsert(self, table: sa.Table, key: tuple[str, ...]) -> Any:
-        """``INSERT ... ON CONFLICT (key) WHERE scope IS NOT NULL DO UPDATE ... RETURNING *``."""
+    def _upsert(self, table: sa.Table, key: tuple[str, ...], *, with_send: bool = False) -> Any:
+        """``INSERT ... ON CONFLICT (key) WHERE scope IS NOT NULL DO UPDATE ... RETURNING *``.
+
+        ``with_send``: the row also points at the new send (``send_id``).
+        """
         dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
         stmt = dialect_insert(table)
-        values: dict[str, Any] = {name: stmt.excluded[name] for name in _REPLACED_COLUMNS}
+        replaced = (*_REPLACED_COLUMNS, "send_id") if with_send else _REPLACED_COLUMNS
+        values: dict[str, Any] = {name: stmt.excluded[name] for name in replaced}
         values.update({name: sa.func.coalesce(stmt.excluded[name], table.c[name]) for name in _KEPT_UNLESS_SENT})
         values["updated"] = stmt.excluded.created
         if "read" in table.c:
@@ -466,7 +502,7 @@ def _order_by(columns: Any, order: Sequence[tuple[str, str]]) -> list[Any]:
     return clauses
 
 
-async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notification]) -> None:
+async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notification], send_id: str | None) -> None:
     """Insert per-user notifications with PostgreSQL ``COPY`` (binary): the bulk path of a large fan-out.
 
     Recipients of one send share a payload, so its column values are computed once.
@@ -477,19 +513,19 @@ async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notificatio
     for item in items:
         base = shared.get(id(item.payload))
         if base is None:
-            base = _row(item, user=True)
+            base = _row(item, user=True, send_id=send_id)
             if base.get("metadata") is not None:
                 base["metadata"] = orjson.dumps(base["metadata"]).decode()
             shared[id(item.payload)] = base
         values = {**base, "id": item.id, "user": item.user, "origin": item.origin, "created": item.created,
                   "updated": item.updated, "read": item.read, "saved": item.saved}
-        records.append(tuple(values[name] for name in names))
+        records.append(tuple(values.get(name) for name in names))
     raw = await conn.get_raw_connection()
     assert raw.driver_connection is not None
     await raw.driver_connection.copy_records_to_table(t.notification.name, records=records, columns=names)
 
 
-def _row(item: Notification, *, user: bool) -> dict[str, Any]:
+def _row(item: Notification, *, user: bool, send_id: str | None = None) -> dict[str, Any]:
     payload = item.payload
     row: dict[str, Any] = {
         "id": item.id,
@@ -500,6 +536,8 @@ def _row(item: Notification, *, user: bool) -> dict[str, Any]:
         **{name: getattr(payload, name) for name in _PAYLOAD_COLUMNS},
     }
     row["severity"] = normalize_severity(payload.severity)
+    if send_id is not None:
+        row["send_id"] = send_id
     if user:
         row.update(user=item.user, read=item.read, saved=item.saved)
     return row

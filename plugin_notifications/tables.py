@@ -75,9 +75,10 @@ notification = sa.Table(
     sa.Column("user", sa.String(255), nullable=False),
     sa.Column("read", UtcDateTime, nullable=True),
     sa.Column("saved", UtcDateTime, nullable=True),
+    sa.Column("send_id", IdType, nullable=True),
 )
 
-broadcast = sa.Table("broadcast", metadata, *_message_columns())
+broadcast = sa.Table("broadcast", metadata, *_message_columns(), sa.Column("send_id", IdType, nullable=True))
 
 broadcast_user_status = sa.Table(
     "broadcast_user_status",
@@ -98,6 +99,48 @@ user_settings = sa.Table(
     sa.Column("topic", sa.String(255), nullable=True),
     sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("settings_key_hash", sa.String(64), nullable=False, unique=True),
+)
+
+#: One row per send: who asked for whom, and how each user was reached (the delivery log's "why").
+notification_send = sa.Table(
+    "notification_send",
+    metadata,
+    sa.Column("id", IdType, primary_key=True),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("created", UtcDateTime, nullable=False),
+    # {"requested": [...], "excluded": [...], "via": {ref: [from_ref, relation]}, "web": {user: why}}
+    sa.Column("resolution", sa.JSON, nullable=False),
+    sa.Index("notification_send_created_idx", "created"),
+)
+
+#: The transactional outbox: one row per (recipient batch, durable channel) of a send.
+notification_outbox = sa.Table(
+    "notification_outbox",
+    metadata,
+    sa.Column("id", IdType, primary_key=True),
+    sa.Column("send_id", IdType, nullable=False),
+    sa.Column("channel", sa.String(255), nullable=False),
+    # pending: has deliveries to make; done: every delivery is sent, skipped, muted or dead
+    sa.Column("state", sa.String(8), nullable=False),
+    sa.Column("origin", sa.String(255), nullable=False),
+    sa.Column("created", UtcDateTime, nullable=False),
+    sa.Column("updated", UtcDateTime, nullable=False),
+    # {"payloads": [notification wire, ...], "items": {"id": [...], "user": [...], "nid": [...], ...}}
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("next_attempt", UtcDateTime, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires", UtcDateTime, nullable=True),
+    sa.Index("notification_outbox_due_idx", "state", "next_attempt"),
+    sa.Index("notification_outbox_send_idx", "send_id"),
+)
+
+#: Delivery counters per channel (sent, failed, retried, dead, skipped), shared by every worker.
+notification_delivery_counter = sa.Table(
+    "notification_delivery_counter",
+    metadata,
+    sa.Column("channel", sa.String(255), primary_key=True),
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("value", sa.BigInteger, nullable=False),
 )
 
 #: The partial unique indexes behind scope re-notify (``INSERT ... ON CONFLICT``).

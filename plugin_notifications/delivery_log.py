@@ -1,0 +1,66 @@
+"""The delivery log of one notification for one recipient: "why am I seeing this?".
+
+Built from what the send recorded at the time: the ``notification_send`` row
+(how the resolution reached each user, and which setting decided the web
+inbox) and the send's outbox rows (each durable channel's status, attempts,
+last error and the setting that allowed or muted it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from plugin_notifications.models import WEB_CHANNEL, format_timestamp
+from plugin_notifications.outbox import MUTED, SENT
+from plugin_notifications.outbox_store import OutboxStore
+from plugin_notifications.recipients import resolution_path
+
+
+async def delivery_log(
+    outbox: OutboxStore, notification_id: str, user: str | None, send: dict[str, Any] | None
+) -> dict[str, Any]:
+    """``{resolution, channels}`` of ``notification_id`` for ``user`` (``None``: a broadcast).
+
+    ``send`` is the notification's ``notification_send`` row (``None`` for
+    notifications stored before delivery logs existed: only the web inbox is known).
+    """
+    resolution_data = (send or {}).get("resolution") or {}
+    created = format_timestamp(send["created"]) if send else None
+    if user is None:
+        resolution: list[dict[str, Any]] = [{"entityRef": None, "relation": "broadcast"}]
+        web_enabled, web_why = True, "broadcast"
+    else:
+        resolution = resolution_path(resolution_data.get("via") or {}, user) if send else [
+            {"entityRef": user, "relation": None}
+        ]
+        web_enabled, web_why = (resolution_data.get("web") or {}).get(user, [True, "default"])
+    channels = [{
+        "channel": WEB_CHANNEL,
+        "status": SENT if web_enabled else MUTED,
+        "attempts": 1 if web_enabled else 0,
+        "lastError": None,
+        "updated": created,
+        "setting": web_why,
+    }]
+    if send is not None:
+        for row in await outbox.rows_of_send(str(send["id"])):
+            items = row.items
+            for index, item_user in enumerate(items["user"]):
+                recipients = items.get("recipients")
+                mine = (
+                    item_user == user
+                    or (item_user is None and (user is None or (recipients and user in recipients[index])))
+                    or items["nid"][index] == notification_id
+                )
+                if not mine:
+                    continue
+                channels.append({
+                    "channel": row.channel,
+                    "status": items["status"][index],
+                    "attempts": items["attempts"][index],
+                    "lastError": items["error"][index],
+                    "updated": items["updated"][index] or created,
+                    "setting": items["why"][index],
+                    "deliveryId": items["id"][index],
+                })
+    return {"notificationId": notification_id, "user": user, "resolution": resolution, "channels": channels}

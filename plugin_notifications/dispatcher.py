@@ -1,0 +1,170 @@
+"""The outbox dispatcher: one per worker, claiming due rows and calling the channels' delivery hooks.
+
+Woken at once after a send (:meth:`Dispatcher.wake`, called by this worker's
+sender and by the events bus for sends on other workers), otherwise it polls
+every ``notifications.delivery.pollInterval`` and sleeps until the next
+retry falls due. Each round claims up to ``claimRows`` rows under a lease,
+delivers them per channel in batches of the channel's ``batch_size`` (the
+channels concurrently), and records every outcome: ``sent``/``skipped``
+are final; ``retry`` backs off exponentially with jitter (or waits the
+``retry_after`` given) until ``maxAttempts``, then dead-letters; ``failed``
+dead-letters at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+from plugin_notifications.models import utc_now
+from plugin_notifications.outbox import DEAD, FAILED, SENT, SKIPPED, DeliveryConfig, OutboxItems
+from plugin_notifications.outbox_store import OutboxStore, new_owner
+from plugin_notifications.processing import DELIVER_HOOK, Processor, ProcessorRegistry
+
+#: Events topic announcing new outbox rows to the dispatchers of every worker.
+OUTBOX_TOPIC = "notifications.outbox"
+_ERROR_LIMIT = 1000
+
+
+class Dispatcher:
+    """Delivers the outbox rows of the durable channels registered in this worker."""
+
+    def __init__(self, store: OutboxStore, registry: ProcessorRegistry, config: DeliveryConfig, logger: Any) -> None:
+        self._store = store
+        self._registry = registry
+        self._config = config
+        self._logger = logger
+        self.owner = new_owner()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def channels(self) -> dict[str, tuple[Processor, DeliveryChannel]]:
+        """The durable channels this dispatcher delivers."""
+        return self._registry.durable_channels()
+
+    def wake(self) -> None:
+        """Start a round now (new rows were written)."""
+        self._wake.set()
+
+    async def on_outbox_event(self, _event: Any) -> None:
+        """Events-bus handler: another worker wrote outbox rows."""
+        self.wake()
+
+    def start(self) -> None:
+        """Run the dispatch loop in the background (no-op without durable channels)."""
+        if self._task is None and self.channels:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="notifications:dispatcher")
+
+    async def stop(self, timeout: float = 30.0) -> None:
+        """Finish the round in progress (up to ``timeout`` seconds), then stop.
+
+        Rows of a round cut short keep their lease and are reclaimed when it expires.
+        """
+        self._stopping = True
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+        except TimeoutError:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            try:
+                busy = await self.run_once()
+            except Exception as error:  # a database outage: log, wait, try again
+                self._logger.warning(f"Notification dispatcher round failed: {error}")
+                busy = False
+            if busy or self._stopping:
+                continue
+            await self._sleep()
+
+    async def _sleep(self) -> None:
+        timeout = self._config.poll_interval
+        with contextlib.suppress(Exception):
+            due = await self._store.next_due(list(self.channels))
+            if due is not None:
+                timeout = min(timeout, max(0.0, (due - utc_now()).total_seconds()))
+        self._wake.clear()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def run_once(self) -> bool:
+        """Claim and deliver one round of due rows; ``True`` when a full round was claimed."""
+        channels = self.channels
+        claimed = await self._store.claim(
+            self.owner, list(channels), self._config.claim_rows, self._config.lease_seconds
+        )
+        if not claimed:
+            return False
+        by_channel: dict[str, list[OutboxItems]] = {}
+        for row in claimed:
+            by_channel.setdefault(row.channel, []).append(row)
+        counters: dict[tuple[str, str], int] = {}
+        await asyncio.gather(*(
+            self._deliver_channel(*channels[name], rows, counters) for name, rows in by_channel.items()
+        ))
+        now = utc_now()
+        await self._store.record(self.owner, [(row, row.next_attempt(now)) for row in claimed], counters)
+        return len(claimed) >= self._config.claim_rows
+
+    async def _deliver_channel(
+        self, processor: Processor, channel: DeliveryChannel, rows: Sequence[OutboxItems],
+        counters: dict[tuple[str, str], int],
+    ) -> None:
+        work = [(row, index) for row in rows for index in row.open_indexes()]
+        for start in range(0, len(work), channel.batch_size):
+            batch = work[start : start + channel.batch_size]
+            deliveries = [row.delivery(index) for row, index in batch]
+            outcomes = await self._call(processor, channel, deliveries)
+            now = utc_now()
+            for (row, index), delivery in zip(batch, deliveries):
+                outcome = outcomes.get(delivery.id) or DeliveryOutcome.retry("The channel returned no outcome")
+                self._apply(row, index, delivery, outcome, now, counters)
+
+    async def _call(
+        self, processor: Processor, channel: DeliveryChannel, deliveries: list[Delivery]
+    ) -> Mapping[str, DeliveryOutcome]:
+        try:
+            answer = await processor.call(DELIVER_HOOK, channel=channel.name, deliveries=deliveries)
+        except Exception as error:
+            self._logger.warning(f"Delivery channel {channel.name} failed a batch of {len(deliveries)}: {error}")
+            outcome = DeliveryOutcome.retry(f"{type(error).__name__}: {error}")
+            return {delivery.id: outcome for delivery in deliveries}
+        if isinstance(answer, Mapping):
+            return {str(key): value for key, value in answer.items() if isinstance(value, DeliveryOutcome)}
+        if isinstance(answer, Sequence):
+            return {d.id: value for d, value in zip(deliveries, answer) if isinstance(value, DeliveryOutcome)}
+        return {}
+
+    def _apply(
+        self, row: OutboxItems, index: int, delivery: Delivery, outcome: DeliveryOutcome, now: datetime,
+        counters: dict[tuple[str, str], int],
+    ) -> None:
+        error = (outcome.error or "")[:_ERROR_LIMIT] or None
+        if outcome.kind == "sent":
+            status, counter = SENT, "sent"
+        elif outcome.kind == "skipped":
+            status, counter = SKIPPED, "skipped"
+        elif outcome.kind == "retry" and delivery.attempt < self._config.max_attempts:
+            status, counter = FAILED, "retried"
+            delay = outcome.retry_after if outcome.retry_after is not None else self._config.backoff(delivery.attempt)
+            row.retry_at[index] = now + timedelta(seconds=max(0.0, delay))
+        else:
+            status, counter = DEAD, "dead"
+            self._logger.warning(
+                f"Delivery {delivery.id} on {row.channel} is dead after {delivery.attempt} attempts: {error}"
+            )
+        row.set(index, status, error, now)
+        counters[(row.channel, counter)] = counters.get((row.channel, counter), 0) + 1
+        if status in (FAILED, DEAD):
+            counters[(row.channel, "failed")] = counters.get((row.channel, "failed"), 0) + 1

@@ -1,0 +1,315 @@
+"""The transactional outbox: its settings, and the rows a send writes for its durable channels.
+
+A send writes one ``notification_send`` row (the resolution: how each user
+was reached, and why the web inbox was muted for anyone) and, per durable
+channel, one ``notification_outbox`` row per batch of up to
+``notifications.delivery.recipientsPerRow`` recipients, in the transaction
+of the notification rows (:meth:`NotificationsStore.save_user_notifications`).
+
+A row's deliveries are kept as parallel lists (``id``, ``user``, ``nid``,
+``p``, ``status``, ``attempts``, ``error``, ``updated``, ``why``) so that a
+large fan-out builds them by slicing; :class:`OutboxItems` reads and
+changes them.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from host.config import Config, ConfigError
+from plugin_notifications.delivery import Delivery, DeliveryChannel
+from plugin_notifications.models import Notification, NotificationPayload, format_timestamp
+
+#: Delivery statuses (shown in delivery logs). ``failed`` will be retried; ``dead`` will not.
+PENDING, SENT, FAILED, DEAD, MUTED, SKIPPED = "pending", "sent", "failed", "dead", "muted", "skipped"
+#: Statuses a dispatcher still delivers.
+OPEN_STATUSES = frozenset({PENDING, FAILED})
+#: Row states.
+ROW_PENDING, ROW_DONE = "pending", "done"
+#: Counter names (``notification_delivery_counter``).
+COUNTERS = ("sent", "failed", "retried", "dead", "skipped")
+CONFIG_KEY = "notifications.delivery"
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """``notifications.delivery``: retries, backoff, lease, polling and batching of the outbox."""
+
+    max_attempts: int = 8
+    initial_backoff: float = 10.0
+    max_backoff: float = 600.0
+    lease_seconds: float = 60.0
+    poll_interval: float = 2.0
+    recipients_per_row: int = 200
+    claim_rows: int = 20
+    enabled: bool = True
+
+    @classmethod
+    def from_config(cls, config: Config) -> DeliveryConfig:
+        """Read and check ``notifications.delivery`` (a bad value fails startup, naming the key)."""
+        defaults = cls()
+
+        def number(key: str, default: float, minimum: float) -> float:
+            value = config.get_optional_number(f"{CONFIG_KEY}.{key}")
+            if value is None:
+                return default
+            if value < minimum:
+                raise ConfigError(f"{CONFIG_KEY}.{key} must be at least {minimum}")
+            return float(value)
+
+        def seconds(key: str, default: float) -> float:
+            value = config.get_optional_duration(f"{CONFIG_KEY}.{key}")
+            if value is None:
+                return default
+            if value.total_seconds() <= 0:
+                raise ConfigError(f"{CONFIG_KEY}.{key} must be a positive duration")
+            return value.total_seconds()
+
+        result = cls(
+            max_attempts=int(number("maxAttempts", defaults.max_attempts, 1)),
+            initial_backoff=seconds("backoff.initial", defaults.initial_backoff),
+            max_backoff=seconds("backoff.max", defaults.max_backoff),
+            lease_seconds=number("leaseSeconds", defaults.lease_seconds, 0.1),
+            poll_interval=seconds("pollInterval", defaults.poll_interval),
+            recipients_per_row=int(number("recipientsPerRow", defaults.recipients_per_row, 1)),
+            claim_rows=int(number("claimRows", defaults.claim_rows, 1)),
+            enabled=config.get_optional_boolean(f"{CONFIG_KEY}.dispatcher") is not False,
+        )
+        if result.max_backoff < result.initial_backoff:
+            raise ConfigError(f"{CONFIG_KEY}.backoff.max must not be shorter than backoff.initial")
+        return result
+
+    def backoff(self, attempts: int) -> float:
+        """Seconds before the next try after ``attempts`` failed ones: exponential, capped, jittered.
+
+        "Equal jitter": half the exponential delay plus a random part of the other half, so
+        retries of many deliveries spread out but never come sooner than half the delay.
+        """
+        delay = min(self.max_backoff, self.initial_backoff * float(2 ** max(0, attempts - 1)))
+        return delay / 2 + random.uniform(0, delay / 2)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One recipient of a channel at send time: its notification, status (pending or muted) and why."""
+
+    notification: Notification
+    status: str
+    why: str
+
+
+def _payload_wire(payload: NotificationPayload) -> dict[str, Any]:
+    return payload.model_dump(mode="json", exclude_unset=True)
+
+
+def plan_rows(
+    *,
+    send_id: str,
+    origin: str,
+    created: datetime,
+    channel: DeliveryChannel,
+    targets: Sequence[Target],
+    per_row: int,
+) -> list[dict[str, Any]]:
+    """The outbox rows of one channel for ``targets`` (``recipient`` scope), in batches of ``per_row``."""
+    rows = []
+    for start in range(0, len(targets), per_row):
+        batch = targets[start : start + per_row]
+        payloads: list[dict[str, Any]] = []
+        index_of: dict[int, int] = {}
+        positions = []
+        for target in batch:
+            key = id(target.notification.payload)  # recipients of one send share a payload object
+            if key not in index_of:
+                index_of[key] = len(payloads)
+                payloads.append(_payload_wire(target.notification.payload))
+            positions.append(index_of[key])
+        size = len(batch)
+        statuses = [target.status for target in batch]
+        items = {
+            "payloads": payloads,
+            "id": [str(uuid.uuid4()) for _ in range(size)],
+            "user": [target.notification.user for target in batch],
+            "nid": [target.notification.id for target in batch],
+            "p": positions,
+            "status": statuses,
+            "attempts": [0] * size,
+            "error": [None] * size,
+            "updated": [None] * size,
+            "why": [target.why for target in batch],
+        }
+        rows.append(_row(send_id, origin, created, channel.name, items, PENDING in statuses))
+    return rows
+
+
+def plan_send_row(
+    *, send_id: str, origin: str, created: datetime, channel: DeliveryChannel, notification: Notification,
+    recipients: Sequence[str], why: str,
+) -> dict[str, Any]:
+    """The one outbox row of a ``send``-scope channel: one delivery listing ``recipients``."""
+    items = {
+        "payloads": [_payload_wire(notification.payload)],
+        "id": [str(uuid.uuid4())],
+        "user": [None],
+        "nid": [notification.id],
+        "p": [0],
+        "status": [PENDING],
+        "attempts": [0],
+        "error": [None],
+        "updated": [None],
+        "why": [why],
+        "recipients": [list(recipients)],
+    }
+    return _row(send_id, origin, created, channel.name, items, True)
+
+
+def _row(send_id: str, origin: str, created: datetime, channel: str, items: dict[str, Any], open_: bool) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "send_id": send_id,
+        "channel": channel,
+        "state": ROW_PENDING if open_ else ROW_DONE,
+        "origin": origin,
+        "created": created,
+        "updated": created,
+        "items": items,
+        "next_attempt": created,
+        "lease_owner": None,
+        "lease_expires": None,
+    }
+
+
+def renumber(rows: Sequence[dict[str, Any]], restored: dict[str, str]) -> None:
+    """Point deliveries at the ids of re-notified (scoped) notifications, which keep their old id."""
+    if not restored:
+        return
+    for row in rows:
+        items = row["items"]
+        items["nid"] = [restored.get(user, nid) if user else nid for user, nid in zip(items["user"], items["nid"])]
+
+
+class OutboxItems:
+    """The deliveries of one claimed outbox row."""
+
+    def __init__(self, row: Any) -> None:
+        self.row_id = str(row["id"])
+        self.channel = str(row["channel"])
+        self.origin = str(row["origin"])
+        self.created: datetime = row["created"]
+        self.items: dict[str, Any] = dict(row["items"])
+        #: When each delivery that failed this round may be tried again.
+        self.retry_at: dict[int, datetime] = {}
+
+    def __len__(self) -> int:
+        return len(self.items["id"])
+
+    def open_indexes(self) -> list[int]:
+        """Positions of deliveries still to make."""
+        return [i for i, status in enumerate(self.items["status"]) if status in OPEN_STATUSES]
+
+    def delivery(self, index: int) -> Delivery:
+        """The :class:`Delivery` at ``index`` (its attempt number is the next one)."""
+        items = self.items
+        payload = NotificationPayload.model_validate(items["payloads"][items["p"][index]])
+        user = items["user"][index]
+        notification = Notification.model_construct(
+            {"id", "user", "created", "origin", "payload"},
+            id=items["nid"][index], user=user, created=self.created, origin=self.origin, payload=payload,
+        )
+        recipients = items.get("recipients")
+        return Delivery(
+            id=items["id"][index],
+            channel=self.channel,
+            notification=notification,
+            recipients=tuple(recipients[index]) if recipients else ((user,) if user else ()),
+            attempt=int(items["attempts"][index]) + 1,
+            created=self.created,
+        )
+
+    def set(self, index: int, status: str, error: str | None, now: datetime, *, attempted: bool = True) -> None:
+        """Record one delivery's new status (and count an attempt)."""
+        items = self.items
+        items["status"][index] = status
+        if attempted:
+            items["attempts"][index] = int(items["attempts"][index]) + 1
+        items["error"][index] = error
+        items["updated"][index] = format_timestamp(now)
+
+    def next_attempt(self, now: datetime) -> datetime:
+        """When the row is due again: the earliest retry of its open deliveries."""
+        waits = [self.retry_at.get(index, now) for index in self.open_indexes()]
+        return min(waits) if waits else now
+
+    @property
+    def open(self) -> bool:
+        """Whether any delivery is still to make."""
+        return any(status in OPEN_STATUSES for status in self.items["status"])
+
+
+#: Decides, for one user and processor name, whether the channel is on and which setting said so.
+Explain = Callable[[str, str], tuple[bool, str]]
+
+
+class OutboxPlanner:
+    """Builds a send's outbox rows for every durable channel registered (see :func:`plan_rows`)."""
+
+    def __init__(self, registry: Any, config: DeliveryConfig, logger: Any) -> None:
+        self._registry = registry
+        self._config = config
+        self._logger = logger
+
+    @property
+    def active(self) -> bool:
+        """Whether any durable channel is registered."""
+        return bool(self._registry.durable_channels())
+
+    def rows(
+        self, send_id: str, origin: str, created: datetime, notifications: Sequence[Notification], explain: Explain,
+    ) -> list[dict[str, Any]]:
+        """Rows of every durable channel for ``notifications`` (one per user, or one broadcast)."""
+        rows: list[dict[str, Any]] = []
+        if not notifications:
+            return rows
+        sample = notifications[0].payload
+        for processor, channel in self._registry.durable_channels().values():
+            try:
+                if not processor.filters().accepts(sample.severity, sample.topic):
+                    continue
+                rows.extend(self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain))
+            except Exception as error:  # a broken filter or accepts() must not stop the send
+                self._logger.error(f"Error while planning deliveries of channel {channel.name}", exc_info=error)
+        return rows
+
+    def _channel_rows(
+        self, send_id: str, origin: str, created: datetime, setting: str, channel: DeliveryChannel,
+        notifications: Sequence[Notification], explain: Explain,
+    ) -> list[dict[str, Any]]:
+        accepts = channel.accepts
+        if channel.scope == "send":
+            broadcast = notifications[0].user is None
+            template = notifications[0] if broadcast else notifications[0].model_copy(update={"id": send_id, "user": None})
+            if accepts is not None and not accepts(template):
+                return []
+            users = [n.user for n in notifications if n.user is not None and explain(n.user, setting)[0]]
+            row = plan_send_row(send_id=send_id, origin=origin, created=created, channel=channel,
+                                notification=template, recipients=users, why="broadcast" if broadcast else "send")
+            if not broadcast and not users:
+                row["items"]["status"] = [MUTED]
+                row["state"] = ROW_DONE
+            return [row]
+        targets = []
+        for notification in notifications:
+            if notification.user is None:
+                targets.append(Target(notification, PENDING, "broadcast"))
+                continue
+            enabled, why = explain(notification.user, setting)
+            if enabled and accepts is not None and not accepts(notification):
+                continue
+            targets.append(Target(notification, PENDING if enabled else MUTED, why))
+        return plan_rows(send_id=send_id, origin=origin, created=created, channel=channel, targets=targets,
+                         per_row=self._config.recipients_per_row)

@@ -1,0 +1,242 @@
+"""Database access of the outbox: claiming due rows with a lease, recording outcomes, operator queries.
+
+Claims are one statement: ``UPDATE ... WHERE id IN (SELECT ... LIMIT n)``,
+``FOR UPDATE SKIP LOCKED`` in the sub-select on PostgreSQL (workers never
+wait on each other's rows) and inside SQLite's single write transaction
+there. A row is claimable when it is ``pending``, due, and not leased (or
+its lease expired: the worker that held it died). Outcomes are recorded
+only while the recording worker still holds the lease.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from plugin_notifications import tables as t
+from plugin_notifications.models import utc_now
+from plugin_notifications.outbox import DEAD, FAILED, OPEN_STATUSES, PENDING, ROW_DONE, ROW_PENDING, OutboxItems
+
+o = t.notification_outbox
+
+
+async def write_send(conn: AsyncConnection, send: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
+    """Insert a send and its outbox rows on ``conn`` (inside the caller's transaction)."""
+    await conn.execute(sa.insert(t.notification_send), [send])
+    if rows:
+        await conn.execute(sa.insert(o), list(rows))
+
+
+class OutboxStore:
+    """Claims, outcomes, counters and operator views of ``notification_outbox``."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._dialect = engine.dialect.name
+
+    async def claim(self, owner: str, channels: Sequence[str], limit: int, lease_seconds: float) -> list[OutboxItems]:
+        """Lease up to ``limit`` due rows of ``channels`` to ``owner``; return them."""
+        if not channels:
+            return []
+        now = utc_now()
+        due = (
+            sa.select(o.c.id)
+            .where(
+                o.c.state == ROW_PENDING,
+                o.c.next_attempt <= now,
+                o.c.channel.in_(list(channels)),
+                sa.or_(o.c.lease_expires.is_(None), o.c.lease_expires < now),
+            )
+            .order_by(o.c.next_attempt)
+            .limit(limit)
+        )
+        if self._dialect == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        stmt = (
+            sa.update(o)
+            .where(o.c.id.in_(due.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires=now + timedelta(seconds=lease_seconds))
+            .returning(o.c.id, o.c.channel, o.c.origin, o.c.created, o.c["items"])
+        )
+        async with self._engine.begin() as conn:
+            result = await conn.execute(stmt)
+            return [OutboxItems(row) for row in result.mappings()]
+
+    async def record(
+        self, owner: str, rows: Sequence[tuple[OutboxItems, datetime]], counters: dict[tuple[str, str], int]
+    ) -> int:
+        """Store each row's items and next attempt (releasing the lease) and add to the counters.
+
+        A row whose lease ``owner`` no longer holds (it expired and another worker claimed it)
+        is left alone. Returns how many rows were recorded.
+        """
+        now = utc_now()
+        recorded = 0
+        async with self._engine.begin() as conn:
+            for items, next_attempt in rows:
+                result = await conn.execute(
+                    sa.update(o)
+                    .where(o.c.id == items.row_id, o.c.lease_owner == owner)
+                    .values(
+                        items=items.items,
+                        state=ROW_PENDING if items.open else ROW_DONE,
+                        next_attempt=next_attempt,
+                        updated=now,
+                        lease_owner=None,
+                        lease_expires=None,
+                    )
+                )
+                recorded += result.rowcount or 0
+            await self._add_counters(conn, counters)
+        return recorded
+
+    async def _add_counters(self, conn: AsyncConnection, counters: dict[tuple[str, str], int]) -> None:
+        values = [{"channel": c, "name": n, "value": v} for (c, n), v in counters.items() if v]
+        if not values:
+            return
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        stmt = dialect_insert(t.notification_delivery_counter)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["channel", "name"],
+            set_={"value": t.notification_delivery_counter.c.value + stmt.excluded.value},
+        )
+        await conn.execute(stmt, values)
+
+    async def next_due(self, channels: Sequence[str]) -> datetime | None:
+        """When the earliest pending row of ``channels`` is due (or its lease ends)."""
+        if not channels:
+            return None
+        stmt = sa.select(sa.func.min(sa.func.coalesce(o.c.lease_expires, o.c.next_attempt))).where(
+            o.c.state == ROW_PENDING, o.c.channel.in_(list(channels))
+        )
+        async with self._reader.connect() as conn:
+            value = await conn.scalar(stmt)
+        return t.UtcDateTime().process_result_value(value, self._engine.dialect) if value is not None else None
+
+    # -- delivery log ------------------------------------------------------------
+
+    async def send_of(self, notification_id: str) -> tuple[str | None, dict[str, Any] | None]:
+        """``(user, send row)`` of a stored notification or broadcast (``user`` None for a broadcast)."""
+        n, b, s = t.notification, t.broadcast, t.notification_send
+        async with self._reader.connect() as conn:
+            found = (await conn.execute(sa.select(n.c.user, n.c.send_id).where(n.c.id == notification_id))).first()
+            if found is None:
+                found = (await conn.execute(
+                    sa.select(sa.null().label("user"), b.c.send_id).where(b.c.id == notification_id)
+                )).first()
+            if found is None:
+                return None, None
+            send = None
+            if found.send_id is not None:
+                send = (await conn.execute(sa.select(s).where(s.c.id == found.send_id))).mappings().first()
+            return found.user, dict(send) if send else None
+
+    async def rows_of_send(self, send_id: str) -> list[OutboxItems]:
+        """Every outbox row of one send."""
+        async with self._reader.connect() as conn:
+            result = await conn.execute(
+                sa.select(o.c.id, o.c.channel, o.c.origin, o.c.created, o.c["items"], o.c.updated)
+                .where(o.c.send_id == send_id)
+                .order_by(o.c.channel, o.c.created)
+            )
+            return [OutboxItems(row) for row in result.mappings()]
+
+    # -- operators ---------------------------------------------------------------
+
+    async def list_deliveries(self, statuses: Iterable[str], limit: int = 1000) -> list[dict[str, Any]]:
+        """Deliveries with one of ``statuses``, oldest rows first (at most ``limit``)."""
+        wanted = set(statuses)
+        found: list[dict[str, Any]] = []
+        stmt = sa.select(o.c.id, o.c.channel, o.c.origin, o.c.created, o.c["items"], o.c.next_attempt).order_by(
+            o.c.created, o.c.id
+        )
+        if wanted <= OPEN_STATUSES:
+            stmt = stmt.where(o.c.state == ROW_PENDING)
+        async with self._engine.connect() as conn:  # a server-side cursor needs a transaction
+            async for row in await conn.stream(stmt):
+                items = row._mapping["items"]
+                for index, status in enumerate(items["status"]):
+                    if status in wanted:
+                        found.append({
+                            "id": items["id"][index], "row": str(row.id), "channel": row.channel,
+                            "origin": row.origin, "user": items["user"][index], "notification": items["nid"][index],
+                            "status": status, "attempts": items["attempts"][index], "lastError": items["error"][index],
+                            "updated": items["updated"][index],
+                        })
+                        if len(found) >= limit:
+                            return found
+        return found
+
+    async def retry(self, delivery_ids: Sequence[str] = (), *, all_dead: bool = False) -> int:
+        """Make dead (or failed) deliveries pending again, attempts reset; return how many."""
+        wanted = set(delivery_ids)
+        retried = 0
+        now = utc_now()
+        async with self._engine.begin() as conn:
+            result = await conn.execute(sa.select(o.c.id, o.c["items"], o.c.state))
+            for row in result.all():
+                items = dict(row._mapping["items"])
+                changed = False
+                for index, status in enumerate(items["status"]):
+                    chosen = items["id"][index] in wanted or (all_dead and status == DEAD)
+                    if chosen and status in (DEAD, FAILED):
+                        items["status"][index] = PENDING
+                        items["attempts"][index] = 0
+                        changed = True
+                        retried += 1
+                if changed:
+                    await conn.execute(
+                        sa.update(o).where(o.c.id == row.id).values(
+                            items=items, state=ROW_PENDING, next_attempt=now, updated=now,
+                            lease_owner=None, lease_expires=None,
+                        )
+                    )
+        return retried
+
+    async def purge(self, older_than: timedelta) -> int:
+        """Delete finished outbox rows, and sends, not touched within ``older_than``; return rows deleted."""
+        cutoff = utc_now() - older_than
+        async with self._engine.begin() as conn:
+            deleted = (await conn.execute(sa.delete(o).where(o.c.state == ROW_DONE, o.c.updated < cutoff))).rowcount
+            s = t.notification_send
+            open_sends = sa.select(o.c.send_id).where(o.c.send_id == s.c.id)
+            await conn.execute(sa.delete(s).where(s.c.created < cutoff, ~sa.exists(open_sends)))
+        return int(deleted or 0)
+
+    async def metrics(self) -> dict[str, Any]:
+        """Counters per channel, queue depth (open deliveries) and lag (age of the oldest due one)."""
+        now = utc_now()
+        c = t.notification_delivery_counter
+        channels: dict[str, dict[str, int]] = {}
+        depth: dict[str, int] = {}
+        oldest_due: datetime | None = None
+        async with self._engine.connect() as conn:  # a server-side cursor needs a transaction
+            for row in await conn.execute(sa.select(c.c.channel, c.c.name, c.c.value)):
+                channels.setdefault(row.channel, {})[row.name] = int(row.value)
+            pending = sa.select(o.c.channel, o.c["items"], o.c.next_attempt).where(o.c.state == ROW_PENDING)
+            async for row in await conn.stream(pending):
+                open_count = sum(1 for status in row._mapping["items"]["status"] if status in OPEN_STATUSES)
+                depth[row.channel] = depth.get(row.channel, 0) + open_count
+                due = row.next_attempt
+                if due <= now and (oldest_due is None or due < oldest_due):
+                    oldest_due = due
+        for name in set(channels) | set(depth):
+            channels.setdefault(name, {})["queueDepth"] = depth.get(name, 0)
+        return {
+            "channels": channels,
+            "queueDepth": sum(depth.values()),
+            "lagSeconds": round((now - oldest_due).total_seconds(), 3) if oldest_due else 0.0,
+        }
+
+
+def new_owner() -> str:
+    """A unique lease owner for one dispatcher (process id and a random part)."""
+    return f"{os.getpid()}-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,121 @@
+"""The outbox through a real host: retries, dead-lettering, lease reclaim, the delivery log and metrics."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from host.testing import eventually
+from plugin_notifications.delivery import DeliveryOutcome
+from plugin_notifications.tables import UtcDateTime
+from tests.conftest import SERVICE_TOKEN, HostHandle, start_host
+from tests.notifications.conftest import Api, user
+from tests.outbox.conftest import Recorder, outbox_config, recorder_module
+
+JANE, JOHN, SUB = "user:default/jane", "user:default/john", "user:default/sub"
+
+
+async def test_fails_twice_then_one_delivery(recorder_host: HostHandle, recorder: Recorder) -> None:
+    recorder.outcomes = [DeliveryOutcome.retry("503 from receiver"), DeliveryOutcome.retry("timeout")]
+    api = Api(recorder_host)
+    [item] = await api.send_ok(user("jane"), title="deploy")
+    await eventually(lambda: recorder.delivered)
+    [delivery] = recorder.delivered
+    attempts = [call[0] for call in recorder.calls]
+    assert [d.attempt for d in attempts] == [1, 2, 3]
+    assert {d.id for d in attempts} == {delivery.id}  # the same delivery id on every attempt
+    assert delivery.notification.id == item["id"] and delivery.recipients == (JANE,)
+    assert delivery.notification.payload.title == "deploy"
+    log = (await api.get(JANE, f"/{item['id']}/deliveries")).json()
+    [web, channel] = log["channels"]
+    assert web == {**web, "channel": "Web", "status": "sent"}
+    assert channel["channel"] == "recorder" and channel["status"] == "sent"
+    assert channel["attempts"] == 3 and channel["lastError"] is None and channel["deliveryId"] == delivery.id
+
+
+async def test_dead_after_max_attempts(recorder_host: HostHandle, recorder: Recorder) -> None:
+    recorder.outcomes = [DeliveryOutcome.retry("down")] * 5
+    api = Api(recorder_host)
+    [item] = await api.send_ok(user("jane"))
+
+    async def dead() -> Any:
+        log = (await api.get(JANE, f"/{item['id']}/deliveries")).json()
+        return log["channels"][1]["status"] == "dead" and log
+
+    log = await eventually(dead)
+    assert log["channels"][1]["attempts"] == 3 and log["channels"][1]["lastError"] == "down"
+    assert len(recorder.calls) == 3 and not recorder.delivered
+    metrics = (await recorder_host.client.get(
+        "/api/notifications/delivery-metrics", headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    )).json()
+    assert metrics["channels"]["recorder"] == {**metrics["channels"]["recorder"], "dead": 1, "retried": 2, "failed": 3}
+    assert metrics["queueDepth"] == 0
+
+
+async def test_permanent_failure_is_dead_at_once(recorder_host: HostHandle, recorder: Recorder) -> None:
+    recorder.outcomes = [DeliveryOutcome.failed("410 Gone")]
+    api = Api(recorder_host)
+    [item] = await api.send_ok(user("jane"))
+
+    async def status() -> Any:
+        return (await api.get(JANE, f"/{item['id']}/deliveries")).json()["channels"][1]["status"] == "dead"
+
+    await eventually(status)
+    assert len(recorder.calls) == 1
+
+
+async def test_group_member_log_shows_the_path_and_muted_channels(recorder_host: HostHandle, recorder: Recorder) -> None:
+    api = Api(recorder_host)
+    muted = {"channels": [{"id": "Recorder", "origins": [{"id": "test-service", "enabled": False}]}]}
+    assert (await api.post(SUB, "/settings", muted)).status_code == 200
+    items = await api.send_ok({"type": "entity", "entityRef": "group:default/team"})
+    by_user = {item["user"]: item for item in items}
+    await eventually(lambda: len(recorder.delivered) == 2)  # jane and john; sub muted the channel
+    assert sorted(d.recipients[0] for d in recorder.delivered) == [JANE, JOHN]
+    sub_log = (await api.get(SUB, f"/{by_user[SUB]['id']}/deliveries")).json()
+    assert sub_log["resolution"] == [
+        {"entityRef": "group:default/team", "relation": None},
+        {"entityRef": "group:default/subteam", "relation": "parentOf"},
+        {"entityRef": SUB, "relation": "hasMember"},
+    ]
+    assert [(c["channel"], c["status"], c["setting"]) for c in sub_log["channels"]] == [
+        ("Web", "sent", "default"), ("recorder", "muted", "user origin"),
+    ]
+    john_log = (await api.get(JOHN, f"/{by_user[JOHN]['id']}/deliveries")).json()
+    assert [step["entityRef"] for step in john_log["resolution"]] == ["group:default/team", JOHN]
+    # another user cannot read it: a 404 in Backstage's error shape
+    response = await api.get(JANE, f"/{by_user[SUB]['id']}/deliveries")
+    assert response.status_code == 404
+    assert response.json()["error"] == {"name": "NotFoundError", "message": "Not found"}
+    # a service reads any, and ?user= must name the recipient
+    service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    path = f"/api/notifications/{by_user[SUB]['id']}/deliveries"
+    assert (await recorder_host.client.get(path, headers=service)).json()["resolution"] == sub_log["resolution"]
+    assert (await recorder_host.client.get(path, params={"user": JANE}, headers=service)).status_code == 404
+
+
+async def test_expired_lease_is_reclaimed(db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows leased by a worker that died are delivered by another once the lease expires, not before."""
+    recorder = Recorder()
+    storage = {"data_dir": str(tmp_path), "prefix": f"gr_{uuid.uuid4().hex[:8]}_"}
+    monkeypatch.setenv("GREENROOM_TEST_KEEP_DB", "1")  # the second host reuses the first one's database
+    async with start_host(db_kind, config=outbox_config(dispatcher=False), features=[recorder_module(recorder)],
+                          **storage) as host:
+        api = Api(host)
+        [item] = await api.send_ok(user("jane"))
+        engine = await api.database_engine()
+        expires = datetime.now(UTC) + timedelta(seconds=1.5)
+        o = sa.table("notification_outbox", sa.column("lease_owner"), sa.column("lease_expires", UtcDateTime))
+        async with engine.begin() as conn:  # what a worker killed mid-delivery leaves behind
+            await conn.execute(sa.update(o).values(lease_owner="dead-worker", lease_expires=expires))
+    assert not recorder.calls
+    monkeypatch.delenv("GREENROOM_TEST_KEEP_DB")
+    async with start_host(db_kind, config=outbox_config(), features=[recorder_module(recorder)], **storage):
+        [delivery] = await eventually(lambda: recorder.delivered)
+        assert datetime.now(UTC) >= expires
+        assert delivery.notification.id == item["id"] and delivery.attempt == 1
