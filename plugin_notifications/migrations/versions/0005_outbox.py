@@ -1,7 +1,7 @@
 """The transactional outbox, sends (the delivery log's resolution) and delivery counters.
 
-Revision ID: notifications_0004
-Revises: notifications_0003
+Revision ID: notifications_0005
+Revises: notifications_0004
 """
 
 import sqlalchemy as sa
@@ -9,8 +9,8 @@ from alembic import op
 
 from plugin_notifications.tables import IdType, UtcDateTime
 
-revision = "notifications_0004"
-down_revision = "notifications_0003"
+revision = "notifications_0005"
+down_revision = "notifications_0004"
 branch_labels = None
 depends_on = None
 
