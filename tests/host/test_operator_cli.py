@@ -234,6 +234,17 @@ def test_migrate_with_a_wrong_postgres_port_is_one_short_message(tmp_path: Path)
     assert "Traceback" in debug.stderr and "ConnectionRefusedError" in debug.stderr
 
 
+def test_migrate_with_an_unreachable_redis_bus_is_one_short_message(tmp_path: Path) -> None:
+    port = free_port()
+    config = {"backend": {"features": {"include": ["auth"]}},
+              "events": {"bus": "redis", "redis": {"url": f"redis://:bus-password@127.0.0.1:{port}/0"}}}
+    result = run(["migrate", "--config", str(write(tmp_path, config))], cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and "bus-password" not in result.stderr
+    assert (f"Migration failed: The events bus cannot connect to Redis at 127.0.0.1:{port}: connection refused. "
+            "Is Redis running and listening there? Check the host and port in events.redis.url.") in result.stderr
+
+
 def test_start_with_a_wrong_postgres_port_logs_one_short_message(tmp_path: Path) -> None:
     port = free_port()
     result = run(["start", "--config", str(write(tmp_path, _pg(port))), "--port", str(free_port())], cwd=tmp_path)
