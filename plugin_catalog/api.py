@@ -78,9 +78,13 @@ def _params(req: falcon.Request) -> dict[str, list[str]]:
     return params
 
 
+#: Larger ``limit``/``offset`` values mean "all" / "none left" and are clamped to this (Backstage answers 500).
+MAX_ROWS = 2**31 - 1
+
+
 def _integer(params: dict[str, list[str]], name: str) -> int | None:
     """An integer parameter the document's schema has checked (AJV coercion accepts ``1e2`` and `` 7``)."""
-    return int(float(params[name][0])) if name in params else None
+    return min(int(float(params[name][0])), MAX_ROWS) if name in params else None
 
 
 class _Resource:

@@ -188,3 +188,11 @@ async def test_configured_location_is_a_location_entity(host: HostHandle) -> Non
     assert location["spec"] == {"type": "file", "target": target}
     assert location["metadata"]["annotations"]["backstage.io/managed-by-location"] == f"file:{target}"
     assert location["relations"] == []
+
+
+async def test_huge_limit_and_offset_are_clamped_not_a_500(host: HostHandle) -> None:
+    """Backstage answers 500 for ``limit=99999999999999999999``; Greenroom reads it as "all"."""
+    huge = "9" * 20
+    assert len((await _query(host, limit=huge, fields="kind"))["items"]) == PEOPLE + 8
+    assert (await _query(host, offset=huge))["items"] == []
+    assert len((await _query(host, limit="1e1"))["items"]) == 10  # AJV coercion, as Backstage
