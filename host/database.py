@@ -143,7 +143,10 @@ def _process_migration_lock() -> asyncio.Lock:
 
 
 def unicode_lower(value: Any) -> Any:
-    """SQL ``lower()`` for SQLite connections: Unicode lower case, as PostgreSQL's (``NULL`` stays ``NULL``)."""
+    """SQL ``unicode_lower()`` on SQLite connections: Unicode lower case, as PostgreSQL's ``lower()``.
+
+    ``NULL`` stays ``NULL``. SQLite's own ``lower()`` folds ASCII letters only.
+    """
     return value.lower() if isinstance(value, str) else value
 
 
@@ -246,8 +249,8 @@ class DatabaseManager(DatabaseLayout):
                     cursor.execute("PRAGMA synchronous = NORMAL")
                 cursor.execute("PRAGMA busy_timeout = 30000")
                 cursor.close()
-                # SQLite's lower() folds ASCII only; PostgreSQL's folds every letter (ÜBER finds über).
-                dbapi_conn.create_function("lower", 1, unicode_lower, deterministic=True)
+                # SQLite's lower() folds ASCII only; unicode_lower() folds every letter, as PostgreSQL's lower().
+                dbapi_conn.create_function("unicode_lower", 1, unicode_lower, deterministic=True)
 
             return engine
         url, schema = self.pg_url(plugin_id)

@@ -142,7 +142,7 @@ class NotificationsStore:
         """The two branches (own rows, broadcasts) of the caller's visible set, filtered."""
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
         own = sa.select(*(n.c[name] for name in _SELECT_COLUMNS), *self._insertion_order(n, 0)).where(
-            n.c.user == user, *_conditions(n, n.c.read, n.c.saved, filters)
+            n.c.user == user, *_conditions(n, n.c.read, n.c.saved, filters, sqlite=self._dialect == "sqlite")
         )
         shared_columns = {
             **{name: b.c[name] for name in _SELECT_COLUMNS if name in b.c},
@@ -153,7 +153,7 @@ class NotificationsStore:
         shared = (
             sa.select(*(shared_columns[name] for name in _SELECT_COLUMNS), *self._insertion_order(b, 1))
             .select_from(b.outerjoin(s, sa.and_(s.c.broadcast_id == b.c.id, s.c.user == user)))
-            .where(*_conditions(b, s.c.read, s.c.saved, filters))
+            .where(*_conditions(b, s.c.read, s.c.saved, filters, sqlite=self._dialect == "sqlite"))
         )
         return own, shared
 
@@ -467,15 +467,28 @@ _SELECT_COLUMNS = (
 )  # fmt: skip
 
 
-def _conditions(table: sa.Table, read: Any, saved: Any, filters: NotificationFilters) -> list[Any]:
+def _contains(column: Any, term: str, *, sqlite: bool) -> Any:
+    """Case-insensitive substring match, ``%`` and ``_`` taken literally.
+
+    SQLite's ``lower()`` folds ASCII only, so a term with other letters (``ÜBER``) is compared
+    with the host's Unicode ``unicode_lower()`` there (``host.database``); PostgreSQL's
+    ``lower()`` folds every letter already.
+    """
+    if not sqlite or term.isascii():
+        return column.icontains(term, autoescape=True)
+    pattern = "%" + term.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    return sa.func.unicode_lower(column).like(sa.func.unicode_lower(pattern), escape="/")
+
+
+def _conditions(table: sa.Table, read: Any, saved: Any, filters: NotificationFilters, *, sqlite: bool) -> list[Any]:
     where: list[Any] = []
     if filters.ids is not None:
         where.append(table.c.id.in_(list(filters.ids)))
     if filters.search:
         where.append(
             sa.or_(
-                table.c.title.icontains(filters.search, autoescape=True),
-                table.c.description.icontains(filters.search, autoescape=True),
+                _contains(table.c.title, filters.search, sqlite=sqlite),
+                _contains(table.c.description, filters.search, sqlite=sqlite),
             )
         )
     if filters.topic is not None:
