@@ -38,17 +38,32 @@ from host.features import (
     create_service_factory,
     create_service_ref,
 )
-from host.services import CoreServices, core_services
+from host.services import (
+    ActionsRegistryService,
+    AuthService,
+    CoreServices,
+    DatabaseService,
+    DiscoveryService,
+    EventsService,
+    HttpAuthService,
+    HttpRouterService,
+    LifecycleService,
+    LoggerService,
+    PluginMetadataService,
+    RootHttpRouterService,
+    RootInstanceMetadataService,
+    RootLifecycleService,
+    SchedulerService,
+    UserInfoService,
+    core_services,
+)
 
 if TYPE_CHECKING:
-    from host.actions import Action, ActionsRegistry
+    from host.actions import Action
     from host.auth.credentials import Credentials, NonePrincipal, Principal, ServicePrincipal, UserInfo, UserPrincipal
     from host.auth.plugin import sign_in_resolver_extension_point
-    from host.auth.service import AuthService, HttpAuthService, UserInfoService
-    from host.backend import Backend, BackendStartupError, InstanceMetadata
+    from host.backend import Backend, BackendStartupError
     from host.config import Config, ConfigError, parse_duration
-    from host.database import PluginDatabase
-    from host.discovery import Discovery
     from host.errors import (
         AuthenticationError,
         BackstageError,
@@ -59,44 +74,33 @@ if TYPE_CHECKING:
         NotFoundError,
         ServiceUnavailableError,
     )
-    from host.events import Event, EventsService
-    from host.http import PluginHttpRouter
-    from host.lifecycle import PluginLifecycle
-    from host.logging import Logger
+    from host.events import Event
     from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
     from host.provided import Provided, create_provided_ref
-    from host.registry import PluginMetadata
-    from host.scheduler import PluginScheduler, Schedule
+    from host.scheduler import Schedule
 
 #: Lazily imported names: name -> defining module.
 _LAZY = {
-    **dict.fromkeys(("Action", "ActionsRegistry"), "host.actions"),
+    "Action": "host.actions",
     **dict.fromkeys(
         ("Credentials", "NonePrincipal", "Principal", "ServicePrincipal", "UserInfo", "UserPrincipal"),
         "host.auth.credentials",
     ),
     "sign_in_resolver_extension_point": "host.auth.plugin",
-    **dict.fromkeys(("AuthService", "HttpAuthService", "UserInfoService"), "host.auth.service"),
-    **dict.fromkeys(("Backend", "BackendStartupError", "InstanceMetadata"), "host.backend"),
+    **dict.fromkeys(("Backend", "BackendStartupError"), "host.backend"),
     **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
-    "PluginDatabase": "host.database",
-    "Discovery": "host.discovery",
     **dict.fromkeys(
         ("AuthenticationError", "BackstageError", "ConflictError", "ForwardedError", "InputError",
          "NotAllowedError", "NotFoundError", "ServiceUnavailableError"),
         "host.errors",
     ),
-    **dict.fromkeys(("Event", "EventsService"), "host.events"),
-    "PluginHttpRouter": "host.http",
-    "PluginLifecycle": "host.lifecycle",
-    "Logger": "host.logging",
+    "Event": "host.events",
     **dict.fromkeys(
         ("json_body", "openapi_document", "path_param", "pydantic_schemas", "query_param", "ref", "responses"),
         "host.openapi",
     ),
     **dict.fromkeys(("Provided", "create_provided_ref"), "host.provided"),
-    "PluginMetadata": "host.registry",
-    **dict.fromkeys(("PluginScheduler", "Schedule"), "host.scheduler"),
+    "Schedule": "host.scheduler",
 }
 
 
@@ -138,10 +142,25 @@ __all__ = [
     "create_provided_ref",
     "create_service_factory",
     "create_service_ref",
+    # the contracts of the core services (typing.Protocol)
+    "ActionsRegistryService",
+    "AuthService",
+    "DatabaseService",
+    "DiscoveryService",
+    "EventsService",
+    "HttpAuthService",
+    "HttpRouterService",
+    "LifecycleService",
+    "LoggerService",
+    "PluginMetadataService",
+    "RootHttpRouterService",
+    "RootInstanceMetadataService",
+    "RootLifecycleService",
+    "SchedulerService",
+    "UserInfoService",
     # the backend itself
     "Backend",
     "BackendStartupError",
-    "InstanceMetadata",
     "StartupError",
     "create_backend",
     # config
@@ -158,28 +177,16 @@ __all__ = [
     "NotFoundError",
     "ServiceUnavailableError",
     # credentials and auth
-    "AuthService",
     "Credentials",
-    "HttpAuthService",
     "NonePrincipal",
     "Principal",
     "ServicePrincipal",
     "UserInfo",
-    "UserInfoService",
     "UserPrincipal",
     "sign_in_resolver_extension_point",
-    # the other core services' types
+    # values the services hand out
     "Action",
-    "ActionsRegistry",
-    "Discovery",
     "Event",
-    "EventsService",
-    "Logger",
-    "PluginDatabase",
-    "PluginHttpRouter",
-    "PluginLifecycle",
-    "PluginMetadata",
-    "PluginScheduler",
     "Schedule",
     # OpenAPI helpers
     "json_body",

@@ -35,6 +35,7 @@ def test_service_refs_carry_their_type(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(source)], cwd=ROOT,
                             capture_output=True, text=True, timeout=600)
     out = result.stdout
-    assert 'typed_di.py:5: error: Incompatible return value type (got "int", expected "Logger | Awaitable[Logger]")' in out, out
-    assert 'Revealed type is "host.logging.Logger"' in out, out
-    assert 'Revealed type is "host.features.ServiceRef[host.http.PluginHttpRouter]"' in out, out
+    assert ('typed_di.py:5: error: Incompatible return value type (got "int", expected '
+            '"LoggerService | Awaitable[LoggerService]")') in out, out
+    assert 'Revealed type is "host.services.LoggerService"' in out, out
+    assert 'Revealed type is "host.features.ServiceRef[host.services.HttpRouterService]"' in out, out

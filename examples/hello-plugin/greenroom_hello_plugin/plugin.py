@@ -14,9 +14,9 @@ from typing import Any
 
 from host import (
     HttpAuthService,
+    HttpRouterService,
     InputError,
-    Logger,
-    PluginHttpRouter,
+    LoggerService,
     Registrar,
     UserPrincipal,
     core_services,
@@ -113,9 +113,9 @@ def _register(reg: Registrar) -> None:
     reg.register_extension_point(greetings_extension_point, greetings)
 
     def init(
-        router: PluginHttpRouter,
+        router: HttpRouterService,
         http_auth: HttpAuthService,
-        logger: Logger,
+        logger: LoggerService,
         notifications: NotificationService,
         signals: SignalsService,
     ) -> None:
