@@ -40,6 +40,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     delete,
+    false,
     func,
     or_,
     select,
@@ -540,9 +541,11 @@ def _query_condition(query: Query) -> ColumnElement[bool] | None:
         return condition
     fields = query.full_text_fields or [(query.order_field or "metadata.uid").lower()]
     pattern = "%" + query.full_text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    text_match = entities.c.entity_ref.in_(
+    text_match: ColumnElement[bool] = entities.c.entity_ref.in_(
         select(search.c.entity_ref).where(search.c.key.in_(fields), search.c.value.like(pattern, escape="\\"))
     )
+    if len(query.full_text) > MAX_SEARCH_VALUE:  # no indexed value is that long (and SQLite caps LIKE patterns)
+        text_match = false()
     return text_match if condition is None else and_(condition, text_match)
 
 

@@ -196,3 +196,14 @@ async def test_huge_limit_and_offset_are_clamped_not_a_500(host: HostHandle) -> 
     assert len((await _query(host, limit=huge, fields="kind"))["items"]) == PEOPLE + 8
     assert (await _query(host, offset=huge))["items"] == []
     assert len((await _query(host, limit="1e1"))["items"]) == 10  # AJV coercion, as Backstage
+
+
+async def test_a_full_text_term_longer_than_any_value_matches_nothing(db_kind: str, tmp_path: Path) -> None:
+    """SQLite refuses LIKE patterns over 50,000 bytes (a 500 before); no indexed value is over 200 characters."""
+    org = tmp_path / "org.yaml"
+    org.write_text(yaml.safe_dump_all(_org()[:3]))
+    extra = {"backend": {"limits": {"maxHeaderBytes": 131072}}}
+    async with catalog_host(db_kind, org, extra=extra) as handle:
+        for term in ("a" * 201, "a" * 60_000):
+            page = await _query(handle, fullTextFilterTerm=term, fullTextFilterFields="metadata.name")
+            assert (page["items"], page["totalItems"]) == ([], 0)
