@@ -112,8 +112,12 @@ def header_value(key: str) -> str:
 
 
 def fingerprint(body: Any) -> str:
-    """SHA-256 hex of the body's canonical JSON (sorted keys), so key order does not matter."""
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)).hexdigest()
+    """SHA-256 hex of the body's canonical JSON (sorted keys), so key order does not matter; 400 if not JSON."""
+    try:
+        canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        raise InputError("The request body must be JSON") from None
+    return hashlib.sha256(canonical).hexdigest()
 
 
 def key_id(principal: str, key: str) -> str:
