@@ -164,7 +164,11 @@ def cmd_start(args: argparse.Namespace) -> int:
     )
     if check.returncode != 0:
         return 1
-    refused = _lock_sqlite_directories(config)
+    try:
+        refused = _lock_sqlite_directories(config)
+    except ConfigError as error:  # e.g. a data directory that cannot be created
+        _print_problems([str(error)])
+        return 1
     if refused:
         print(f"Startup error: {refused}", file=sys.stderr)
         return 1

@@ -9,9 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host.config import Config
+from host.config import Config, ConfigError
 
 DEFAULT_SQLITE_DIRECTORY = ".greenroom/data"
+
+
+class DataDirectoryError(ConfigError):
+    """The SQLite data directory cannot be created; the message says which and what to check."""
+
+    #: Loggers print the message instead of the traceback (see :mod:`host.logging`).
+    actionable = True
 
 
 class DatabaseLayout:
@@ -59,7 +66,14 @@ class DatabaseLayout:
         if conn.get("filename") == ":memory:":
             return ":memory:"
         directory = conn.get("directory") or DEFAULT_SQLITE_DIRECTORY
-        Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
+        except OSError as error:
+            raise DataDirectoryError(
+                f"Cannot create the SQLite data directory '{directory}': {error.strerror or error}. Check "
+                "backend.database.connection.directory (or the plugin's own connection); the user running "
+                "Greenroom must be able to create and write it."
+            ) from error
         return str(Path(directory) / f"{plugin_id}.sqlite")
 
     def sqlite_directories(self) -> list[Path]:

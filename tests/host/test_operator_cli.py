@@ -245,6 +245,20 @@ def test_migrate_with_an_unreachable_redis_bus_is_one_short_message(tmp_path: Pa
             "Is Redis running and listening there? Check the host and port in events.redis.url.") in result.stderr
 
 
+def test_an_sqlite_directory_that_cannot_be_created_is_one_short_message(tmp_path: Path) -> None:
+    (tmp_path / "not-a-directory").write_text("")
+    directory = tmp_path / "not-a-directory" / "data"
+    config = write(tmp_path, {"backend": {"features": {"include": ["auth"]},
+                                          "database": {"connection": {"directory": str(directory)}}}})
+    expected = (f"Cannot create the SQLite data directory '{directory}': Not a directory. Check "
+                "backend.database.connection.directory")
+    for command in (["migrate"], ["start", "--port", str(free_port())]):
+        result = run([*command, "--config", str(config)], cwd=tmp_path)
+        assert result.returncode == 1, result.stderr
+        assert expected in result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_start_with_a_wrong_postgres_port_logs_one_short_message(tmp_path: Path) -> None:
     port = free_port()
     result = run(["start", "--config", str(write(tmp_path, _pg(port))), "--port", str(free_port())], cwd=tmp_path)
