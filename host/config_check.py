@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
@@ -78,9 +79,27 @@ def check_config(config: Config, *, connect: bool = False) -> list[Finding]:
     for item in features:
         schemas.update(getattr(item.feature, "config_schema", None) or {})
     findings.extend(check_sections(config.as_dict(), schemas, context={"base_dir": Path.cwd()}))
+    plugin_ids = sorted({f.plugin_id for f, _ in loaded if isinstance(f, BackendPlugin)})
+    findings.extend(unknown_plugin_ids(config, plugin_ids))
     if connect and not any(f.level == "error" for f in findings):
-        plugin_ids = sorted({f.plugin_id for f, _ in loaded if isinstance(f, BackendPlugin)})
         findings.extend(asyncio.run(_connect(config, plugin_ids)))
+    return findings
+
+
+#: Config maps keyed by plugin id.
+PER_PLUGIN_KEYS = ("backend.database.plugin", "backend.startup.plugins")
+
+
+def unknown_plugin_ids(config: Config, plugin_ids: list[str]) -> list[Finding]:
+    """Warnings for per-plugin settings (:data:`PER_PLUGIN_KEYS`) naming a plugin that does not run."""
+    findings: list[Finding] = []
+    for key in PER_PLUGIN_KEYS:
+        section = config.get_optional(key)
+        for plugin_id in section if isinstance(section, dict) else ():
+            if plugin_id not in plugin_ids:
+                message = f"Config key '{key}.{plugin_id}' names a plugin that is not installed or not enabled"
+                close = difflib.get_close_matches(plugin_id, plugin_ids, n=1, cutoff=0.75)
+                findings.append(Finding("warning", message + (f", did you mean '{close[0]}'?" if close else "")))
     return findings
 
 

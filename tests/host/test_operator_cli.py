@@ -68,6 +68,15 @@ def test_misspelled_nested_keys_are_warnings_with_suggestions(tmp_path: Path) ->
             in result.stderr)
 
 
+def test_per_plugin_settings_for_a_plugin_that_does_not_run_are_warnings(tmp_path: Path) -> None:
+    result = check(tmp_path, {"backend": {"startup": {"plugins": {"notifcations": {"onPluginBootFailure": "continue"}}},
+                                          "database": {"plugin": {"auth": {"skipMigrations": False}}}}})
+    assert result.returncode == 0, result.stderr
+    assert ("Config key 'backend.startup.plugins.notifcations' names a plugin that is not installed or not enabled, "
+            "did you mean 'notifications'?") in result.stderr
+    assert "backend.database.plugin.auth" not in result.stderr
+
+
 def test_types_enums_and_durations_are_errors(tmp_path: Path) -> None:
     result = check(tmp_path, {
         "backend": {"workers": "two", "database": {"pluginDivisionMode": "schemas"},
