@@ -2,10 +2,12 @@
 
 * :data:`email_module` - the backend module (``notifications`` / ``email``), found through
   the entry point ``notifications-email`` of group ``greenroom.backend_features``.
-* :data:`email_templates_extension_point` - other modules set a template renderer.
+* :data:`email_templates_extension_point` - other modules set a template renderer
+  (``firstresult`` hooks marked with :data:`email_hookimpl`, see :mod:`.hookspecs`).
 * :class:`EmailProcessor` - the ``Email`` processor itself (for tests and custom wiring).
 """
 
+from greenroom_notifications_email.hookspecs import email_hookimpl
 from greenroom_notifications_email.module import email_module
 from greenroom_notifications_email.processor import PROCESSOR_NAME, EmailProcessor
 from greenroom_notifications_email.settings import EmailSettings, read_email_settings
@@ -23,6 +25,7 @@ __all__ = [
     "EmailSettings",
     "EmailTemplates",
     "default_content",
+    "email_hookimpl",
     "email_module",
     "email_templates_extension_point",
     "read_email_settings",

@@ -20,7 +20,10 @@ Another module of plugin ``notifications`` may replace parts of the content::
     branded_email = create_backend_module("notifications", "email-branding", register)
 
 Parts a renderer leaves out (or returns ``None`` for) use the defaults
-below. Only one renderer may be set.
+below. Only one renderer may be set this way; it becomes an implementation
+of the ``firstresult`` hooks in :mod:`greenroom_notifications_email.hookspecs`,
+which the content is asked through (so hook renderers added with
+``add_renderer`` and ordered with ``tryfirst``/``trylast`` work too).
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import jinja2
+import pluggy
 
+from greenroom_notifications_email import hookspecs
 from host.features import create_extension_point
 from plugin_notifications import Notification
+
+#: The parts of an email: hook name -> Backstage-style renderer method.
+_PARTS = {"email_subject": "get_subject", "email_text": "get_text", "email_html": "get_html"}
 
 #: Modules call ``set_template_renderer(renderer)`` on what this point gives them.
 email_templates_extension_point = create_extension_point("notifications.email.templates")
@@ -79,33 +87,61 @@ def default_content(notification: Notification, base_url: str) -> EmailContent:
     return EmailContent(subject=notification.payload.title, text=_TEXT.render(values), html=_HTML.render(values))
 
 
+class _RendererPlugin:
+    """Adapts a Backstage-style renderer object to the email hooks (only the methods it has)."""
+
+    def __init__(self, renderer: Any) -> None:
+        self.renderer = renderer
+        for hook, method in _PARTS.items():
+            func = getattr(renderer, method, None)
+            if func is not None:
+                setattr(self, hook, hookspecs.email_hookimpl(specname=hook)(_call_with(func)))
+
+
+def _call_with(func: Any) -> Any:
+    def part(notification: Notification) -> Any:
+        return func(notification)
+
+    return part
+
+
 class EmailTemplates:
-    """The ``notifications.email.templates`` extension point: holds at most one renderer."""
+    """The ``notifications.email.templates`` extension point: the email hooks' plugin manager."""
 
     def __init__(self) -> None:
-        self.renderer: Any = None
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self._renderer_set = False
+
+    def add_renderer(self, renderer: object) -> None:
+        """Register an object (or module) implementing email hooks with ``@email_hookimpl``."""
+        self.plugin_manager.register(renderer)
+        try:
+            self.plugin_manager.check_pending()
+        except pluggy.PluginValidationError:
+            self.plugin_manager.unregister(renderer)
+            raise
 
     def set_template_renderer(self, renderer: Any) -> None:
         """Use ``renderer`` (``get_subject``/``get_text``/``get_html``, each optional, sync or async)."""
-        if self.renderer is not None:
+        if self._renderer_set:
             raise RuntimeError("Email template renderer already set")
-        self.renderer = renderer
+        self._renderer_set = True
+        self.add_renderer(_RendererPlugin(renderer))
 
     async def render(self, notification: Notification, base_url: str) -> EmailContent:
-        """The content for ``notification``: the renderer's parts, defaults for the rest."""
+        """The content for ``notification``: what the hooks answer, defaults for the rest."""
         default = default_content(notification, base_url)
-        if self.renderer is None:
+        if not self.plugin_manager.get_plugins():
             return default
         return EmailContent(
-            subject=await self._part("get_subject", notification) or default.subject,
-            text=await self._part("get_text", notification) or default.text,
-            html=await self._part("get_html", notification) or default.html,
+            subject=await self._part("email_subject", notification) or default.subject,
+            text=await self._part("email_text", notification) or default.text,
+            html=await self._part("email_html", notification) or default.html,
         )
 
-    async def _part(self, method: str, notification: Notification) -> str | None:
-        func = getattr(self.renderer, method, None)
-        if func is None:
-            return None
-        result = func(notification)
+    async def _part(self, hook: str, notification: Notification) -> str | None:
+        """Call ``hook`` through pluggy (the first answer wins)."""
+        result = getattr(self.plugin_manager.hook, hook)(notification=notification)
         text: str | None = await result if inspect.isawaitable(result) else result
         return text

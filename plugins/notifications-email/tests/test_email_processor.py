@@ -19,6 +19,7 @@ from aiosmtpd.smtp import AuthResult
 from greenroom_notifications_email import (
     EmailContent,
     EmailTemplates,
+    email_hookimpl,
     email_templates_extension_point,
     read_email_settings,
 )
@@ -307,6 +308,46 @@ async def test_template_renderer_from_another_module(smtp: SmtpServer) -> None:
         assert message["Subject"] == "[Portal] Hi"
         assert message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "plain: Hi\n"
         assert "<p>there</p>" in message.get_body(("html",)).get_content().replace("\r\n", "\n")  # default HTML kept
+
+
+class Urgent:
+    """A hook renderer that asks to go first and only decides the subject of critical notifications."""
+
+    @email_hookimpl(tryfirst=True)
+    def email_subject(self, notification: Any) -> str | None:
+        return f"URGENT: {notification.payload.title}" if notification.payload.severity == "critical" else None
+
+
+def hooks_module() -> Any:
+    def register(reg: Any) -> None:
+        def init(templates: EmailTemplates) -> None:
+            templates.set_template_renderer(Branded())
+            templates.add_renderer(Urgent())
+
+        reg.register_init(deps={"templates": email_templates_extension_point}, init=init)
+
+    return create_backend_module("notifications", "email-hooks", register)
+
+
+async def test_template_parts_are_firstresult_hooks(smtp: SmtpServer) -> None:
+    """The first answer wins (tryfirst first); None falls through to the next renderer, then the default."""
+    async with start_host(config=email_config(smtp.port), features=[hooks_module()]) as host:
+        await send(host, user("jane"), title="Fire", severity="critical")
+        [urgent] = await eventually(lambda: smtp.sink.messages)
+        assert urgent["Subject"] == "URGENT: Fire"
+        await send(host, user("jane"), title="Calm")
+        await eventually(lambda: len(smtp.sink.messages) == 2)
+        assert smtp.sink.messages[1]["Subject"] == "[Portal] Calm"
+
+
+def test_renderer_hook_without_a_spec_is_refused() -> None:
+    class Typo:
+        @email_hookimpl
+        def email_subjet(self, notification: Any) -> str:
+            return "never"
+
+    with pytest.raises(Exception, match="email_subjet"):
+        EmailTemplates().add_renderer(Typo())
 
 
 def test_only_one_template_renderer() -> None:
