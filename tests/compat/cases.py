@@ -223,6 +223,13 @@ NOTIFICATIONS_REST = [
           Http("GET", f"{NOTIFY}/topics?search=$tag&minimumSeverity=normal"))),
     Case("update-unknown-id", "/update of an unknown id answers []",
          (Http("POST", f"{NOTIFY}/update", json={"ids": ["00000000-0000-0000-0000-000000000000"], "read": True}),)),
+    Case("update-ids-not-array", "/update ids must be an array",
+         (Http("POST", f"{NOTIFY}/update", json={"ids": "x", "read": True}),)),
+    Case("status-with-service-token", "/status needs a user", (Http("GET", f"{NOTIFY}/status", auth="service"),)),
+    Case("list-limit-zero", "limit=0 answers no rows and the total",
+         (send({"title": "$tag z"}, check="none"), mine("&limit=0"))),
+    Case("settings-unknown-channel", "Settings for a channel that does not exist",
+         (Http("POST", f"{NOTIFY}/settings", json={"channels": [{"id": "Nope", "origins": []}]}, pick="channels.*.id"),)),
 ]
 
 SCOPES = [
@@ -357,6 +364,9 @@ CATALOG = [
                json={"entityRefs": ["user:default/bob", "group:default/team-a"], "fields": ["metadata.name", "kind"]}),
           Http("POST", f"{CATALOG_API}/entities/by-refs?fields=metadata.name",
                json={"entityRefs": ["user:default/bob"]}))),
+    Case("catalog-facets-filtered", "entity-facets takes a filter", (Http("GET", f"{CATALOG_API}/entity-facets?facet=kind&filter=kind=user"),)),
+    Case("catalog-by-query-exclude-with-items", "totalItems=exclude still pages the items",
+         (Http("GET", f"{BY_QUERY}?filter=kind=user&orderField=metadata.name,asc&limit=1&totalItems=exclude"),)),
     Case("catalog-user-entity", "The guest's User entity with its relations",
          (Http("GET", f"{CATALOG_API}/entities/by-name/user/default/guest"),)),
     Case("catalog-facets-namespace", "Facets over a metadata field",
