@@ -53,14 +53,6 @@ class EmailCache(ConfigSection):
     ttl: Duration | None = None
 
 
-class EmailRetry(ConfigSection):
-    """``retry``."""
-
-    attempts: int | None = Field(default=None, ge=1)
-    initial_delay: Duration | None = None
-    max_delay: Duration | None = None
-
-
 class EmailConfig(ConfigSection):
     """``notifications.processors.email``."""
 
@@ -74,6 +66,5 @@ class EmailConfig(ConfigSection):
     concurrency_limit: int | None = Field(default=None, ge=1)
     throttle_interval: Duration | None = None
     cache: EmailCache | None = None
-    retry: EmailRetry | None = None
 
 

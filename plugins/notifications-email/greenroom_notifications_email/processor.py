@@ -1,11 +1,14 @@
 """The ``Email`` notification processor: catalog addresses in, one SMTP message per address out.
 
-It implements two hooks of :mod:`plugin_notifications.hookspecs`: the
-filters (``notifications.processors.email.filter``) and post-processing.
-Post-processing runs after the notification is stored and signalled, in the
-notifications plugin's background task, so email never delays or loses the
-in-app notification; a message that still fails after its retries is
-logged and dropped.
+It is a durable processor (:mod:`plugin_notifications.delivery`): it
+declares the channel ``Email`` and delivers the outbox's batches in
+``notifications_deliver``, so an email is written to the outbox in the
+send's transaction and survives a worker's death. Each delivery answers
+``sent``, ``retry`` (network trouble, SMTP 4xx: the outbox backs off and
+tries again up to ``notifications.delivery.maxAttempts``), ``failed`` (SMTP
+5xx: dead at once) or ``skipped`` (no address). Messages carry a
+``Message-ID`` derived from the delivery id, the same on every attempt, so
+a repeat after a crash can be recognised.
 """
 
 from __future__ import annotations
@@ -20,9 +23,13 @@ from typing import Any
 from greenroom_notifications_email.settings import EmailSettings
 from greenroom_notifications_email.templates import EmailContent, EmailTemplates
 from greenroom_notifications_email.transport import Transport, create_transport
-from plugin_notifications import Notification, NotificationSendOptions, ProcessorFilters, hookimpl
+from greenroom_notifications_email.transport import is_transient
+from plugin_notifications import Notification, ProcessorFilters, hookimpl
+from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 
 PROCESSOR_NAME = "Email"
+#: Deliveries per ``notifications_deliver`` call (``concurrencyLimit`` bounds the messages in flight).
+BATCH_SIZE = 50
 # One plain address (no display name, no list): something@somewhere.
 _ADDRESS = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+$")
 
@@ -87,14 +94,38 @@ class EmailProcessor:
         return self._filters
 
     @hookimpl
-    async def notifications_post_process(self, notification: Notification, options: NotificationSendOptions) -> None:
-        """Email the notification's user (or the broadcast receivers)."""
-        emails = await self.recipient_emails(notification)
+    def notifications_delivery_channels(self) -> list[DeliveryChannel]:
+        """One durable channel, ``Email``, one delivery per recipient (or per broadcast)."""
+        return [DeliveryChannel(PROCESSOR_NAME, scope="recipient", batch_size=BATCH_SIZE)]
+
+    @hookimpl
+    async def notifications_deliver(self, deliveries: list[Delivery]) -> dict[str, DeliveryOutcome]:
+        """Email each delivery's user (or the broadcast receivers); one outcome per delivery."""
+        outcomes = await asyncio.gather(*(self.deliver(delivery) for delivery in deliveries))
+        return {delivery.id: outcome for delivery, outcome in zip(deliveries, outcomes, strict=True)}
+
+    async def deliver(self, delivery: Delivery) -> DeliveryOutcome:
+        """Send one delivery's messages; classify the first failure."""
+        notification = delivery.notification
+        try:
+            emails = await self.recipient_emails(notification)
+        except Exception as error:  # the catalog is down: try again later
+            return DeliveryOutcome.retry(f"Could not look up email addresses: {error}")
         if not emails:
             self._logger.info(f"No email recipients found for notification: {notification.id}, skipping")
-            return
+            return DeliveryOutcome.skipped("no email address")
         content = await self._templates.render(notification, self._base_url)
-        await asyncio.gather(*(self._send(address, content) for address in emails))
+        results = await asyncio.gather(
+            *(self._send(address, content, f"{delivery.id}.{index}") for index, address in enumerate(emails)),
+            return_exceptions=True,
+        )
+        errors = [result for result in results if isinstance(result, BaseException)]
+        if not errors:
+            return DeliveryOutcome.sent()
+        message = "; ".join(f"{type(error).__name__}: {error}" for error in errors[:3])
+        if any(is_transient(error) for error in errors):
+            return DeliveryOutcome.retry(message)
+        return DeliveryOutcome.failed(message)
 
     # -- recipients ------------------------------------------------------------
 
@@ -141,9 +172,15 @@ class EmailProcessor:
 
     # -- delivery --------------------------------------------------------------
 
-    def build_message(self, address: str, content: EmailContent) -> EmailMessage:
-        """One message to one address: a text body with an HTML alternative."""
+    def build_message(self, address: str, content: EmailContent, message_key: str | None = None) -> EmailMessage:
+        """One message to one address: a text body with an HTML alternative.
+
+        ``message_key`` (the delivery id and address index) becomes the ``Message-ID``.
+        """
         message = EmailMessage()
+        if message_key:
+            domain = self._settings.sender.rpartition("@")[2] or "greenroom"
+            message["Message-ID"] = f"<{message_key}@{domain}>"
         message["From"] = self._settings.sender
         message["To"] = address
         if self._settings.reply_to:
@@ -155,13 +192,16 @@ class EmailProcessor:
 
     def _get_transport(self) -> Transport:
         if self._transport is None:  # created lazily, once
-            self._transport = self._transport_factory(self._settings.transport, self._settings.retry, self._logger)
+            self._transport = self._transport_factory(self._settings.transport, self._logger)
         return self._transport
 
-    async def _send(self, address: str, content: EmailContent) -> None:
+    async def _send(self, address: str, content: EmailContent, message_key: str) -> None:
+        """Send one message within the concurrency limit; raise what the transport raised."""
         async with self._slots:
             try:
-                await self._get_transport().send(self.build_message(address, content))
-            except Exception as error:  # logged, never raised: the in-app notification is already stored
-                self._logger.error(f"Failed to send email to {address}: {error}", exc_info=error)
-            await asyncio.sleep(self._settings.throttle_interval.total_seconds())
+                await self._get_transport().send(self.build_message(address, content, message_key))
+            except Exception as error:
+                self._logger.warning(f"Failed to send email to {address}: {error}")
+                raise
+            finally:
+                await asyncio.sleep(self._settings.throttle_interval.total_seconds())

@@ -24,7 +24,6 @@ The keys follow Backstage's ``notifications-backend-module-email``::
           concurrencyLimit: 2
           throttleInterval: {milliseconds: 100}
           cache: {ttl: {hours: 1}}
-          retry: {attempts: 3, initialDelay: {milliseconds: 500}, maxDelay: {seconds: 10}}  # Greenroom only
 
 Everything is checked when the module starts, so a typo fails startup with
 the key named, rather than the first email.
@@ -64,15 +63,6 @@ class StreamSettings:
 
 
 @dataclass(frozen=True)
-class RetrySettings:
-    """How SMTP failures are retried (exponential backoff between attempts)."""
-
-    attempts: int = 3
-    initial_delay: timedelta = timedelta(milliseconds=500)
-    max_delay: timedelta = timedelta(seconds=10)
-
-
-@dataclass(frozen=True)
 class EmailSettings:
     """The validated email processor configuration."""
 
@@ -87,7 +77,6 @@ class EmailSettings:
     concurrency_limit: int = 2
     throttle_interval: timedelta = timedelta(milliseconds=100)
     cache_ttl: timedelta = timedelta(hours=1)
-    retry: RetrySettings = field(default_factory=RetrySettings)
 
 
 def read_email_settings(config: Config) -> EmailSettings | None:
@@ -120,11 +109,6 @@ def read_email_settings(config: Config) -> EmailSettings | None:
         concurrency_limit=_positive_int(email, "concurrencyLimit", 2),
         throttle_interval=email.get_optional_duration("throttleInterval") or timedelta(milliseconds=100),
         cache_ttl=email.get_optional_duration("cache.ttl") or timedelta(hours=1),
-        retry=RetrySettings(
-            attempts=_positive_int(email, "retry.attempts", 3),
-            initial_delay=email.get_optional_duration("retry.initialDelay") or timedelta(milliseconds=500),
-            max_delay=email.get_optional_duration("retry.maxDelay") or timedelta(seconds=10),
-        ),
     )
 
 

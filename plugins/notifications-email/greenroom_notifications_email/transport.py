@@ -1,7 +1,8 @@
-"""Where messages go: SMTP (aiosmtplib) with retries, or the ``stream`` debug transport.
+"""Where messages go: SMTP (aiosmtplib), or the ``stream`` debug transport.
 
-A transport has one coroutine, ``send(message)``; it raises when the message
-could not be delivered after its retries.
+A transport has one coroutine, ``send(message)``; it makes one attempt and
+raises when the message could not be delivered. Retries are the outbox's
+(``notifications.delivery``), which :func:`is_transient` informs.
 """
 
 from __future__ import annotations
@@ -10,9 +11,8 @@ from email.message import EmailMessage
 from typing import Any, Protocol
 
 import aiosmtplib
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from greenroom_notifications_email.settings import RetrySettings, SmtpSettings, StreamSettings
+from greenroom_notifications_email.settings import SmtpSettings, StreamSettings
 
 
 class Transport(Protocol):
@@ -32,35 +32,24 @@ def is_transient(error: BaseException) -> bool:
 
 
 class SmtpTransport:
-    """Sends each message on its own SMTP connection, retrying transient failures with backoff."""
+    """Sends each message on its own SMTP connection, once."""
 
-    def __init__(self, settings: SmtpSettings, retry: RetrySettings) -> None:
+    def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
-        self._retry = retry
 
     async def send(self, message: EmailMessage) -> None:  # noqa: D102
         settings = self._settings
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(self._retry.attempts),
-            wait=wait_exponential(
-                multiplier=self._retry.initial_delay.total_seconds(),
-                max=self._retry.max_delay.total_seconds(),
-            ),
-            retry=retry_if_exception(is_transient),
-            reraise=True,
-        ):
-            with attempt:
-                await aiosmtplib.send(
-                    message,
-                    hostname=settings.hostname,
-                    port=settings.port,
-                    username=settings.username,
-                    password=settings.password,
-                    use_tls=settings.secure,
-                    # None: upgrade with STARTTLS when offered (as nodemailer does); True: require it.
-                    start_tls=True if settings.require_tls else None,
-                    timeout=settings.timeout,
-                )
+        await aiosmtplib.send(
+            message,
+            hostname=settings.hostname,
+            port=settings.port,
+            username=settings.username,
+            password=settings.password,
+            use_tls=settings.secure,
+            # None: upgrade with STARTTLS when offered (as nodemailer does); True: require it.
+            start_tls=True if settings.require_tls else None,
+            timeout=settings.timeout,
+        )
 
 
 class StreamTransport:
@@ -75,8 +64,8 @@ class StreamTransport:
         self._logger.info(f"Email (stream transport, not sent) to {message['To']}: {message['Subject']}")
 
 
-def create_transport(settings: SmtpSettings | StreamSettings, retry: RetrySettings, logger: Any) -> Transport:
+def create_transport(settings: SmtpSettings | StreamSettings, logger: Any) -> Transport:
     """The transport for ``transportConfig``."""
     if isinstance(settings, SmtpSettings):
-        return SmtpTransport(settings, retry)
+        return SmtpTransport(settings)
     return StreamTransport(logger)

@@ -26,11 +26,15 @@ from greenroom_notifications_email import (
 from greenroom_notifications_email.processor import EmailProcessor, TtlCache, is_single_address
 from greenroom_notifications_email.transport import StreamTransport, create_transport, is_transient
 from host import create_backend_module
+from host.testing import eventually as eventually_async
+from plugin_notifications.delivery import Delivery
 from host.config import Config, ConfigError
 from tests.conftest import SERVICE_TOKEN, HostHandle, free_port, start_host
 
 ORG = Path(__file__).parent / "fixtures" / "email-org.yaml"
-FAST_RETRY = {"attempts": 3, "initialDelay": {"milliseconds": 10}, "maxDelay": {"milliseconds": 50}}
+#: The outbox retries quickly in these tests (the module's retries are the outbox's).
+FAST_DELIVERY = {"maxAttempts": 3, "backoff": {"initial": {"milliseconds": 10}, "max": {"milliseconds": 50}},
+                 "pollInterval": {"milliseconds": 100}}
 
 
 @dataclass
@@ -88,12 +92,11 @@ def email_config(port: int, **email_settings: Any) -> dict[str, Any]:
         "sender": "greenroom@example.com",
         "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1", "port": port},
         "throttleInterval": {"milliseconds": 1},
-        "retry": FAST_RETRY,
     }
     settings.update(email_settings)
     return {
         "catalog": {"locations": [{"type": "file", "target": str(ORG)}]},
-        "notifications": {"processors": {"email": settings}},
+        "notifications": {"processors": {"email": settings}, "delivery": FAST_DELIVERY},
     }
 
 
@@ -219,26 +222,43 @@ async def test_smtp_login(smtp: SmtpServer) -> None:
 # -- failures ----------------------------------------------------------------------
 
 
-async def test_transient_smtp_failures_are_retried(smtp: SmtpServer) -> None:
+@pytest.mark.parametrize("db_kind", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_fails_twice_then_exactly_one_email(smtp: SmtpServer, db_kind: str) -> None:
+    """Two transient SMTP failures, then success: one message, the same Message-ID on every attempt."""
     smtp.sink.replies = ["451 4.3.0 Try again later", "421 4.3.2 Busy"]
-    async with start_host(config=email_config(smtp.port)) as host:
-        await send(host, user("jane"))
-        await eventually(lambda: smtp.sink.messages)
+    async with start_host(db_kind, config=email_config(smtp.port)) as host:
+        [created] = await send(host, user("jane"))
+        [message] = await eventually(lambda: smtp.sink.messages)
         assert smtp.sink.attempts == 3
+        headers = await host.user_headers("user:default/jane")
+
+        async def sent() -> Any:
+            log = (await host.client.get(f"/api/notifications/{created['id']}/deliveries", headers=headers)).json()
+            email_status = [c for c in log["channels"] if c["channel"] == "Email"]
+            return email_status and email_status[0]["status"] == "sent" and email_status[0]
+
+        status = await eventually_async(sent)
+        assert status["attempts"] == 3 and message["Message-ID"] == f"<{status['deliveryId']}.0@example.com>"
+        await settle()
+        assert len(smtp.sink.messages) == 1
 
 
 async def test_permanent_failures_are_not_retried(smtp: SmtpServer) -> None:
     smtp.sink.replies = ["550 5.1.1 No such mailbox"]
     async with start_host(config=email_config(smtp.port)) as host:
-        await send(host, user("jane"))
+        [created] = await send(host, user("jane"))
         await eventually(lambda: smtp.sink.attempts == 1)
         await settle()
         assert smtp.sink.attempts == 1 and smtp.sink.messages == []
+        log = (await host.client.get(f"/api/notifications/{created['id']}/deliveries",
+                                     headers=await host.user_headers("user:default/jane"))).json()
+        [email_status] = [c for c in log["channels"] if c["channel"] == "Email"]
+        assert email_status["status"] == "dead" and "550" in email_status["lastError"]
 
 
 async def test_smtp_down_never_loses_or_delays_the_in_app_notification() -> None:
     dead_port = free_port()  # nothing listens here
-    config = email_config(dead_port, retry={"attempts": 3, "initialDelay": {"milliseconds": 300}})
+    config = email_config(dead_port)
     async with start_host(config=config) as host:
         started = time.monotonic()
         [created] = await send(host, user("jane"), title="Still delivered")
@@ -436,7 +456,7 @@ async def test_concurrency_limit_and_throttle() -> None:
     notification = Notification.model_validate({"id": "n1", "user": None, "created": "2026-01-01T00:00:00Z",
                                                 "origin": "test", "payload": {"title": "t"}})
     started = time.monotonic()
-    await processor.notifications_post_process(notification, None)  # type: ignore[arg-type]
+    await processor.notifications_deliver([Delivery("d1", "Email", notification)])
     assert len(sent) == 6 and peak[0] == 2
     assert time.monotonic() - started >= 3 * 0.05
 
@@ -449,7 +469,7 @@ async def test_stream_transport_keeps_and_logs_messages() -> None:
             logged.append(message)
 
     settings = read({"sender": "a@example.com", "transportConfig": {"transport": "stream"}})
-    transport = create_transport(settings.transport, settings.retry, Logger())
+    transport = create_transport(settings.transport, Logger())
     processor = EmailProcessor(settings, catalog=None, logger=Logger(), base_url="http://x")
     await transport.send(processor.build_message("jane@example.com", EmailContent("Line\nbreak", "t", "<p>h</p>")))
     assert isinstance(transport, StreamTransport) and len(transport.sent) == 1
