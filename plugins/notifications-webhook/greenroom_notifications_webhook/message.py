@@ -8,7 +8,9 @@ The body follows the Standard Webhooks payload shape::
               "recipients": ["user:default/jane", ...],  # the users this endpoint is told about
               "broadcast": false}}
 
-The body is the same on every attempt of a delivery; the headers are
+``notification.id`` is the broadcast's id for a broadcast and the send's id
+for a send to users (the outbox's ``send`` scope). The body is the same on
+every attempt of a delivery; the headers are
 ``webhook-id`` (the outbox delivery id, stable across retries: receivers
 deduplicate on it), ``webhook-timestamp`` (Unix seconds of this attempt) and
 ``webhook-signature`` (``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``),
