@@ -52,11 +52,8 @@ def db_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    served = Receiver().start()
-    try:
+    with Receiver().start() as served:
         yield served
-    finally:
-        served.stop()
 
 
 @pytest.fixture
@@ -164,7 +161,7 @@ async def test_filters_select_the_endpoints(db_kind: str) -> None:
         assert recipient_lists("urgent") == [[JANE, JOE]]
         assert recipient_lists("ops") == [[OLGA, "user:default/oscar"]]  # narrowed to the group's members
         assert receivers["catalog"].requests == []
-        for name, served in receivers.items():
+        for served in receivers.values():
             for request in served.requests:
                 Webhook(SECRET).verify(request.body, request.headers)
     finally:

@@ -36,11 +36,8 @@ def new_secret() -> str:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    served = Receiver().start()
-    try:
+    with Receiver().start() as served:
         yield served
-    finally:
-        served.stop()
 
 
 class Catalog:
