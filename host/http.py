@@ -292,6 +292,9 @@ class PluginHttpRouter:
             await self.app(inner, receive, _WebSocketRejectionTranslator(scope, send, path))
         else:
             inner["headers"] = _lower_case_media_type(inner.get("headers", []))
+            if inner.get("method") == "HEAD":
+                # As Express: GET routes answer HEAD (the server drops the body of a HEAD response).
+                inner["method"] = "GET"
             await self.app(inner, receive, send)
 
     async def _reject(self, scope: dict[str, Any], send: Any, path: str, status: int, name: str, message: str) -> None:

@@ -205,6 +205,14 @@ async def test_methods_and_paths_not_served_are_empty_404s(api: Api) -> None:
     assert (await api.client.put("/api/notifications")).status_code == 401
 
 
+async def test_head_is_answered_like_get(api: Api) -> None:
+    """As Express: ``HEAD`` on a GET route is the GET's status and headers, without a body."""
+    response = await api.client.head("/api/notifications/status", headers=await api.headers(MOCK))
+    assert (response.status_code, response.content) == (200, b"")
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    assert (await api.client.head("/api/notifications/status")).status_code == 401
+
+
 async def test_json_responses_say_utf8(api: Api) -> None:
     """Success and error bodies are ``application/json; charset=utf-8``."""
     ok = await api.get(MOCK, "/status")
