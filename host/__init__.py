@@ -61,6 +61,7 @@ from host.services import (
 if TYPE_CHECKING:
     from host.actions import Action
     from host.auth.credentials import Credentials, NonePrincipal, Principal, ServicePrincipal, UserInfo, UserPrincipal
+    from host.auth.hookspecs import auth_hookimpl
     from host.auth.plugin import sign_in_resolver_extension_point
     from host.backend import Backend, BackendStartupError
     from host.config import Config, ConfigError, parse_duration
@@ -87,6 +88,7 @@ _LAZY = {
         "host.auth.credentials",
     ),
     "sign_in_resolver_extension_point": "host.auth.plugin",
+    "auth_hookimpl": "host.auth.hookspecs",
     **dict.fromkeys(("Backend", "BackendStartupError"), "host.backend"),
     **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
     **dict.fromkeys(
@@ -183,6 +185,7 @@ __all__ = [
     "ServicePrincipal",
     "UserInfo",
     "UserPrincipal",
+    "auth_hookimpl",
     "sign_in_resolver_extension_point",
     # values the services hand out
     "Action",

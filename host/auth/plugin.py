@@ -26,11 +26,15 @@ user owns only their own ref.
 from __future__ import annotations
 
 import hmac
+import inspect
+import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import falcon
+import pluggy
 
+from host.auth import hookspecs
 from host.auth.config_schema import AuthConfig
 from host.services import core_services
 from host.config import Config, ConfigError
@@ -47,23 +51,59 @@ UNKNOWN_USER_MESSAGE = (
 
 
 class SignInResolverRegistry:
-    """The ``auth.signInResolver`` extension point: set how ownership refs are found."""
+    """The ``auth.signInResolver`` extension point: the sign-in hooks' plugin manager.
+
+    The hooks (:mod:`host.auth.hookspecs`) are ``firstresult`` and called through pluggy.
+    """
 
     def __init__(self) -> None:
-        self.ownership_resolver: OwnershipResolver | None = None
-        self.user_lookup: UserLookup | None = None
+        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.plugin_manager.add_hookspecs(hookspecs)
+        self._set: set[str] = set()
+
+    def add_resolver(self, resolver: object) -> None:
+        """Register an object (or module) with ``@auth_hookimpl`` implementations of the sign-in hooks."""
+        self.plugin_manager.register(resolver)
+        try:
+            self.plugin_manager.check_pending()
+        except pluggy.PluginValidationError:
+            self.plugin_manager.unregister(resolver)
+            raise
 
     def set_ownership_resolver(self, resolver: OwnershipResolver) -> None:
         """Use ``resolver(user_entity_ref)`` to compute a signed-in user's ownership refs."""
-        if self.ownership_resolver is not None:
-            raise RuntimeError("An ownership resolver is already set")
-        self.ownership_resolver = resolver
+        self._set_once("auth_resolve_ownership", "An ownership resolver is already set", resolver)
 
     def set_user_lookup(self, lookup: UserLookup) -> None:
         """Use ``await lookup(user_entity_ref)`` to tell whether a user exists (the proxy provider asks)."""
-        if self.user_lookup is not None:
-            raise RuntimeError("A user lookup is already set")
-        self.user_lookup = lookup
+        self._set_once("auth_user_exists", "A user lookup is already set", lookup)
+
+    @property
+    def has_user_lookup(self) -> bool:
+        """Whether anything implements ``auth_user_exists``."""
+        return bool(self.plugin_manager.hook.auth_user_exists.get_hookimpls())
+
+    async def resolve_ownership(self, user_entity_ref: str) -> list[str] | None:
+        """Call ``auth_resolve_ownership`` through pluggy (the first answer wins)."""
+        result = self.plugin_manager.hook.auth_resolve_ownership(user_entity_ref=user_entity_ref)
+        refs: list[str] | None = await result if inspect.isawaitable(result) else result
+        return refs
+
+    async def user_exists(self, user_entity_ref: str) -> bool:
+        """Call ``auth_user_exists`` through pluggy; no answer means unknown."""
+        result = self.plugin_manager.hook.auth_user_exists(user_entity_ref=user_entity_ref)
+        return bool(await result if inspect.isawaitable(result) else result)
+
+    def _set_once(self, hook: str, message: str, func: Callable[[str], Awaitable[Any]]) -> None:
+        if hook in self._set:
+            raise RuntimeError(message)
+        self._set.add(hook)
+
+        def implementation(user_entity_ref: str) -> Awaitable[Any]:
+            return func(user_entity_ref)
+
+        plugin = types.SimpleNamespace(**{hook: hookspecs.auth_hookimpl(specname=hook)(implementation)})
+        self.add_resolver(plugin)
 
 
 def provider_config(config: Config, provider: str) -> Config | None:
@@ -92,7 +132,7 @@ def check_providers(config: Config, resolvers: SignInResolverRegistry | None = N
             "auth.providers.proxy.secret (sent by the proxy in secretHeader), or "
             "auth.providers.proxy.dangerouslyAllowWithoutSecret: true if the network guarantees it"
         )
-    if resolvers is not None and resolvers.user_lookup is None and not proxy.get_optional_boolean(
+    if resolvers is not None and not resolvers.has_user_lookup and not proxy.get_optional_boolean(
         "allowUnknownUsers"
     ):
         raise ConfigError(
@@ -156,19 +196,16 @@ class RefreshResource:
                 profile["email"] = email
             user_ref = to_user_ref(user)
             if not cfg.get_optional_boolean("allowUnknownUsers"):
-                lookup = self._resolvers.user_lookup
-                if lookup is None or not await lookup(user_ref):
+                if not await self._resolvers.user_exists(user_ref):
                     raise AuthenticationError(UNKNOWN_USER_MESSAGE)
             return user_ref, profile
         raise NotFoundError(f"Unknown auth provider '{provider}'")
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response, provider: str) -> None:
         user_ref, profile = await self._identify(provider, req)
-        ownership = [user_ref]
-        if self._resolvers.ownership_resolver is not None:
-            ownership = await self._resolvers.ownership_resolver(user_ref)
-            if user_ref not in ownership:
-                ownership.insert(0, user_ref)
+        ownership = list(await self._resolvers.resolve_ownership(user_ref) or [user_ref])
+        if user_ref not in ownership:
+            ownership.insert(0, user_ref)
         token, ttl = await self._tokens.issue_user_token(user_ref, ownership)
         resp.media = {
             "profile": profile,
