@@ -145,6 +145,11 @@ class WebhookConfig(ConfigSection):
             seen.add(endpoint.channel)
         return self
 
+    def longest_batch_seconds(self) -> float:
+        """How long one dispatcher call can take at worst: every request of a full batch timing out."""
+        rounds = -(-self.batch_size // self.concurrency)
+        return rounds * max(self.timeout_for(endpoint) for endpoint in self.endpoints) if self.endpoints else 0.0
+
     def timeout_for(self, endpoint: WebhookEndpoint) -> float:
         """The request timeout of ``endpoint`` in seconds."""
         return (endpoint.timeout or self.timeout).total_seconds()

@@ -104,3 +104,22 @@ def test_config_check_reports_a_bad_secret_without_showing_it() -> None:
         {"url": "https://a.example.com/", "secret": "hunter2-hunter2-hunter2"}]}}}}
     [finding] = [str(f) for f in check_sections(data, webhook_module.config_schema)]
     assert finding == f"Invalid config at '{CONFIG_KEY}.endpoints[0].secret': must start with whsec_"
+
+
+def test_the_longest_batch_is_the_timeouts_of_its_rounds() -> None:
+    config = read([{"url": "https://a.example.com/", "secret": SECRET},
+                   {"url": "https://b.example.com/", "secret": SECRET, "timeout": {"seconds": 30}}],
+                  batchSize=20, concurrency=8)
+    assert config.longest_batch_seconds() == 3 * 30.0  # 20 deliveries, 8 at a time: 3 rounds of the slowest timeout
+
+
+async def test_a_batch_that_can_outlast_the_lease_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    from tests.conftest import start_host
+
+    slow = {"endpoints": [{"url": "http://127.0.0.1:9/", "secret": SECRET}], "timeout": {"seconds": 30},
+            "batchSize": 10, "concurrency": 1}
+    config = {"backend": {"logger": {"level": "warn"}},
+              "notifications": {"delivery": {"leaseSeconds": 60}, "processors": {"webhook": slow}}}
+    async with start_host(config=config, plugins=["catalog", "notifications", "notifications-webhook"]):
+        pass
+    assert [r for r in caplog.records if "can outlast the outbox lease" in r.getMessage()]
