@@ -49,7 +49,12 @@ def _non_negative_int(req: falcon.Request, name: str) -> int | None:
     try:
         value = int(raw, 10)
     except ValueError:
-        value = -1
+        # What the OpenAPI validator accepted as an integer, as AJV coerces it ("1e3", "5.0").
+        try:
+            number = float(raw)
+        except ValueError:
+            number = -1.0
+        value = int(number) if number.is_integer() and number >= 0 else -1
     if value < 0:
         raise InputError(f"Invalid {name}, must be a non-negative integer")
     return min(value, _MAX_PAGE_NUMBER)
