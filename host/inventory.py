@@ -75,7 +75,7 @@ def _entry(ep: EntryPoint) -> InstalledEntry:
             entry.kind, entry.description = _describe_feature(loaded)
         else:
             entry.kind, entry.hooks = "hooks", hook_implementations(loaded)
-    except Exception as error:  # an entry point that does not import is reported, not fatal
+    except Exception as error:  # noqa: BLE001 - an entry point that does not import is reported, not fatal
         entry.error = f"{type(error).__name__}: {error}"
     return entry
 

@@ -187,7 +187,7 @@ class SchedulerService(Protocol):
     """``core.scheduler``: recurring tasks, optionally one process at a time."""
 
     async def schedule_task(
-        self, *, id: str, frequency: Any, timeout: timedelta, fn: Any,
+        self, *, id: str, frequency: Any, timeout: timedelta, fn: Any,  # noqa: ASYNC109 - the task's timeout
         initial_delay: timedelta | None = None, scope: str = ...,
     ) -> None:
         """Run ``fn`` on ``frequency``."""

@@ -76,9 +76,11 @@ def pg_connection_config() -> dict[str, Any]:
 async def _pg_available() -> bool:
     import asyncpg
 
+    from host.connection_errors import CONNECTION_ERRORS
+
     try:
         conn = await asyncpg.connect(PG_DSN, timeout=3)
-    except Exception:
+    except CONNECTION_ERRORS:
         return False
     await conn.close()
     return True
@@ -219,7 +221,7 @@ async def start_host(
 
 
 async def eventually(
-    check: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.02
+    check: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.02  # noqa: ASYNC109
 ) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy, and return that; fail after ``timeout`` s."""
     loop = asyncio.get_running_loop()

@@ -300,7 +300,7 @@ class ProcessorPipeline:
         for processor in self._registry.call_order(hook):
             try:
                 accepted = processor.filters().accepts(severity, topic)
-            except Exception as error:  # a broken filter must not stop the send
+            except Exception as error:  # noqa: BLE001 - a broken filter must not stop the send
                 self._log_failure(processor, hook, error)
                 continue
             if accepted:
@@ -344,7 +344,7 @@ class ProcessorPipeline:
         started = time.monotonic()
         try:
             result = await processor.call(hook, **kwargs)
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - a failing processor is logged and skipped, never loses the send
             self._log_failure(processor, hook, error)
             return False, None
         if self._trace:

@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from greenroom_notifications_email import hookspecs as email_hookspecs
 
 import plugin_catalog
 import plugin_notifications
 import plugin_signals
 from host import core_services
-from greenroom_notifications_email import hookspecs as email_hookspecs
 from host.auth import hookspecs as auth_hookspecs
 from plugin_notifications import hookspecs
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from host import Registrar, create_backend_module
-
 from greenroom_hello_plugin.plugin import Greetings, greetings_extension_point
+from host import Registrar, create_backend_module
 
 
 # -- start module --

@@ -122,7 +122,7 @@ def _register(reg: Registrar) -> None:
         router.add_route("/greet", GreetResource(http_auth, notifications, signals, greetings))
         router.add_route("/languages", LanguagesResource(greetings))
         router.add_auth_policy("/languages", allow="unauthenticated")
-        logger.info(f"hello plugin greets in {', '.join(greetings.languages())}")
+        logger.info("hello plugin ready", languages=",".join(greetings.languages()))
 
     reg.register_init(
         deps={

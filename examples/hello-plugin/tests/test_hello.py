@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import websockets
-
 from greenroom_hello_plugin import processor
+
 from host.testing import HostHandle, eventually, start_host
 
 JANE = "user:default/jane"
