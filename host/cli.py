@@ -10,6 +10,9 @@
 * ``greenroom template run FILE.yaml [--config FILE ...] [--values JSON]``
   runs a template's steps through a running host's actions
   (see :mod:`host.template_runner`).
+* Installed packages add commands through the entry-point group
+  ``greenroom.cli`` (for example ``greenroom deliveries`` of the
+  notifications plugin).
 """
 
 from __future__ import annotations
@@ -288,7 +291,27 @@ def build_parser() -> argparse.ArgumentParser:
     from host.template_runner import add_template_parser
 
     add_template_parser(sub, add_config)
+    _add_plugin_commands(sub, add_config)
     return parser
+
+
+#: Entry-point group of commands that installed packages add to ``greenroom``.
+CLI_ENTRY_POINT_GROUP = "greenroom.cli"
+
+
+def _add_plugin_commands(sub: Any, add_config: Any) -> None:
+    """Let each ``greenroom.cli`` entry point (``register(subparsers, add_config)``) add its commands.
+
+    A command that fails to load is reported on stderr and left out; the others still work.
+    """
+    from importlib.metadata import entry_points
+
+    for entry_point in sorted(entry_points(group=CLI_ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        try:
+            entry_point.load()(sub, add_config)
+        except Exception as error:  # noqa: BLE001 - a broken plugin must not break the CLI
+            print(f"greenroom: command {entry_point.name} ({entry_point.value}) failed to load: {error}",
+                  file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
