@@ -14,7 +14,7 @@ one request wins it across workers and instances. A claim whose request crashed 
 once its lease (``notifications.idempotency.lease``) has passed; a failed request (4xx, 5xx)
 releases its claim, since it created nothing. Only a success is kept, as a fingerprint of the
 body (SHA-256 of its canonical JSON) and the zlib-compressed response (at most
-``maxResponseBytes``). The retention task deletes keys older than the window.
+``maxResponseBytes``), written in the send's own transaction (``SendWrite.before_commit``). The retention task deletes keys older than the window.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import http_sf
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from host.config import Config
 from host.errors import BackstageError, ConflictError, InputError
 from plugin_notifications import tables as t
-from plugin_notifications.models import utc_now
+from plugin_notifications.models import Notification, notifications_to_wire, utc_now
+from plugin_notifications.store import BeforeCommit
 
 HEADER = "Idempotency-Key"
 #: How often a claim is retried when the row changes between reading and taking it over.
@@ -120,6 +121,11 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
+def _answer_bytes(answer: list[Notification]) -> bytes:
+    """The JSON body of a send's 200, as the host's JSON handler writes it."""
+    return orjson.dumps(notifications_to_wire(answer), option=orjson.OPT_NON_STR_KEYS)
+
+
 def key_id(principal: str, key: str) -> str:
     """The stored id of ``key`` for ``principal``: SHA-256 hex of both (bounded, and scoped per principal)."""
     return hashlib.sha256(f"{principal}\x00{key}".encode()).hexdigest()
@@ -147,25 +153,42 @@ class IdempotencyKeys:
         return parse_header(raw, self.settings.max_key_length)
 
     async def run(
-        self, principal: str, key: str, body: Any, operation: Callable[[], Awaitable[Any]]
+        self, principal: str, key: str, body: Any, send: Callable[[BeforeCommit], Awaitable[list[Notification]]]
     ) -> KeptResponse:
-        """Run ``operation`` (answering a JSON-able 200 body) once per ``(principal, key)`` in the window."""
+        """Run ``send`` once per ``(principal, key)`` in the window; answer its 200 (or the first one again).
+
+        ``send`` gets the step that records the answer inside the send's own transaction, so the
+        notifications and the kept answer are written together: a send whose claim was taken
+        over meanwhile (it outlived its lease) rolls back with a 409 instead of sending twice.
+        """
         check_key(key, self.settings.max_key_length)
         row_id, print_ = key_id(principal, key), fingerprint(body)
         claim = str(uuid.uuid4())
         replay = await self._claim(row_id, print_, claim)
         if replay is not None:
             return replay
+        recorded: list[bytes] = []
+
+        async def record(conn: AsyncConnection, answer: list[Notification]) -> None:
+            data = _answer_bytes(answer)
+            if not await self._complete(conn, row_id, claim, 200, data):
+                raise ConflictError(
+                    f"A request with this {HEADER} outlived its lease (notifications.idempotency.lease) and was "
+                    "taken over by a repeat; nothing was sent by this one"
+                )
+            recorded.append(data)
+
         try:
-            answer = await operation()
+            answer = await send(record)
+            if not recorded:  # nothing was written (no recipient): record the answer on its own
+                async with self._engine.begin() as conn:
+                    await record(conn, answer)
         except BaseException as error:
             # Cancelled requests keep their claim until the lease ends: the send may have committed.
             if isinstance(error, Exception):
                 await self._release(row_id, claim)
             raise
-        data = orjson.dumps(answer, option=orjson.OPT_NON_STR_KEYS)
-        await self._complete(row_id, claim, 200, data)
-        return KeptResponse(200, data, replayed=False)
+        return KeptResponse(200, recorded[0], replayed=False)
 
     async def _claim(self, row_id: str, print_: str, claim: str) -> KeptResponse | None:
         """Win the key (``None``) or answer the first response again; 409 and 422 are raised."""
@@ -221,29 +244,20 @@ class IdempotencyKeys:
             )
         return bool(result.rowcount)
 
-    async def _complete(self, row_id: str, claim: str, status: int, data: bytes) -> None:
-        """Keep the response (compressed; none when over ``maxResponseBytes``) for repeats."""
-        kept = zlib.compress(data)
-        if len(kept) > self.settings.max_response_bytes:
+    async def _complete(self, conn: AsyncConnection, row_id: str, claim: str, status: int, data: bytes) -> bool:
+        """Keep the answer (compressed; none over ``maxResponseBytes``) if the claim is still ours."""
+        kept: bytes | None = zlib.compress(data)
+        if kept is not None and len(kept) > self.settings.max_response_bytes:
             self._logger.warning(
                 f"The response to an {HEADER} send is {len(kept)} bytes compressed, more than "
                 f"notifications.idempotency.maxResponseBytes; repeats will get a 409"
             )
-            kept = None  # type: ignore[assignment]
+            kept = None
         table = t.idempotency_key
-        try:
-            async with self._engine.begin() as conn:
-                result = await conn.execute(
-                    table.update().where(table.c.id == row_id, table.c.claim == claim)
-                    .values(status=status, response=kept)
-                )
-        except Exception as error:  # noqa: BLE001 - the send is stored: answer it; the claim lapses with its lease
-            self._logger.warning(f"Could not record the response of an {HEADER} send: {error}")
-            return
-        if not result.rowcount:
-            self._logger.warning(
-                f"An {HEADER} send outlived its lease (notifications.idempotency.lease) and was taken over"
-            )
+        result = await conn.execute(
+            table.update().where(table.c.id == row_id, table.c.claim == claim).values(status=status, response=kept)
+        )
+        return bool(result.rowcount)
 
     async def _release(self, row_id: str, claim: str) -> None:
         """Forget a claim whose request failed (nothing was created), so the key can be used again."""

@@ -175,10 +175,9 @@ class NotificationsApi:
             resp.media = notifications_to_wire(await self._sender.send(body, origin=origin))
             return
 
-        async def send() -> Any:
-            return notifications_to_wire(await self._sender.send(body, origin=origin))
-
-        kept = await self._idempotency.run(origin, key, body, send)
+        kept = await self._idempotency.run(
+            origin, key, body, lambda record: self._sender.send(body, origin=origin, before_commit=record)
+        )
         resp.status = kept.status
         resp.content_type = falcon.MEDIA_JSON
         resp.data = kept.body

@@ -37,7 +37,7 @@ from plugin_notifications.outbox import OutboxPlanner
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
 from plugin_notifications.recipients import Resolution, resolve_recipients
 from plugin_notifications.settings import DeliverySettings, SettingsService
-from plugin_notifications.store import NotificationsStore, SendWrite
+from plugin_notifications.store import BeforeCommit, NotificationsStore, SendWrite
 
 SIGNAL_CHANNEL = "notifications"
 _SIGNAL_BATCH = 2000
@@ -108,12 +108,13 @@ class NotificationSender:
         #: Called (no arguments) after a send wrote outbox rows: wakes the dispatchers.
         self._on_outbox = on_outbox
 
-    async def send(self, body: Any, *, origin: str) -> list[Notification]:
+    async def send(self, body: Any, *, origin: str, before_commit: BeforeCommit | None = None) -> list[Notification]:
         """Create notifications from a send body on behalf of ``origin``.
 
         Returns what Backstage's create answers: one item for a broadcast,
         one per user whose ``Web`` channel allows it (so ``[]`` is a valid
-        result).
+        result). ``before_commit`` runs inside the send's transaction with that
+        answer (not at all when nothing is written); raising there writes nothing.
         """
         if self._pipeline.active and isinstance(body, dict):
             body = await self._pipeline.process_options(body)
@@ -124,19 +125,22 @@ class NotificationSender:
         options.payload.severity = options.payload.severity
         created = utc_now()
         if isinstance(options.recipients, BroadcastRecipients):
-            return [await self._broadcast(options, origin, created)]
+            return [await self._broadcast(options, origin, created, before_commit)]
         # Errors of the resolver propagate: the router answers a database outage with 503 and
         # anything else unexpected with a logged 500; neither echoes the error (SQL, parameters).
         resolution = await resolve_recipients(
             self._resolver, options.recipients.entity_refs(), options.recipients.excluded_entity_refs()
         )
-        return await self._to_users(resolution, options, origin, created)
+        return await self._to_users(resolution, options, origin, created, before_commit)
 
-    async def _broadcast(self, options: NotificationSendOptions, origin: str, created: Any) -> Notification:
+    async def _broadcast(
+        self, options: NotificationSendOptions, origin: str, created: Any, before_commit: BeforeCommit | None
+    ) -> Notification:
         notification = _new(None, origin, created, options.payload)
         if self._pipeline.active:
             notification = await self._pipeline.pre_process(notification, options, _always)
         send = self._send_write(origin, created, {"broadcast": True})
+        send.before_commit = before_commit
         if self._outbox is not None and self._outbox.active:
             send.outbox = self._outbox.rows(send.id, origin, created, [notification], lambda _u, _c: (True, "broadcast"))
         stored = await self._store.save_broadcast(notification, send)
@@ -154,7 +158,8 @@ class NotificationSender:
             self._on_outbox()
 
     async def _to_users(
-        self, resolution: Resolution, options: NotificationSendOptions, origin: str, created: Any
+        self, resolution: Resolution, options: NotificationSendOptions, origin: str, created: Any,
+        before_commit: BeforeCommit | None,
     ) -> list[Notification]:
         users = resolution.users
         if not users:
@@ -182,6 +187,7 @@ class NotificationSender:
             "via": {ref: list(step) for ref, step in resolution.via.items()},
             "web": web_why,
         })
+        send.before_commit = before_commit
         if self._outbox is not None and self._outbox.active:
             send.outbox = self._outbox.rows(
                 send.id, origin, created, prepared,

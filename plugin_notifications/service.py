@@ -29,7 +29,6 @@ from host.features import ServiceFactory, ServiceRef, create_service_factory, cr
 from host.provided import Provided, create_provided_ref
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys, check_key, header_value
-from plugin_notifications.models import notifications_to_wire
 from plugin_notifications.sender import NotificationSender
 
 PLUGIN_ID = "notifications"
@@ -91,11 +90,9 @@ class NotificationService:
                 await sender.send(body, origin=origin)
                 return
             keys = await self._local_idempotency.get()
-
-            async def send() -> Any:
-                return notifications_to_wire(await sender.send(body, origin=origin))
-
-            await keys.run(origin, idempotency_key, body, send)
+            await keys.run(
+                origin, idempotency_key, body, lambda record: sender.send(body, origin=origin, before_commit=record)
+            )
             return
         base_url = await self._discovery.get_base_url(PLUGIN_ID)
         token = await self._auth.get_plugin_request_token(on_behalf_of=own, target_plugin_id=PLUGIN_ID)

@@ -16,7 +16,7 @@ import asyncio
 
 import hashlib
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,12 +88,19 @@ class NotificationQuery:
     limit: int | None = None
 
 
+#: A step run last inside a send's transaction, with what the send answers.
+BeforeCommit = Callable[[AsyncConnection, list[Notification]], Awaitable[None]]
+
+
 @dataclass
 class SendWrite:
     """What a send writes besides its notifications: the ``notification_send`` row and outbox rows."""
 
     row: dict[str, Any]
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    #: Runs last inside the send's transaction with what the send answers (an idempotency key records
+    #: that answer there); raising rolls the whole send back.
+    before_commit: BeforeCommit | None = None
 
     @property
     def id(self) -> str:
@@ -303,13 +310,15 @@ class NotificationsStore:
                 result = await conn.execute(stmt, [_row(item, user=True, send_id=send_id) for item in chunk])
                 for row in result.mappings():
                     restored[row["user"]] = _to_notification(row)
+            final: list[Notification] = []
+            for item in notifications:
+                kept = restored.get(item.user or "")
+                final.append(kept if kept is not None and kept.id != item.id else item)
             if send is not None:
                 renumber(send.outbox, {user: item.id for user, item in restored.items()})
                 await write_send(conn, send.row, send.outbox)
-        final: list[Notification] = []
-        for item in notifications:
-            kept = restored.get(item.user or "")
-            final.append(kept if kept is not None and kept.id != item.id else item)
+                if send.before_commit is not None:
+                    await send.before_commit(conn, final)
         return final
 
     async def save_broadcast(self, notification: Notification, send: SendWrite | None = None) -> Notification:
@@ -332,13 +341,10 @@ class NotificationsStore:
                     for outbox_row in send.outbox:
                         outbox_row["items"]["nid"] = [str(row["id"])] * len(outbox_row["items"]["nid"])
                 await write_send(conn, send.row, send.outbox)
-        if row is None or row["id"] == notification.id:
-            return notification
-        stored = _to_notification({**row, "user": None, "read": None, "saved": None})
-        # The caller is a service: per-user marks are not part of the answer.
-        return Notification.model_construct({"id", "user", "created", "updated", "origin", "payload"},
-                                            **{name: getattr(stored, name) for name in
-                                               ("id", "user", "created", "updated", "origin", "payload")})
+            answer = _broadcast_answer(notification, row)
+            if send is not None and send.before_commit is not None:
+                await send.before_commit(conn, [answer])
+        return answer
 
     def _upsert(self, table: sa.Table, key: tuple[str, ...], *, with_send: bool = False) -> Any:
         """``INSERT ... ON CONFLICT (key) WHERE scope IS NOT NULL DO UPDATE ... RETURNING *``.
@@ -536,6 +542,17 @@ async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notificatio
     raw = await conn.get_raw_connection()
     assert raw.driver_connection is not None
     await raw.driver_connection.copy_records_to_table(t.notification.name, records=records, columns=names)
+
+
+def _broadcast_answer(notification: Notification, row: Any) -> Notification:
+    """What a broadcast send answers: the notification as given, or the stored row a scoped re-send updated."""
+    if row is None or row["id"] == notification.id:
+        return notification
+    stored = _to_notification({**row, "user": None, "read": None, "saved": None})
+    # The caller is a service: per-user marks are not part of the answer.
+    return Notification.model_construct({"id", "user", "created", "updated", "origin", "payload"},
+                                        **{name: getattr(stored, name) for name in
+                                           ("id", "user", "created", "updated", "origin", "payload")})
 
 
 def _row(item: Notification, *, user: bool, send_id: str | None = None) -> dict[str, Any]:

@@ -209,8 +209,10 @@ class GatedResolver:
     def __init__(self) -> None:
         self.waiting = asyncio.Event()
         self.release = asyncio.Event()
+        self.calls = 0
 
     async def resolve_notification_recipients(self, *, entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
+        self.calls += 1
         self.waiting.set()
         await self.release.wait()
         return [MOCK]
@@ -240,6 +242,29 @@ async def test_a_repeat_while_the_first_runs_is_409(db_kind: str) -> None:
         answer = await first
         assert answer.status_code == 200
         assert (await post(api)).content == answer.content
+        assert await api.count_rows("notification") == 1
+
+
+async def test_a_send_that_outlived_its_lease_sends_nothing(db_kind: str) -> None:
+    """The answer is recorded in the send's own transaction: a first send whose claim a repeat took over
+    (its lease ran out) rolls back with a 409, and only the repeat's notification exists."""
+    resolver = GatedResolver()
+    async with start_host(db_kind, config=notifications_config(), features=[gated_module(resolver)]) as handle:
+        api = Api(handle)
+        first = asyncio.create_task(post(api))
+        await asyncio.wait_for(resolver.waiting.wait(), 10)
+        engine = await api.database_engine()
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("UPDATE idempotency_key SET lease_until = :at"),
+                               {"at": datetime.now(UTC) - timedelta(seconds=1)})
+        repeat = asyncio.create_task(post(api))
+        await eventually(lambda: resolver.calls == 2)  # the repeat took the claim over and is sending
+        resolver.release.set()
+        lost, won = await first, await repeat
+        error = assert_backstage_error(lost, 409, "ConflictError")
+        assert "outlived its lease" in error["error"]["message"]
+        assert won.status_code == 200
+        assert (await post(api)).content == won.content
         assert await api.count_rows("notification") == 1
 
 
