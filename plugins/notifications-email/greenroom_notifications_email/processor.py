@@ -29,7 +29,7 @@ from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOut
 
 PROCESSOR_NAME = "Email"
 #: Deliveries per ``notifications_deliver`` call (``concurrencyLimit`` bounds the messages in flight).
-BATCH_SIZE = 50
+BATCH_SIZE = 100
 # One plain address (no display name, no list): something@somewhere.
 _ADDRESS = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+$")
 
@@ -53,8 +53,24 @@ class TtlCache:
         if hit is not None and hit[0] > self._clock():
             return hit[1]
         value = await load()
-        self._entries[key] = (self._clock() + self._ttl, value)
+        self.put(key, value)
         return value
+
+    def has(self, key: str) -> bool:
+        """Whether ``key`` holds a value that has not expired."""
+        hit = self._entries.get(key)
+        return hit is not None and hit[0] > self._clock()
+
+    def put(self, key: str, value: Any) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds."""
+        self._entries[key] = (self._clock() + self._ttl, value)
+
+
+def _profile_emails(entity: dict[str, Any] | None) -> list[str]:
+    """``[spec.profile.email]`` of a user entity, or ``[]``."""
+    spec = (entity or {}).get("spec") or {}
+    email = (spec.get("profile") or {}).get("email")
+    return [email] if isinstance(email, str) and email else []
 
 
 class EmailProcessor:
@@ -101,6 +117,12 @@ class EmailProcessor:
     @hookimpl
     async def notifications_deliver(self, deliveries: list[Delivery]) -> dict[str, DeliveryOutcome]:
         """Email each delivery's user (or the broadcast receivers); one outcome per delivery."""
+        users = [delivery.notification.user for delivery in deliveries if delivery.notification.user]
+        if users:
+            try:
+                await self.prefetch_user_emails(users)
+            except Exception as error:  # noqa: BLE001 - each delivery then looks its user up (and retries)
+                self._logger.warning(f"Could not look up email addresses in bulk: {error}")
         outcomes = await asyncio.gather(*(self.deliver(delivery) for delivery in deliveries))
         return {delivery.id: outcome for delivery, outcome in zip(deliveries, outcomes, strict=True)}
 
@@ -149,12 +171,18 @@ class EmailProcessor:
     async def _all_user_emails(self) -> list[str]:
         return [email for _ref, email in await self._catalog.list_users_with_email()]
 
+    async def prefetch_user_emails(self, user_refs: Iterable[str]) -> None:
+        """Look up the addresses of the uncached users among ``user_refs`` in one catalog call."""
+        missing = [ref for ref in dict.fromkeys(user_refs) if not self._cache.has(f"user-emails:{ref}")]
+        if not missing:
+            return
+        entities = await self._catalog.get_entities_by_refs(missing)
+        for ref, entity in zip(missing, entities, strict=True):
+            self._cache.put(f"user-emails:{ref}", _profile_emails(entity))
+
     async def _user_emails(self, user_ref: str) -> list[str]:
         async def load() -> list[str]:
-            entity = await self._catalog.get_entity_by_ref(user_ref)
-            spec = (entity or {}).get("spec") or {}
-            email = (spec.get("profile") or {}).get("email")
-            return [email] if isinstance(email, str) and email else []
+            return _profile_emails(await self._catalog.get_entity_by_ref(user_ref))
 
         emails: list[str] = await self._cache.get_or_load(f"user-emails:{user_ref}", load)
         return emails

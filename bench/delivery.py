@@ -1,0 +1,177 @@
+"""Outbox benchmark against a real ``greenroom start`` on PostgreSQL.
+
+Measures, for a 10,000-user group (catalog group ``everyone``, every user
+with an email address):
+
+1. ``POST /api/notifications`` to the group, repeated, with no durable
+   channel (email off), with the email module on but no dispatcher (the
+   send path alone: notification and outbox rows in one transaction), and
+   with the email module on and delivering (SMTP to a local aiosmtpd sink in
+   this process) while the next sends arrive; the ratios to "email off" are
+   printed;
+2. dispatcher throughput: after one send with email on, deliveries per
+   second until the sink has every message, and until the outbox's
+   ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so.
+
+Usage::
+
+    .venv/bin/python bench/delivery.py                  # one worker, 10,000 users
+    .venv/bin/python bench/delivery.py --users 2000 --rounds 3 --workers 2
+
+The client, the SMTP sink and the server share the machine's CPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _host import free_port, greenroom, pg_config, unique_prefix  # noqa: E402
+
+SERVICE_TOKEN = "bench-delivery-token-0123456789"
+GROUP = "group:default/everyone"
+BASE_FEATURES = ["auth", "catalog", "catalog-auth-resolver", "signals", "notifications"]
+
+
+class Sink:
+    """An aiosmtpd handler that counts messages."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+        self.count += 1
+        return "250 OK"
+
+
+def write_catalog(directory: Path, users: int) -> Path:
+    """One group of ``users`` users, each with ``spec.profile.email``."""
+    names = [f"u{index:05d}" for index in range(users)]
+    docs: list[dict[str, Any]] = [{"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
+                                   "metadata": {"name": "everyone"}, "spec": {"type": "team", "children": []}}]
+    docs += [{"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": name},
+              "spec": {"memberOf": ["everyone"], "profile": {"email": f"{name}@example.com"}}} for name in names]
+    path = directory / "catalog.yaml"
+    path.write_text(yaml.safe_dump_all(docs))
+    return path
+
+
+async def wait_for_group(client: httpx.AsyncClient, users: int) -> None:
+    """Until the catalog has ingested every member (the group's relations)."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        response = await client.get("/api/catalog/entities/by-name/group/default/everyone",
+                                    headers={"Authorization": f"Bearer {SERVICE_TOKEN}"})
+        if response.status_code == 200:
+            members = [r for r in response.json().get("relations", []) if r.get("type") == "hasMember"]
+            if len(members) >= users:
+                return
+        await asyncio.sleep(1)
+    raise SystemExit("the catalog did not ingest the group in time")
+
+
+async def group_sends(client: httpx.AsyncClient, users: int, rounds: int, label: str) -> list[float]:
+    """``rounds`` sends to the group (after one warm-up); their latencies in seconds."""
+    service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    times = []
+    for round_ in range(rounds + 1):
+        body = {"recipients": {"type": "entity", "entityRef": GROUP}, "payload": {"title": f"{label} {round_}"}}
+        start = time.perf_counter()
+        response = await client.post("/api/notifications", json=body, headers=service)
+        elapsed = time.perf_counter() - start
+        assert response.status_code == 200 and len(response.json()) == users, response.text[:300]
+        if round_:  # the first one warms caches and connections
+            times.append(elapsed)
+    return times
+
+
+async def sent_counter(client: httpx.AsyncClient) -> int:
+    """The outbox's ``sent`` counter of channel ``Email``."""
+    response = await client.get("/api/notifications/delivery-metrics",
+                                headers={"Authorization": f"Bearer {SERVICE_TOKEN}"})
+    return int(response.json()["channels"].get("Email", {}).get("sent", 0))
+
+
+async def run(users: int, rounds: int, workers: int) -> None:
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    smtp_port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    results: dict[str, list[float]] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="greenroom-dbench-") as tmp:
+            catalog = write_catalog(Path(tmp), users)
+            email = {"sender": "bench@example.com", "concurrencyLimit": 32, "throttleInterval": {"milliseconds": 0},
+                     "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1", "port": smtp_port}}
+            with_email = [*BASE_FEATURES, "notifications-email"]
+            for label, features, notifications in (
+                ("email off", BASE_FEATURES, {}),
+                # the send path alone: outbox rows written, nobody delivering them meanwhile
+                ("email on, no dispatcher", with_email, {"processors": {"email": email},
+                                                          "delivery": {"dispatcher": False}}),
+                # the real thing: this worker's dispatcher delivers while the next sends arrive
+                ("email on", with_email, {"processors": {"email": email}}),
+            ):
+                port = free_port()
+                config = pg_config(port, unique_prefix("dbench"), SERVICE_TOKEN,
+                                   backend={"features": {"include": features}},
+                                   catalog={"locations": [{"type": "file", "target": str(catalog)}]},
+                                   notifications=notifications)
+                async with greenroom(config, workers, port=port) as host:
+                    async with httpx.AsyncClient(base_url=host.url, timeout=300) as client:
+                        await wait_for_group(client, users)
+                        results[label] = await group_sends(client, users, rounds, label)
+                        if label == "email on":
+                            await throughput(client, users, rounds, sink)
+    finally:
+        controller.stop()
+    off = statistics.median(results["email off"])
+    for label, times in results.items():
+        print(f"POST to a {users:,}-user group, {label:<24} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
+              f"   median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms")
+    for label in ("email on, no dispatcher", "email on"):
+        print(f"send latency ratio, {label} / email off (medians)   {statistics.median(results[label]) / off:7.2f}")
+
+
+async def throughput(client: httpx.AsyncClient, users: int, rounds: int, sink: Sink) -> None:
+    """Deliveries per second of the sends just made (the dispatcher works through them)."""
+    expected = users * (rounds + 1)
+    started = time.perf_counter()
+    first = sink.count
+    while sink.count < expected:
+        await asyncio.sleep(0.2)
+        if time.perf_counter() - started > 1800:
+            raise SystemExit(f"only {sink.count} of {expected} emails arrived")
+    # measured from the start of this wait: the earlier sends were being delivered meanwhile too
+    elapsed = time.perf_counter() - started
+    while await sent_counter(client) < expected:
+        await asyncio.sleep(0.2)
+    counted = time.perf_counter() - started
+    print(f"dispatcher: {expected:,} emails over SMTP; {expected - first:,} arrived after the last send in "
+          f"{elapsed:.1f} s = {(expected - first) / max(elapsed, 1e-9):,.0f} deliveries/s "
+          f"(outbox 'sent' counter at {expected:,} after {counted:.1f} s)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    asyncio.run(run(args.users, args.rounds, args.workers))
+
+
+if __name__ == "__main__":
+    main()
