@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugin_notifications.models import WEB_CHANNEL, format_timestamp
-from plugin_notifications.outbox import MUTED, SENT
+from plugin_notifications.outbox import MUTED, SENT, delivery_id
 from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.recipients import resolution_path
 
@@ -61,6 +61,6 @@ async def delivery_log(
                     "lastError": items["error"][index],
                     "updated": items["updated"][index] or created,
                     "setting": items["why"][index],
-                    "deliveryId": items["id"][index],
+                    "deliveryId": delivery_id(row.row_id, index),
                 })
     return {"notificationId": notification_id, "user": user, "resolution": resolution, "channels": channels}

@@ -6,10 +6,11 @@ channel, one ``notification_outbox`` row per batch of up to
 ``notifications.delivery.recipientsPerRow`` recipients, in the transaction
 of the notification rows (:meth:`NotificationsStore.save_user_notifications`).
 
-A row's deliveries are kept as parallel lists (``id``, ``user``, ``nid``,
-``p``, ``status``, ``attempts``, ``error``, ``updated``, ``why``) so that a
-large fan-out builds them by slicing; :class:`OutboxItems` reads and
-changes them.
+A row's deliveries are kept as parallel lists (``user``, ``nid``, ``p``,
+``status``, ``attempts``, ``error``, ``updated``, ``why``) so that a large
+fan-out builds them by slicing; :class:`OutboxItems` reads and changes them.
+A delivery's id is its row's id and its position (:func:`delivery_id`):
+unique, stable across retries, and free to generate.
 """
 
 from __future__ import annotations
@@ -94,13 +95,9 @@ class DeliveryConfig:
         return delay / 2 + random.uniform(0, delay / 2)
 
 
-@dataclass(frozen=True)
-class Target:
-    """One recipient of a channel at send time: its notification, status (pending or muted) and why."""
-
-    notification: Notification
-    status: str
-    why: str
+def delivery_id(row_id: str, index: int) -> str:
+    """The stable id of the delivery at ``index`` of outbox row ``row_id``."""
+    return f"{row_id}.{index}"
 
 
 def _payload_wire(payload: NotificationPayload) -> dict[str, Any]:
@@ -113,37 +110,41 @@ def plan_rows(
     origin: str,
     created: datetime,
     channel: DeliveryChannel,
-    targets: Sequence[Target],
+    notifications: Sequence[Notification],
+    statuses: Sequence[str],
+    whys: Sequence[str],
     per_row: int,
 ) -> list[dict[str, Any]]:
-    """The outbox rows of one channel for ``targets`` (``recipient`` scope), in batches of ``per_row``."""
+    """The outbox rows of one ``recipient``-scope channel, in batches of ``per_row``.
+
+    ``statuses`` (pending or muted) and ``whys`` run parallel to ``notifications``.
+    """
     rows = []
-    for start in range(0, len(targets), per_row):
-        batch = targets[start : start + per_row]
+    for start in range(0, len(notifications), per_row):
+        batch = notifications[start : start + per_row]
         payloads: list[dict[str, Any]] = []
         index_of: dict[int, int] = {}
         positions = []
-        for target in batch:
-            key = id(target.notification.payload)  # recipients of one send share a payload object
+        for notification in batch:
+            key = id(notification.payload)  # recipients of one send share a payload object
             if key not in index_of:
                 index_of[key] = len(payloads)
-                payloads.append(_payload_wire(target.notification.payload))
+                payloads.append(_payload_wire(notification.payload))
             positions.append(index_of[key])
         size = len(batch)
-        statuses = [target.status for target in batch]
+        batch_statuses = list(statuses[start : start + per_row])
         items = {
             "payloads": payloads,
-            "id": [str(uuid.uuid4()) for _ in range(size)],
-            "user": [target.notification.user for target in batch],
-            "nid": [target.notification.id for target in batch],
+            "user": [notification.user for notification in batch],
+            "nid": [notification.id for notification in batch],
             "p": positions,
-            "status": statuses,
+            "status": batch_statuses,
             "attempts": [0] * size,
             "error": [None] * size,
             "updated": [None] * size,
-            "why": [target.why for target in batch],
+            "why": list(whys[start : start + per_row]),
         }
-        rows.append(_row(send_id, origin, created, channel.name, items, PENDING in statuses))
+        rows.append(_row(send_id, origin, created, channel.name, items, PENDING in batch_statuses))
     return rows
 
 
@@ -154,7 +155,6 @@ def plan_send_row(
     """The one outbox row of a ``send``-scope channel: one delivery listing ``recipients``."""
     items = {
         "payloads": [_payload_wire(notification.payload)],
-        "id": [str(uuid.uuid4())],
         "user": [None],
         "nid": [notification.id],
         "p": [0],
@@ -206,7 +206,7 @@ class OutboxItems:
         self.retry_at: dict[int, datetime] = {}
 
     def __len__(self) -> int:
-        return len(self.items["id"])
+        return len(self.items["status"])
 
     def open_indexes(self) -> list[int]:
         """Positions of deliveries still to make."""
@@ -223,7 +223,7 @@ class OutboxItems:
         )
         recipients = items.get("recipients")
         return Delivery(
-            id=items["id"][index],
+            id=delivery_id(self.row_id, index),
             channel=self.channel,
             notification=notification,
             recipients=tuple(recipients[index]) if recipients else ((user,) if user else ()),
@@ -302,14 +302,18 @@ class OutboxPlanner:
                 row["items"]["status"] = [MUTED]
                 row["state"] = ROW_DONE
             return [row]
-        targets = []
+        kept: list[Notification] = []
+        statuses: list[str] = []
+        whys: list[str] = []
         for notification in notifications:
             if notification.user is None:
-                targets.append(Target(notification, PENDING, "broadcast"))
-                continue
-            enabled, why = explain(notification.user, setting)
-            if enabled and accepts is not None and not accepts(notification):
-                continue
-            targets.append(Target(notification, PENDING if enabled else MUTED, why))
-        return plan_rows(send_id=send_id, origin=origin, created=created, channel=channel, targets=targets,
-                         per_row=self._config.recipients_per_row)
+                enabled, why = True, "broadcast"
+            else:
+                enabled, why = explain(notification.user, setting)
+                if enabled and accepts is not None and not accepts(notification):
+                    continue
+            kept.append(notification)
+            statuses.append(PENDING if enabled else MUTED)
+            whys.append(why)
+        return plan_rows(send_id=send_id, origin=origin, created=created, channel=channel, notifications=kept,
+                         statuses=statuses, whys=whys, per_row=self._config.recipients_per_row)

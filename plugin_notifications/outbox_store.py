@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_notifications import tables as t
 from plugin_notifications.models import utc_now
-from plugin_notifications.outbox import DEAD, FAILED, OPEN_STATUSES, PENDING, ROW_DONE, ROW_PENDING, OutboxItems
+from plugin_notifications.outbox import DEAD, FAILED, OPEN_STATUSES, PENDING, ROW_DONE, ROW_PENDING, OutboxItems, delivery_id
 
 o = t.notification_outbox
 
@@ -166,7 +166,7 @@ class OutboxStore:
                 for index, status in enumerate(items["status"]):
                     if status in wanted:
                         found.append({
-                            "id": items["id"][index], "row": str(row.id), "channel": row.channel,
+                            "id": delivery_id(str(row.id), index), "row": str(row.id), "channel": row.channel,
                             "origin": row.origin, "user": items["user"][index], "notification": items["nid"][index],
                             "status": status, "attempts": items["attempts"][index], "lastError": items["error"][index],
                             "updated": items["updated"][index],
@@ -186,7 +186,7 @@ class OutboxStore:
                 items = dict(row._mapping["items"])
                 changed = False
                 for index, status in enumerate(items["status"]):
-                    chosen = items["id"][index] in wanted or (all_dead and status == DEAD)
+                    chosen = delivery_id(str(row.id), index) in wanted or (all_dead and status == DEAD)
                     if chosen and status in (DEAD, FAILED):
                         items["status"][index] = PENDING
                         items["attempts"][index] = 0

@@ -14,7 +14,6 @@ The order of Backstage's router is kept (spec sections 1.9, 4, 6.4, 8):
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +32,7 @@ from plugin_notifications.models import (
     parse_send_options,
     utc_now,
 )
+from plugin_notifications.ids import new_ids
 from plugin_notifications.outbox import OutboxPlanner
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
 from plugin_notifications.recipients import Resolution, resolve_recipients
@@ -267,19 +267,6 @@ def _channel_check(delivery: DeliverySettings) -> ChannelCheck:
 
 def _always(_processor: Processor, _notification: Notification) -> bool:
     return True
-
-
-def new_ids(count: int) -> list[str]:
-    """``count`` random (version 4) UUIDs as strings, generated in one go."""
-    raw = bytearray(os.urandom(16 * count))
-    for offset in range(0, 16 * count, 16):
-        raw[offset + 6] = (raw[offset + 6] & 0x0F) | 0x40  # version 4
-        raw[offset + 8] = (raw[offset + 8] & 0x3F) | 0x80  # RFC 4122 variant
-    hexed = raw.hex()
-    return [
-        f"{hexed[i:i + 8]}-{hexed[i + 8:i + 12]}-{hexed[i + 12:i + 16]}-{hexed[i + 16:i + 20]}-{hexed[i + 20:i + 32]}"
-        for i in range(0, 32 * count, 32)
-    ]
 
 
 def _new(user: str | None, origin: str, created: Any, payload: NotificationPayload) -> Notification:
