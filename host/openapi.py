@@ -93,15 +93,26 @@ def pydantic_schemas(models: Iterable[tuple[type[BaseModel], JsonSchemaMode]]) -
     return dict(defs.get("$defs", {}))
 
 
+def _with_input_error(operation: Any) -> Any:
+    if not isinstance(operation, dict) or "responses" not in operation or "400" in operation["responses"]:
+        return operation
+    return {**operation, "responses": {**operation["responses"], "400": json_body(ref("Error"), _ERROR_DESCRIPTIONS[400])}}
+
+
 def openapi_document(
     *, title: str, description: str, paths: dict[str, Any], schemas: dict[str, Any]
 ) -> dict[str, Any]:
-    """A complete OpenAPI 3.1 document: ``bearerAuth`` on every operation, the shared ``Error`` schema."""
+    """A complete OpenAPI 3.1 document: ``bearerAuth`` on every operation, the shared ``Error`` schema.
+
+    Every operation documents the 400 the host's request validator may answer (an unknown query
+    parameter, a bad value, a body that is not JSON; :mod:`host.request_validation`).
+    """
     return {
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": "1", "description": description},
         "security": [{"bearerAuth": []}],
-        "paths": paths,
+        "paths": {path: {method: _with_input_error(operation) for method, operation in item.items()}
+                  for path, item in paths.items()},
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR_SCHEMA, **schemas},
