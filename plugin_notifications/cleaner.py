@@ -7,6 +7,7 @@ from typing import Any
 
 from host.config import Config
 from plugin_notifications.idempotency import IdempotencyKeys
+from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.store import NotificationsStore
 
 TASK_ID = "notification-cleaner"
@@ -24,9 +25,13 @@ def retention_of(config: Config) -> timedelta | None:
 
 
 async def schedule_cleaner(
-    config: Config, scheduler: Any, store: NotificationsStore, logger: Any, keys: IdempotencyKeys | None = None
+    config: Config, scheduler: Any, store: NotificationsStore, logger: Any, keys: IdempotencyKeys | None = None,
+    outbox: OutboxStore | None = None,
 ) -> None:
-    """Schedule the daily cleanup (one process cluster-wide); with retention off, only of the idempotency keys."""
+    """Schedule the daily cleanup (one process cluster-wide); with retention off, only of the idempotency keys.
+
+    With retention on, finished outbox rows and sends (delivery logs) older than the retention go too.
+    """
     retention = retention_of(config)
 
     async def sweep_keys() -> None:
@@ -46,6 +51,12 @@ async def schedule_cleaner(
             except Exception as error:
                 raise RuntimeError(f"Notification cleaner task failed: {error}") from error
             logger.info(f"Notification cleaner task finished, deleted {deleted} notifications")
+            if outbox is not None:
+                try:
+                    purged = await outbox.purge(retention)
+                except Exception as error:
+                    raise RuntimeError(f"Outbox cleanup failed: {error}") from error
+                logger.info(f"Deleted {purged} finished outbox rows")
         await sweep_keys()
 
     if retention is None:

@@ -112,7 +112,7 @@ def _register(reg: Registrar) -> None:
         ).register(router)
         router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
-        await schedule_cleaner(config, scheduler, store, logger, idempotency)
+        await schedule_cleaner(config, scheduler, store, logger, idempotency, outbox_store)
         # in-flight post-processing (emails, ...) gets the host's shutdown timeout to finish
         shutdown_timeout = config.get_optional_duration("backend.lifecycle.shutdownTimeout")
         drain_seconds = shutdown_timeout.total_seconds() if shutdown_timeout else 30.0

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from host import core_services
 from host.testing import eventually
 from plugin_notifications.delivery import DeliveryOutcome
 from plugin_notifications.tables import UtcDateTime
@@ -119,3 +120,41 @@ async def test_expired_lease_is_reclaimed(db_kind: str, tmp_path: Path, monkeypa
         [delivery] = await eventually(lambda: recorder.delivered)
         assert datetime.now(UTC) >= expires
         assert delivery.notification.id == item["id"] and delivery.attempt == 1
+
+
+async def test_retention_purges_finished_outbox_rows(db_kind: str, recorder: Recorder) -> None:
+    """The notification-cleaner task also deletes finished outbox rows and sends older than the retention."""
+    config = outbox_config()
+    config["notifications"]["retention"] = {"days": 5}
+    async with start_host(db_kind, config=config, features=[recorder_module(recorder)]) as host:
+        api = Api(host)
+        await api.send_ok(user("jane"), title="old")
+        await eventually(lambda: recorder.delivered)
+        [fresh] = await api.send_ok(user("jane"), title="fresh")
+        await eventually(lambda: len(recorder.delivered) == 2)
+        engine = await api.database_engine()
+        ten_days_ago = datetime.now(UTC) - timedelta(days=10)
+
+        async def finished() -> bool:
+            async with engine.connect() as conn:
+                return int(await conn.scalar(sa.text("SELECT count(*) FROM notification_outbox WHERE state = 'done'"))) == 2
+
+        await eventually(finished)
+        async with engine.begin() as conn:  # the first send is ten days old
+            for table in ("notification_outbox", "notification_send"):
+                column = "updated" if table == "notification_outbox" else "created"
+                await conn.execute(sa.text(f"UPDATE {table} SET {column} = :at WHERE send_id IN "
+                                           "(SELECT send_id FROM notification WHERE title = 'old')"
+                                           if table == "notification_outbox" else
+                                           f"UPDATE {table} SET {column} = :at WHERE id IN "
+                                           "(SELECT send_id FROM notification WHERE title = 'old')"),
+                                   {"at": ten_days_ago})
+        scheduler = await host.backend.get_service(core_services.scheduler, "notifications")
+        await scheduler.trigger_task("notification-cleaner")
+
+        async def purged() -> bool:
+            return await api.count_rows("notification_outbox") == 1 and await api.count_rows("notification_send") == 1
+
+        await eventually(purged)
+        log = (await api.get(JANE, f"/{fresh['id']}/deliveries")).json()
+        assert log["channels"][1]["status"] == "sent"  # the fresh send's log is intact
