@@ -432,3 +432,31 @@ async def test_screenshots_script(tmp_path: Any) -> None:
     shots = await take(tmp_path)
     assert [path.name for path in shots] == ["inbox.png", "inbox-live-update.png", "inbox-filtered.png", "settings.png"]
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in shots)
+
+
+async def test_why_am_i_seeing_this_shows_the_group_path_and_channels(browser: Any, tmp_path: Any) -> None:
+    """The row's "Why am I seeing this?" shows the path that reached the user and each channel's status."""
+    org = tmp_path / "org.yaml"
+    org.write_text(
+        "apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: org}\nspec: {type: org, children: [team]}\n"
+        "---\napiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata: {name: team}\n"
+        "spec: {type: team, parent: org, children: [], members: [guest]}\n"
+        "---\napiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: guest}\nspec: {}\n"
+    )
+    config = {"catalog": {"locations": [{"type": "file", "target": str(org)}]}}
+    async with start_host("sqlite", config=config, plugins=PLUGINS) as host:
+        await send(host, "Org news", to="group:default/org")
+        inbox = await new_inbox(browser, host)
+        await inbox.open()
+        await inbox.wait_titles(["Org news"])
+        await inbox.row("Org news").get_by_test_id("why").click()
+        path = inbox.page.get_by_test_id("why-path")
+        await path.wait_for()
+        assert await path.inner_text() == (
+            "Reached you through: group:default/org \u2192 group:default/team \u2192 user:default/guest"
+        )
+        channels = inbox.page.get_by_test_id("why-channel")
+        assert await channels.all_inner_texts() == ["Web: sent (setting: default)"]
+        await inbox.row("Org news").get_by_test_id("why").click()  # a second click hides it
+        await inbox.page.get_by_test_id("why-panel").wait_for(state="detached")
+        assert inbox.errors == []

@@ -40,6 +40,11 @@ export class NotificationsClient {
     return this._request('GET', `/notifications/${encodeURIComponent(id)}`);
   }
 
+  /** GET /notifications/<id>/deliveries: {resolution, channels} ("Why am I seeing this?"). */
+  getDeliveries(id) {
+    return this._request('GET', `/notifications/${encodeURIComponent(id)}/deliveries`);
+  }
+
   /** GET /status: {unread, read}. */
   getStatus() {
     return this._request('GET', '/status');

@@ -298,8 +298,49 @@ export class Inbox {
           { type: 'button', class: 'btn btn-small', 'data-testid': isSaved ? 'unsave' : 'save', onclick: () => this._update([item.id], { saved: !isSaved }) },
           isSaved ? 'Unsave' : 'Save',
         ),
+        h(
+          'button',
+          { type: 'button', class: 'btn btn-small', 'data-testid': 'why', 'aria-expanded': 'false', onclick: (event) => this._toggleWhy(item, event.currentTarget) },
+          'Why am I seeing this?',
+        ),
       ),
     );
+  }
+
+  /** Show (or hide) the delivery log of a notification under its row: the path that reached the user, each channel. */
+  async _toggleWhy(item, button) {
+    const row = button.closest('li');
+    const open = row.querySelector('.row-why');
+    if (open) {
+      open.remove();
+      button.setAttribute('aria-expanded', 'false');
+      return;
+    }
+    button.setAttribute('aria-expanded', 'true');
+    const panel = h('div', { class: 'row-why', 'data-testid': 'why-panel', role: 'region', 'aria-label': 'Why am I seeing this?' }, 'Loading…');
+    row.append(panel);
+    try {
+      const log = await this.client.getDeliveries(item.id);
+      clear(panel);
+      const steps = (log.resolution || []).map((step) => step.entityRef || 'everyone (a broadcast)');
+      panel.append(
+        h('p', { 'data-testid': 'why-path' }, `Reached you through: ${steps.join(' \u2192 ')}`),
+        h(
+          'ul',
+          { class: 'why-channels' },
+          (log.channels || []).map((channel) => {
+            const parts = [`${channel.channel}: ${channel.status}`];
+            if (channel.setting) parts.push(`(setting: ${channel.setting})`);
+            if (channel.attempts > 1) parts.push(`after ${channel.attempts} attempts`);
+            if (channel.lastError) parts.push(`\u2014 ${channel.lastError}`);
+            return h('li', { 'data-testid': 'why-channel', dataset: { channel: channel.channel, status: channel.status } }, parts.join(' '));
+          }),
+        ),
+      );
+    } catch (error) {
+      clear(panel);
+      panel.append(h('p', { class: 'why-error' }, `Could not load the delivery log: ${error.message}`));
+    }
   }
 
   _renderPager() {
