@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from host.testing import eventually
 from tests.notifications.conftest import ORG
 from tests.signals.test_signals_workers import greenroom_start, new_connection_client
 
@@ -30,11 +31,17 @@ async def keyed_send(http: httpx.AsyncClient, key: str) -> httpx.Response:
     return await http.post("/api/notifications", json=BODY, headers={"Idempotency-Key": f'"{key}"'})
 
 
-async def workers_reached(http: httpx.AsyncClient) -> set[int]:
-    """The pids that answer fresh connections (the signals test plugin answers its worker's)."""
+async def both_workers_answer(http: httpx.AsyncClient) -> None:
+    """Fresh connections reach both workers (the signals test plugin answers its worker's pid)."""
     body = {"recipients": {"type": "user", "entityRef": [JANE]}, "channel": "idempotency-probe", "message": {}}
-    answers = await asyncio.gather(*(http.post("/api/signals-test/publish", json=body) for _ in range(16)))
-    return {answer.json()["pid"] for answer in answers}
+    pids: set[int] = set()
+
+    async def probe() -> bool:
+        answers = await asyncio.gather(*(http.post("/api/signals-test/publish", json=body) for _ in range(8)))
+        pids.update(answer.json()["pid"] for answer in answers)
+        return len(pids) == 2
+
+    await eventually(probe, timeout=20)
 
 
 async def jane_titles(url: str) -> list[str]:
@@ -48,7 +55,7 @@ async def jane_titles(url: str) -> list[str]:
 
 async def test_one_send_per_key_across_two_workers() -> None:
     async with greenroom_start("postgres", workers=2, overrides=CONFIG) as url, new_connection_client(url) as http:
-        assert len(await workers_reached(http)) == 2
+        await both_workers_answer(http)
         answers: list[Any] = list(await asyncio.gather(*(keyed_send(http, "deploy-42") for _ in range(12))))
         answers += [await keyed_send(http, "deploy-42") for _ in range(6)]  # after the first finished
         ok = [answer for answer in answers if answer.status_code == 200]
