@@ -184,7 +184,7 @@ class IdempotencyKeys:
                 async with self._engine.begin() as conn:
                     await record(conn, answer)
         except BaseException as error:
-            # Cancelled requests keep their claim until the lease ends: the send may have committed.
+            # A cancelled request keeps its claim until the lease ends (its database session may be gone).
             if isinstance(error, Exception):
                 await self._release(row_id, claim)
             raise
@@ -264,7 +264,10 @@ class IdempotencyKeys:
         table = t.idempotency_key
         try:
             async with self._engine.begin() as conn:
-                await conn.execute(table.delete().where(table.c.id == row_id, table.c.claim == claim))
+                # only an unanswered claim: a send that committed (and then failed) keeps its answer
+                await conn.execute(
+                    table.delete().where(table.c.id == row_id, table.c.claim == claim, table.c.status.is_(None))
+                )
         except Exception as error:  # noqa: BLE001 - the claim lapses with its lease
             self._logger.warning(f"Could not release an {HEADER} claim: {error}")
 
