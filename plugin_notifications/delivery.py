@@ -61,7 +61,7 @@ class DeliveryChannel:
 class Delivery:
     """One thing to deliver on one channel.
 
-    :param id: stable across retries and workers (a UUID): pass it to the
+    :param id: unique, and stable across retries and workers (``<outbox row uuid>.<n>``): pass it to the
         receiver (``Idempotency-Key``, ``webhook-id``, ``Message-ID``) so it
         can drop repeats.
     :param channel: the :attr:`DeliveryChannel.name`.
