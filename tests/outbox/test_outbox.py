@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -158,3 +160,20 @@ async def test_retention_purges_finished_outbox_rows(db_kind: str, recorder: Rec
         await eventually(purged)
         log = (await api.get(JANE, f"/{fresh['id']}/deliveries")).json()
         assert log["channels"][1]["status"] == "sent"  # the fresh send's log is intact
+
+
+@pytest.mark.postgres
+async def test_a_send_on_one_instance_wakes_the_dispatcher_of_another() -> None:
+    """Instance A only writes (dispatcher off); B, polling once a minute, delivers at once: the events bus woke it."""
+    recorder = Recorder()
+    prefix = f"gr_{uuid.uuid4().hex[:8]}_"
+    writer = outbox_config(dispatcher=False)
+    deliverer = outbox_config(pollInterval={"seconds": 60})
+    async with start_host("postgres", config=writer, features=[recorder_module(Recorder())], prefix=prefix) as a:
+        async with start_host("postgres", config=deliverer, features=[recorder_module(recorder)], prefix=prefix):
+            await asyncio.sleep(0.5)  # B's dispatcher has made its first (empty) round and sleeps for a minute
+            started = time.monotonic()
+            [item] = await Api(a).send_ok(user("jane"))
+            [delivery] = await eventually(lambda: recorder.delivered, timeout=10)
+            assert delivery.notification.id == item["id"]
+            assert time.monotonic() - started < 10
