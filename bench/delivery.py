@@ -4,14 +4,17 @@ Measures, for a 10,000-user group (catalog group ``everyone``, every user
 with an email address):
 
 1. ``POST /api/notifications`` to the group, repeated, with no durable
-   channel (email off), with the email module on but no dispatcher (the
-   send path alone: notification and outbox rows in one transaction), and
-   with the email module on and delivering (SMTP to a local aiosmtpd sink in
-   this process) while the next sends arrive; the ratios to "email off" are
+   channel (email and webhooks off), with the email and webhook modules on
+   but no dispatcher (the send path alone: notification and outbox rows in
+   one transaction), and with both on and delivering (SMTP to a local
+   aiosmtpd sink, two signed webhook endpoints on a local HTTP receiver, both
+   in this process) while the next sends arrive; the ratios to "off" are
    printed;
-2. dispatcher throughput: after one send with email on, deliveries per
+2. dispatcher throughput: after the sends with email on, deliveries per
    second until the sink has every message, and until the outbox's
-   ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so.
+   ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so;
+3. webhook throughput: ``--webhook-sends`` sends to one user, each one
+   ``send``-scope delivery per endpoint, until the receiver has them all.
 
 Usage::
 
@@ -25,6 +28,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
+import os
 import statistics
 import sys
 import tempfile
@@ -41,6 +47,7 @@ from _host import free_port, greenroom, pg_config, unique_prefix  # noqa: E402
 SERVICE_TOKEN = "bench-delivery-token-0123456789"
 GROUP = "group:default/everyone"
 BASE_FEATURES = ["auth", "catalog", "catalog-auth-resolver", "signals", "notifications"]
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
 
 class Sink:
@@ -52,6 +59,25 @@ class Sink:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
         self.count += 1
         return "250 OK"
+
+
+class WebhookSink:
+    """A minimal keep-alive HTTP/1.1 receiver (asyncio): answers 204 to every POST and counts them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length:")), 0)
+                await reader.readexactly(length)
+                self.count += 1
+                writer.write(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        writer.close()
 
 
 def write_catalog(directory: Path, users: int) -> Path:
@@ -102,27 +128,33 @@ async def sent_counter(client: httpx.AsyncClient) -> int:
     return int(response.json()["channels"].get("Email", {}).get("sent", 0))
 
 
-async def run(users: int, rounds: int, workers: int) -> None:
+async def run(users: int, rounds: int, workers: int, webhook_sends: int) -> None:
     from aiosmtpd.controller import Controller
 
     sink = Sink()
     smtp_port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
+    hooks = WebhookSink()
+    hook_server = await asyncio.start_server(hooks.handle, "127.0.0.1", 0)
+    hook_url = f"http://127.0.0.1:{hook_server.sockets[0].getsockname()[1]}"
     results: dict[str, list[float]] = {}
     try:
         with tempfile.TemporaryDirectory(prefix="greenroom-dbench-") as tmp:
             catalog = write_catalog(Path(tmp), users)
             email = {"sender": "bench@example.com", "concurrencyLimit": 32, "throttleInterval": {"milliseconds": 0},
                      "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1", "port": smtp_port}}
-            with_email = [*BASE_FEATURES, "notifications-email"]
+            webhook = {"endpoints": [{"url": f"{hook_url}/{name}", "secret": WEBHOOK_SECRET, "name": name}
+                                     for name in ("a", "b")]}
+            processors = {"email": email, "webhook": webhook}
+            with_email = [*BASE_FEATURES, "notifications-email", "notifications-webhook"]
             for label, features, notifications in (
-                ("email off", BASE_FEATURES, {}),
+                ("off", BASE_FEATURES, {}),
                 # the send path alone: outbox rows written, nobody delivering them meanwhile
-                ("email on, no dispatcher", with_email, {"processors": {"email": email},
-                                                          "delivery": {"dispatcher": False}}),
+                ("email+webhooks, no dispatcher", with_email, {"processors": processors,
+                                                                "delivery": {"dispatcher": False}}),
                 # the real thing: this worker's dispatcher delivers while the next sends arrive
-                ("email on", with_email, {"processors": {"email": email}}),
+                ("email+webhooks on", with_email, {"processors": processors}),
             ):
                 port = free_port()
                 config = pg_config(port, unique_prefix("dbench"), SERVICE_TOKEN,
@@ -133,16 +165,18 @@ async def run(users: int, rounds: int, workers: int) -> None:
                     async with httpx.AsyncClient(base_url=host.url, timeout=300) as client:
                         await wait_for_group(client, users)
                         results[label] = await group_sends(client, users, rounds, label)
-                        if label == "email on":
+                        if label == "email+webhooks on":
                             await throughput(client, users, rounds, sink)
+                            await webhook_throughput(client, webhook_sends, hooks)
     finally:
         controller.stop()
-    off = statistics.median(results["email off"])
+        hook_server.close()
+    off = statistics.median(results["off"])
     for label, times in results.items():
-        print(f"POST to a {users:,}-user group, {label:<24} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
+        print(f"POST to a {users:,}-user group, {label:<29} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
               f"   median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms")
-    for label in ("email on, no dispatcher", "email on"):
-        print(f"send latency ratio, {label} / email off (medians)   {statistics.median(results[label]) / off:7.2f}")
+    for label in ("email+webhooks, no dispatcher", "email+webhooks on"):
+        print(f"send latency ratio, {label} / off (medians)   {statistics.median(results[label]) / off:7.2f}")
 
 
 async def throughput(client: httpx.AsyncClient, users: int, rounds: int, sink: Sink) -> None:
@@ -164,13 +198,36 @@ async def throughput(client: httpx.AsyncClient, users: int, rounds: int, sink: S
           f"(outbox 'sent' counter at {expected:,} after {counted:.1f} s)")
 
 
+async def webhook_throughput(client: httpx.AsyncClient, sends: int, hooks: WebhookSink) -> None:
+    """``sends`` sends to one user (two endpoints: two deliveries each); deliveries per second until all arrived."""
+    service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+    expected = hooks.count + 2 * sends
+    started = time.perf_counter()
+    for index in range(sends):
+        body = {"recipients": {"type": "entity", "entityRef": "user:default/u00000"},
+                "payload": {"title": f"hook {index}"}}
+        response = await client.post("/api/notifications", json=body, headers=service)
+        assert response.status_code == 200, response.text[:300]
+    sent = time.perf_counter() - started
+    left = expected - hooks.count
+    while hooks.count < expected:
+        await asyncio.sleep(0.05)
+        if time.perf_counter() - started > 600:
+            raise SystemExit(f"only {hooks.count} of {expected} webhooks arrived")
+    elapsed = time.perf_counter() - started
+    print(f"dispatcher: {2 * sends:,} signed webhooks ({sends:,} sends x 2 endpoints, the sends took {sent:.1f} s) "
+          f"all delivered {elapsed:.1f} s after the first send = {2 * sends / elapsed:,.0f} deliveries/s; "
+          f"{left:,} left at the last send arrived in {elapsed - sent:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--webhook-sends", type=int, default=1000)
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.rounds, args.workers))
+    asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends))
 
 
 if __name__ == "__main__":
