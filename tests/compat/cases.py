@@ -228,6 +228,7 @@ NOTIFICATIONS_REST = [
     Case("status-with-service-token", "/status needs a user", (Http("GET", f"{NOTIFY}/status", auth="service"),)),
     Case("list-limit-zero", "limit=0 answers no rows and the total",
          (send({"title": "$tag z"}, check="none"), mine("&limit=0"))),
+    Case("head-status", "HEAD answers as GET, without a body", (Http("HEAD", f"{NOTIFY}/status"),)),
     Case("settings-unknown-channel", "Settings for a channel that does not exist",
          (Http("POST", f"{NOTIFY}/settings", json={"channels": [{"id": "Nope", "origins": []}]}, pick="channels.*.id"),)),
 ]
