@@ -21,7 +21,7 @@ from standardwebhooks import Webhook
 from webhook_receiver import Receiver
 
 from host.testing import eventually
-from tests.conftest import HostHandle, start_host
+from tests.conftest import SERVICE_SUBJECT, HostHandle, start_host
 
 ORG = Path(__file__).parent / "fixtures" / "webhook-org.yaml"
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
@@ -167,3 +167,19 @@ async def test_filters_select_the_endpoints(db_kind: str) -> None:
     finally:
         for served in receivers.values():
             served.stop()
+
+
+async def test_a_user_who_switched_webhooks_off_is_left_out(host: HostHandle, receiver: Receiver) -> None:
+    settings = {"channels": [{"id": "Webhook", "origins": [{"id": SERVICE_SUBJECT, "enabled": False}]}]}
+    response = await host.client.post("/api/notifications/settings", json=settings,
+                                      headers=await host.user_headers(JANE))
+    assert response.status_code == 200, response.text
+    sent = await send(host, [JANE, JOE])
+    by_user = {n["user"]: n["id"] for n in sent}
+    assert (await settled(host, JOE, by_user[JOE], "webhook:main"))["status"] == "sent"
+    [got] = receiver.requests
+    assert json.loads(got.body)["data"]["recipients"] == [JOE]
+    await send(host, JANE)  # nobody left: the send's delivery is muted when written, never posted
+    [after] = await send(host, JOE)
+    await settled(host, JOE, after["id"], "webhook:main")
+    assert [json.loads(r.body)["data"]["recipients"] for r in receiver.requests] == [[JOE], [JOE]]
