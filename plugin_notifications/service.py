@@ -86,9 +86,11 @@ class NotificationService:
         origin = own.principal.subject
         if self._instance_metadata.is_installed(PLUGIN_ID):
             sender = await self._local_sender.get()
-            if idempotency_key is None or self._local_idempotency is None:
+            if idempotency_key is None:
                 await sender.send(body, origin=origin)
                 return
+            if self._local_idempotency is None:  # only a hand-built service lacks them; never drop a key
+                raise ValueError("idempotency_key needs local_idempotency (notifications_idempotency_ref)")
             keys = await self._local_idempotency.get()
             await keys.run(
                 origin, idempotency_key, body, lambda record: sender.send(body, origin=origin, before_commit=record)
