@@ -15,11 +15,17 @@ with an email address):
    ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so;
 3. webhook throughput: ``--webhook-sends`` sends to one user, each one
    ``send``-scope delivery per endpoint, until the receiver has them all.
+4. with ``--noop``: the outbox alone, an in-process host on PostgreSQL with
+   a durable channel that only counts (``--users`` user refs per send, five
+   sends, no catalog; the body limit allows about 4,000 refs), deliveries per
+   second from the first send to the last
+   delivery.
 
 Usage::
 
     .venv/bin/python bench/delivery.py                  # one worker, 10,000 users
     .venv/bin/python bench/delivery.py --users 2000 --rounds 3 --workers 2
+    .venv/bin/python bench/delivery.py --noop --users 2000
 
 The client, the SMTP sink and the server share the machine's CPUs.
 """
@@ -220,14 +226,83 @@ async def webhook_throughput(client: httpx.AsyncClient, sends: int, hooks: Webho
           f"{left:,} left at the last send arrived in {elapsed - sent:.1f} s")
 
 
+class CountingChannel:
+    """A durable channel ``count`` that delivers nothing and answers ``sent``: the outbox's own cost."""
+
+    def __init__(self) -> None:
+        self.delivered = 0
+        self.done = asyncio.Event()
+        self.expected = 0
+
+    def as_processor(self) -> Any:
+        from plugin_notifications import hookimpl
+        from plugin_notifications.delivery import DeliveryChannel, DeliveryOutcome
+
+        channel = self
+
+        class Counting:
+            @hookimpl
+            def notifications_processor_name(self) -> str:
+                return "Count"
+
+            @hookimpl
+            def notifications_delivery_channels(self) -> list[DeliveryChannel]:
+                return [DeliveryChannel("count", batch_size=500)]
+
+            @hookimpl
+            def notifications_deliver(self, deliveries: list[Any]) -> list[Any]:
+                channel.delivered += len(deliveries)
+                if channel.delivered >= channel.expected:
+                    channel.done.set()
+                return [DeliveryOutcome.sent()] * len(deliveries)
+
+        return Counting()
+
+
+async def run_noop(users: int, sends: int = 5) -> None:
+    from host import create_backend_module
+    from host.testing import start_host
+    from plugin_notifications import notifications_processing_extension_point
+
+    channel = CountingChannel()
+    channel.expected = users * sends
+    processor = channel.as_processor()
+
+    def register(reg: Any) -> None:
+        reg.register_init(deps={"processing": notifications_processing_extension_point},
+                          init=lambda processing: processing.add_processor(processor))
+
+    module = create_backend_module("notifications", "bench-count", register)
+    config = {"backend": {"auth": {"externalAccess": [
+        {"type": "static", "options": {"token": SERVICE_TOKEN, "subject": "bench"}}]}}}
+    async with start_host("postgres", config=config, features=[module],
+                          plugins=["auth", "catalog", "signals", "notifications"]) as host:
+        refs = [f"user:default/u{index:05d}" for index in range(users)]
+        service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+        started = time.perf_counter()
+        for index in range(sends):
+            body = {"recipients": {"type": "entity", "entityRef": refs}, "payload": {"title": f"count {index}"}}
+            response = await host.client.post("/api/notifications", json=body, headers=service)
+            assert response.status_code == 200, response.text[:300]
+        sent = time.perf_counter() - started
+        await asyncio.wait_for(channel.done.wait(), 600)
+        total = time.perf_counter() - started
+    print(f"outbox alone: {sends} sends to {users:,} users in {sent:.2f} s; all {channel.expected:,} deliveries "
+          f"done after {total:.2f} s = {channel.expected / total:,.0f} deliveries/s (PostgreSQL, one process)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--webhook-sends", type=int, default=1000)
+    parser.add_argument("--noop", action="store_true", help="measure the outbox alone with a counting channel")
     args = parser.parse_args()
-    asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends))
+    if args.noop:
+        asyncio.run(run_noop(args.users))
+    else:
+        asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends))
 
 
 if __name__ == "__main__":
