@@ -27,9 +27,11 @@ _log = logging.getLogger("uvicorn.error")
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first stop signal runs ``begin_shutdown`` before it stops serving."""
 
-    def __init__(self, config: uvicorn.Config, begin_shutdown: Callable[[], Awaitable[None]] | None) -> None:
+    def __init__(self, config: uvicorn.Config, begin_shutdown: Callable[[], Awaitable[None]] | None,
+                 on_started: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self._begin_shutdown = begin_shutdown
+        self._on_started = on_started
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
         self._drain: asyncio.Task[None] | None = None
@@ -38,6 +40,12 @@ class DrainingServer(uvicorn.Server):
         """Serve as uvicorn does, remembering the loop for the signal handler."""
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets=sockets)
+
+    async def startup(self, sockets: Any = None) -> None:
+        """uvicorn's startup (lifespan, listener), then ``on_started`` once the app serves."""
+        await super().startup(sockets=sockets)
+        if self.started and self._on_started is not None:
+            self._on_started()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """First signal: drain, then exit; any later one: uvicorn's behaviour (exit now, or force)."""

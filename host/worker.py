@@ -11,10 +11,20 @@ timeout, connection cap, WebSocket message size) come from the config files in
 
 On SIGTERM the worker keeps serving while readiness turns 503 and the drain
 delay passes, then closes its listener (see :mod:`host.shutdown`).
+
+A worker whose startup fails exits with gunicorn's boot-error code, which
+stops the whole instance, only while no worker of this instance has started
+yet (a broken config or an unreachable database fails the first start at
+once). A later one, replacing a worker that died, waits
+``RESPAWN_DELAY_SECONDS`` and exits normally, so gunicorn starts another and
+the running workers keep serving (e.g. while PostgreSQL restarts).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import multiprocessing
 import os
 import sys
 from typing import Any
@@ -26,6 +36,16 @@ from host.shutdown import DrainingServer
 
 PING_INTERVAL_SECONDS = 30.0
 PING_TIMEOUT_SECONDS = 60.0
+RESPAWN_DELAY_SECONDS = 5.0
+
+_log = logging.getLogger("uvicorn.error")
+# Created when gunicorn's master loads the worker class, so every forked worker shares it:
+# set once any worker of this instance has started serving.
+_instance_served = multiprocessing.RawValue("b", 0)
+
+
+def _mark_served() -> None:
+    _instance_served.value = 1
 
 
 class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
@@ -53,11 +73,20 @@ class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
     async def _serve(self) -> None:
         """uvicorn_worker's ``_serve`` with :class:`host.shutdown.DrainingServer` (readiness 503 first)."""
         self.config.app = self.wsgi
-        server = DrainingServer(self.config, getattr(self.wsgi, "begin_shutdown", None))
+        server = DrainingServer(self.config, getattr(self.wsgi, "begin_shutdown", None), on_started=_mark_served)
         self._install_sigquit_handler()
-        await server.serve(sockets=self.sockets)
+        try:
+            await server.serve(sockets=self.sockets)
+        except SystemExit:  # uvicorn exits with its own code 3 when the app's startup fails
+            if server.started:
+                raise
         if not server.started:
-            sys.exit(Arbiter.WORKER_BOOT_ERROR)
+            if not _instance_served.value:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)  # the first start: fail fast, stop the instance
+            _log.warning(f"Worker startup failed; exiting in {RESPAWN_DELAY_SECONDS:g} s for gunicorn to start "
+                         "another, the other workers keep serving")
+            await asyncio.sleep(RESPAWN_DELAY_SECONDS)  # keeps gunicorn from restarting it in a tight loop
+            sys.exit(1)
 
 
 def _limit_options() -> dict[str, Any]:
