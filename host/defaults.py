@@ -7,8 +7,8 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from host.services import core_services
 from host.actions import ActionsRegistry
+from host.actions_directory import ActionsDirectory
 from host.auth.service import AuthService, HttpAuthService, UserInfoService
 from host.auth.tokens import TokenManager
 from host.backend import Backend
@@ -26,8 +26,7 @@ from host.lifecycle import PluginLifecycle, RootLifecycle
 from host.limits import ServerLimits
 from host.logging import Logger, create_root_logger
 from host.scheduler import PluginScheduler
-
-
+from host.services import core_services
 
 #: What starting the events bus raises when its server cannot be reached.
 _BUS_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
@@ -167,12 +166,20 @@ def default_service_factories() -> list[ServiceFactory]:
         ),
         create_service_factory(
             s.actions_registry,
-            lambda plugin_metadata, router, http_auth, logger: ActionsRegistry(
-                plugin_metadata.get_id(), router, http_auth, logger),
+            _actions_registry,
             deps={"plugin_metadata": s.plugin_metadata, "router": s.http_router, "http_auth": s.http_auth,
-                  "logger": s.logger},
+                  "logger": s.logger, "directory": s.actions_directory},
         ),
+        create_service_factory(s.actions_directory, lambda: ActionsDirectory()),
     ]
+
+
+def _actions_registry(plugin_metadata: Any, router: Any, http_auth: Any, logger: Any,
+                      directory: ActionsDirectory) -> ActionsRegistry:
+    """A plugin's actions registry, recorded in the root actions directory."""
+    registry = ActionsRegistry(plugin_metadata.get_id(), router, http_auth, logger)
+    directory.add(registry)
+    return registry
 
 
 def create_backend(config: Config | None = None, *, discover: bool = True) -> Backend:

@@ -36,6 +36,7 @@ attribute              id                        scope   what you get
 ``plugin_metadata``    core.pluginMetadata       plugin  :class:`host.registry.PluginMetadata`
 ``instance_metadata``  core.rootInstanceMetadata root    :class:`host.backend.InstanceMetadata`
 ``actions_registry``   core.actionsRegistry      plugin  :class:`host.actions.ActionsRegistry`
+``actions_directory``  core.rootActionsDirectory root    :class:`host.actions_directory.ActionsDirectory`
 =====================  ========================  ======  ==================================================
 
 Plugin services (notifications, signals, catalog) export their own refs from
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from host.actions import Action
+    from host.actions_directory import ActionsDirectory
     from host.auth.credentials import Credentials, UserInfo
     from host.auth.tokens import TokenManager
     from host.config import Config
@@ -308,6 +310,7 @@ class CoreServices:
     instance_metadata: Final[ServiceRef[RootInstanceMetadataService]] = create_service_ref(
         "core.rootInstanceMetadata", "root")
     actions_registry: Final[ServiceRef[ActionsRegistryService]] = create_service_ref("core.actionsRegistry", "plugin")
+    actions_directory: Final[ServiceRef[ActionsDirectory]] = create_service_ref("core.rootActionsDirectory", "root")
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"core_services.{name} is read-only")

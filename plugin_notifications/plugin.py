@@ -17,6 +17,7 @@ from host.config import Config
 from plugin_notifications.config_schema import NotificationsConfig
 from host.features import Registrar, create_backend_plugin, create_extension_point
 from plugin_catalog import catalog_service_ref
+from plugin_notifications.actions import register_notification_actions
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
 from plugin_notifications.idempotency import IdempotencyKeys, IdempotencySettings
@@ -61,6 +62,7 @@ def _register(reg: Registrar) -> None:
         provided_sender: Provided[NotificationSender],
         provided_idempotency: Provided[IdempotencyKeys],
         events: Any,
+        actions: Any,
     ) -> None:
         await database.migrate(MIGRATIONS)
         engine = await database.get_engine()
@@ -110,6 +112,8 @@ def _register(reg: Registrar) -> None:
             idempotency=idempotency,
             outbox=outbox_store,
         ).register(router)
+        register_notification_actions(actions, store=store, sender=sender, signals=signals, limits=limits,
+                                      idempotency=idempotency)
         router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
         await schedule_cleaner(config, scheduler, store, logger, idempotency, outbox_store)
@@ -138,6 +142,7 @@ def _register(reg: Registrar) -> None:
             "provided_sender": notifications_sender_ref,
             "provided_idempotency": notifications_idempotency_ref,
             "events": core_services.events,
+            "actions": core_services.actions_registry,
         },
         init=init,
     )

@@ -19,9 +19,10 @@ from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.delivery_log import delivery_log
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
-from plugin_notifications.sender import SIGNAL_CHANNEL, NotificationSender
+from plugin_notifications.sender import NotificationSender
 from plugin_notifications.settings import SettingsService
 from plugin_notifications.outbox_store import OutboxStore
+from plugin_notifications.updates import update_states
 from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, NotificationQuery, NotificationsStore, valid_ids
 
 
@@ -34,9 +35,6 @@ def _param(req: falcon.Request, name: str) -> str | None:
         raise InputError(f"Invalid {name}, must not contain NUL characters")
     return value
 
-
-#: Ids per ``notification_read``/``notification_unread`` signal (one bus message each).
-_SIGNAL_IDS = 500
 
 #: Larger offsets and limits select the same rows as this one, and would overflow the databases' integers.
 _MAX_PAGE_NUMBER = 2**31 - 1
@@ -224,18 +222,9 @@ class NotificationsApi:
         """``POST /notifications/update``: mark read/unread, saved/unsaved; signal read changes."""
         user = await self._user(req)
         update = parse_body(UpdateRequest, await req.get_media(default_when_empty=None))
-        self._limits.check_update_ids(update.ids)
-        await self._store.update_state(user, update.ids, read=update.read, saved=update.saved)
-        if update.read is not None:
-            action = "notification_read" if update.read else "notification_unread"
-            # Bounded bus messages: at most _SIGNAL_IDS ids per signal.
-            for start in range(0, len(update.ids), _SIGNAL_IDS):
-                await self._signals.publish(
-                    recipients={"type": "user", "entityRef": [user]},
-                    channel=SIGNAL_CHANNEL,
-                    message={"action": action, "notification_ids": update.ids[start : start + _SIGNAL_IDS]},
-                )
-        resp.media = notifications_to_wire(await self._store.get_notifications(user, update.ids))
+        updated = await update_states(self._store, self._signals, self._limits, user, update.ids,
+                                      read=update.read, saved=update.saved)
+        resp.media = notifications_to_wire(updated)
 
     async def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /status``: ``{unread, read}``."""
