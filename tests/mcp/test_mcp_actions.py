@@ -10,7 +10,9 @@ import httpx2
 import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import BaseModel
 
+from host import core_services, create_backend_plugin
 from tests.conftest import HostHandle, start_host
 
 PLUGINS = ["auth", "catalog", "signals", "notifications", "mcp-actions"]
@@ -26,6 +28,25 @@ async def mcp_session(host: HostHandle, token: str) -> AsyncIterator[ClientSessi
     ):
         await session.initialize()
         yield session
+
+
+class EchoInput(BaseModel):
+    text: str
+
+
+def echo_plugin(plugin_id: str) -> Any:
+    """A plugin with a ``get-notifications`` action of its own (a name the notifications plugin uses too)."""
+
+    def register(reg: Any) -> None:
+        def init(actions: Any) -> None:
+            actions.register(name="get-notifications", title="Echo", description="Echoes the caller",
+                             input_model=EchoInput, allow=("user", "service"),
+                             action=lambda input, credentials: {"echo": input.text,
+                                                                "caller": credentials.principal.display})
+
+        reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
+
+    return create_backend_plugin(plugin_id, register)
 
 
 def text_of(result: Any) -> str:
@@ -120,3 +141,19 @@ async def test_the_endpoint_needs_a_valid_token() -> None:
         stream = await host.client.get("/api/mcp-actions/v1", headers=host.service_headers)
         assert stream.status_code == 405 and stream.headers["allow"] == "POST"
         assert stream.json()["error"]["name"] == "MethodNotAllowedError"
+
+
+async def test_every_plugins_actions_are_tools_and_shared_names_are_prefixed() -> None:
+    plugins = [*PLUGINS, "scaffolder-notifications"]
+    async with start_host(plugins=plugins, features=[echo_plugin("echo")]) as host, \
+            mcp_session(host, host.service_token) as service:
+        names = {tool.name for tool in (await service.list_tools()).tools}
+        # notification:send (the scaffolder module) with MCP's allowed characters; the shared name prefixed.
+        assert {"notification_send", "echo.get-notifications", "notifications.get-notifications"} <= names
+        assert "get-notifications" not in names
+        echoed = await service.call_tool("echo.get-notifications", {"text": "hi"})
+        assert echoed.structured_content == {"echo": "hi", "caller": "test-service"}
+        sent = await service.call_tool("notification_send", {"recipients": "broadcast", "title": "Via scaffolder"})
+        assert not sent.is_error, text_of(sent)
+        unknown = await service.call_tool("nope", {})
+        assert unknown.is_error and "not found" in text_of(unknown)
