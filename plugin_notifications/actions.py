@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import orjson
@@ -19,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import notifications_to_wire
-from plugin_notifications.routes import _timestamp
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.store import NotificationFilters, NotificationQuery, NotificationsStore
 from plugin_notifications.updates import update_states
@@ -49,7 +49,7 @@ class GetNotificationsInput(BaseModel):
     topic: str | None = Field(default=None, description='Filter to notifications with this specific topic, e.g. "ci/cd".')
     minimum_severity: Literal["critical", "high", "normal", "low"] | None = Field(
         default=None, alias="minimumSeverity", description="Minimum severity to include.")
-    created_after: str | None = Field(
+    created_after: datetime | None = Field(
         default=None, alias="createdAfter",
         description='ISO 8601 datetime string. Only return notifications created after this time, e.g. "2025-01-01T00:00:00Z".')
     offset: int = Field(default=0, ge=0, description="Number of notifications to skip for pagination. Defaults to 0.")
@@ -97,6 +97,11 @@ class SendNotificationInput(BaseModel):
         "header); a repeat with the same body answers the first result, with another body fails."))
 
 
+def _utc(moment: datetime) -> datetime:
+    """``moment`` in UTC (a time without a zone is taken as UTC, as the REST API's ``createdAfter``)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
 def register_notification_actions(
     actions: Any, *, store: NotificationsStore, sender: NotificationSender, signals: Any,
     limits: NotificationLimits, idempotency: IdempotencyKeys,
@@ -110,7 +115,7 @@ def register_notification_actions(
             search=input.search or None,
             read={"unread": False, "read": True}.get(input.view),
             saved=True if input.view == "saved" else None,
-            created_after=_timestamp(input.created_after) if input.created_after else None,
+            created_after=_utc(input.created_after) if input.created_after else None,
             minimum_severity=input.minimum_severity,
             topic=input.topic or None,
         )

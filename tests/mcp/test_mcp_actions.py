@@ -99,6 +99,10 @@ async def test_tools_are_listed_and_each_one_is_called_with_its_policy(db: str) 
             assert marked.structured_content["notifications"][0]["read"] is not None
             unread = await user.call_tool("get-notifications", {})
             assert unread.structured_content["totalCount"] == 0
+            later = await user.call_tool("get-notifications", {"view": "all", "createdAfter": "2999-01-01T00:00:00"})
+            assert later.structured_content["totalCount"] == 0
+            bad_date = await user.call_tool("get-notifications", {"createdAfter": "yesterday"})
+            assert bad_date.is_error and "createdAfter" in text_of(bad_date)
 
         async with mcp_session(host, john) as other_user:
             # John cannot read or mark Jane's notification.
