@@ -9,6 +9,8 @@ connections and never finishes its headers holds a file descriptor forever.
   accepted, or a new request on it begins, until its headers are complete;
   when it passes the server answers 408 and closes the connection (as Node does);
 * a header size limit (``maxHeaderBytes``, request line included): 431 and close;
+  a request target longer than httptools can split (:data:`MAX_URL_BYTES`,
+  whatever ``maxHeaderBytes`` allows): 414 and close;
 * a connection cap (``maxConnections`` per worker): connections beyond it are
   closed as soon as they are accepted, with a (rate-limited) warning.
 
@@ -33,6 +35,8 @@ from host.limits import ServerLimits
 _LOGGER = logging.getLogger("uvicorn.error")
 #: At most one "too many connections" warning per this many seconds.
 _WARNING_PERIOD_SECONDS = 10.0
+#: httptools' URL splitter keeps offsets in 16 bits: a longer request target cannot be parsed.
+MAX_URL_BYTES = 65_535
 
 
 class _HeadersTooLarge(Exception):
@@ -49,7 +53,9 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._headers_timer: asyncio.TimerHandle | None = None
         self._header_bytes = 0
+        self._url_bytes = 0
         self._headers_too_large = False
+        self._url_too_long = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # noqa: D102
         super().connection_made(transport)
@@ -67,9 +73,14 @@ class LimitedHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:  # noqa: D102
         super().on_message_begin()
         self._header_bytes = 0
+        self._url_bytes = 0
         self._arm_headers_timer()
 
     def on_url(self, url: bytes) -> None:  # noqa: D102
+        self._url_bytes += len(url)
+        if self._url_bytes > MAX_URL_BYTES:
+            self._url_too_long = True
+            raise _HeadersTooLarge()
         self._count(len(url))
         super().on_url(url)
 
@@ -82,8 +93,10 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         super().on_headers_complete()
 
     def send_400_response(self, msg: str) -> None:
-        """uvicorn's answer to a parser error; a header-size overrun raised in a callback gets 431."""
-        if self._headers_too_large:
+        """uvicorn's answer to a parser error; overruns raised in a callback get 414 or 431."""
+        if self._url_too_long:
+            self._send_and_close(414, "URI Too Long")
+        elif self._headers_too_large:
             self._send_and_close(431, "Request Header Fields Too Large")
         else:
             super().send_400_response(msg)

@@ -136,6 +136,21 @@ async def test_oversized_headers_get_431() -> None:
         assert raw.startswith(b"HTTP/1.1 431")
 
 
+async def test_request_targets_beyond_what_the_parser_can_split_get_414() -> None:
+    """httptools splits URLs of at most 65,535 bytes; a longer one was a plain 400 "Invalid HTTP request"."""
+    config = {"backend": {"limits": {"maxHeaderBytes": 200_000}}}
+    async with start_host(config=config, plugins=["auth"]) as host:
+        path = "/.backstage/health/v1/liveness?pad="
+        fits = await host.client.get(path + "a" * (65_535 - len(path)))
+        assert fits.status_code == 200
+        reader, writer = await _open(host.url)
+        writer.write(f"GET {path}{'a' * 70_000} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        await writer.drain()
+        raw = await _read_until_closed(reader)
+        writer.close()
+        assert raw.startswith(b"HTTP/1.1 414 URI Too Long"), raw[:100]
+
+
 async def test_connections_beyond_the_cap_are_closed_at_once() -> None:
     config = {"backend": {"limits": {"maxConnections": 5}}}
     async with start_host(config=config, plugins=["auth"]) as host:
