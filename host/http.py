@@ -42,6 +42,7 @@ from host.errors import (
     trim_for_log,
     unavailable_error,
 )
+from host.json_syntax import JsonSyntaxError, parse_body
 from host.limits import BodyLimit, ServerLimits
 from host.logging import Logger
 from host.request_validation import RequestValidator, normalise_template
@@ -67,7 +68,7 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _loads(data: bytes | str) -> Any:
-    return orjson.loads(data)
+    return parse_body(data if isinstance(data, str) else data.decode())
 
 
 JSON_HANDLER = falcon.media.JSONHandler(dumps=_dumps, loads=_loads)
@@ -334,7 +335,8 @@ class PluginHttpRouter:
             name = _STATUS_NAMES.get(status, "Error")
             message = ex.description or ex.title or falcon.code_to_http_status(status)
             if isinstance(ex, falcon.MediaMalformedError):
-                message = f"Malformed JSON body: {ex.description or 'could not parse'}"
+                cause = ex.__cause__
+                message = str(cause) if isinstance(cause, JsonSyntaxError) else "Request body is not valid UTF-8"
             elif status == 404:
                 message = "Not found"
             error = InputError(message) if status == 400 else None

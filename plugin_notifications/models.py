@@ -36,7 +36,6 @@ Severity = Literal["critical", "high", "normal", "low"]
 WEB_CHANNEL = "Web"
 
 ShortText = Annotated[str, StringConstraints(max_length=255)]
-Title = Annotated[str, StringConstraints(min_length=1, max_length=255)]
 
 
 def _ref_or_refs(value: Any) -> str | list[str]:
@@ -79,7 +78,8 @@ class NotificationPayload(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    title: Title
+    #: Required; an empty title passes the schema (as in Backstage's document) and the send refuses it.
+    title: ShortText
     description: str | None = None
     link: str | None = None
     severity: Severity = "normal"

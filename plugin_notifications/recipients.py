@@ -11,6 +11,7 @@ the form user tokens carry), once each, in order.
 from __future__ import annotations
 
 import inspect
+import json
 from dataclasses import dataclass, field
 from collections.abc import Iterable
 from typing import Any
@@ -42,6 +43,40 @@ def only_users(refs: Iterable[Any]) -> list[str]:
             except InputError:
                 continue
     return list(dict.fromkeys(canonical))
+
+
+class EntityRefError(Exception):
+    """What Backstage's ``parseEntityRef`` throws for a ref it cannot read (``name`` is the JS class)."""
+
+    def __init__(self, message: str, name: str = "Error") -> None:
+        super().__init__(message)
+        self.name = name
+
+
+def check_entity_ref(ref: str) -> None:
+    """Refuse ``ref`` as Backstage's ``parseEntityRef`` does (default kind none, namespace ``default``)."""
+    if not ref:
+        raise EntityRefError("Entity reference must not be empty")
+    colon, slash = ref.find(":"), ref.find("/")
+    if slash != -1 and slash < colon:
+        colon = -1
+    kind = None if colon == -1 else ref[:colon]
+    namespace = None if slash == -1 else ref[colon + 1:slash]
+    name = ref[max(colon + 1, slash + 1):]
+    if "" in (kind, namespace, name):
+        raise EntityRefError(f'Entity reference "{ref}" was not on the form [<kind>:][<namespace>/]<name>', "TypeError")
+    if not kind:
+        raise EntityRefError(f"Entity reference {json.dumps(ref, ensure_ascii=False)} had missing or empty kind "
+                             '(e.g. did not start with "component:" or similar)')
+
+
+def check_recipient_refs(entity_refs: Iterable[str]) -> None:
+    """Refuse a user send whose refs Backstage cannot parse, with its ``Failed to send user notifications``."""
+    try:
+        for ref in entity_refs:
+            check_entity_ref(ref)
+    except EntityRefError as error:
+        raise InputError("Failed to send user notifications", cause=error) from None
 
 
 class CatalogRecipientResolver:

@@ -35,7 +35,7 @@ from plugin_notifications.models import (
 from plugin_notifications.ids import new_ids
 from plugin_notifications.outbox import OutboxPlanner
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
-from plugin_notifications.recipients import Resolution, resolve_recipients
+from plugin_notifications.recipients import Resolution, check_recipient_refs, resolve_recipients
 from plugin_notifications.settings import DeliverySettings, SettingsService
 from plugin_notifications.store import BeforeCommit, NotificationsStore, SendWrite
 
@@ -119,6 +119,8 @@ class NotificationSender:
         if self._pipeline.active and isinstance(body, dict):
             body = await self._pipeline.process_options(body)
         options = parse_send_options(body)
+        if not options.payload.title:
+            raise InputError("Invalid notification request received: missing title")
         self._limits.check_payload(options.payload)
         validate_link(options.payload.link, self._base_url)
         # Severity is always echoed, even when defaulted.
@@ -126,6 +128,7 @@ class NotificationSender:
         created = utc_now()
         if isinstance(options.recipients, BroadcastRecipients):
             return [await self._broadcast(options, origin, created, before_commit)]
+        check_recipient_refs(options.recipients.entity_refs())
         # Errors of the resolver propagate: the router answers a database outage with 503 and
         # anything else unexpected with a logged 500; neither echoes the error (SQL, parameters).
         resolution = await resolve_recipients(

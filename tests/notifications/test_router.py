@@ -203,6 +203,67 @@ async def test_non_object_and_malformed_bodies_are_400(api: Api) -> None:
         assert response.status_code == 400, (content, response.text)
 
 
+#: Bodies that do not parse and Backstage's answers (body-parser strict mode, Node 20's ``JSON.parse``).
+NODE_JSON_ERRORS = [
+    ('{"recipients":', "Unexpected end of JSON input"),
+    ("   ", "Unexpected end of JSON input"),
+    ('{"recipients":x}', "Unexpected token 'x', \"{\"recipients\":x}\" is not valid JSON"),
+    ("123 4", "Unexpected token '1', \"123 4\" is not valid JSON"),
+    ('   "abcdefghijklmnopqrstuvwxyz"', "Unexpected token '\"', \"   \"abcdefghi\"... is not valid JSON"),
+    ('{"recipients":{"type":"broadcast"}, "payload": {"title": tru}}',
+     "Unexpected token '}', ...\"itle\": tru}}\" is not valid JSON"),
+    ('{"a":NaN}', "Unexpected token 'N', \"{\"a\":NaN}\" is not valid JSON"),
+    ("{", "Expected property name or '}' in JSON at position 1"),
+    ('{"a":1,}', "Expected double-quoted property name in JSON at position 7"),
+    ('{"a" 1}', "Expected ':' after property name in JSON at position 5"),
+    ('{"a":1 x', "Expected ',' or '}' after property value in JSON at position 7"),
+    ('{"a":[1,{"b":2} 3]}', "Expected ',' or ']' after array element in JSON at position 16"),
+    ('{"a":1}}', "Unexpected non-whitespace character after JSON at position 7"),
+    ('{"a":"abc', "Unterminated string in JSON at position 9"),
+    ('{"a":"\\x"}', "Bad escaped character in JSON at position 7"),
+    ('{"a":"\\u12G4"}', "Bad Unicode escape in JSON at position 10"),
+    ('{"a":"b\nc"}', "Bad control character in string literal in JSON at position 7"),
+    ("[-]", "No number after minus sign in JSON at position 2"),
+    ("[1.]", "Unterminated fractional number in JSON at position 3"),
+    ("[1e+]", "Exponent part is missing a number in JSON at position 4"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), NODE_JSON_ERRORS)
+async def test_malformed_json_has_nodes_message(api: Api, content: str, message: str) -> None:
+    """A body that does not parse is a 400 InputError worded as Backstage's (Node's JSON.parse)."""
+    headers = {**api.handle.service_headers, "Content-Type": "application/json"}
+    response = await api.client.post("/api/notifications", content=content.encode(), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == {"name": "InputError", "message": message}
+
+
+async def test_empty_title_is_missing(api: Api) -> None:
+    """An empty title passes the body schema; the send refuses it with Backstage's message."""
+    response = await api.send(BROADCAST, title="")
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "name": "InputError", "message": "Invalid notification request received: missing title"}
+    assert await api.count_rows() == 0
+
+
+@pytest.mark.parametrize(("ref", "name", "cause"), [
+    ("", "Error", "Entity reference must not be empty"),
+    ("user:", "TypeError", 'Entity reference "user:" was not on the form [<kind>:][<namespace>/]<name>'),
+    ("x:/y", "TypeError", 'Entity reference "x:/y" was not on the form [<kind>:][<namespace>/]<name>'),
+    ("guest", "Error", 'Entity reference "guest" had missing or empty kind (e.g. did not start with "component:" '
+                       "or similar)"),
+])
+async def test_unparsable_entity_ref_fails_the_send(api: Api, ref: str, name: str, cause: str) -> None:
+    """A ref Backstage's parseEntityRef refuses fails the whole send, the parse error as error.cause."""
+    response = await api.send({"type": "entity", "entityRef": ["user:default/mock", ref]})
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "name": "InputError", "message": f"Failed to send user notifications; caused by {name}: {cause}",
+        "cause": {"name": name, "message": cause}}
+    assert await api.count_rows() == 0
+
+
 # -- custom recipient resolver (16, 17) are in test_processors.py ------------------
 
 
