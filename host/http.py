@@ -335,8 +335,8 @@ class PluginHttpRouter:
             name = _STATUS_NAMES.get(status, "Error")
             message = ex.description or ex.title or falcon.code_to_http_status(status)
             if isinstance(ex, falcon.MediaMalformedError):
-                cause = ex.__cause__
-                message = str(cause) if isinstance(cause, JsonSyntaxError) else "Request body is not valid UTF-8"
+                parse_error = ex.__cause__
+                message = str(parse_error) if isinstance(parse_error, JsonSyntaxError) else "Request body is not valid UTF-8"
             elif status == 404:
                 message = "Not found"
             error = InputError(message) if status == 400 else None
