@@ -16,6 +16,7 @@ PUBLISHED_TOKENS: frozenset[str] = frozenset({
     "bench-service-token-0123456789",  # bench/signals.py
     "bench-notifications-token-0123456789",  # bench/notifications.py
     "bench-run-token-0123456789",  # bench/run.py
+    "bench-delivery-token-0123456789",  # bench/delivery.py
     "bench-static-token-0123456789abcdef",  # the Backstage reference backend used by the benches
 })
 

@@ -151,23 +151,33 @@ class TokenManager:
         self._last_reload = time.monotonic()
         rows = await self._load(engine)
         if not rows:
-            pem = generate_private_pem()
-            kid = str(uuid.uuid4())
-            private = load_private_key(pem, "signing key")
-            jwk = KeySet(kid, private, {kid: private.public_key()}).jwks()[0]
-            async with engine.begin() as conn:
-                await conn.execute(
-                    text("INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) "
-                         "VALUES (:kid, :pem, :jwk, :at)"),
-                    {"kid": kid, "pem": pem, "jwk": json.dumps(jwk), "at": datetime.now(UTC)},
-                )
-            rows = await self._load(engine)
+            # Workers booting together must agree on one first key: one that read the table before
+            # another's key existed would reject that worker's tokens until its next reload.
+            async with self._databases.migration_lock("auth", engine, "signing_keys"):
+                rows = await self._load(engine)
+                if not rows:
+                    await self._create_key(engine)
+                    rows = await self._load(engine)
         kid, pem, _ = rows[0]
         keys = KeySet(kid, load_private_key(pem, f"signing key {kid}"))
         keys.public = {row_kid: load_private_key(row_pem, f"signing key {row_kid}").public_key()
                        for row_kid, row_pem, _ in rows}
         self._keys = keys
         self._jwks = [json.loads(jwk) for _, _, jwk in rows]
+
+    @staticmethod
+    async def _create_key(engine: Any) -> None:
+        """Store a new ES256 signing key."""
+        pem = generate_private_pem()
+        kid = str(uuid.uuid4())
+        private = load_private_key(pem, "signing key")
+        jwk = KeySet(kid, private, {kid: private.public_key()}).jwks()[0]
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) "
+                     "VALUES (:kid, :pem, :jwk, :at)"),
+                {"kid": kid, "pem": pem, "jwk": json.dumps(jwk), "at": datetime.now(UTC)},
+            )
 
     async def _verification_key(self, kid: Any) -> ec.EllipticCurvePublicKey | None:
         """The public key of ``kid``.

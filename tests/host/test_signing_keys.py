@@ -105,3 +105,26 @@ async def test_unknown_kids_do_not_reload_keys_per_request(db_kind: str) -> None
         # at most one reload of the key table (no migrations) for 200 tokens with 200 different kids
         assert len([s for s in statements if "signing_keys" in s]) <= 1, statements
         assert not [s for s in statements if "alembic" in s.lower()], statements
+
+
+async def test_hosts_booting_together_share_one_signing_key() -> None:
+    """Two hosts on one PostgreSQL starting at once create one key, and each accepts the other's tokens at once.
+
+    Without a lock around "no key yet: create one", two workers of a fresh ``greenroom start
+    --workers 2`` could each create a key, and one that had read the table before the other's key
+    existed rejected that worker's tokens ("Illegal token") until its next reload. In one process
+    the race rarely shows; this pins the invariant the lock guarantees.
+    """
+    import contextlib
+
+    prefix = f"gr_{uuid.uuid4().hex[:8]}_"
+    async with contextlib.AsyncExitStack() as stack:
+        contexts = [start_host("postgres", plugins=["auth"], prefix=prefix) for _ in range(2)]
+        hosts: list[HostHandle] = list(await asyncio.gather(*(stack.enter_async_context(c) for c in contexts)))
+        jwks = [(await host.client.get("/api/auth/.well-known/jwks.json")).json()["keys"] for host in hosts]
+        assert len(jwks[0]) == 1 and jwks[0] == jwks[1]
+        tokens = [(await host.client.post("/api/auth/guest/refresh")).json()["backstageIdentity"]["token"]
+                  for host in hosts]
+        for host, token in ((hosts[0], tokens[1]), (hosts[1], tokens[0])):
+            answer = await host.client.get("/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {token}"})
+            assert answer.status_code == 200, answer.text
