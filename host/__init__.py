@@ -92,8 +92,16 @@ _LAZY = {
     **dict.fromkeys(("Backend", "BackendStartupError"), "host.backend"),
     **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
     **dict.fromkeys(
-        ("AuthenticationError", "BackstageError", "ConflictError", "ForwardedError", "InputError",
-         "NotAllowedError", "NotFoundError", "ServiceUnavailableError"),
+        (
+            "AuthenticationError",
+            "BackstageError",
+            "ConflictError",
+            "ForwardedError",
+            "InputError",
+            "NotAllowedError",
+            "NotFoundError",
+            "ServiceUnavailableError",
+        ),
         "host.errors",
     ),
     "Event": "host.events",

@@ -135,8 +135,18 @@ class ActionsRegistry:
             raise ValueError(
                 f'Action "{action_id}" allows unknown principal type(s) {unknown}; use {list(PRINCIPAL_TYPES)}'
             )
-        registered = Action(action_id, name, title, description, self.plugin_id, input_model, output_model, action,
-                            tuple(allow), dict(attributes or {}))
+        registered = Action(
+            action_id,
+            name,
+            title,
+            description,
+            self.plugin_id,
+            input_model,
+            output_model,
+            action,
+            tuple(allow),
+            dict(attributes or {}),
+        )
         self._actions[action_id] = registered
         return registered
 
@@ -178,8 +188,9 @@ class ActionsRegistry:
             try:
                 result = action.output_model.model_validate(result).model_dump(mode="json")
             except ValidationError as error:
-                raise InputError(f'Invalid output from action "{action_id}": {format_validation_error(error)}') \
-                    from error
+                raise InputError(
+                    f'Invalid output from action "{action_id}": {format_validation_error(error)}'
+                ) from error
         return result
 
     async def authenticate(self, req: falcon.Request) -> Any:

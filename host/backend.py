@@ -23,7 +23,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from host.services import core_services
 from host.config import Config
 from host.errors import format_error
 from host.features import (
@@ -36,9 +35,10 @@ from host.features import (
     StartupError,
 )
 from host.registry import ServiceRegistry, find_cycles, maybe_await
-
+from host.services import core_services
 
 T = TypeVar("T")
+
 
 class BackendStartupError(StartupError):
     """A plugin or module failed to start and its boot-failure policy is ``abort``;
@@ -346,8 +346,11 @@ class Backend:
                     module_results[module_id].allowed = allowed
                     logger.error(
                         f"Module {module_id} in Plugin '{plugin_id}' threw an error during startup"
-                        + (", but boot failure is permitted for this module so startup will continue." if allowed
-                           else "."),
+                        + (
+                            ", but boot failure is permitted for this module so startup will continue."
+                            if allowed
+                            else "."
+                        ),
                         exc_info=error,
                     )
                 finally:
@@ -368,8 +371,11 @@ class Backend:
             result.allowed = _allowed(config, plugin_id, None)
             logger.error(
                 f"Plugin '{plugin_id}' threw an error during startup"
-                + (", but boot failure is permitted for this plugin so startup will continue." if result.allowed
-                   else "."),
+                + (
+                    ", but boot failure is permitted for this plugin so startup will continue."
+                    if result.allowed
+                    else "."
+                ),
                 exc_info=error,
             )
             if result.allowed:
@@ -475,8 +481,10 @@ def discover_features(config: Config, logger: Any | None = None) -> list[Any]:
         try:
             feature = load_feature(ep.load())
         except Exception as error:
-            raise RuntimeError(f"Failed to load backend feature from {feature_source(ep)} ({ep.value}): "
-                               f"{type(error).__name__}: {error}") from error
+            raise RuntimeError(
+                f"Failed to load backend feature from {feature_source(ep)} ({ep.value}): "
+                f"{type(error).__name__}: {error}"
+            ) from error
         if logger is not None:
             dist = getattr(ep, "dist", None)
             logger.info(f"Detected: {ep.name}", package=getattr(dist, "name", None))

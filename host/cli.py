@@ -162,8 +162,17 @@ def cmd_start(args: argparse.Namespace) -> int:
     # Validate in a child process: the checks import the database and auth stacks,
     # which the gunicorn master would otherwise keep in memory for its whole life.
     check = subprocess.run(
-        [sys.executable, "-m", "host.cli", "config", "check", "--quiet", "--workers", str(workers),
-         *(arg for path in args.config for arg in ("--config", path))],
+        [
+            sys.executable,
+            "-m",
+            "host.cli",
+            "config",
+            "check",
+            "--quiet",
+            "--workers",
+            str(workers),
+            *(arg for path in args.config for arg in ("--config", path)),
+        ],
     )
     if check.returncode != 0:
         return 1
@@ -260,8 +269,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add_config(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", "-c", action="append", default=[], metavar="FILE",
-                       help="app-config YAML file; repeat to merge several (later files win)")
+        p.add_argument(
+            "--config",
+            "-c",
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="app-config YAML file; repeat to merge several (later files win)",
+        )
 
     start = sub.add_parser("start", help="serve the backend with gunicorn and uvicorn workers")
     add_config(start)
@@ -310,8 +325,9 @@ def _add_plugin_commands(sub: Any, add_config: Any) -> None:
         try:
             entry_point.load()(sub, add_config)
         except Exception as error:  # noqa: BLE001 - a broken plugin must not break the CLI
-            print(f"greenroom: command {entry_point.name} ({entry_point.value}) failed to load: {error}",
-                  file=sys.stderr)
+            print(
+                f"greenroom: command {entry_point.name} ({entry_point.value}) failed to load: {error}", file=sys.stderr
+            )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

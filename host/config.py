@@ -32,6 +32,8 @@ _SECRET_KEYS = re.compile(r"(password|secret|token|key|credentials?)$", re.IGNOR
 def is_secret_key(key: str) -> bool:
     """Whether a config key (its last part) holds a secret: its value is never shown or logged."""
     return bool(_SECRET_KEYS.search(key.rsplit(".", 1)[-1]))
+
+
 _MISSING = object()
 _T = TypeVar("_T")
 

@@ -70,9 +70,12 @@ def check_config(config: Config, *, connect: bool = False) -> list[Finding]:
     features = installed_features(config)
     for item in features:
         if item.error is not None and item.enabled:
-            findings.append(Finding(
-                "error", f"Cannot load {item.source} ({item.entry_point.value}): "
-                         f"{type(item.error).__name__}: {item.error}"))
+            findings.append(
+                Finding(
+                    "error",
+                    f"Cannot load {item.source} ({item.entry_point.value}): {type(item.error).__name__}: {item.error}",
+                )
+            )
     loaded = [(item.feature, item.source) for item in features if item.feature is not None and item.enabled]
     findings.extend(Finding("error", message) for message in duplicate_feature_ids(loaded))
     schemas = dict(HOST_CONFIG_SCHEMA)

@@ -45,8 +45,14 @@ def _duration(value: Any) -> Any:
 #: A Backstage duration: ``{hours: 1}``, ISO-8601 ``PT1H``, ``"1 hour"`` or milliseconds.
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 
-_TAG_OF: dict[type, str] = {bool: "boolean", str: "string", dict: "object", list: "list", int: "number",
-                            float: "number"}
+_TAG_OF: dict[type, str] = {
+    bool: "boolean",
+    str: "string",
+    dict: "object",
+    list: "list",
+    int: "number",
+    float: "number",
+}
 
 
 def by_kind(**branches: Any) -> Any:
@@ -365,7 +371,7 @@ def check_sections(
         node = _at(data, path)
         if node is None:
             continue
-        owned = [other[len(path) + 1:] for other in schemas if other.startswith(path + ".")]
+        owned = [other[len(path) + 1 :] for other in schemas if other.startswith(path + ".")]
         node = _without(node, owned)
         try:
             schemas[path].model_validate(node, context=dict(context or {}))
@@ -414,7 +420,7 @@ def _findings(path: str, model: type[BaseModel], node: Any, error: ValidationErr
 def _message(item: Any, *, secret: bool = False) -> str:
     message = str(item["msg"])
     if message.startswith("Value error, "):
-        message = message[len("Value error, "):]
+        message = message[len("Value error, ") :]
     value = item.get("input")
     if item["type"] != "missing" and not secret and isinstance(value, (str, int, float, bool)):
         message += f" (got {value!r})"

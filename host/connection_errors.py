@@ -26,12 +26,21 @@ class ConnectionFailedError(Exception):
 
 #: What a failed connection attempt raises (drivers wrap some of them; :func:`root_cause` unwraps).
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError,
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
 )
 
 
 def database_failure(
-    who: str, *, host: str | None, port: int | None, database: str | None, user: str | None, config_key: str,
+    who: str,
+    *,
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    user: str | None,
+    config_key: str,
     error: BaseException,
 ) -> ConnectionFailedError:
     """The error for ``who`` (``"Plugin 'auth'"``) failing to reach its PostgreSQL database."""
@@ -42,7 +51,13 @@ def database_failure(
 
 
 def bus_failure(
-    kind: str, *, host: str | None, port: int | None, database: str | None, user: str | None, config_key: str,
+    kind: str,
+    *,
+    host: str | None,
+    port: int | None,
+    database: str | None,
+    user: str | None,
+    config_key: str,
     error: BaseException,
 ) -> ConnectionFailedError:
     """The error for the events bus (``kind`` ``postgres`` or ``redis``) failing to connect."""
@@ -118,8 +133,10 @@ def _network_reason(
         return f"the host name '{host}' does not resolve", f"Check the host in {key}."
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
         return "the connection timed out", f"Check that {host}:{port} is reachable (firewall, host in {key})."
-    if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower() or "Connect call failed" in str(
-        error
+    if (
+        isinstance(error, ConnectionRefusedError)
+        or "refused" in str(error).lower()
+        or "Connect call failed" in str(error)
     ):
         return "connection refused", f"Is {service} running and listening there? Check the host and port in {key}."
     return f"{type(error).__name__}: {error}", f"Check {key}."

@@ -53,7 +53,7 @@ def origin_pattern(pattern: str) -> re.Pattern[str]:
             out.append("[^/]")
         elif char == "[" and pattern.find("]", index + 2) != -1:
             end = pattern.find("]", index + 2)
-            body = pattern[index + 1:end]
+            body = pattern[index + 1 : end]
             out.append("[" + ("^" + re.escape(body[1:]) if body[:1] in "!^" else re.escape(body)) + "]")
             index = end
         elif char == "{":
@@ -184,8 +184,13 @@ def with_cors(app: ASGIApp, config: Config) -> ASGIApp:
         if options.exposed_headers:
             headers.append((b"access-control-expose-headers", options.exposed_headers.encode()))
         if scope.get("method") == "OPTIONS" and not options.preflight_continue:
-            await send({"type": "http.response.start", "status": options.options_success_status,
-                        "headers": _with_vary([*headers, (b"content-length", b"0")], vary)})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": options.options_success_status,
+                    "headers": _with_vary([*headers, (b"content-length", b"0")], vary),
+                }
+            )
             await send({"type": "http.response.body", "body": b""})
             return
 

@@ -237,8 +237,7 @@ class DatabaseManager(DatabaseLayout):
                 _private_file(path)
                 # One host per SQLite directory (see host.instance_lock).
                 self._directory_locks.append(instance_lock.acquire(Path(path).parent))
-            engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30},
-                                         **ENGINE_SAFETY)
+            engine = create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30}, **ENGINE_SAFETY)
 
             @event.listens_for(engine.sync_engine, "connect")
             def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -294,8 +293,13 @@ class DatabaseManager(DatabaseLayout):
         plugin_key = f"backend.database.plugin.{plugin_id}.connection"
         key = plugin_key if self._plugin_config(plugin_id).has("connection") else "backend.database.connection"
         return database_failure(
-            f"Plugin '{plugin_id}'", host=url.host, port=url.port, database=url.database, user=url.username,
-            config_key=key, error=error,
+            f"Plugin '{plugin_id}'",
+            host=url.host,
+            port=url.port,
+            database=url.database,
+            user=url.username,
+            config_key=key,
+            error=error,
         )
 
     async def _ensure_pg_database(self, url: URL, schema: str | None) -> None:

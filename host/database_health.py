@@ -37,8 +37,13 @@ DEFAULT_TIMEOUT_SECONDS = 5.0
 class DatabaseProbe:
     """Periodic write probes of every plugin engine; :attr:`problem` is ``None`` while all pass."""
 
-    def __init__(self, manager: Any, logger: Any, interval: float = DEFAULT_INTERVAL_SECONDS,
-                 timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        manager: Any,
+        logger: Any,
+        interval: float = DEFAULT_INTERVAL_SECONDS,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    ) -> None:
         self._manager = manager
         self._logger = logger
         self.interval = interval
@@ -70,8 +75,9 @@ class DatabaseProbe:
                 await asyncio.wait_for(_write_probe(engine), self.timeout)
             except Exception as error:  # any failure means "cannot write now"
                 if self.problem is None:
-                    self._logger.warning(f"Database of plugin '{plugin_id}' cannot be written: "
-                                         f"{format_error(error)[:300]}")
+                    self._logger.warning(
+                        f"Database of plugin '{plugin_id}' cannot be written: {format_error(error)[:300]}"
+                    )
                 self.problem = "Database is unavailable"
                 return
         if self.problem is not None:

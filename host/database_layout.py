@@ -32,9 +32,11 @@ class DatabaseLayout:
 
     def client_for(self, plugin_id: str) -> str:
         """Normalised client name for ``plugin_id``: ``sqlite`` or ``pg``."""
-        raw = self._plugin_config(plugin_id).get_optional_string("client") or self._config.get_optional_string(
-            "backend.database.client"
-        ) or "sqlite"
+        raw = (
+            self._plugin_config(plugin_id).get_optional_string("client")
+            or self._config.get_optional_string("backend.database.client")
+            or "sqlite"
+        )
         if raw in ("pg", "postgres", "postgresql"):
             return "pg"
         if raw in ("sqlite", "sqlite3", "better-sqlite3"):
@@ -80,6 +82,9 @@ class DatabaseLayout:
         """The SQLite data directories the config names (the default and per-plugin ones), resolved."""
         overridden = self._config.get_config("backend.database.plugin", default={}).keys()
         # a plugin without its own database config uses the defaults; "-" is no plugin id
-        found = {Path(self.sqlite_path(pid)).parent.resolve() for pid in ("-", *overridden)
-                 if self.client_for(pid) == "sqlite" and self.sqlite_path(pid) != ":memory:"}
+        found = {
+            Path(self.sqlite_path(pid)).parent.resolve()
+            for pid in ("-", *overridden)
+            if self.client_for(pid) == "sqlite" and self.sqlite_path(pid) != ":memory:"
+        }
         return sorted(found)

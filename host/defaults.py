@@ -31,6 +31,7 @@ from host.services import core_services
 #: What starting the events bus raises when its server cannot be reached.
 _BUS_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
 
+
 def log_format(config: Config) -> str:
     """``backend.logger.format``, else ``json`` in production and ``text`` elsewhere."""
     configured = config.get_optional_string("backend.logger.format")
@@ -43,8 +44,9 @@ def _root_logger(config: Config) -> Logger:
     )
 
 
-def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle,
-                      databases: DatabaseManager) -> RootHttpRouter:
+def _root_http_router(
+    config: Config, logger: Logger, lifecycle: RootLifecycle, databases: DatabaseManager
+) -> RootHttpRouter:
     router = RootHttpRouter(logger, ServerLimits.from_config(config))
     _probe_databases(router, config, logger, lifecycle, databases)
 
@@ -64,14 +66,18 @@ def _root_http_router(config: Config, logger: Logger, lifecycle: RootLifecycle,
     return router
 
 
-def _probe_databases(router: RootHttpRouter, config: Config, logger: Logger, lifecycle: RootLifecycle,
-                     databases: DatabaseManager) -> None:
+def _probe_databases(
+    router: RootHttpRouter, config: Config, logger: Logger, lifecycle: RootLifecycle, databases: DatabaseManager
+) -> None:
     """Readiness fails while the databases cannot be written (see :mod:`host.database_health`)."""
     interval = config.get_optional_duration("backend.health.databaseProbeInterval")
     timeout = config.get_optional_duration("backend.health.databaseProbeTimeout")
-    probe = DatabaseProbe(databases, logger.child(component="database-probe"),
-                          interval.total_seconds() if interval else DEFAULT_INTERVAL_SECONDS,
-                          timeout.total_seconds() if timeout else DEFAULT_TIMEOUT_SECONDS)
+    probe = DatabaseProbe(
+        databases,
+        logger.child(component="database-probe"),
+        interval.total_seconds() if interval else DEFAULT_INTERVAL_SECONDS,
+        timeout.total_seconds() if timeout else DEFAULT_TIMEOUT_SECONDS,
+    )
     router.health.database = probe
     lifecycle.add_startup_hook(probe.start)
     lifecycle.add_before_shutdown_hook(probe.stop)
@@ -83,8 +89,9 @@ def _root_database(config: Config, lifecycle: RootLifecycle) -> DatabaseManager:
     return manager
 
 
-async def _root_events(config: Config, logger: Logger, databases: DatabaseManager,
-                       lifecycle: RootLifecycle) -> RootEventsService:
+async def _root_events(
+    config: Config, logger: Logger, databases: DatabaseManager, lifecycle: RootLifecycle
+) -> RootEventsService:
     check_bus_for_workers(config, int(config.get_optional_number("backend.workers") or 1))
     bus = create_bus(config, databases, logger.child(component="events-bus"))
     root = RootEventsService(bus, logger.child(component="events"))
@@ -96,19 +103,28 @@ async def _root_events(config: Config, logger: Logger, databases: DatabaseManage
     return root
 
 
-def _scheduler(plugin_metadata: Any, database: Any, logger: Logger, config: Config,
-               root_lifecycle: RootLifecycle) -> PluginScheduler:
+def _scheduler(
+    plugin_metadata: Any, database: Any, logger: Logger, config: Config, root_lifecycle: RootLifecycle
+) -> PluginScheduler:
     period = config.get_optional_duration("backend.scheduler.checkPeriod")
-    scheduler = PluginScheduler(plugin_metadata.get_id(), database, logger,
-                                check_period=period.total_seconds() if period else 5.0)
+    scheduler = PluginScheduler(
+        plugin_metadata.get_id(), database, logger, check_period=period.total_seconds() if period else 5.0
+    )
     root_lifecycle.add_before_shutdown_hook(scheduler.close)
     return scheduler
 
 
-def _http_router(plugin_metadata: Any, config: Config, logger: Logger, http_auth: HttpAuthService,
-                 lifecycle: PluginLifecycle, root: RootHttpRouter) -> PluginHttpRouter:
-    return PluginHttpRouter(plugin_metadata.get_id(), config=config, logger=logger, http_auth=http_auth,
-                            lifecycle=lifecycle, root=root)
+def _http_router(
+    plugin_metadata: Any,
+    config: Config,
+    logger: Logger,
+    http_auth: HttpAuthService,
+    lifecycle: PluginLifecycle,
+    root: RootHttpRouter,
+) -> PluginHttpRouter:
+    return PluginHttpRouter(
+        plugin_metadata.get_id(), config=config, logger=logger, http_auth=http_auth, lifecycle=lifecycle, root=root
+    )
 
 
 def default_service_factories() -> list[ServiceFactory]:
@@ -117,65 +133,104 @@ def default_service_factories() -> list[ServiceFactory]:
     return [
         create_service_factory(s.root_logger, _root_logger, deps={"config": s.config}),
         create_service_factory(
-            s.logger, lambda root, plugin_metadata: root.child(plugin=plugin_metadata.get_id()),
+            s.logger,
+            lambda root, plugin_metadata: root.child(plugin=plugin_metadata.get_id()),
             deps={"root": s.root_logger, "plugin_metadata": s.plugin_metadata},
         ),
         create_service_factory(s.root_lifecycle, lambda logger: RootLifecycle(logger), deps={"logger": s.root_logger}),
         create_service_factory(
-            s.lifecycle, lambda plugin_metadata, logger: PluginLifecycle(plugin_metadata.get_id(), logger),
+            s.lifecycle,
+            lambda plugin_metadata, logger: PluginLifecycle(plugin_metadata.get_id(), logger),
             deps={"plugin_metadata": s.plugin_metadata, "logger": s.logger},
         ),
-        create_service_factory(s.root_database, _root_database,
-                               deps={"config": s.config, "lifecycle": s.root_lifecycle}),
         create_service_factory(
-            s.database, lambda manager, plugin_metadata: manager.for_plugin(plugin_metadata.get_id()),
+            s.root_database, _root_database, deps={"config": s.config, "lifecycle": s.root_lifecycle}
+        ),
+        create_service_factory(
+            s.database,
+            lambda manager, plugin_metadata: manager.for_plugin(plugin_metadata.get_id()),
             deps={"manager": s.root_database, "plugin_metadata": s.plugin_metadata},
         ),
-        create_service_factory(s.root_http_router, _root_http_router,
-                               deps={"config": s.config, "logger": s.root_logger, "lifecycle": s.root_lifecycle,
-                                     "databases": s.root_database}),
         create_service_factory(
-            s.http_router, _http_router, initialization="always",
-            deps={"plugin_metadata": s.plugin_metadata, "config": s.config, "logger": s.logger,
-                  "http_auth": s.http_auth, "lifecycle": s.lifecycle, "root": s.root_http_router},
+            s.root_http_router,
+            _root_http_router,
+            deps={
+                "config": s.config,
+                "logger": s.root_logger,
+                "lifecycle": s.root_lifecycle,
+                "databases": s.root_database,
+            },
         ),
         create_service_factory(
-            s.root_auth, lambda config, databases, logger: TokenManager(config, databases, logger),
+            s.http_router,
+            _http_router,
+            initialization="always",
+            deps={
+                "plugin_metadata": s.plugin_metadata,
+                "config": s.config,
+                "logger": s.logger,
+                "http_auth": s.http_auth,
+                "lifecycle": s.lifecycle,
+                "root": s.root_http_router,
+            },
+        ),
+        create_service_factory(
+            s.root_auth,
+            lambda config, databases, logger: TokenManager(config, databases, logger),
             deps={"config": s.config, "databases": s.root_database, "logger": s.root_logger},
         ),
         create_service_factory(
-            s.auth, lambda plugin_metadata, tokens: AuthService(plugin_metadata.get_id(), tokens),
+            s.auth,
+            lambda plugin_metadata, tokens: AuthService(plugin_metadata.get_id(), tokens),
             deps={"plugin_metadata": s.plugin_metadata, "tokens": s.root_auth},
         ),
         create_service_factory(s.http_auth, lambda auth: HttpAuthService(auth), deps={"auth": s.auth}),
         create_service_factory(s.user_info, lambda: UserInfoService()),
         create_service_factory(s.discovery, lambda config: Discovery(config), deps={"config": s.config}),
         create_service_factory(
-            s.scheduler, _scheduler,
-            deps={"plugin_metadata": s.plugin_metadata, "database": s.database, "logger": s.logger,
-                  "config": s.config, "root_lifecycle": s.root_lifecycle},
+            s.scheduler,
+            _scheduler,
+            deps={
+                "plugin_metadata": s.plugin_metadata,
+                "database": s.database,
+                "logger": s.logger,
+                "config": s.config,
+                "root_lifecycle": s.root_lifecycle,
+            },
         ),
         create_service_factory(
-            s.root_events, _root_events,
-            deps={"config": s.config, "logger": s.root_logger, "databases": s.root_database,
-                  "lifecycle": s.root_lifecycle},
+            s.root_events,
+            _root_events,
+            deps={
+                "config": s.config,
+                "logger": s.root_logger,
+                "databases": s.root_database,
+                "lifecycle": s.root_lifecycle,
+            },
         ),
         create_service_factory(
-            s.events, lambda root, plugin_metadata: EventsService(root, plugin_metadata.get_id()),
+            s.events,
+            lambda root, plugin_metadata: EventsService(root, plugin_metadata.get_id()),
             deps={"root": s.root_events, "plugin_metadata": s.plugin_metadata},
         ),
         create_service_factory(
             s.actions_registry,
             _actions_registry,
-            deps={"plugin_metadata": s.plugin_metadata, "router": s.http_router, "http_auth": s.http_auth,
-                  "logger": s.logger, "directory": s.actions_directory},
+            deps={
+                "plugin_metadata": s.plugin_metadata,
+                "router": s.http_router,
+                "http_auth": s.http_auth,
+                "logger": s.logger,
+                "directory": s.actions_directory,
+            },
         ),
         create_service_factory(s.actions_directory, lambda: ActionsDirectory()),
     ]
 
 
-def _actions_registry(plugin_metadata: Any, router: Any, http_auth: Any, logger: Any,
-                      directory: ActionsDirectory) -> ActionsRegistry:
+def _actions_registry(
+    plugin_metadata: Any, router: Any, http_auth: Any, logger: Any, directory: ActionsDirectory
+) -> ActionsRegistry:
     """A plugin's actions registry, recorded in the root actions directory."""
     registry = ActionsRegistry(plugin_metadata.get_id(), router, http_auth, logger)
     directory.add(registry)

@@ -84,7 +84,7 @@ class NotImplementedError_(BackstageError):
     status_code = 501
 
     @property
-    def name(self) -> str:  # noqa: D102 - wire name without the trailing underscore
+    def name(self) -> str:
         return "NotImplementedError"
 
 
@@ -102,7 +102,7 @@ class ForwardedError(BackstageError):
         self.status_code = getattr(cause, "status_code", 500)
 
     @property
-    def name(self) -> str:  # noqa: D102
+    def name(self) -> str:
         return getattr(self.cause, "name", type(self.cause).__name__)
 
 
@@ -118,17 +118,31 @@ class DatabaseUnavailableError(ServiceUnavailableError):
         super().__init__("The service is temporarily unavailable, try again later", cause)
 
     @property
-    def name(self) -> str:  # noqa: D102
+    def name(self) -> str:
         return "ServiceUnavailableError"
 
 
 #: SQLite errors that mean "cannot use the database now", not "bad statement".
-_SQLITE_UNAVAILABLE = ("database is locked", "disk i/o error", "database or disk is full",
-                       "unable to open database file", "readonly database", "database table is locked")
+_SQLITE_UNAVAILABLE = (
+    "database is locked",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database file",
+    "readonly database",
+    "database table is locked",
+)
 #: asyncpg errors about the connection rather than the statement.
-_ASYNCPG_UNAVAILABLE = {"InterfaceError", "ConnectionDoesNotExistError", "InternalClientError",
-                        "ConnectionFailureError", "PostgresConnectionError", "CannotConnectNowError",
-                        "TooManyConnectionsError", "AdminShutdownError", "CrashShutdownError"}
+_ASYNCPG_UNAVAILABLE = {
+    "InterfaceError",
+    "ConnectionDoesNotExistError",
+    "InternalClientError",
+    "ConnectionFailureError",
+    "PostgresConnectionError",
+    "CannotConnectNowError",
+    "TooManyConnectionsError",
+    "AdminShutdownError",
+    "CrashShutdownError",
+}
 
 
 def _chain(error: BaseException) -> list[BaseException]:

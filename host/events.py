@@ -66,16 +66,16 @@ class InProcessBus:
 
     name = "inprocess"
 
-    async def start(self, deliver: EventHandler) -> None:  # noqa: D102
+    async def start(self, deliver: EventHandler) -> None:
         return None
 
-    async def publish(self, event: Event) -> None:  # noqa: D102
+    async def publish(self, event: Event) -> None:
         return None
 
-    async def publish_many(self, events: list[Event]) -> None:  # noqa: D102
+    async def publish_many(self, events: list[Event]) -> None:
         return None
 
-    async def stop(self) -> None:  # noqa: D102
+    async def stop(self) -> None:
         return None
 
 

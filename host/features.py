@@ -334,8 +334,7 @@ def _check_init_parameters(owner: str, init: InitFn, deps: Mapping[str, Dep]) ->
     ]
     if required:
         raise StartupError(
-            f"The init function of {owner} requires parameter(s) {', '.join(map(repr, required))} "
-            "that have no deps key"
+            f"The init function of {owner} requires parameter(s) {', '.join(map(repr, required))} that have no deps key"
         )
 
 
@@ -346,5 +345,7 @@ def _validate_id(value: str, label: str, error_prefix: str) -> None:
             "(letters, digits, and dashes only, starting with a letter)"
         )
     if not ID_PATTERN.match(value):
-        warnings.warn(f"WARNING: The {label} will be invalid soon, please change it to match the pattern "
-                      f"{ID_PATTERN.pattern}", stacklevel=3)
+        warnings.warn(
+            f"WARNING: The {label} will be invalid soon, please change it to match the pattern {ID_PATTERN.pattern}",
+            stacklevel=3,
+        )

@@ -82,12 +82,16 @@ async def send_json(send: Callable[..., Awaitable[Any]], status: int, body: Any,
     """Send a complete JSON response on a raw ASGI channel."""
     payload = _dumps(body)
     prefix = "websocket.http.response" if websocket else "http.response"
-    await send({
-        "type": f"{prefix}.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(payload)).encode())],
-    })
+    await send(
+        {
+            "type": f"{prefix}.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
     await send({"type": f"{prefix}.body", "body": payload})
 
 
@@ -209,10 +213,12 @@ class PluginHttpRouter:
         self.app = falcon.asgi.App(middleware=[_BarrierMiddleware(self)], cors_enable=False)
         # JSON only: no form or multipart parsing (a cross-site form post must not reach a route).
         self.app.req_options.media_handlers = falcon.media.Handlers(
-            {falcon.MEDIA_JSON: JSON_HANDLER, _UNTYPED_BODY: _UntypedBodyHandler()})
+            {falcon.MEDIA_JSON: JSON_HANDLER, _UNTYPED_BODY: _UntypedBodyHandler()}
+        )
         self.app.req_options.default_media_type = _UNTYPED_BODY
         self.app.resp_options.media_handlers = falcon.media.Handlers(
-            {falcon.MEDIA_JSON: JSON_HANDLER, JSON_CONTENT_TYPE: JSON_HANDLER})
+            {falcon.MEDIA_JSON: JSON_HANDLER, JSON_CONTENT_TYPE: JSON_HANDLER}
+        )
         self.app.resp_options.default_media_type = JSON_CONTENT_TYPE
         self.app.req_options.strip_url_path_trailing_slash = True
         self.app.add_error_handler(Exception, self._handle_error)
@@ -271,7 +277,7 @@ class PluginHttpRouter:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] not in ("http", "websocket"):
             return
-        path = scope["path"][len(self.prefix):] or "/"
+        path = scope["path"][len(self.prefix) :] or "/"
         inner = dict(scope)
         inner["path"] = path
         inner["raw_path"] = path.encode()
@@ -286,8 +292,9 @@ class PluginHttpRouter:
             await self._reject(scope, send, path, 503, "ServiceUnavailableError", "Service is shutting down")
             return
         if getattr(self._lifecycle, "failed", False):
-            await self._reject(scope, send, path, 503, "ServiceUnavailableError",
-                               f"Plugin '{self.plugin_id}' failed to start")
+            await self._reject(
+                scope, send, path, 503, "ServiceUnavailableError", f"Plugin '{self.plugin_id}' failed to start"
+            )
             return
         if scope["type"] == "websocket":
             await self.app(inner, receive, _WebSocketRejectionTranslator(scope, send, path))
@@ -299,8 +306,14 @@ class PluginHttpRouter:
             await self.app(inner, receive, send)
 
     async def _reject(self, scope: dict[str, Any], send: Any, path: str, status: int, name: str, message: str) -> None:
-        body = error_body(None, status=status, method=scope.get("method", "GET"),
-                          url=request_url(path, scope.get("query_string")), name=name, message=message)
+        body = error_body(
+            None,
+            status=status,
+            method=scope.get("method", "GET"),
+            url=request_url(path, scope.get("query_string")),
+            name=name,
+            message=message,
+        )
         if scope["type"] == "websocket":
             if "websocket.http.response" in scope.get("extensions", {}):
                 await send_json(send, status, body, websocket=True)
@@ -309,8 +322,9 @@ class PluginHttpRouter:
             return
         await send_json(send, status, body)
 
-    async def _handle_error(self, req: falcon.Request, resp: falcon.Response | None, ex: Exception, params: Any,
-                            ws: Any = None) -> None:
+    async def _handle_error(
+        self, req: falcon.Request, resp: falcon.Response | None, ex: Exception, params: Any, ws: Any = None
+    ) -> None:
         status, name, message = 500, "Error", "Internal Server Error"
         error: BackstageError | None = None
         if ws is None and isinstance(ex, (falcon.HTTPRouteNotFound, falcon.HTTPMethodNotAllowed)):
@@ -323,8 +337,10 @@ class PluginHttpRouter:
         unavailable = unavailable_error(ex)
         if unavailable is not None:
             cause = trim_for_log(unavailable.cause) if unavailable.cause else unavailable
-            self._logger.warning(f"Request failed, database unavailable: {req.method} {self.prefix}{req.path}: "
-                                 f"{format_error(cause)[:MAX_LOGGED_SQL * 2]}")
+            self._logger.warning(
+                f"Request failed, database unavailable: {req.method} {self.prefix}{req.path}: "
+                f"{format_error(cause)[: MAX_LOGGED_SQL * 2]}"
+            )
             ex = unavailable
             if self._health.database is not None:
                 self._health.database.record_unavailable()
@@ -336,7 +352,9 @@ class PluginHttpRouter:
             message = ex.description or ex.title or falcon.code_to_http_status(status)
             if isinstance(ex, falcon.MediaMalformedError):
                 parse_error = ex.__cause__
-                message = str(parse_error) if isinstance(parse_error, JsonSyntaxError) else "Request body is not valid UTF-8"
+                message = (
+                    str(parse_error) if isinstance(parse_error, JsonSyntaxError) else "Request body is not valid UTF-8"
+                )
             elif status == 404:
                 message = "Not found"
             error = InputError(message) if status == 400 else None
@@ -349,8 +367,14 @@ class PluginHttpRouter:
             return
         assert resp is not None
         resp.status = status
-        resp.media = error_body(error, status=status, method=req.method, url=request_url(req.path, req.query_string),
-                                name=name, message=message)
+        resp.media = error_body(
+            error,
+            status=status,
+            method=req.method,
+            url=request_url(req.path, req.query_string),
+            name=name,
+            message=message,
+        )
         for key, value in (getattr(ex, "headers", None) or {}).items():
             resp.set_header(key, value)
 
@@ -358,10 +382,10 @@ class PluginHttpRouter:
 class _UntypedBodyHandler(falcon.media.BaseHandler):
     """Reads a body without ``Content-Type``: empty is no body (the route's default), anything else a 400."""
 
-    def serialize(self, media: object, content_type: str | None = None) -> bytes:  # noqa: D102 - never sent
+    def serialize(self, media: object, content_type: str | None = None) -> bytes:
         raise NotImplementedError
 
-    def deserialize(self, stream: Any, content_type: str | None, content_length: int | None) -> object:  # noqa: D102
+    def deserialize(self, stream: Any, content_type: str | None, content_length: int | None) -> object:
         raise NotImplementedError  # ASGI only: see deserialize_async
 
     async def deserialize_async(self, stream: Any, content_type: str | None, content_length: int | None) -> object:
@@ -376,7 +400,7 @@ def _lower_case_media_type(headers: list[tuple[bytes, bytes]]) -> list[tuple[byt
     for index, (name, value) in enumerate(headers):
         if name == b"content-type" and value != value.lower():
             media, sep, params = value.partition(b";")
-            return [*headers[:index], (name, media.lower() + sep + params), *headers[index + 1:]]
+            return [*headers[:index], (name, media.lower() + sep + params), *headers[index + 1 :]]
     return headers
 
 
@@ -409,8 +433,14 @@ class _WebSocketRejectionTranslator:
         ):
             status = int(message["code"]) - 3000
             name = _STATUS_NAMES.get(status, "Error")
-            body = error_body(None, status=status, method="GET", url=self._path, name=name,
-                              message=message.get("reason") or falcon.code_to_http_status(status))
+            body = error_body(
+                None,
+                status=status,
+                method="GET",
+                url=self._path,
+                name=name,
+                message=message.get("reason") or falcon.code_to_http_status(status),
+            )
             await send_json(self._send, status, body, websocket=True)
             return
         await self._send(message)
@@ -425,11 +455,13 @@ class _BarrierMiddleware:
     async def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         if self._router.is_unauthenticated(req.path):
             return
-        await self._router._http_auth.credentials(req, allow=("user", "service"),
-                                                  allow_limited_access=self._router.is_user_cookie(req.path))
+        await self._router._http_auth.credentials(
+            req, allow=("user", "service"), allow_limited_access=self._router.is_user_cookie(req.path)
+        )
 
-    async def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: Any,
-                               params: dict[str, Any]) -> None:
+    async def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict[str, Any]
+    ) -> None:
         """Validate the request against the plugin's OpenAPI document (media type, query, body)."""
         validator = self._router.request_validator
         if validator is None or resource is None or req.uri_template is None:

@@ -57,26 +57,28 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._headers_too_large = False
         self._url_too_long = False
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # noqa: D102
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         if len(self.connections) > self.limits.max_connections:
-            self._warn(f"Too many open connections (backend.limits.maxConnections = "
-                       f"{self.limits.max_connections}); closing new ones")
+            self._warn(
+                f"Too many open connections (backend.limits.maxConnections = "
+                f"{self.limits.max_connections}); closing new ones"
+            )
             transport.abort()
             return
         self._arm_headers_timer()
 
-    def connection_lost(self, exc: Exception | None) -> None:  # noqa: D102
+    def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_headers_timer()
         super().connection_lost(exc)
 
-    def on_message_begin(self) -> None:  # noqa: D102
+    def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
         self._url_bytes = 0
         self._arm_headers_timer()
 
-    def on_url(self, url: bytes) -> None:  # noqa: D102
+    def on_url(self, url: bytes) -> None:
         self._url_bytes += len(url)
         if self._url_bytes > MAX_URL_BYTES:
             self._url_too_long = True
@@ -84,11 +86,11 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         self._count(len(url))
         super().on_url(url)
 
-    def on_header(self, name: bytes, value: bytes) -> None:  # noqa: D102
+    def on_header(self, name: bytes, value: bytes) -> None:
         self._count(len(name) + len(value) + 4)  # ": " and CRLF
         super().on_header(name, value)
 
-    def on_headers_complete(self) -> None:  # noqa: D102
+    def on_headers_complete(self) -> None:
         self._cancel_headers_timer()
         super().on_headers_complete()
 
@@ -127,7 +129,8 @@ class LimitedHttpProtocol(HttpToolsProtocol):
         body = reason.encode()
         self.transport.write(
             f"HTTP/1.1 {status} {reason}\r\ncontent-type: text/plain; charset=utf-8\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode() + body
+            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n".encode()
+            + body
         )
         self.transport.close()
 

@@ -58,7 +58,9 @@ def hook_implementations(target: Any) -> list[str]:
         if not inspect.isroutine(value):
             continue
         marks = getattr(value, "__dict__", {})
-        if any(not key.startswith("_") and key.endswith("_impl") and isinstance(opts, dict) for key, opts in marks.items()):
+        if any(
+            not key.startswith("_") and key.endswith("_impl") and isinstance(opts, dict) for key, opts in marks.items()
+        ):
             hooks.append(name)
     return sorted(hooks)
 
@@ -66,8 +68,11 @@ def hook_implementations(target: Any) -> list[str]:
 def _entry(ep: EntryPoint) -> InstalledEntry:
     dist = getattr(ep, "dist", None)
     entry = InstalledEntry(
-        group=ep.group, name=ep.name, value=ep.value,
-        distribution=dist.metadata["Name"] if dist else None, version=dist.version if dist else None,
+        group=ep.group,
+        name=ep.name,
+        value=ep.value,
+        distribution=dist.metadata["Name"] if dist else None,
+        version=dist.version if dist else None,
     )
     try:
         loaded = ep.load()
@@ -83,8 +88,10 @@ def _entry(ep: EntryPoint) -> InstalledEntry:
 def installed_entries() -> list[InstalledEntry]:
     """Every entry point of every ``greenroom.*`` group, features first, sorted by name."""
     found = {ep.group for dist in distributions() for ep in dist.entry_points}
-    groups = sorted((group for group in found if group.startswith(_GROUP_PREFIX)),
-                    key=lambda group: (group != FEATURES_GROUP, group))
+    groups = sorted(
+        (group for group in found if group.startswith(_GROUP_PREFIX)),
+        key=lambda group: (group != FEATURES_GROUP, group),
+    )
     return [_entry(ep) for group in groups for ep in sorted(entry_points(group=group), key=lambda e: e.name)]
 
 

@@ -93,25 +93,25 @@ def _from_decode_error(text: str, msg: str, pos: int) -> str:
 
 def _bad_number(text: str, pos: int) -> str | None:
     """V8's message for a number cut short (``1.``, ``1e``, ``1e+``) where the standard library stopped."""
-    if pos == 0 or not text[pos - 1].isdigit() or text[pos:pos + 1] not in (".", "e", "E"):
+    if pos == 0 or not text[pos - 1].isdigit() or text[pos : pos + 1] not in (".", "e", "E"):
         return None
     end = pos + 1
     if text[pos] == ".":
         message = "Unterminated fractional number"
     else:
         message = "Exponent part is missing a number"
-        end += text[end:end + 1] in ("+", "-")
+        end += text[end : end + 1] in ("+", "-")
     return f"{message} in JSON at position {_js_index(text, end)}"
 
 
 def _unexpected_value(text: str, pos: int) -> str:
     """Where a value was expected: a truncated literal or number, the end, or an unexpected token."""
-    if text[pos:pos + 1] == "-":
+    if text[pos : pos + 1] == "-":
         return f"No number after minus sign in JSON at position {_js_index(text, pos + 1)}"
     for literal in _LITERALS:
-        if text[pos:pos + 1] == literal[0]:
+        if text[pos : pos + 1] == literal[0]:
             matched = 0
-            while matched < len(literal) and text[pos + matched:pos + matched + 1] == literal[matched]:
+            while matched < len(literal) and text[pos + matched : pos + matched + 1] == literal[matched]:
                 matched += 1
             pos += matched
             break
@@ -128,10 +128,10 @@ def _unexpected_token(text: str, pos: int) -> str:
     if len(text) < 2 * _CONTEXT + 1:
         return f"Unexpected token '{token}', \"{text}\" is not valid JSON"
     if pos < _CONTEXT:
-        return f"Unexpected token '{token}', \"{text[:pos + _CONTEXT]}\"... is not valid JSON"
+        return f"Unexpected token '{token}', \"{text[: pos + _CONTEXT]}\"... is not valid JSON"
     if pos < len(text) - _CONTEXT:
-        return f"Unexpected token '{token}', ...\"{text[pos - _CONTEXT:pos + _CONTEXT]}\"... is not valid JSON"
-    return f"Unexpected token '{token}', ...\"{text[pos - _CONTEXT:]}\" is not valid JSON"
+        return f"Unexpected token '{token}', ...\"{text[pos - _CONTEXT : pos + _CONTEXT]}\"... is not valid JSON"
+    return f"Unexpected token '{token}', ...\"{text[pos - _CONTEXT :]}\" is not valid JSON"
 
 
 def _inside_object(text: str, pos: int) -> bool:

@@ -165,15 +165,26 @@ def _content_length(scope: dict[str, Any]) -> int | None:
 
 
 async def _reject(scope: dict[str, Any], send: Any) -> None:
-    body = error_body(None, status=413, method=scope.get("method", "POST"), url=_plugin_relative(scope.get("path", "/")),
-                      name="PayloadTooLargeError", message=TOO_LARGE_MESSAGE)
+    body = error_body(
+        None,
+        status=413,
+        method=scope.get("method", "POST"),
+        url=_plugin_relative(scope.get("path", "/")),
+        name="PayloadTooLargeError",
+        message=TOO_LARGE_MESSAGE,
+    )
     payload = orjson.dumps(body)
-    await send({
-        "type": "http.response.start",
-        "status": 413,
-        "headers": [(b"content-type", b"application/json; charset=utf-8"),
-                    (b"content-length", str(len(payload)).encode()), (b"connection", b"close")],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json; charset=utf-8"),
+                (b"content-length", str(len(payload)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

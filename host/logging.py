@@ -29,8 +29,13 @@ from typing import Any
 import orjson
 from gunicorn.glogging import Logger as _GunicornBaseLogger
 
-_LEVELS = {"error": logging.ERROR, "warn": logging.WARNING, "warning": logging.WARNING,
-           "info": logging.INFO, "debug": logging.DEBUG}
+_LEVELS = {
+    "error": logging.ERROR,
+    "warn": logging.WARNING,
+    "warning": logging.WARNING,
+    "info": logging.INFO,
+    "debug": logging.DEBUG,
+}
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9\-_.~+/=]+", re.IGNORECASE)
 # scheme://user:PASSWORD@host - the user part may be empty (redis://:PASSWORD@host)
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^:/?#@\s]*:)[^@/?#\s]+(?=@)", re.IGNORECASE)

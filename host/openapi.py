@@ -74,7 +74,11 @@ def responses(ok: dict[str, Any], *errors: int) -> dict[str, Any]:
 def query_param(name: str, schema: dict[str, Any], description: str, *, required: bool = False) -> dict[str, Any]:
     """A query parameter; arrays are repeated (``?a=1&a=2``)."""
     param: dict[str, Any] = {
-        "name": name, "in": "query", "required": required, "schema": schema, "description": description,
+        "name": name,
+        "in": "query",
+        "required": required,
+        "schema": schema,
+        "description": description,
     }
     if schema.get("type") == "array":
         param.update(style="form", explode=True)
@@ -96,12 +100,13 @@ def pydantic_schemas(models: Iterable[tuple[type[BaseModel], JsonSchemaMode]]) -
 def _with_input_error(operation: Any) -> Any:
     if not isinstance(operation, dict) or "responses" not in operation or "400" in operation["responses"]:
         return operation
-    return {**operation, "responses": {**operation["responses"], "400": json_body(ref("Error"), _ERROR_DESCRIPTIONS[400])}}
+    return {
+        **operation,
+        "responses": {**operation["responses"], "400": json_body(ref("Error"), _ERROR_DESCRIPTIONS[400])},
+    }
 
 
-def openapi_document(
-    *, title: str, description: str, paths: dict[str, Any], schemas: dict[str, Any]
-) -> dict[str, Any]:
+def openapi_document(*, title: str, description: str, paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     """A complete OpenAPI 3.1 document: ``bearerAuth`` on every operation, the shared ``Error`` schema.
 
     Every operation documents the 400 the host's request validator may answer (an unknown query
@@ -111,8 +116,10 @@ def openapi_document(
         "openapi": OPENAPI_VERSION,
         "info": {"title": title, "version": "1", "description": description},
         "security": [{"bearerAuth": []}],
-        "paths": {path: {method: _with_input_error(operation) for method, operation in item.items()}
-                  for path, item in paths.items()},
+        "paths": {
+            path: {method: _with_input_error(operation) for method, operation in item.items()}
+            for path, item in paths.items()
+        },
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": ERROR_SCHEMA, **schemas},

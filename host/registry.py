@@ -49,7 +49,9 @@ class ServiceRegistry:
         if service_id == PLUGIN_METADATA_ID:
             raise ValueError("The core.pluginMetadata service cannot be overridden")
         if service_id in self._instantiated:
-            raise ValueError(f"Unable to set service factory with id {service_id}, service has already been instantiated")
+            raise ValueError(
+                f"Unable to set service factory with id {service_id}, service has already been instantiated"
+            )
         existing = self._explicit.setdefault(service_id, [])
         if existing and not factory.service.multiton:
             raise ValueError(f"Duplicate service implementations provided for {service_id}")
@@ -135,7 +137,9 @@ class ServiceRegistry:
                 raise
         return await asyncio.shield(future)
 
-    async def _resolve_deps(self, factory: ServiceFactory, plugin_id: str, deps: dict[str, ServiceRef[Any]]) -> dict[str, Any]:
+    async def _resolve_deps(
+        self, factory: ServiceFactory, plugin_id: str, deps: dict[str, ServiceRef[Any]]
+    ) -> dict[str, Any]:
         missing = [ref.id for ref in deps.values() if not self.has(ref)]
         if missing:
             names = ", ".join(f"'{m}'" for m in missing)
@@ -212,7 +216,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for dep in sorted(graph.get(node, ())):
             if state.get(dep) == 1:
-                cycle = stack[stack.index(dep):] + [dep]
+                cycle = stack[stack.index(dep) :] + [dep]
                 key = frozenset(cycle)
                 if key not in seen_cycles:
                     seen_cycles.add(key)

@@ -198,8 +198,13 @@ class RequestValidator:
         for name, parameter in operation.parameters.items():
             if name in values:
                 raw = values[name]
-                query[name] = [_coerce(item, parameter.schema.get("items", {})) for item in raw] if (
-                    parameter.is_array) else _coerce(raw[0], parameter.schema) if len(raw) == 1 else raw
+                query[name] = (
+                    [_coerce(item, parameter.schema.get("items", {})) for item in raw]
+                    if (parameter.is_array)
+                    else _coerce(raw[0], parameter.schema)
+                    if len(raw) == 1
+                    else raw
+                )
         assert operation.query_schema is not None
         operation.query_schema.raise_first(query, "request/query")
 
@@ -239,8 +244,9 @@ def _messages(error: ValidationError, prefix: str) -> list[str]:
         suffix = "must match exactly one schema in oneOf" if keyword == "oneOf" else "must match a schema in anyOf"
         return [*nested, f"{where} {suffix}"]
     if keyword == "required":
-        missing = next((name for name in value if isinstance(error.instance, dict) and name not in error.instance),
-                       value[0])
+        missing = next(
+            (name for name in value if isinstance(error.instance, dict) and name not in error.instance), value[0]
+        )
         return [f"{where} must have required property '{missing}'"]
     text: Callable[[], str] | None = {
         "type": lambda: f"must be {','.join(value) if isinstance(value, list) else value}",

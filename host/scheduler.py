@@ -150,19 +150,24 @@ class PluginScheduler:
         else:
             first = _now() + delay
         async with engine.begin() as conn:
-            existing = (await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(
-                tasks_table.c.id == id))).first()
+            existing = (
+                await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(tasks_table.c.id == id))
+            ).first()
             if existing is None:
                 try:
-                    await conn.execute(tasks_table.insert().values(
-                        id=id, settings_json=schedule.as_json(), next_run_start_at=first))
+                    await conn.execute(
+                        tasks_table.insert().values(id=id, settings_json=schedule.as_json(), next_run_start_at=first)
+                    )
                 except sa.exc.IntegrityError:
                     pass  # another worker inserted it first
             else:
                 keep = _aware(existing[0])
                 next_at = min(keep, first) if keep and first else (keep or first)
-                await conn.execute(tasks_table.update().where(tasks_table.c.id == id).values(
-                    settings_json=schedule.as_json(), next_run_start_at=next_at))
+                await conn.execute(
+                    tasks_table.update()
+                    .where(tasks_table.c.id == id)
+                    .values(settings_json=schedule.as_json(), next_run_start_at=next_at)
+                )
         self._workers.append(asyncio.create_task(self._global_loop(id, schedule, timeout, fn)))
 
     async def trigger_task(self, id: str) -> None:
@@ -173,12 +178,12 @@ class PluginScheduler:
         if task["scope"] == "global":
             engine = await self._engine()
             async with engine.begin() as conn:
-                row = (await conn.execute(sa.select(tasks_table.c.current_run_ticket).where(
-                    tasks_table.c.id == id))).first()
+                row = (
+                    await conn.execute(sa.select(tasks_table.c.current_run_ticket).where(tasks_table.c.id == id))
+                ).first()
                 if row is not None and row[0]:
                     raise ConflictError(f"Task {id} is currently running")
-                await conn.execute(tasks_table.update().where(tasks_table.c.id == id).values(
-                    next_run_start_at=_now()))
+                await conn.execute(tasks_table.update().where(tasks_table.c.id == id).values(next_run_start_at=_now()))
         self._wakeups[id].set()
 
     def get_scheduled_tasks(self) -> list[dict[str, Any]]:
@@ -229,32 +234,57 @@ class PluginScheduler:
                 ticket = uuid.uuid4().hex
                 now = _now()
                 async with engine.begin() as conn:
-                    await conn.execute(tasks_table.update().where(
-                        tasks_table.c.id == id,
-                        tasks_table.c.current_run_ticket.is_not(None),
-                        tasks_table.c.current_run_expires_at < now,
-                    ).values(current_run_ticket=None, last_run_error_json='{"message":"Task timed out and was lost"}'))
-                    claimed = await conn.execute(tasks_table.update().where(
-                        tasks_table.c.id == id,
-                        tasks_table.c.next_run_start_at <= now,
-                        tasks_table.c.current_run_ticket.is_(None),
-                    ).values(current_run_ticket=ticket, current_run_started_at=now,
-                             current_run_expires_at=now + timeout))
+                    await conn.execute(
+                        tasks_table.update()
+                        .where(
+                            tasks_table.c.id == id,
+                            tasks_table.c.current_run_ticket.is_not(None),
+                            tasks_table.c.current_run_expires_at < now,
+                        )
+                        .values(
+                            current_run_ticket=None, last_run_error_json='{"message":"Task timed out and was lost"}'
+                        )
+                    )
+                    claimed = await conn.execute(
+                        tasks_table.update()
+                        .where(
+                            tasks_table.c.id == id,
+                            tasks_table.c.next_run_start_at <= now,
+                            tasks_table.c.current_run_ticket.is_(None),
+                        )
+                        .values(
+                            current_run_ticket=ticket, current_run_started_at=now, current_run_expires_at=now + timeout
+                        )
+                    )
                 if claimed.rowcount == 1:
                     started = time.time()
                     error = await self._run(id, fn, timeout)
                     finished = _now()
-                    self._logger.debug(f"Task {id} ran", task=id, pid=os.getpid(), started=started,
-                                       finished=time.time(), failed=error is not None)
+                    self._logger.debug(
+                        f"Task {id} ran",
+                        task=id,
+                        pid=os.getpid(),
+                        started=started,
+                        finished=time.time(),
+                        failed=error is not None,
+                    )
                     async with engine.begin() as conn:
-                        row = (await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(
-                            tasks_table.c.id == id))).first()
+                        row = (
+                            await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(tasks_table.c.id == id))
+                        ).first()
                         previous = _aware(row[0]) if row else None
-                        await conn.execute(tasks_table.update().where(
-                            tasks_table.c.id == id, tasks_table.c.current_run_ticket == ticket
-                        ).values(current_run_ticket=None, current_run_started_at=None, current_run_expires_at=None,
-                                 last_run_ended_at=finished, last_run_error_json=error,
-                                 next_run_start_at=schedule.next_after(previous, finished)))
+                        await conn.execute(
+                            tasks_table.update()
+                            .where(tasks_table.c.id == id, tasks_table.c.current_run_ticket == ticket)
+                            .values(
+                                current_run_ticket=None,
+                                current_run_started_at=None,
+                                current_run_expires_at=None,
+                                last_run_ended_at=finished,
+                                last_run_error_json=error,
+                                next_run_start_at=schedule.next_after(previous, finished),
+                            )
+                        )
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # database hiccup: try again next period

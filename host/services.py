@@ -189,8 +189,14 @@ class SchedulerService(Protocol):
     """``core.scheduler``: recurring tasks, optionally one process at a time."""
 
     async def schedule_task(
-        self, *, id: str, frequency: Any, timeout: timedelta, fn: Any,  # noqa: ASYNC109 - the task's timeout
-        initial_delay: timedelta | None = None, scope: str = ...,
+        self,
+        *,
+        id: str,
+        frequency: Any,
+        timeout: timedelta,
+        fn: Any,
+        initial_delay: timedelta | None = None,
+        scope: str = ...,
     ) -> None:
         """Run ``fn`` on ``frequency``."""
         ...
@@ -272,8 +278,15 @@ class ActionsRegistryService(Protocol):
     """``core.actionsRegistry``: typed actions on the plugin's router."""
 
     def register(
-        self, *, name: str, title: str, description: str, input_model: type[BaseModel], action: Any,
-        allow: Sequence[str] | None = None, output_model: type[BaseModel] | None = None,
+        self,
+        *,
+        name: str,
+        title: str,
+        description: str,
+        input_model: type[BaseModel],
+        action: Any,
+        allow: Sequence[str] | None = None,
+        output_model: type[BaseModel] | None = None,
         attributes: dict[str, bool] | None = None,
     ) -> Action:
         """Register an action (``allow`` names who may invoke it)."""
@@ -308,7 +321,8 @@ class CoreServices:
     events: Final[ServiceRef[EventsService]] = create_service_ref("events.service", "plugin")
     plugin_metadata: Final[ServiceRef[PluginMetadataService]] = create_service_ref("core.pluginMetadata", "plugin")
     instance_metadata: Final[ServiceRef[RootInstanceMetadataService]] = create_service_ref(
-        "core.rootInstanceMetadata", "root")
+        "core.rootInstanceMetadata", "root"
+    )
     actions_registry: Final[ServiceRef[ActionsRegistryService]] = create_service_ref("core.actionsRegistry", "plugin")
     actions_directory: Final[ServiceRef[ActionsDirectory]] = create_service_ref("core.rootActionsDirectory", "root")
 
@@ -334,17 +348,53 @@ if TYPE_CHECKING:
     from host.scheduler import PluginScheduler
 
     def _implementations_satisfy_the_contracts(
-        logger: Logger, database: PluginDatabase, router: PluginHttpRouter, root_router: RootHttpRouter,
-        auth: _auth.AuthService, http_auth: _auth.HttpAuthService, user_info: _auth.UserInfoService,
-        discovery: Discovery, scheduler: PluginScheduler, lifecycle: PluginLifecycle,
-        root_lifecycle: RootLifecycle, events: _EventsService, metadata: PluginMetadata,
-        instance: InstanceMetadata, actions: ActionsRegistry,
+        logger: Logger,
+        database: PluginDatabase,
+        router: PluginHttpRouter,
+        root_router: RootHttpRouter,
+        auth: _auth.AuthService,
+        http_auth: _auth.HttpAuthService,
+        user_info: _auth.UserInfoService,
+        discovery: Discovery,
+        scheduler: PluginScheduler,
+        lifecycle: PluginLifecycle,
+        root_lifecycle: RootLifecycle,
+        events: _EventsService,
+        metadata: PluginMetadata,
+        instance: InstanceMetadata,
+        actions: ActionsRegistry,
     ) -> None:
         contracts: tuple[
-            LoggerService, DatabaseService, HttpRouterService, RootHttpRouterService, AuthService,
-            HttpAuthService, UserInfoService, DiscoveryService, SchedulerService, LifecycleService,
-            RootLifecycleService, EventsService, PluginMetadataService, RootInstanceMetadataService,
+            LoggerService,
+            DatabaseService,
+            HttpRouterService,
+            RootHttpRouterService,
+            AuthService,
+            HttpAuthService,
+            UserInfoService,
+            DiscoveryService,
+            SchedulerService,
+            LifecycleService,
+            RootLifecycleService,
+            EventsService,
+            PluginMetadataService,
+            RootInstanceMetadataService,
             ActionsRegistryService,
-        ] = (logger, database, router, root_router, auth, http_auth, user_info, discovery, scheduler,
-             lifecycle, root_lifecycle, events, metadata, instance, actions)
+        ] = (
+            logger,
+            database,
+            router,
+            root_router,
+            auth,
+            http_auth,
+            user_info,
+            discovery,
+            scheduler,
+            lifecycle,
+            root_lifecycle,
+            events,
+            metadata,
+            instance,
+            actions,
+        )
         del contracts

@@ -27,8 +27,12 @@ _log = logging.getLogger("uvicorn.error")
 class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first stop signal runs ``begin_shutdown`` before it stops serving."""
 
-    def __init__(self, config: uvicorn.Config, begin_shutdown: Callable[[], Awaitable[None]] | None,
-                 on_started: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        begin_shutdown: Callable[[], Awaitable[None]] | None,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
         super().__init__(config)
         self._begin_shutdown = begin_shutdown
         self._on_started = on_started

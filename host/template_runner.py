@@ -193,8 +193,9 @@ def _error_message(response: httpx.Response) -> str:
 class ActionsClient:
     """Lists and invokes actions of a running host's plugins with a bearer token."""
 
-    def __init__(self, client: httpx.AsyncClient, token: str, plugin_sources: list[str],
-                 warn: Callable[[str], None]) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, token: str, plugin_sources: list[str], warn: Callable[[str], None]
+    ) -> None:
         self._client = client
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         self._plugin_sources = plugin_sources
@@ -290,8 +291,9 @@ def cmd_template_run(args: argparse.Namespace) -> int:
             raise TemplateError(f"A service token is required: pass --token or set {TOKEN_ENV}")
         base_url = args.url or config.get_optional_string("backend.baseUrl") or "http://localhost:7007"
         sources = config.get_optional_string_list("backend.actions.pluginSources")
-        asyncio.run(run_template(load_template(args.file), values, base_url=base_url, token=token,
-                                 plugin_sources=sources))
+        asyncio.run(
+            run_template(load_template(args.file), values, base_url=base_url, token=token, plugin_sources=sources)
+        )
     except (TemplateError, ConfigError) as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1

@@ -103,8 +103,13 @@ def base_config(db: str, *, port: int, data_dir: str, prefix: str) -> dict[str, 
     """Config overrides every test host starts from."""
     database: dict[str, Any]
     if db == "postgres":
-        database = {"client": "pg", "connection": pg_connection_config(), "pluginDivisionMode": "schema",
-                    "prefix": prefix, "pool": {"size": 4, "maxOverflow": 4}}
+        database = {
+            "client": "pg",
+            "connection": pg_connection_config(),
+            "pluginDivisionMode": "schema",
+            "prefix": prefix,
+            "pool": {"size": 4, "maxOverflow": 4},
+        }
     elif db == "sqlite":
         database = {"client": "sqlite", "connection": {"directory": data_dir}}
     else:
@@ -119,9 +124,11 @@ def base_config(db: str, *, port: int, data_dir: str, prefix: str) -> dict[str, 
             "baseUrl": url,
             "listen": {"host": "127.0.0.1", "port": port},
             "database": database,
-            "auth": {"externalAccess": [
-                {"type": "static", "options": {"token": SERVICE_TOKEN, "subject": SERVICE_SUBJECT}},
-            ]},
+            "auth": {
+                "externalAccess": [
+                    {"type": "static", "options": {"token": SERVICE_TOKEN, "subject": SERVICE_SUBJECT}},
+                ]
+            },
             "scheduler": {"checkPeriod": {"milliseconds": 200}},
             "logger": {"level": os.environ.get("GREENROOM_TEST_LOG_LEVEL", "warn")},
         },
@@ -196,8 +203,18 @@ async def start_host(
     overrides = deep_merge(overrides, config or {})
     app = create_app([], overrides=overrides, features=list(features), discover=discover)
     limits = server_options(ServerLimits.from_config(Config.load([], overrides=overrides)))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning",
-                                           ws="websockets-sansio", ws_ping_interval=None, **limits))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            ws="websockets-sansio",
+            ws_ping_interval=None,
+            **limits,
+        )
+    )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # SIGINT stays pytest's
     task = asyncio.create_task(server.serve())
     try:
@@ -221,7 +238,9 @@ async def start_host(
 
 
 async def eventually(
-    check: Callable[[], Any | Awaitable[Any]], timeout: float = 10.0, interval: float = 0.02  # noqa: ASYNC109
+    check: Callable[[], Any | Awaitable[Any]],
+    timeout: float = 10.0,
+    interval: float = 0.02,
 ) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy, and return that; fail after ``timeout`` s."""
     loop = asyncio.get_running_loop()

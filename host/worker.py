@@ -83,8 +83,10 @@ class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
         if not server.started:
             if not _instance_served.value:
                 sys.exit(Arbiter.WORKER_BOOT_ERROR)  # the first start: fail fast, stop the instance
-            _log.warning(f"Worker startup failed; exiting in {RESPAWN_DELAY_SECONDS:g} s for gunicorn to start "
-                         "another, the other workers keep serving")
+            _log.warning(
+                f"Worker startup failed; exiting in {RESPAWN_DELAY_SECONDS:g} s for gunicorn to start "
+                "another, the other workers keep serving"
+            )
             await asyncio.sleep(RESPAWN_DELAY_SECONDS)  # keeps gunicorn from restarting it in a tight loop
             sys.exit(1)
 

@@ -123,21 +123,30 @@ class EntitiesByQuery(_Resource):
         params = _params(req)
         fields = parse_fields(params.get("fields", []))
         if "cursor" in params:
-            await answer(req, resp, self._catalog.query_entities(
-                limit=_integer(params, "limit"), cursor=params["cursor"][0], fields=fields))
+            await answer(
+                req,
+                resp,
+                self._catalog.query_entities(
+                    limit=_integer(params, "limit"), cursor=params["cursor"][0], fields=fields
+                ),
+            )
             return
         order_field, descending = parse_order_field(params.get("orderField", []))
-        await answer(req, resp, self._catalog.query_entities(
-            limit=_integer(params, "limit"),
-            offset=_integer(params, "offset") or 0,
-            order_field=order_field,
-            descending=descending,
-            fields=fields,
-            parsed_filters=parse_filter_params(params.get("filter", [])),
-            full_text=params.get("fullTextFilterTerm", [""])[0],
-            full_text_fields=parse_full_text_fields(params.get("fullTextFilterFields", [])),
-            total_items=params.get("totalItems", ["include"])[0] == "include",
-        ))
+        await answer(
+            req,
+            resp,
+            self._catalog.query_entities(
+                limit=_integer(params, "limit"),
+                offset=_integer(params, "offset") or 0,
+                order_field=order_field,
+                descending=descending,
+                fields=fields,
+                parsed_filters=parse_filter_params(params.get("filter", [])),
+                full_text=params.get("fullTextFilterTerm", [""])[0],
+                full_text_fields=parse_full_text_fields(params.get("fullTextFilterFields", [])),
+                total_items=params.get("totalItems", ["include"])[0] == "include",
+            ),
+        )
 
 
 class EntitiesByRefs(_Resource):

@@ -93,8 +93,13 @@ class Catalog:
         page_size = DEFAULT_LIMIT if limit is None else limit
         if cursor:
             state = decode_cursor(cursor)
-            query = Query(state.get("filters"), state.get("orderField"), bool(state.get("desc")),
-                          state.get("fullText"), state.get("fullTextFields"))
+            query = Query(
+                state.get("filters"),
+                state.get("orderField"),
+                bool(state.get("desc")),
+                state.get("fullText"),
+                state.get("fullTextFields"),
+            )
             total_items = not state.get("noTotal")
             after, before, offset = state.get("after"), state.get("before"), 0
         else:
@@ -111,8 +116,14 @@ class Catalog:
             after=(after[0], after[1]) if after else None,
             before=(before[0], before[1]) if before else None,
         )
-        base = {"filters": query.filters, "orderField": query.order_field, "desc": query.descending,
-                "fullText": query.full_text, "fullTextFields": query.full_text_fields, "noTotal": not total_items}
+        base = {
+            "filters": query.filters,
+            "orderField": query.order_field,
+            "desc": query.descending,
+            "fullText": query.full_text,
+            "fullTextFields": query.full_text_fields,
+            "noTotal": not total_items,
+        }
         page_info: dict[str, str] = {}
         if page.rows:
             first, last = page.rows[0], page.rows[-1]

@@ -32,7 +32,8 @@ _ENTITY_PROPERTIES = {
 }
 
 _FILTER = query_param(
-    "filter", {"type": "array", "items": {"type": "string"}},
+    "filter",
+    {"type": "array", "items": {"type": "string"}},
     "`key=value,key2=value2` (ANDed); repeated parameters are ORed; a bare key means the field exists",
 )
 _FIELDS = query_param("fields", {"type": "array", "items": {"type": "string"}}, "project to these dotted fields")
@@ -68,19 +69,34 @@ def _paths() -> dict[str, Any]:
                     _FIELDS,
                     query_param("limit", {"type": "integer", "minimum": 0}, "page size (default 200, no maximum)"),
                     query_param("offset", {"type": "integer", "minimum": 0}, "rows of the first page to skip"),
-                    query_param("orderField", {"type": "array", "items": {"type": "string"}},
-                                "`field` or `field,asc|desc`, any field path; entities without it are left "
-                                "out; only the first is used"),
-                    query_param("cursor", {"type": "string", "minLength": 1},
-                                "opaque cursor of a previous page (carries filter, order and full-text filter)"),
+                    query_param(
+                        "orderField",
+                        {"type": "array", "items": {"type": "string"}},
+                        "`field` or `field,asc|desc`, any field path; entities without it are left "
+                        "out; only the first is used",
+                    ),
+                    query_param(
+                        "cursor",
+                        {"type": "string", "minLength": 1},
+                        "opaque cursor of a previous page (carries filter, order and full-text filter)",
+                    ),
                     _FILTER,
-                    query_param("totalItems", {"type": "string", "enum": ["include", "exclude"]},
-                                "`exclude` answers `totalItems: 0` without counting"),
-                    query_param("fullTextFilterTerm", {"type": "string"},
-                                "case-insensitive substring one of `fullTextFilterFields` must contain"),
-                    query_param("fullTextFilterFields", {"type": "array", "items": {"type": "string"}},
-                                "fields `fullTextFilterTerm` searches (comma-separated or repeated); default "
-                                "the order field, else `metadata.uid`"),
+                    query_param(
+                        "totalItems",
+                        {"type": "string", "enum": ["include", "exclude"]},
+                        "`exclude` answers `totalItems: 0` without counting",
+                    ),
+                    query_param(
+                        "fullTextFilterTerm",
+                        {"type": "string"},
+                        "case-insensitive substring one of `fullTextFilterFields` must contain",
+                    ),
+                    query_param(
+                        "fullTextFilterFields",
+                        {"type": "array", "items": {"type": "string"}},
+                        "fields `fullTextFilterTerm` searches (comma-separated or repeated); default "
+                        "the order field, else `metadata.uid`",
+                    ),
                 ],
                 "responses": responses(ref("EntityPage"), 400, 401),
             }
@@ -99,7 +115,8 @@ def _paths() -> dict[str, Any]:
                             "items": {"type": "array", "items": {"anyOf": [ref("EntityFields"), {"type": "null"}]}}
                         },
                     },
-                    400, 401,
+                    400,
+                    401,
                 ),
             }
         },
@@ -108,8 +125,12 @@ def _paths() -> dict[str, Any]:
                 "operationId": "getEntityFacets",
                 "summary": "Distinct values of fields, with entity counts",
                 "parameters": [
-                    query_param("facet", {"type": "array", "items": {"type": "string"}, "minItems": 1},
-                                "dotted field name (repeatable)", required=True),
+                    query_param(
+                        "facet",
+                        {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                        "dotted field name (repeatable)",
+                        required=True,
+                    ),
                     _FILTER,
                 ],
                 "responses": responses(ref("EntityFacets"), 400, 401),
@@ -186,7 +207,8 @@ def _schemas() -> dict[str, Any]:
                 "updated": {"type": "integer", "minimum": 0},
                 "removed": {"type": "integer", "minimum": 0},
                 "kept": {
-                    "type": "integer", "minimum": 0,
+                    "type": "integer",
+                    "minimum": 0,
                     "description": "entities kept from locations that could not be read or parsed",
                 },
                 "errors": {

@@ -36,7 +36,12 @@ REFRESH_TASK_ID = "catalog-refresh"
 
 
 async def _start(
-    config: Config, logger: Any, database: Any, router: Any, http_auth: Any, scheduler: Any,
+    config: Config,
+    logger: Any,
+    database: Any,
+    router: Any,
+    http_auth: Any,
+    scheduler: Any,
     provided: Provided[Catalog],
 ) -> None:
     """Migrate, ingest once, serve the routes, schedule refreshes, then provide the catalog."""

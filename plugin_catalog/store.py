@@ -210,10 +210,16 @@ class CatalogStore:
             kept = await _kept_bodies(conn, keep, {entity_ref_of(body) for body in bodies}) if keep else []
             bodies = bodies + kept
             new_relations = derive_relations(bodies)
-            existing = {row.entity_ref: (row.uid, row.hash) for row in await conn.execute(
-                select(entities.c.entity_ref, entities.c.uid, entities.c.hash))}
-            old_relations: set[Relation] = {(s, t, g) for s, t, g in await conn.execute(
-                select(relations.c.source_ref, relations.c.type, relations.c.target_ref))}
+            existing = {
+                row.entity_ref: (row.uid, row.hash)
+                for row in await conn.execute(select(entities.c.entity_ref, entities.c.uid, entities.c.hash))
+            }
+            old_relations: set[Relation] = {
+                (s, t, g)
+                for s, t, g in await conn.execute(
+                    select(relations.c.source_ref, relations.c.type, relations.c.target_ref)
+                )
+            }
             plan = _plan(bodies, new_relations, existing)
             plan.stats.kept = len(kept)
             for chunk in _chunks(plan.removed + [row["b_ref"] for row in plan.updates]):
@@ -243,7 +249,8 @@ class CatalogStore:
             await self._limit_statement_time(conn)
             for chunk in _chunks(unique):
                 statement = select(entities.c.entity_ref, entities.c.final_entity).where(
-                    entities.c.entity_ref.in_(chunk))
+                    entities.c.entity_ref.in_(chunk)
+                )
                 rows = await self._run(conn, statement if condition is None else statement.where(condition))
                 found.update((ref, json.loads(body)) for ref, body in rows)
         return found
@@ -421,9 +428,7 @@ class _Plan:
     stats: RefreshStats = field(default_factory=RefreshStats)
 
 
-def _plan(
-    bodies: list[dict[str, Any]], new_relations: set[Relation], existing: dict[str, tuple[str, str]]
-) -> _Plan:
+def _plan(bodies: list[dict[str, Any]], new_relations: set[Relation], existing: dict[str, tuple[str, str]]) -> _Plan:
     """Compare the entities read with the stored ``{ref: (uid, hash)}`` and list the row changes."""
     by_source: dict[str, list[dict[str, str]]] = {}
     for source, kind, target in sorted(new_relations):
@@ -444,16 +449,27 @@ def _plan(
         final = _finalise(body, uid, digest[:40], entity_relations)
         kind, namespace, name = parse_entity_ref(ref)
         location = (body["metadata"].get("annotations") or {}).get(MANAGED_BY_LOCATION)
-        row = {"uid": uid, "kind": kind, "namespace": namespace, "name": name, "etag": digest[:40],
-               "hash": digest, "final_entity": json.dumps(final), "updated_at": now, "location": location}
+        row = {
+            "uid": uid,
+            "kind": kind,
+            "namespace": namespace,
+            "name": name,
+            "etag": digest[:40],
+            "hash": digest,
+            "final_entity": json.dumps(final),
+            "updated_at": now,
+            "location": location,
+        }
         if old is None:
             plan.inserts.append({"entity_ref": ref, **row})
             plan.stats.added += 1
         else:
             plan.updates.append({"b_ref": ref, **row})
             plan.stats.updated += 1
-        plan.search_rows.extend({"entity_ref": ref, "key": key, "value": value, "original_value": original}
-                                for key, value, original in search_entries(final))
+        plan.search_rows.extend(
+            {"entity_ref": ref, "key": key, "value": value, "original_value": original}
+            for key, value, original in search_entries(final)
+        )
     plan.removed = [ref for ref in existing if ref not in seen]
     plan.stats.removed = len(plan.removed)
     return plan
@@ -484,10 +500,14 @@ async def _kept_bodies(conn: AsyncConnection, keep: KeepLastGood, fresh_refs: se
     kept_refs = {entity_ref_of(body) for body in kept}
     invalid = [ref for ref in keep.invalid if ref not in fresh_refs and ref not in kept_refs]
     for chunk in _chunks(invalid):
-        versions = await conn.execute(select(entities.c.entity_ref, entities.c.final_entity, entities.c.location)
-                                      .where(entities.c.entity_ref.in_(chunk)))
-        kept.extend(_unfinalise(json.loads(stored)) for ref, stored, location in versions
-                    if location == keep.invalid[ref])
+        versions = await conn.execute(
+            select(entities.c.entity_ref, entities.c.final_entity, entities.c.location).where(
+                entities.c.entity_ref.in_(chunk)
+            )
+        )
+        kept.extend(
+            _unfinalise(json.loads(stored)) for ref, stored, location in versions if location == keep.invalid[ref]
+        )
     return kept
 
 

@@ -37,7 +37,9 @@ async def call_asgi(app: ASGICallable, scope: dict[str, Any], body: bytes) -> tu
         nonlocal status
         if message["type"] == "http.response.start":
             status = int(message["status"])
-            headers.extend((bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in message.get("headers", []))
+            headers.extend(
+                (bytes(k).decode("latin-1"), bytes(v).decode("latin-1")) for k, v in message.get("headers", [])
+            )
         elif message["type"] == "http.response.body":
             chunks.append(bytes(message.get("body", b"")))
             if not message.get("more_body", False):

@@ -43,17 +43,26 @@ class GetNotificationsInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     view: Literal["unread", "read", "saved", "all"] = Field(
-        default="unread", description='Which notifications to return. Defaults to "unread".')
+        default="unread", description='Which notifications to return. Defaults to "unread".'
+    )
     search: str | None = Field(
-        default=None, description="Free-text search string to filter notifications by title or description.")
-    topic: str | None = Field(default=None, description='Filter to notifications with this specific topic, e.g. "ci/cd".')
+        default=None, description="Free-text search string to filter notifications by title or description."
+    )
+    topic: str | None = Field(
+        default=None, description='Filter to notifications with this specific topic, e.g. "ci/cd".'
+    )
     minimum_severity: Literal["critical", "high", "normal", "low"] | None = Field(
-        default=None, alias="minimumSeverity", description="Minimum severity to include.")
+        default=None, alias="minimumSeverity", description="Minimum severity to include."
+    )
     created_after: datetime | None = Field(
-        default=None, alias="createdAfter",
-        description='ISO 8601 datetime string. Only return notifications created after this time, e.g. "2025-01-01T00:00:00Z".')
+        default=None,
+        alias="createdAfter",
+        description='ISO 8601 datetime string. Only return notifications created after this time, e.g. "2025-01-01T00:00:00Z".',
+    )
     offset: int = Field(default=0, ge=0, description="Number of notifications to skip for pagination. Defaults to 0.")
-    limit: int = Field(default=10, ge=1, le=100, description="Maximum number of notifications to return (1-100). Defaults to 10.")
+    limit: int = Field(
+        default=10, ge=1, le=100, description="Maximum number of notifications to return (1-100). Defaults to 10."
+    )
 
 
 class GetNotificationsOutput(BaseModel):
@@ -62,8 +71,9 @@ class GetNotificationsOutput(BaseModel):
     model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
     notifications: list[dict[str, Any]] = Field(description="List of notifications matching the filters.")
-    total_count: int = Field(alias="totalCount",
-                             description="Total number of notifications matching the filters, useful for pagination.")
+    total_count: int = Field(
+        alias="totalCount", description="Total number of notifications matching the filters, useful for pagination."
+    )
 
 
 class MarkNotificationsReadInput(BaseModel):
@@ -86,15 +96,26 @@ class SendNotificationInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recipients: dict[str, Any] = Field(description=(
-        'Who receives it: {"type": "broadcast"} or {"type": "entity", "entityRef": "user:default/jane" or a list, '
-        '"excludeEntityRef": optional}.'))
-    payload: dict[str, Any] = Field(description=(
-        "The notification: title (required), description, link, severity (critical, high, normal, low), "
-        "topic, scope, icon, metadata."))
-    idempotency_key: str | None = Field(default=None, alias="idempotencyKey", description=(
-        "Send at most once per key and caller within notifications.idempotency.window (as the Idempotency-Key "
-        "header); a repeat with the same body answers the first result, with another body fails."))
+    recipients: dict[str, Any] = Field(
+        description=(
+            'Who receives it: {"type": "broadcast"} or {"type": "entity", "entityRef": "user:default/jane" or a list, '
+            '"excludeEntityRef": optional}.'
+        )
+    )
+    payload: dict[str, Any] = Field(
+        description=(
+            "The notification: title (required), description, link, severity (critical, high, normal, low), "
+            "topic, scope, icon, metadata."
+        )
+    )
+    idempotency_key: str | None = Field(
+        default=None,
+        alias="idempotencyKey",
+        description=(
+            "Send at most once per key and caller within notifications.idempotency.window (as the Idempotency-Key "
+            "header); a repeat with the same body answers the first result, with another body fails."
+        ),
+    )
 
 
 def _utc(moment: datetime) -> datetime:
@@ -103,8 +124,13 @@ def _utc(moment: datetime) -> datetime:
 
 
 def register_notification_actions(
-    actions: Any, *, store: NotificationsStore, sender: NotificationSender, signals: Any,
-    limits: NotificationLimits, idempotency: IdempotencyKeys,
+    actions: Any,
+    *,
+    store: NotificationsStore,
+    sender: NotificationSender,
+    signals: Any,
+    limits: NotificationLimits,
+    idempotency: IdempotencyKeys,
 ) -> None:
     """Register the three actions in the notifications plugin's actions registry."""
 
@@ -134,28 +160,43 @@ def register_notification_actions(
         if input.idempotency_key is None:
             return NotificationsOutput(notifications=notifications_to_wire(await sender.send(body, origin=origin)))
         kept = await idempotency.run(
-            origin, input.idempotency_key, body,
+            origin,
+            input.idempotency_key,
+            body,
             lambda record: sender.send(body, origin=origin, before_commit=record),
         )
         return NotificationsOutput(notifications=orjson.loads(kept.body))
 
     actions.register(
-        name="get-notifications", title="Get Notifications", description=_GET_DESCRIPTION,
-        input_model=GetNotificationsInput, output_model=GetNotificationsOutput, action=get_notifications,
-        allow=("user",), attributes={"destructive": False, "idempotent": True, "readOnly": True},
+        name="get-notifications",
+        title="Get Notifications",
+        description=_GET_DESCRIPTION,
+        input_model=GetNotificationsInput,
+        output_model=GetNotificationsOutput,
+        action=get_notifications,
+        allow=("user",),
+        attributes={"destructive": False, "idempotent": True, "readOnly": True},
     )
     actions.register(
-        name="mark-notifications-read", title="Mark notifications read",
+        name="mark-notifications-read",
+        title="Mark notifications read",
         description="Marks the current user's notifications (by id) read, or unread with read: false. "
         "Ids the user cannot see are ignored; answers the notifications it found.",
-        input_model=MarkNotificationsReadInput, output_model=NotificationsOutput, action=mark_notifications_read,
-        allow=("user",), attributes={"destructive": False, "idempotent": True, "readOnly": False},
+        input_model=MarkNotificationsReadInput,
+        output_model=NotificationsOutput,
+        action=mark_notifications_read,
+        allow=("user",),
+        attributes={"destructive": False, "idempotent": True, "readOnly": False},
     )
     actions.register(
-        name="send-notification", title="Send notification",
+        name="send-notification",
+        title="Send notification",
         description="Sends a notification to users, groups or everyone, as POST /api/notifications does "
         "(service credentials only; the origin is the calling service). Answers the created notifications.",
-        input_model=SendNotificationInput, output_model=NotificationsOutput, action=send_notification,
+        input_model=SendNotificationInput,
+        output_model=NotificationsOutput,
+        action=send_notification,
         # Sending reaches any user, group or everyone: services only, like the route it mirrors.
-        allow=("service",), attributes={"destructive": False, "idempotent": False, "readOnly": False},
+        allow=("service",),
+        attributes={"destructive": False, "idempotent": False, "readOnly": False},
     )

@@ -25,7 +25,11 @@ def retention_of(config: Config) -> timedelta | None:
 
 
 async def schedule_cleaner(
-    config: Config, scheduler: Any, store: NotificationsStore, logger: Any, keys: IdempotencyKeys | None = None,
+    config: Config,
+    scheduler: Any,
+    store: NotificationsStore,
+    logger: Any,
+    keys: IdempotencyKeys | None = None,
     outbox: OutboxStore | None = None,
 ) -> None:
     """Schedule the daily cleanup (one process cluster-wide); with retention off, only of the idempotency keys.

@@ -39,8 +39,9 @@ def register(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) ->
 
     listing = commands.add_parser("list", help="list deliveries (default: failed and dead ones)")
     add_config(listing)
-    listing.add_argument("--status", action="append", choices=STATUSES,
-                         help="only this status (repeatable; default failed and dead)")
+    listing.add_argument(
+        "--status", action="append", choices=STATUSES, help="only this status (repeatable; default failed and dead)"
+    )
     listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     listing.add_argument("--json", action="store_true", help="print JSON lines instead of a table")
     listing.set_defaults(func=_command(_list))

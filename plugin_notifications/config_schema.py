@@ -65,9 +65,12 @@ class DeliveryConfigSection(ConfigSection):
 class NotificationsConfig(ConfigSection):
     """``notifications``."""
 
-    retention: by_kind(  # type: ignore[valid-type]
-        object=Duration, string=Duration, number=Duration, boolean=Literal[False]
-    ) | None = None
+    retention: (
+        by_kind(  # type: ignore[valid-type]
+            object=Duration, string=Duration, number=Duration, boolean=Literal[False]
+        )
+        | None
+    ) = None
     concurrency_limit: int | None = Field(default=None, ge=1)
     throttle_interval: Duration | None = None
     default_settings: NotificationSettings | None = None

@@ -30,18 +30,20 @@ async def delivery_log(
         resolution: list[dict[str, Any]] = [{"entityRef": None, "relation": "broadcast"}]
         web_enabled, web_why = True, "broadcast"
     else:
-        resolution = resolution_path(resolution_data.get("via") or {}, user) if send else [
-            {"entityRef": user, "relation": None}
-        ]
+        resolution = (
+            resolution_path(resolution_data.get("via") or {}, user) if send else [{"entityRef": user, "relation": None}]
+        )
         web_enabled, web_why = (resolution_data.get("web") or {}).get(user, [True, "default"])
-    channels = [{
-        "channel": WEB_CHANNEL,
-        "status": SENT if web_enabled else MUTED,
-        "attempts": 1 if web_enabled else 0,
-        "lastError": None,
-        "updated": created,
-        "setting": web_why,
-    }]
+    channels = [
+        {
+            "channel": WEB_CHANNEL,
+            "status": SENT if web_enabled else MUTED,
+            "attempts": 1 if web_enabled else 0,
+            "lastError": None,
+            "updated": created,
+            "setting": web_why,
+        }
+    ]
     if send is not None:
         for row in await outbox.rows_of_send(str(send["id"])):
             items = row.items
@@ -54,13 +56,15 @@ async def delivery_log(
                 )
                 if not mine:
                     continue
-                channels.append({
-                    "channel": row.channel,
-                    "status": items["status"][index],
-                    "attempts": items["attempts"][index],
-                    "lastError": items["error"][index],
-                    "updated": items["updated"][index] or created,
-                    "setting": items["why"][index],
-                    "deliveryId": delivery_id(row.row_id, index),
-                })
+                channels.append(
+                    {
+                        "channel": row.channel,
+                        "status": items["status"][index],
+                        "attempts": items["attempts"][index],
+                        "lastError": items["error"][index],
+                        "updated": items["updated"][index] or created,
+                        "setting": items["why"][index],
+                        "deliveryId": delivery_id(row.row_id, index),
+                    }
+                )
     return {"notificationId": notification_id, "user": user, "resolution": resolution, "channels": channels}

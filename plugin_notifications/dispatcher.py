@@ -110,15 +110,18 @@ class Dispatcher:
         for row in claimed:
             by_channel.setdefault(row.channel, []).append(row)
         counters: dict[tuple[str, str], int] = {}
-        await asyncio.gather(*(
-            self._deliver_channel(*channels[name], rows, counters) for name, rows in by_channel.items()
-        ))
+        await asyncio.gather(
+            *(self._deliver_channel(*channels[name], rows, counters) for name, rows in by_channel.items())
+        )
         now = utc_now()
         await self._store.record(self.owner, [(row, row.next_attempt(now)) for row in claimed], counters)
         return len(claimed) >= self._config.claim_rows
 
     async def _deliver_channel(
-        self, processor: Processor, channel: DeliveryChannel, rows: Sequence[OutboxItems],
+        self,
+        processor: Processor,
+        channel: DeliveryChannel,
+        rows: Sequence[OutboxItems],
         counters: dict[tuple[str, str], int],
     ) -> None:
         work = [(row, index) for row in rows for index in row.open_indexes()]
@@ -147,7 +150,12 @@ class Dispatcher:
         return {}
 
     def _apply(
-        self, row: OutboxItems, index: int, delivery: Delivery, outcome: DeliveryOutcome, now: datetime,
+        self,
+        row: OutboxItems,
+        index: int,
+        delivery: Delivery,
+        outcome: DeliveryOutcome,
+        now: datetime,
         counters: dict[tuple[str, str], int],
     ) -> None:
         error = (outcome.error or "")[:_ERROR_LIMIT] or None

@@ -109,9 +109,7 @@ def notifications_process_options(options: dict[str, Any]) -> dict[str, Any] | N
 
 
 @hookspec
-def notifications_pre_process(
-    notification: Notification, options: NotificationSendOptions
-) -> Notification | None:
+def notifications_pre_process(notification: Notification, options: NotificationSendOptions) -> Notification | None:
     """Change a notification before it is stored and signalled (Backstage ``preProcess``).
 
     Called once per recipient user (or once for a broadcast) when the

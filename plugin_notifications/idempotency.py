@@ -223,8 +223,14 @@ class IdempotencyKeys:
         raise ConflictError(f"A request with this {HEADER} is still being processed; retry later")
 
     def _values(self, print_: str, claim: str, now: datetime) -> dict[str, Any]:
-        return {"fingerprint": print_, "claim": claim, "created": now, "lease_until": now + self.settings.lease,
-                "status": None, "response": None}
+        return {
+            "fingerprint": print_,
+            "claim": claim,
+            "created": now,
+            "lease_until": now + self.settings.lease,
+            "status": None,
+            "response": None,
+        }
 
     async def _insert(self, row_id: str, print_: str, claim: str, now: datetime) -> bool:
         """Insert the claim unless the key exists (a unique insert, so one request wins it)."""
@@ -239,7 +245,8 @@ class IdempotencyKeys:
         table = t.idempotency_key
         async with self._engine.begin() as conn:
             result = await conn.execute(
-                table.update().where(table.c.id == row_id, table.c.claim == old_claim)
+                table.update()
+                .where(table.c.id == row_id, table.c.claim == old_claim)
                 .values(**self._values(print_, claim, now))
             )
         return bool(result.rowcount)

@@ -13,6 +13,6 @@ def new_ids(count: int) -> list[str]:
         raw[offset + 8] = (raw[offset + 8] & 0x3F) | 0x80  # RFC 4122 variant
     hexed = raw.hex()
     return [
-        f"{hexed[i:i + 8]}-{hexed[i + 8:i + 12]}-{hexed[i + 12:i + 16]}-{hexed[i + 16:i + 20]}-{hexed[i + 20:i + 32]}"
+        f"{hexed[i : i + 8]}-{hexed[i + 8 : i + 12]}-{hexed[i + 12 : i + 16]}-{hexed[i + 16 : i + 20]}-{hexed[i + 20 : i + 32]}"
         for i in range(0, 32 * count, 32)
     ]

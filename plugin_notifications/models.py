@@ -9,14 +9,14 @@ OpenAPI validator (``request/body/payload must have required property
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    PlainValidator,
     ConfigDict,
     Field,
+    PlainValidator,
     StrictBool,
     StringConstraints,
     TypeAdapter,
@@ -63,13 +63,13 @@ def severities_at_least(minimum: str) -> tuple[str, ...]:
 
 def format_timestamp(value: datetime) -> str:
     """Format like JavaScript's ``Date.toISOString()``: UTC, milliseconds, ``Z``."""
-    value = value.astimezone(timezone.utc) if value.tzinfo else value
+    value = value.astimezone(UTC) if value.tzinfo else value
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def utc_now() -> datetime:
     """The current UTC time truncated to milliseconds (what JavaScript would store)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
@@ -190,10 +190,10 @@ class EntityRecipients(BaseModel, _EntityRefsMixin):
     entity_ref: RefOrRefs = Field(alias="entityRef")
     exclude_entity_ref: RefOrRefs | None = Field(default=None, alias="excludeEntityRef")
 
-    def entity_refs(self) -> list[str]:  # noqa: D102
+    def entity_refs(self) -> list[str]:
         return _as_list(self.entity_ref)
 
-    def excluded_entity_refs(self) -> list[str]:  # noqa: D102
+    def excluded_entity_refs(self) -> list[str]:
         return _as_list(self.exclude_entity_ref)
 
 
@@ -206,10 +206,10 @@ class EntitiesRecipients(BaseModel, _EntityRefsMixin):
     entity_refs_: list[str] = Field(alias="entityRefs")
     excluded_entity_refs_: list[str] | None = Field(default=None, alias="excludedEntityRefs")
 
-    def entity_refs(self) -> list[str]:  # noqa: D102
+    def entity_refs(self) -> list[str]:
         return list(self.entity_refs_)
 
-    def excluded_entity_refs(self) -> list[str]:  # noqa: D102
+    def excluded_entity_refs(self) -> list[str]:
         return list(self.excluded_entity_refs_ or [])
 
 
@@ -219,9 +219,7 @@ class BroadcastRecipients(BaseModel):
     type: Literal["broadcast"]
 
 
-Recipients = Annotated[
-    EntityRecipients | EntitiesRecipients | BroadcastRecipients, Field(discriminator="type")
-]
+Recipients = Annotated[EntityRecipients | EntitiesRecipients | BroadcastRecipients, Field(discriminator="type")]
 RECIPIENT_TYPES = ("entity", "entities", "broadcast")
 
 

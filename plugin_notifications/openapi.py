@@ -48,8 +48,9 @@ def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
         query_param("read", flag, "only read (`true`) or unread (`false`) notifications"),
         query_param("saved", flag, "only saved (`true`) or unsaved (`false`) notifications"),
         query_param("createdAfter", {"type": "string"}, "ISO 8601 time: only notifications created at or after it"),
-        query_param("minimumSeverity", {"type": "string", "enum": list(SEVERITIES)},
-                    "this severity and every more severe one"),
+        query_param(
+            "minimumSeverity", {"type": "string", "enum": list(SEVERITIES)}, "this severity and every more severe one"
+        ),
     ]
 
 
@@ -86,8 +87,11 @@ def _operations() -> dict[str, dict[str, Any]]:
             "parameters": [
                 query_param("offset", {"type": "integer", "minimum": 0}, "rows to skip"),
                 query_param("limit", {"type": "integer", "minimum": 0}, "page size (no default, no maximum)"),
-                query_param("orderField", {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                            f"`field` or `field,asc|desc`, repeatable; default `created,desc`; fields: {_ORDER_NAMES}"),
+                query_param(
+                    "orderField",
+                    {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                    f"`field` or `field,asc|desc`, repeatable; default `created,desc`; fields: {_ORDER_NAMES}",
+                ),
                 *_filters(with_topic=True),
             ],
             "responses": responses(notification_list, 400, 401, 403),
@@ -98,10 +102,12 @@ def _operations() -> dict[str, dict[str, Any]]:
             "requestBody": {"required": True, **json_body(ref("NotificationSendOptions"), "recipients and payload")},
             "responses": {
                 **responses(notifications, 400, 401, 403),
-                "409": json_body(ref("Error"), f"ConflictError: a request with this {IDEMPOTENCY_HEADER} is still "
-                                               "being processed"),
-                "422": json_body(ref("Error"), f"IdempotencyKeyReusedError: this {IDEMPOTENCY_HEADER} was used "
-                                               "with a different body"),
+                "409": json_body(
+                    ref("Error"), f"ConflictError: a request with this {IDEMPOTENCY_HEADER} is still being processed"
+                ),
+                "422": json_body(
+                    ref("Error"), f"IdempotencyKeyReusedError: this {IDEMPOTENCY_HEADER} was used with a different body"
+                ),
             },
         },
         "get": {
@@ -111,10 +117,12 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "deliveries": {
             "summary": "How the notification reached the recipient and each channel's delivery status "
-                       "(user token: own notifications and broadcasts; service token: any)",
+            "(user token: own notifications and broadcasts; service token: any)",
             "parameters": [
                 path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}}),
-                query_param("user", {"type": "string"}, "service token only: the recipient the notification must belong to"),
+                query_param(
+                    "user", {"type": "string"}, "service token only: the recipient the notification must belong to"
+                ),
             ],
             "responses": responses(ref("DeliveryLog"), 401, 403, 404),
         },
@@ -177,12 +185,14 @@ def _paths() -> dict[str, Any]:
 
 
 def _schemas() -> dict[str, Any]:
-    schemas = pydantic_schemas([
-        (NotificationSendOptions, "validation"),
-        (UpdateRequest, "validation"),
-        (NotificationSettings, "validation"),
-        (Notification, "serialization"),
-    ])
+    schemas = pydantic_schemas(
+        [
+            (NotificationSendOptions, "validation"),
+            (UpdateRequest, "validation"),
+            (NotificationSettings, "validation"),
+            (Notification, "serialization"),
+        ]
+    )
     # The models accept a ref or a list of refs through a plain validator, which has no schema of its own.
     ref_or_refs = {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}
     entity = schemas["EntityRecipients"]["properties"]
@@ -198,8 +208,16 @@ def _schemas() -> dict[str, Any]:
     # Responses carry null for unset payload fields; request bodies may omit them but not send null.
     schemas["NotificationResponsePayload"] = copy.deepcopy(schemas["NotificationPayload"])
     schemas["Notification"]["properties"]["payload"] = ref("NotificationResponsePayload")
-    for name in ("NotificationPayload", "EntityRecipients", "EntitiesRecipients", "BroadcastRecipients",
-                 "UpdateRequest", "TopicSetting", "OriginSetting", "ChannelSetting"):
+    for name in (
+        "NotificationPayload",
+        "EntityRecipients",
+        "EntitiesRecipients",
+        "BroadcastRecipients",
+        "UpdateRequest",
+        "TopicSetting",
+        "OriginSetting",
+        "ChannelSetting",
+    ):
         schemas[name] = _as_backstage_input(schemas[name])
     # Every channel of a settings body lists its origins (the model defaults them for config files).
     schemas["ChannelSetting"]["required"] = ["id", "origins"]
@@ -223,8 +241,11 @@ def _schemas() -> dict[str, Any]:
             "resolution": {
                 "type": "array",
                 "description": "from the requested entity down to the user; relation: how the previous step reached it",
-                "items": {"type": "object", "required": ["entityRef", "relation"],
-                          "properties": {"entityRef": nullable_string, "relation": nullable_string}},
+                "items": {
+                    "type": "object",
+                    "required": ["entityRef", "relation"],
+                    "properties": {"entityRef": nullable_string, "relation": nullable_string},
+                },
             },
             "channels": {
                 "type": "array",
@@ -249,8 +270,11 @@ def _schemas() -> dict[str, Any]:
         "type": "object",
         "required": ["channels", "queueDepth", "lagSeconds"],
         "properties": {
-            "channels": {"type": "object", "additionalProperties": counters,
-                         "description": "per channel: sent, failed, retried, dead, skipped, queueDepth"},
+            "channels": {
+                "type": "object",
+                "additionalProperties": counters,
+                "description": "per channel: sent, failed, retried, dead, skipped, queueDepth",
+            },
             "queueDepth": {"type": "integer", "minimum": 0},
             "lagSeconds": {"type": "number", "minimum": 0},
         },

@@ -149,8 +149,14 @@ def plan_rows(
 
 
 def plan_send_row(
-    *, send_id: str, origin: str, created: datetime, channel: DeliveryChannel, notification: Notification,
-    recipients: Sequence[str], why: str,
+    *,
+    send_id: str,
+    origin: str,
+    created: datetime,
+    channel: DeliveryChannel,
+    notification: Notification,
+    recipients: Sequence[str],
+    why: str,
 ) -> dict[str, Any]:
     """The one outbox row of a ``send``-scope channel: one delivery listing ``recipients``."""
     items = {
@@ -168,7 +174,9 @@ def plan_send_row(
     return _row(send_id, origin, created, channel.name, items, True)
 
 
-def _row(send_id: str, origin: str, created: datetime, channel: str, items: dict[str, Any], open_: bool) -> dict[str, Any]:
+def _row(
+    send_id: str, origin: str, created: datetime, channel: str, items: dict[str, Any], open_: bool
+) -> dict[str, Any]:
     return {
         "id": str(uuid.uuid4()),
         "send_id": send_id,
@@ -219,7 +227,11 @@ class OutboxItems:
         user = items["user"][index]
         notification = Notification.model_construct(
             {"id", "user", "created", "origin", "payload"},
-            id=items["nid"][index], user=user, created=self.created, origin=self.origin, payload=payload,
+            id=items["nid"][index],
+            user=user,
+            created=self.created,
+            origin=self.origin,
+            payload=payload,
         )
         recipients = items.get("recipients")
         return Delivery(
@@ -269,7 +281,12 @@ class OutboxPlanner:
         return bool(self._registry.durable_channels())
 
     def rows(
-        self, send_id: str, origin: str, created: datetime, notifications: Sequence[Notification], explain: Explain,
+        self,
+        send_id: str,
+        origin: str,
+        created: datetime,
+        notifications: Sequence[Notification],
+        explain: Explain,
     ) -> list[dict[str, Any]]:
         """Rows of every durable channel for ``notifications`` (one per user, or one broadcast)."""
         rows: list[dict[str, Any]] = []
@@ -280,24 +297,41 @@ class OutboxPlanner:
             try:
                 if not processor.filters().accepts(sample.severity, sample.topic):
                     continue
-                rows.extend(self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain))
+                rows.extend(
+                    self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain)
+                )
             except Exception as error:  # a broken filter or accepts() must not stop the send
                 self._logger.error(f"Error while planning deliveries of channel {channel.name}", exc_info=error)
         return rows
 
     def _channel_rows(
-        self, send_id: str, origin: str, created: datetime, setting: str, channel: DeliveryChannel,
-        notifications: Sequence[Notification], explain: Explain,
+        self,
+        send_id: str,
+        origin: str,
+        created: datetime,
+        setting: str,
+        channel: DeliveryChannel,
+        notifications: Sequence[Notification],
+        explain: Explain,
     ) -> list[dict[str, Any]]:
         accepts = channel.accepts
         if channel.scope == "send":
             broadcast = notifications[0].user is None
-            template = notifications[0] if broadcast else notifications[0].model_copy(update={"id": send_id, "user": None})
+            template = (
+                notifications[0] if broadcast else notifications[0].model_copy(update={"id": send_id, "user": None})
+            )
             if accepts is not None and not accepts(template):
                 return []
             users = [n.user for n in notifications if n.user is not None and explain(n.user, setting)[0]]
-            row = plan_send_row(send_id=send_id, origin=origin, created=created, channel=channel,
-                                notification=template, recipients=users, why="broadcast" if broadcast else "send")
+            row = plan_send_row(
+                send_id=send_id,
+                origin=origin,
+                created=created,
+                channel=channel,
+                notification=template,
+                recipients=users,
+                why="broadcast" if broadcast else "send",
+            )
             if not broadcast and not users:
                 row["items"]["status"] = [MUTED]
                 row["state"] = ROW_DONE
@@ -315,5 +349,13 @@ class OutboxPlanner:
             kept.append(notification)
             statuses.append(PENDING if enabled else MUTED)
             whys.append(why)
-        return plan_rows(send_id=send_id, origin=origin, created=created, channel=channel, notifications=kept,
-                         statuses=statuses, whys=whys, per_row=self._config.recipients_per_row)
+        return plan_rows(
+            send_id=send_id,
+            origin=origin,
+            created=created,
+            channel=channel,
+            notifications=kept,
+            statuses=statuses,
+            whys=whys,
+            per_row=self._config.recipients_per_row,
+        )

@@ -22,7 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_notifications import tables as t
 from plugin_notifications.models import utc_now
-from plugin_notifications.outbox import DEAD, FAILED, OPEN_STATUSES, PENDING, ROW_DONE, ROW_PENDING, OutboxItems, delivery_id
+from plugin_notifications.outbox import (
+    DEAD,
+    FAILED,
+    OPEN_STATUSES,
+    PENDING,
+    ROW_DONE,
+    ROW_PENDING,
+    OutboxItems,
+    delivery_id,
+)
 
 o = t.notification_outbox
 
@@ -129,9 +138,9 @@ class OutboxStore:
         async with self._reader.connect() as conn:
             found = (await conn.execute(sa.select(n.c.user, n.c.send_id).where(n.c.id == notification_id))).first()
             if found is None:
-                found = (await conn.execute(
-                    sa.select(sa.null().label("user"), b.c.send_id).where(b.c.id == notification_id)
-                )).first()
+                found = (
+                    await conn.execute(sa.select(sa.null().label("user"), b.c.send_id).where(b.c.id == notification_id))
+                ).first()
             if found is None:
                 return None, None
             send = None
@@ -165,12 +174,20 @@ class OutboxStore:
                 items = row._mapping["items"]
                 for index, status in enumerate(items["status"]):
                     if status in wanted:
-                        found.append({
-                            "id": delivery_id(str(row.id), index), "row": str(row.id), "channel": row.channel,
-                            "origin": row.origin, "user": items["user"][index], "notification": items["nid"][index],
-                            "status": status, "attempts": items["attempts"][index], "lastError": items["error"][index],
-                            "updated": items["updated"][index],
-                        })
+                        found.append(
+                            {
+                                "id": delivery_id(str(row.id), index),
+                                "row": str(row.id),
+                                "channel": row.channel,
+                                "origin": row.origin,
+                                "user": items["user"][index],
+                                "notification": items["nid"][index],
+                                "status": status,
+                                "attempts": items["attempts"][index],
+                                "lastError": items["error"][index],
+                                "updated": items["updated"][index],
+                            }
+                        )
                         if len(found) >= limit:
                             return found
         return found
@@ -194,9 +211,15 @@ class OutboxStore:
                         retried += 1
                 if changed:
                     await conn.execute(
-                        sa.update(o).where(o.c.id == row.id).values(
-                            items=items, state=ROW_PENDING, next_attempt=now, updated=now,
-                            lease_owner=None, lease_expires=None,
+                        sa.update(o)
+                        .where(o.c.id == row.id)
+                        .values(
+                            items=items,
+                            state=ROW_PENDING,
+                            next_attempt=now,
+                            updated=now,
+                            lease_owner=None,
+                            lease_expires=None,
                         )
                     )
         return retried

@@ -14,14 +14,15 @@ from typing import Any
 
 from host import core_services
 from host.config import Config
-from plugin_notifications.config_schema import NotificationsConfig
 from host.features import Registrar, create_backend_plugin, create_extension_point
+from host.provided import Provided
 from plugin_catalog import catalog_service_ref
 from plugin_notifications.actions import register_notification_actions
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
-from plugin_notifications.idempotency import IdempotencyKeys, IdempotencySettings
+from plugin_notifications.config_schema import NotificationsConfig
 from plugin_notifications.dispatcher import OUTBOX_TOPIC, Dispatcher
+from plugin_notifications.idempotency import IdempotencyKeys, IdempotencySettings
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.openapi import build_openapi_document
 from plugin_notifications.outbox import DeliveryConfig, OutboxPlanner
@@ -30,7 +31,6 @@ from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import CatalogRecipientResolver
 from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
-from host.provided import Provided
 from plugin_notifications.service import notifications_idempotency_ref, notifications_sender_ref
 from plugin_notifications.settings import SETTINGS_CHANGED_TOPIC, SettingsService, read_default_settings
 from plugin_notifications.store import NotificationsStore
@@ -76,11 +76,13 @@ def _register(reg: Registrar) -> None:
         if registry.processors:
             names = ", ".join(registry.channel_names())
             logger.info(f"Notification processors: {names} ({loaded} from entry points)")
+
         async def announce_settings_change(user: str) -> None:
             await events.publish(SETTINGS_CHANGED_TOPIC, {"user": user})
 
-        settings = SettingsService(store, read_default_settings(config), registry.channel_names,
-                                   announce=announce_settings_change)
+        settings = SettingsService(
+            store, read_default_settings(config), registry.channel_names, announce=announce_settings_change
+        )
         await events.subscribe("settings-cache", [SETTINGS_CHANGED_TOPIC], settings.on_settings_changed)
         tasks = BackgroundTasks(logger)
         limits = NotificationLimits.from_config(config)
@@ -108,12 +110,18 @@ def _register(reg: Registrar) -> None:
             on_outbox=outbox_written,
         )
         NotificationsApi(
-            store=store, sender=sender, settings=settings, signals=signals, http_auth=http_auth, limits=limits,
+            store=store,
+            sender=sender,
+            settings=settings,
+            signals=signals,
+            http_auth=http_auth,
+            limits=limits,
             idempotency=idempotency,
             outbox=outbox_store,
         ).register(router)
-        register_notification_actions(actions, store=store, sender=sender, signals=signals, limits=limits,
-                                      idempotency=idempotency)
+        register_notification_actions(
+            actions, store=store, sender=sender, signals=signals, limits=limits, idempotency=idempotency
+        )
         router.add_openapi(build_openapi_document())
         mount_web_inbox(root_router, config)  # the web inbox at /notifications
         await schedule_cleaner(config, scheduler, store, logger, idempotency, outbox_store)

@@ -100,7 +100,9 @@ class Processor:
         if DELIVER_HOOK not in self._impls:
             raise TypeError(f"Notification processor {self.name} declares delivery channels without {DELIVER_HOOK}")
         raw = impl.function()
-        items = [] if raw is None else [raw] if isinstance(raw, (str, DeliveryChannel)) else list(cast(Iterable[Any], raw))
+        items = (
+            [] if raw is None else [raw] if isinstance(raw, (str, DeliveryChannel)) else list(cast(Iterable[Any], raw))
+        )
         channels = tuple(DeliveryChannel(item) if isinstance(item, str) else item for item in items)
         for channel in channels:
             if not isinstance(channel, DeliveryChannel):
@@ -144,7 +146,9 @@ class _ResolverPlugin:
             )
 
         self.notifications_resolve_recipients = hookspecs.hookimpl(
-            notifications_resolve_recipients, tryfirst=marker.get("tryfirst", False), trylast=marker.get("trylast", False)
+            notifications_resolve_recipients,
+            tryfirst=marker.get("tryfirst", False),
+            trylast=marker.get("trylast", False),
         )
 
 
@@ -258,7 +262,9 @@ class ProcessorRegistry:
             for channel in processor.delivery_channels:
                 if channel.name in taken:
                     owner = taken[channel.name][0].name
-                    raise TypeError(f"Delivery channel {channel.name} of {processor.name} is already declared by {owner}")
+                    raise TypeError(
+                        f"Delivery channel {channel.name} of {processor.name} is already declared by {owner}"
+                    )
         except (TypeError, ValueError):
             self.plugin_manager.unregister(plugin)
             raise
@@ -350,7 +356,9 @@ class ProcessorPipeline:
         if self._trace:
             self._logger.info(
                 f"hook {hook} of {processor.name} returned {type(result).__name__}",
-                hook=hook, processor=processor.name, ms=round((time.monotonic() - started) * 1000, 2),
+                hook=hook,
+                processor=processor.name,
+                ms=round((time.monotonic() - started) * 1000, 2),
             )
         return True, result
 

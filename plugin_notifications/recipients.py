@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import dataclass, field
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from host.errors import InputError
@@ -61,13 +61,15 @@ def check_entity_ref(ref: str) -> None:
     if slash != -1 and slash < colon:
         colon = -1
     kind = None if colon == -1 else ref[:colon]
-    namespace = None if slash == -1 else ref[colon + 1:slash]
-    name = ref[max(colon + 1, slash + 1):]
+    namespace = None if slash == -1 else ref[colon + 1 : slash]
+    name = ref[max(colon + 1, slash + 1) :]
     if "" in (kind, namespace, name):
         raise EntityRefError(f'Entity reference "{ref}" was not on the form [<kind>:][<namespace>/]<name>', "TypeError")
     if not kind:
-        raise EntityRefError(f"Entity reference {json.dumps(ref, ensure_ascii=False)} had missing or empty kind "
-                             '(e.g. did not start with "component:" or similar)')
+        raise EntityRefError(
+            f"Entity reference {json.dumps(ref, ensure_ascii=False)} had missing or empty kind "
+            '(e.g. did not start with "component:" or similar)'
+        )
 
 
 def check_recipient_refs(entity_refs: Iterable[str]) -> None:

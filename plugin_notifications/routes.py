@@ -7,23 +7,29 @@ caller's own notifications and the broadcasts; create accepts only a
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import falcon
 
 from host.errors import InputError, NotFoundError
+from plugin_notifications.delivery_log import delivery_log
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys
-from plugin_notifications.delivery_log import delivery_log
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
+from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.settings import SettingsService
-from plugin_notifications.outbox_store import OutboxStore
+from plugin_notifications.store import (
+    ORDER_FIELDS,
+    NotificationFilters,
+    NotificationQuery,
+    NotificationsStore,
+    valid_ids,
+)
 from plugin_notifications.updates import update_states
-from plugin_notifications.store import ORDER_FIELDS, NotificationFilters, NotificationQuery, NotificationsStore, valid_ids
 
 
 def _param(req: falcon.Request, name: str) -> str | None:
@@ -72,7 +78,7 @@ def _timestamp(raw: str) -> datetime:
         except (TypeError, ValueError):
             raise InputError("Unexpected date format") from None
     try:
-        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise InputError("Unexpected date format") from None
 
@@ -222,8 +228,9 @@ class NotificationsApi:
         """``POST /notifications/update``: mark read/unread, saved/unsaved; signal read changes."""
         user = await self._user(req)
         update = parse_body(UpdateRequest, await req.get_media(default_when_empty=None))
-        updated = await update_states(self._store, self._signals, self._limits, user, update.ids,
-                                      read=update.read, saved=update.saved)
+        updated = await update_states(
+            self._store, self._signals, self._limits, user, update.ids, read=update.read, saved=update.saved
+        )
         resp.media = notifications_to_wire(updated)
 
     async def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:

@@ -22,6 +22,7 @@ import ada_url
 
 from host.errors import InputError
 from plugin_notifications.background import BackgroundTasks
+from plugin_notifications.ids import new_ids
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import (
     WEB_CHANNEL,
@@ -32,7 +33,6 @@ from plugin_notifications.models import (
     parse_send_options,
     utc_now,
 )
-from plugin_notifications.ids import new_ids
 from plugin_notifications.outbox import OutboxPlanner
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
 from plugin_notifications.recipients import Resolution, check_recipient_refs, resolve_recipients
@@ -145,12 +145,12 @@ class NotificationSender:
         send = self._send_write(origin, created, {"broadcast": True})
         send.before_commit = before_commit
         if self._outbox is not None and self._outbox.active:
-            send.outbox = self._outbox.rows(send.id, origin, created, [notification], lambda _u, _c: (True, "broadcast"))
+            send.outbox = self._outbox.rows(
+                send.id, origin, created, [notification], lambda _u, _c: (True, "broadcast")
+            )
         stored = await self._store.save_broadcast(notification, send)
         self._outbox_written(send)
-        self._tasks.spawn(
-            self._after_broadcast(stored, options), name=f"notifications:broadcast:{stored.id}"
-        )
+        self._tasks.spawn(self._after_broadcast(stored, options), name=f"notifications:broadcast:{stored.id}")
         return stored
 
     def _send_write(self, origin: str, created: Any, resolution: dict[str, Any]) -> SendWrite:
@@ -161,7 +161,11 @@ class NotificationSender:
             self._on_outbox()
 
     async def _to_users(
-        self, resolution: Resolution, options: NotificationSendOptions, origin: str, created: Any,
+        self,
+        resolution: Resolution,
+        options: NotificationSendOptions,
+        origin: str,
+        created: Any,
         before_commit: BeforeCommit | None,
     ) -> list[Notification]:
         users = resolution.users
@@ -186,14 +190,21 @@ class NotificationSender:
                 web.append(item)
             if why != "default":  # the common case is left out: the log shows it as default
                 web_why[item.user or ""] = [enabled, why]
-        send = self._send_write(origin, created, {
-            "via": {ref: list(step) for ref, step in resolution.via.items()},
-            "web": web_why,
-        })
+        send = self._send_write(
+            origin,
+            created,
+            {
+                "via": {ref: list(step) for ref, step in resolution.via.items()},
+                "web": web_why,
+            },
+        )
         send.before_commit = before_commit
         if self._outbox is not None and self._outbox.active:
             send.outbox = self._outbox.rows(
-                send.id, origin, created, prepared,
+                send.id,
+                origin,
+                created,
+                prepared,
                 lambda user, channel: delivery.explain(user, channel, origin, topic),
             )
         stored = await self._store.save_user_notifications(web, send)
@@ -232,8 +243,11 @@ class NotificationSender:
     async def _signal_many(self, notifications: Sequence[Notification]) -> None:
         """One ``new_notification`` signal per stored notification, sent together."""
         signals = [
-            {"recipients": {"type": "user", "entityRef": [item.user]}, "channel": SIGNAL_CHANNEL,
-             "message": {"action": "new_notification", "notification_id": item.id}}
+            {
+                "recipients": {"type": "user", "entityRef": [item.user]},
+                "channel": SIGNAL_CHANNEL,
+                "message": {"action": "new_notification", "notification_id": item.id},
+            }
             for item in notifications
         ]
         publish_many = getattr(self._signals, "publish_many", None)

@@ -119,7 +119,10 @@ def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
     return create_service_factory(
         ref,
         lambda local_sender, local_idempotency, auth, discovery, instance_metadata: NotificationService(
-            local_sender=local_sender, local_idempotency=local_idempotency, auth=auth, discovery=discovery,
+            local_sender=local_sender,
+            local_idempotency=local_idempotency,
+            auth=auth,
+            discovery=discovery,
             instance_metadata=instance_metadata,
         ),
         deps={

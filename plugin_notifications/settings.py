@@ -244,9 +244,7 @@ class SettingsService:
                     if configured_topic.id not in topics.setdefault(configured.id, []):
                         topics[configured.id].append(configured_topic.id)
         return NotificationSettings(
-            channels=[
-                self._channel_matrix(channel_id, stored, origin_ids, topics) for channel_id in channel_ids
-            ]
+            channels=[self._channel_matrix(channel_id, stored, origin_ids, topics) for channel_id in channel_ids]
         )
 
     def _channel_matrix(

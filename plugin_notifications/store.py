@@ -13,7 +13,6 @@ user.
 from __future__ import annotations
 
 import asyncio
-
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -27,8 +26,6 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from plugin_notifications import tables as t
-from plugin_notifications.outbox import renumber
-from plugin_notifications.outbox_store import write_send
 from plugin_notifications.limits import stored_metadata_is_renderable
 from plugin_notifications.models import (
     Notification,
@@ -38,6 +35,8 @@ from plugin_notifications.models import (
     severities_at_least,
     utc_now,
 )
+from plugin_notifications.outbox import renumber
+from plugin_notifications.outbox_store import write_send
 
 #: Columns a client may sort by (``orderField``).
 ORDER_FIELDS = (
@@ -170,8 +169,10 @@ class NotificationsStore:
         SQLite's ``rowid`` is the insertion order; PostgreSQL has an identity column (migration 0003).
         """
         column = "rowid" if self._dialect == "sqlite" else "seq"
-        return (sa.literal(branch, sa.Integer).label("branch"),
-                sa.literal_column(f"{table.name}.{column}", sa.BigInteger).label("seq"))
+        return (
+            sa.literal(branch, sa.Integer).label("branch"),
+            sa.literal_column(f"{table.name}.{column}", sa.BigInteger).label("seq"),
+        )
 
     async def list_notifications(self, user: str, query: NotificationQuery) -> tuple[list[Notification], int]:
         """Return one page of the caller's visible set and the total matching count."""
@@ -200,9 +201,7 @@ class NotificationsStore:
             # so each branch can walk its (user, created) index and stop early.
             keep = (query.offset or 0) + query.limit
             own = sa.select(*own.order_by(*_order_by(own.selected_columns, order)).limit(keep).subquery().c)
-            shared = sa.select(
-                *shared.order_by(*_order_by(shared.selected_columns, order)).limit(keep).subquery().c
-            )
+            shared = sa.select(*shared.order_by(*_order_by(shared.selected_columns, order)).limit(keep).subquery().c)
         visible = sa.union_all(own, shared).subquery("visible")
         stmt = sa.select(visible).order_by(*_order_by(visible.c, order))
         if query.limit is not None:
@@ -296,15 +295,15 @@ class NotificationsStore:
         # Only a one-row INSERT or a PostgreSQL COPY (one statement each) may skip BEGIN/COMMIT;
         # a multi-row executemany outside a transaction commits row by row on SQLite.
         copy = self._dialect == "postgresql" and len(plain) >= _COPY_THRESHOLD
-        one_statement = send is None and not scoped and (
-            len(plain) == 1 or (copy and len(plain) == len(notifications))
-        )
-        async with (self._reader.connect() if one_statement else self._engine.begin()) as conn:
+        one_statement = send is None and not scoped and (len(plain) == 1 or (copy and len(plain) == len(notifications)))
+        async with self._reader.connect() if one_statement else self._engine.begin() as conn:
             if copy:
                 await _copy_notifications(conn, plain, send_id)
             elif plain:
                 for chunk in _chunks(plain):
-                    await conn.execute(sa.insert(t.notification), [_row(item, user=True, send_id=send_id) for item in chunk])
+                    await conn.execute(
+                        sa.insert(t.notification), [_row(item, user=True, send_id=send_id) for item in chunk]
+                    )
             for chunk in _chunks(scoped):
                 stmt = self._upsert(t.notification, t.NOTIFICATION_SCOPE_KEY, with_send=send is not None)
                 result = await conn.execute(stmt, [_row(item, user=True, send_id=send_id) for item in chunk])
@@ -330,10 +329,13 @@ class NotificationsStore:
         is written in the same transaction.
         """
         send_id = send.id if send is not None else None
-        stmt = sa.insert(t.broadcast) if notification.payload.scope is None else self._upsert(
-            t.broadcast, t.BROADCAST_SCOPE_KEY, with_send=send is not None)
+        stmt = (
+            sa.insert(t.broadcast)
+            if notification.payload.scope is None
+            else self._upsert(t.broadcast, t.BROADCAST_SCOPE_KEY, with_send=send is not None)
+        )
         # Without a send it is one statement: no transaction needed.
-        async with (self._reader.connect() if send is None else self._engine.begin()) as conn:
+        async with self._reader.connect() if send is None else self._engine.begin() as conn:
             result = await conn.execute(stmt, [_row(notification, user=False, send_id=send_id)])
             row = result.mappings().one() if notification.payload.scope is not None else None
             if send is not None:
@@ -372,9 +374,7 @@ class NotificationsStore:
         """
         ids = list(dict.fromkeys(valid_ids(ids)))
         changes = {
-            name: (utc_now() if flag else None)
-            for name, flag in (("read", read), ("saved", saved))
-            if flag is not None
+            name: (utc_now() if flag else None) for name, flag in (("read", read), ("saved", saved)) if flag is not None
         }
         if not ids or not changes:
             return
@@ -384,9 +384,11 @@ class NotificationsStore:
         async with self._engine.begin() as conn:
             # One transaction; chunks keep every statement under the bind-parameter limits.
             for chunk in _chunks(ids):
-                rows = sa.select(b.c.id, sa.literal(user, sa.String(255)), *(
-                    sa.literal(value, t.UtcDateTime).label(name) for name, value in changes.items()
-                )).where(b.c.id.in_(chunk))
+                rows = sa.select(
+                    b.c.id,
+                    sa.literal(user, sa.String(255)),
+                    *(sa.literal(value, t.UtcDateTime).label(name) for name, value in changes.items()),
+                ).where(b.c.id.in_(chunk))
                 upsert = dialect_insert(s).from_select(["broadcast_id", "user", *columns], rows)
                 upsert = upsert.on_conflict_do_update(
                     index_elements=["broadcast_id", "user"], set_={name: upsert.excluded[name] for name in columns}
@@ -400,9 +402,7 @@ class NotificationsStore:
         deleted = 0
         async with self._engine.begin() as conn:
             for table in (t.notification, t.broadcast):
-                stale = sa.or_(
-                    sa.and_(table.c.created <= cutoff, table.c.updated.is_(None)), table.c.updated <= cutoff
-                )
+                stale = sa.or_(sa.and_(table.c.created <= cutoff, table.c.updated.is_(None)), table.c.updated <= cutoff)
                 result = await conn.execute(sa.delete(table).where(stale))
                 deleted += result.rowcount or 0
         return deleted
@@ -536,8 +536,16 @@ async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notificatio
             if base.get("metadata") is not None:
                 base["metadata"] = orjson.dumps(base["metadata"]).decode()
             shared[id(item.payload)] = base
-        values = {**base, "id": item.id, "user": item.user, "origin": item.origin, "created": item.created,
-                  "updated": item.updated, "read": item.read, "saved": item.saved}
+        values = {
+            **base,
+            "id": item.id,
+            "user": item.user,
+            "origin": item.origin,
+            "created": item.created,
+            "updated": item.updated,
+            "read": item.read,
+            "saved": item.saved,
+        }
         records.append(tuple(values.get(name) for name in names))
     raw = await conn.get_raw_connection()
     assert raw.driver_connection is not None
@@ -550,9 +558,10 @@ def _broadcast_answer(notification: Notification, row: Any) -> Notification:
         return notification
     stored = _to_notification({**row, "user": None, "read": None, "saved": None})
     # The caller is a service: per-user marks are not part of the answer.
-    return Notification.model_construct({"id", "user", "created", "updated", "origin", "payload"},
-                                        **{name: getattr(stored, name) for name in
-                                           ("id", "user", "created", "updated", "origin", "payload")})
+    return Notification.model_construct(
+        {"id", "user", "created", "updated", "origin", "payload"},
+        **{name: getattr(stored, name) for name in ("id", "user", "created", "updated", "origin", "payload")},
+    )
 
 
 def _row(item: Notification, *, user: bool, send_id: str | None = None) -> dict[str, Any]:

@@ -15,8 +15,14 @@ SIGNAL_IDS = 500
 
 
 async def update_states(
-    store: NotificationsStore, signals: Any, limits: NotificationLimits, user: str, ids: Sequence[str], *,
-    read: bool | None, saved: bool | None,
+    store: NotificationsStore,
+    signals: Any,
+    limits: NotificationLimits,
+    user: str,
+    ids: Sequence[str],
+    *,
+    read: bool | None,
+    saved: bool | None,
 ) -> list[Notification]:
     """Set ``read``/``saved`` on ``user``'s notifications ``ids``, signal read changes, answer the notifications."""
     limits.check_update_ids(ids)

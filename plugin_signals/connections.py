@@ -67,14 +67,17 @@ class SignalLimits:
         section = config.get_config("signals.limits", default={})
         defaults = cls()
         values: dict[str, int] = {}
-        for name, key in (("max_channel_name_length", "maxChannelNameLength"),
-                          ("max_channels_per_socket", "maxChannelsPerSocket"),
-                          ("max_sockets_per_user", "maxSocketsPerUser")):
+        for name, key in (
+            ("max_channel_name_length", "maxChannelNameLength"),
+            ("max_channels_per_socket", "maxChannelsPerSocket"),
+            ("max_sockets_per_user", "maxSocketsPerUser"),
+        ):
             value = section.get_optional_number(key)
             if value is not None and value <= 0:
                 raise ValueError(f"signals.limits.{key} must be a positive number, got {value}")
             values[name] = int(value) if value is not None else getattr(defaults, name)
         return cls(**values)
+
 
 SendText = Callable[[str], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
@@ -83,8 +86,18 @@ Close = Callable[[int], Awaitable[None]]
 class SignalConnection:
     """One authenticated socket: its user, ownership refs, channels and outbound queue."""
 
-    __slots__ = ("id", "user_entity_ref", "ownership_refs", "channels", "_send", "_close", "_pending", "_wakeup",
-                 "_warned_at", "_suppressed")
+    __slots__ = (
+        "id",
+        "user_entity_ref",
+        "ownership_refs",
+        "channels",
+        "_send",
+        "_close",
+        "_pending",
+        "_wakeup",
+        "_warned_at",
+        "_suppressed",
+    )
 
     def __init__(self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendText, close: Close) -> None:
         self.id = str(uuid.uuid4())
@@ -183,12 +196,16 @@ class SignalManager:
         if channel in conn.channels or conn.id not in self._connections:
             return
         if len(channel) > self.limits.max_channel_name_length:
-            self._warn(conn, f"Connection {conn.id} sent a channel name longer than "
-                             f"{self.limits.max_channel_name_length} characters; subscribe ignored")
+            self._warn(
+                conn,
+                f"Connection {conn.id} sent a channel name longer than "
+                f"{self.limits.max_channel_name_length} characters; subscribe ignored",
+            )
             return
         if len(conn.channels) >= self.limits.max_channels_per_socket:
-            self._warn(conn, f"Connection {conn.id} exceeded {self.limits.max_channels_per_socket} channels; "
-                             "subscribe ignored")
+            self._warn(
+                conn, f"Connection {conn.id} exceeded {self.limits.max_channels_per_socket} channels; subscribe ignored"
+            )
             return
         conn.channels.add(channel)
         self._by_channel.setdefault(channel, set()).add(conn)

@@ -14,7 +14,7 @@ CLIENT_SCRIPT = Path(__file__).parent / "static" / "client.js"
 class HealthResource:
     """``GET /api/signals/health``: ``200 {"status": "ok"}``, no credentials needed."""
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:  # noqa: D102
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         resp.media = {"status": "ok"}
 
 
@@ -25,7 +25,7 @@ class ClientScriptResource:
         self._body = path.read_bytes()
         self._etag = f'"{hashlib.sha256(self._body).hexdigest()[:32]}"'
 
-    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:  # noqa: D102
+    async def on_get(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         resp.etag = self._etag
         resp.cache_control = ["no-cache"]
         if req.get_header("If-None-Match") == self._etag:

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import falcon
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
 # The server pings every socket every PING_INTERVAL_SECONDS and drops it after
 # PING_TIMEOUT_SECONDS without a pong (two missed pings); see host.worker.
-from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: E402,F401
+from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: F401
 
 #: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
 HTTP_STATUS_CLOSE_BASE = 3000
@@ -83,16 +83,19 @@ class SignalsWebSocket:
 
         await ws.accept(subprotocol=protocol)
         if not self._manager.has_room_for(info.user_entity_ref):
-            self._logger.warning(f"User {info.user_entity_ref} has {self._manager.limits.max_sockets_per_user} "
-                                 "signal sockets open; closing a new one")
+            self._logger.warning(
+                f"User {info.user_entity_ref} has {self._manager.limits.max_sockets_per_user} "
+                "signal sockets open; closing a new one"
+            )
             await ws.close(CLOSE_TOO_MANY_SOCKETS)
             return
         conn = self._manager.add_connection(info.user_entity_ref, info.ownership_entity_refs, ws.send_text, ws.close)
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self._write(conn), name=f"signals-writer-{conn.id}")]
         if credentials.expires_at is not None:
-            tasks.append(loop.create_task(self._expire(ws, conn, credentials.expires_at),
-                                          name=f"signals-expiry-{conn.id}"))
+            tasks.append(
+                loop.create_task(self._expire(ws, conn, credentials.expires_at), name=f"signals-expiry-{conn.id}")
+            )
         try:
             await self._read(ws, conn)
         finally:
@@ -105,7 +108,7 @@ class SignalsWebSocket:
 
     async def _expire(self, ws: falcon.asgi.WebSocket, conn: SignalConnection, expires_at: datetime) -> None:
         """Close the socket when its token expires; it gets no signal after that."""
-        await asyncio.sleep(max(0.0, (expires_at - datetime.now(timezone.utc)).total_seconds()))
+        await asyncio.sleep(max(0.0, (expires_at - datetime.now(UTC)).total_seconds()))
         self._manager.remove_connection(conn)
         with contextlib.suppress(Exception):  # already closing
             await ws.close(CLOSE_TOKEN_EXPIRED)
@@ -130,8 +133,10 @@ class SignalsWebSocket:
 
     async def _reject(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, status: int, reason: str) -> None:
         self._logger.warning(
-            "WebSocket upgrade rejected", remoteAddress=req.remote_addr,
-            timestamp=datetime.now(timezone.utc).isoformat(), reason=reason,
+            "WebSocket upgrade rejected",
+            remoteAddress=req.remote_addr,
+            timestamp=datetime.now(UTC).isoformat(),
+            reason=reason,
         )
         await ws.close(HTTP_STATUS_CLOSE_BASE + status)
 
@@ -143,7 +148,9 @@ def handshake_candidates(req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) ->
     return protocols, [*protocols, match.group(1)] if match else protocols
 
 
-async def authenticate_upgrade(auth: Any, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket) -> tuple[Any, str | None]:
+async def authenticate_upgrade(
+    auth: Any, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket
+) -> tuple[Any, str | None]:
     """The credentials of the first candidate that authenticates, and the sub-protocol to select.
 
     Raises :class:`~host.errors.AuthenticationError` (401) when none does, or a

@@ -9,13 +9,17 @@ import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SNIPPET = re.compile(r"(<!-- snippet: (?P<path>[^#\s]+)#(?P<name>[\w-]+) -->\n```(?P<lang>\w*)\n)(?P<body>.*?)(```)", re.S)
+SNIPPET = re.compile(
+    r"(<!-- snippet: (?P<path>[^#\s]+)#(?P<name>[\w-]+) -->\n```(?P<lang>\w*)\n)(?P<body>.*?)(```)", re.S
+)
 
 
 def snippet(path: str, name: str) -> str:
     """The code of snippet ``name`` in ``path`` (relative to the repository), dedented."""
     text = (ROOT / path).read_text()
-    match = re.search(rf"^[ \t]*# -- start {re.escape(name)} --\n(.*?)^[ \t]*# -- end {re.escape(name)} --", text, re.S | re.M)
+    match = re.search(
+        rf"^[ \t]*# -- start {re.escape(name)} --\n(.*?)^[ \t]*# -- end {re.escape(name)} --", text, re.S | re.M
+    )
     if match is None:
         raise KeyError(f"no snippet '{name}' in {path}")
     return textwrap.dedent(match.group(1))

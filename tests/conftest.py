@@ -33,8 +33,19 @@ from host.testing import (
 from host.testing import start_host as _start_host
 
 __all__ = [
-    "IN_CI", "PG_DSN", "REDIS_URL", "SERVICE_SUBJECT", "SERVICE_TOKEN", "HostHandle", "base_config",
-    "drop_pg_schemas", "free_port", "install_distribution", "on_sys_path", "pg_connection_config", "start_host",
+    "IN_CI",
+    "PG_DSN",
+    "REDIS_URL",
+    "SERVICE_SUBJECT",
+    "SERVICE_TOKEN",
+    "HostHandle",
+    "base_config",
+    "drop_pg_schemas",
+    "free_port",
+    "install_distribution",
+    "on_sys_path",
+    "pg_connection_config",
+    "start_host",
     "startup_error",
 ]
 
@@ -45,7 +56,10 @@ def start_host(*args: Any, discover: bool = True, **kwargs: Any) -> Any:
 
 
 async def startup_error(
-    data_dir: Path, *, config: dict[str, Any] | None = None, features: Iterable[Any] = (),
+    data_dir: Path,
+    *,
+    config: dict[str, Any] | None = None,
+    features: Iterable[Any] = (),
     plugins: Iterable[str] | None = None,
 ) -> str:
     """Start a backend that must fail (SQLite in ``data_dir``); return its error and every cause, joined.
@@ -85,8 +99,18 @@ def install_distribution(source: Path, directory: Path) -> Path:
     shutil.copytree(source, copy)
     site = directory / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(copy)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(copy),
+        ],
         check=True,
     )
     return site

@@ -35,8 +35,13 @@ def _cookie(value: str, expires: datetime, base_url: str) -> str:
     attributes = [f"{USER_COOKIE_NAME}={value}"]
     if parts.hostname:
         attributes.append(f"Domain={parts.hostname}")
-    attributes += ["Path=/", f"Expires={format_datetime(expires, usegmt=True)}", "HttpOnly", "Priority=High",
-                   "SameSite=Lax"]
+    attributes += [
+        "Path=/",
+        f"Expires={format_datetime(expires, usegmt=True)}",
+        "HttpOnly",
+        "Priority=High",
+        "SameSite=Lax",
+    ]
     if parts.scheme == "https":
         attributes.append("Secure")
     return "; ".join(attributes)

@@ -36,11 +36,11 @@ import pluggy
 
 from host.auth import hookspecs
 from host.auth.config_schema import AuthConfig
-from host.services import core_services
 from host.config import Config, ConfigError
 from host.environment import is_production
 from host.errors import AuthenticationError, InputError, NotFoundError
 from host.features import create_backend_plugin, create_extension_point
+from host.services import core_services
 
 OwnershipResolver = Callable[[str], Awaitable[list[str]]]
 UserLookup = Callable[[str], Awaitable[bool]]
@@ -124,17 +124,17 @@ def check_providers(config: Config, resolvers: SignInResolverRegistry | None = N
     proxy = provider_config(config, "proxy")
     if proxy is None:
         return
-    if production and not proxy.get_optional_string("secret") and not proxy.get_optional_boolean(
-        "dangerouslyAllowWithoutSecret"
+    if (
+        production
+        and not proxy.get_optional_string("secret")
+        and not proxy.get_optional_boolean("dangerouslyAllowWithoutSecret")
     ):
         raise ConfigError(
             "auth.providers.proxy has no secret, so anyone who reaches the host could sign in as anyone; set "
             "auth.providers.proxy.secret (sent by the proxy in secretHeader), or "
             "auth.providers.proxy.dangerouslyAllowWithoutSecret: true if the network guarantees it"
         )
-    if resolvers is not None and not resolvers.has_user_lookup and not proxy.get_optional_boolean(
-        "allowUnknownUsers"
-    ):
+    if resolvers is not None and not resolvers.has_user_lookup and not proxy.get_optional_boolean("allowUnknownUsers"):
         raise ConfigError(
             "auth.providers.proxy signs in only users found in the catalog, but no module provides a user lookup "
             "(install the catalog plugin), or set auth.providers.proxy.allowUnknownUsers: true"
@@ -171,8 +171,10 @@ class RefreshResource:
         cfg = provider_config(self._config, provider)
         if cfg is None:
             raise NotFoundError(f"Unknown auth provider '{provider}'")
-        if provider == "guest" and is_production(self._config) and not cfg.get_optional_boolean(
-            "dangerouslyAllowOutsideDevelopment"
+        if (
+            provider == "guest"
+            and is_production(self._config)
+            and not cfg.get_optional_boolean("dangerouslyAllowOutsideDevelopment")
         ):
             raise NotFoundError("The guest provider is disabled in production")
         return cfg

@@ -10,15 +10,17 @@ checks that every static token in the repository's configs and docs is here.
 from __future__ import annotations
 
 #: Every static token that appears in this repository.
-PUBLISHED_TOKENS: frozenset[str] = frozenset({
-    "dev-service-token-change-me",  # app-config.local.yaml, README, docs
-    "test-service-token-0123456789",  # tests/conftest.py
-    "bench-service-token-0123456789",  # bench/signals.py
-    "bench-notifications-token-0123456789",  # bench/notifications.py
-    "bench-run-token-0123456789",  # bench/run.py
-    "bench-delivery-token-0123456789",  # bench/delivery.py
-    "bench-static-token-0123456789abcdef",  # the Backstage reference backend used by the benches
-})
+PUBLISHED_TOKENS: frozenset[str] = frozenset(
+    {
+        "dev-service-token-change-me",  # app-config.local.yaml, README, docs
+        "test-service-token-0123456789",  # tests/conftest.py
+        "bench-service-token-0123456789",  # bench/signals.py
+        "bench-notifications-token-0123456789",  # bench/notifications.py
+        "bench-run-token-0123456789",  # bench/run.py
+        "bench-delivery-token-0123456789",  # bench/delivery.py
+        "bench-static-token-0123456789abcdef",  # the Backstage reference backend used by the benches
+    }
+)
 
 
 def is_published(token: str) -> bool:

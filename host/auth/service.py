@@ -147,7 +147,6 @@ class HttpAuthService:
             raise NotAllowedError(f"This endpoint does not allow '{kind}' credentials")
         return creds
 
-
     async def limited_user_token(self, credentials: Credentials) -> tuple[str, datetime]:
         """See :meth:`AuthService.get_limited_user_token`."""
         return await self._auth.get_limited_user_token(credentials)

@@ -74,9 +74,7 @@ def parse_external_access(config: Config) -> dict[str, StaticToken]:
     for entry in config.get_config_list("backend.auth.externalAccess"):
         kind = entry.get_string("type")
         if kind != "static":
-            raise ConfigError(
-                f"Unknown type '{kind}' in backend.auth.externalAccess, expected one of 'static'"
-            )
+            raise ConfigError(f"Unknown type '{kind}' in backend.auth.externalAccess, expected one of 'static'")
         token = entry.get_string("options.token")
         subject = entry.get_string("options.subject")
         if len(token) < 8 or re.search(r"\s", token):
@@ -117,7 +115,9 @@ class TokenManager:
         self._logger = logger
         self.static_tokens = parse_external_access(config)
         REDACTOR.add(self.static_tokens.keys())
-        self._issuer = (config.get_optional_string("backend.baseUrl") or "http://localhost:7007").rstrip("/") + "/api/auth"
+        self._issuer = (config.get_optional_string("backend.baseUrl") or "http://localhost:7007").rstrip(
+            "/"
+        ) + "/api/auth"
         self._static_keys = static_key_set(config)
         self._keys: KeySet | None = self._static_keys
         self._jwks: list[dict[str, Any]] = self._keys.jwks() if self._keys else []
@@ -130,7 +130,8 @@ class TokenManager:
         reload_interval = config.get_optional_duration("auth.keyStore.reloadInterval")
         self._reload_interval = reload_interval.total_seconds() if reload_interval else KEY_RELOAD_INTERVAL_SECONDS
         self._unknown_kids: TTLCache[str, bool] = TTLCache(
-            maxsize=_CACHE_LIMIT, ttl=unknown_ttl.total_seconds() if unknown_ttl else UNKNOWN_KID_TTL_SECONDS)
+            maxsize=_CACHE_LIMIT, ttl=unknown_ttl.total_seconds() if unknown_ttl else UNKNOWN_KID_TTL_SECONDS
+        )
         self._last_reload = float("-inf")
 
     async def _ensure_keys(self) -> KeySet:
@@ -160,8 +161,9 @@ class TokenManager:
                     rows = await self._load(engine)
         kid, pem, _ = rows[0]
         keys = KeySet(kid, load_private_key(pem, f"signing key {kid}"))
-        keys.public = {row_kid: load_private_key(row_pem, f"signing key {row_kid}").public_key()
-                       for row_kid, row_pem, _ in rows}
+        keys.public = {
+            row_kid: load_private_key(row_pem, f"signing key {row_kid}").public_key() for row_kid, row_pem, _ in rows
+        }
         self._keys = keys
         self._jwks = [json.loads(jwk) for _, _, jwk in rows]
 
@@ -174,8 +176,9 @@ class TokenManager:
         jwk = KeySet(kid, private, {kid: private.public_key()}).jwks()[0]
         async with engine.begin() as conn:
             await conn.execute(
-                text("INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) "
-                     "VALUES (:kid, :pem, :jwk, :at)"),
+                text(
+                    "INSERT INTO signing_keys (kid, private_pem, public_jwk, created_at) VALUES (:kid, :pem, :jwk, :at)"
+                ),
                 {"kid": kid, "pem": pem, "jwk": json.dumps(jwk), "at": datetime.now(UTC)},
             )
 
@@ -221,8 +224,14 @@ class TokenManager:
         """Issue a user token; returns ``(token, expires_in_seconds)``."""
         keys = await self._ensure_keys()
         now = int(time.time())
-        claims = {"iss": self._issuer, "sub": user_entity_ref, "ent": ownership_entity_refs, "aud": "backstage",
-                  "iat": now, "exp": now + ttl}
+        claims = {
+            "iss": self._issuer,
+            "sub": user_entity_ref,
+            "ent": ownership_entity_refs,
+            "aud": "backstage",
+            "iat": now,
+            "exp": now + ttl,
+        }
         token = jwt.encode(claims, keys.private, algorithm="ES256", headers={"typ": USER_TOKEN_TYPE, "kid": keys.kid})
         return token, ttl
 
@@ -230,15 +239,20 @@ class TokenManager:
         """A limited user token (only ``sub``), valid until ``expires_at`` (epoch seconds): the user cookie."""
         keys = await self._ensure_keys()
         claims = {"sub": user_entity_ref, "iat": int(time.time()), "exp": expires_at}
-        return jwt.encode(claims, keys.private, algorithm="ES256",
-                          headers={"typ": LIMITED_USER_TOKEN_TYPE, "kid": keys.kid})
+        return jwt.encode(
+            claims, keys.private, algorithm="ES256", headers={"typ": LIMITED_USER_TOKEN_TYPE, "kid": keys.kid}
+        )
 
     async def issue_plugin_token(self, source_plugin: str, target_plugin: str, obo: str | None = None) -> str:
         """Issue a plugin-to-plugin token from ``source_plugin`` to ``target_plugin``."""
         keys = await self._ensure_keys()
         now = int(time.time())
-        claims: dict[str, Any] = {"sub": source_plugin, "aud": target_plugin, "iat": now,
-                                  "exp": now + PLUGIN_TOKEN_TTL_SECONDS}
+        claims: dict[str, Any] = {
+            "sub": source_plugin,
+            "aud": target_plugin,
+            "iat": now,
+            "exp": now + PLUGIN_TOKEN_TTL_SECONDS,
+        }
         if obo:
             claims["obo"] = obo
         return jwt.encode(claims, keys.private, algorithm="ES256", headers={"typ": PLUGIN_TOKEN_TYPE, "kid": keys.kid})
@@ -256,8 +270,9 @@ class TokenManager:
         if key is None:
             raise AuthenticationError("Illegal token")
         try:
-            claims = jwt.decode(token, key, algorithms=["ES256"], options={"verify_aud": False,
-                                                                             "require": ["exp", "iat", "sub"]})
+            claims = jwt.decode(
+                token, key, algorithms=["ES256"], options={"verify_aud": False, "require": ["exp", "iat", "sub"]}
+            )
         except jwt.ExpiredSignatureError as error:
             raise AuthenticationError("Token has expired") from error
         except jwt.PyJWTError as error:

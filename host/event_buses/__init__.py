@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from host.logging import Logger
 
 __all__ = [
-    "BUS_KINDS", "PostgresBus", "RedisBus", "bus_failure_for", "bus_kind", "check_bus_for_workers", "create_bus",
+    "BUS_KINDS",
+    "PostgresBus",
+    "RedisBus",
+    "bus_failure_for",
+    "bus_kind",
+    "check_bus_for_workers",
+    "create_bus",
 ]
 
 BUS_KINDS = ("inprocess", "postgres", "redis")
@@ -95,15 +101,29 @@ def bus_failure_for(config: Config, error: BaseException) -> ConnectionFailedErr
     kind = bus_kind(config)
     if kind == "redis":
         url = make_url(config.get_optional_string("events.redis.url") or "redis://localhost")
-        return bus_failure("redis", host=url.host, port=url.port, database=url.database, user=url.username,
-                           config_key="events.redis.url", error=error)
+        return bus_failure(
+            "redis",
+            host=url.host,
+            port=url.port,
+            database=url.database,
+            user=url.username,
+            config_key="events.redis.url",
+            error=error,
+        )
     kwargs = postgres_connect_kwargs(config)
     if "dsn" in kwargs:
         url = make_url(kwargs["dsn"])
         kwargs = {"host": url.host, "port": url.port, "database": url.database, "user": url.username}
     key = "events.postgres.connection" if config.has("events.postgres.connection") else "backend.database.connection"
-    return bus_failure("postgres", host=kwargs.get("host"), port=kwargs.get("port"), database=kwargs.get("database"),
-                       user=kwargs.get("user"), config_key=key, error=error)
+    return bus_failure(
+        "postgres",
+        host=kwargs.get("host"),
+        port=kwargs.get("port"),
+        database=kwargs.get("database"),
+        user=kwargs.get("user"),
+        config_key=key,
+        error=error,
+    )
 
 
 def postgres_connect_kwargs(config: Config) -> dict[str, Any]:
@@ -119,7 +139,9 @@ def postgres_connect_kwargs(config: Config) -> dict[str, Any]:
         url = make_url(conn)
         return {"dsn": url.set(drivername="postgresql").render_as_string(hide_password=False)}
     if not isinstance(conn, dict):
-        raise ConfigError("backend.database.connection (or events.postgres.connection) is required for the postgres bus")
+        raise ConfigError(
+            "backend.database.connection (or events.postgres.connection) is required for the postgres bus"
+        )
     kwargs: dict[str, Any] = {
         "host": conn.get("host", "127.0.0.1"),
         "user": conn.get("user"),

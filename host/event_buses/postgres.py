@@ -172,7 +172,7 @@ class PostgresBus(EnvelopePublisher):
             pool, self._pool = self._pool, None
             try:
                 await asyncio.wait_for(pool.close(), timeout=5)
-            except (asyncio.TimeoutError, *_CONNECTION_ERRORS):
+            except (TimeoutError, *_CONNECTION_ERRORS):
                 pool.terminate()
 
     # -- listening -------------------------------------------------------------
@@ -200,7 +200,7 @@ class PostgresBus(EnvelopePublisher):
             if self._listener is not None and not self._lost.is_set():
                 try:
                     await asyncio.wait_for(self._lost.wait(), timeout=self._keepalive_interval)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     try:
                         await self._listener.fetchval("SELECT 1", timeout=10)
                         await self._cleanup_if_due()
@@ -224,7 +224,7 @@ class PostgresBus(EnvelopePublisher):
             return
         try:
             await asyncio.wait_for(conn.close(), timeout=2)
-        except (asyncio.TimeoutError, *_CONNECTION_ERRORS):
+        except (TimeoutError, *_CONNECTION_ERRORS):
             conn.terminate()
 
     # -- large payloads ----------------------------------------------------------
@@ -240,9 +240,7 @@ class PostgresBus(EnvelopePublisher):
                 " created_at timestamptz NOT NULL DEFAULT now(),"
                 " body text NOT NULL)"
             )
-            await conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {self._table}_created_at_idx ON {self._table} (created_at)"
-            )
+            await conn.execute(f"CREATE INDEX IF NOT EXISTS {self._table}_created_at_idx ON {self._table} (created_at)")
 
     async def _read_stored(self, reference: Any) -> dict[str, Any] | None:
         assert self._pool is not None

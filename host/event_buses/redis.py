@@ -95,7 +95,7 @@ class RedisBus(EnvelopePublisher):
             await pubsub.subscribe(self.channel)
         except BaseException:
             with contextlib.suppress(*_CONNECTION_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]
             raise
         self._pubsub = pubsub
 

@@ -77,17 +77,19 @@ def content_security_policy(api_base_url: str = "/api") -> str:
         api_ws = f" {ws_scheme}://{parsed.netloc}"
     else:
         api_ws = ""
-    return "; ".join([
-        "default-src 'self'",
-        f"script-src 'self'{api_origin}",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        f"connect-src 'self'{api_origin}{api_ws}",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self'{api_origin}",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            f"connect-src 'self'{api_origin}{api_ws}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
 
 
 SECURITY_HEADERS = [
@@ -137,7 +139,8 @@ def page_config(config: Any) -> dict[str, Any]:
         raise ValueError(f"notifications.web.signInProvider must be one of {', '.join(PROVIDERS)}, got '{provider}'")
     api_base = (config.get_optional_string("notifications.web.apiBaseUrl") if config is not None else None) or "/api"
     if not (api_base.startswith("/") and not api_base.startswith("//")) and urlsplit(api_base).scheme not in (
-        "http", "https"
+        "http",
+        "https",
     ):
         raise ValueError("notifications.web.apiBaseUrl must be a path (/api) or an http(s) URL")
     mark_read = config.get_optional_boolean("notifications.web.markAsReadOnLinkOpen") if config is not None else None
@@ -175,8 +178,14 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class WebInbox:
     """The ASGI app behind ``/notifications``."""
 
-    def __init__(self, config: Any = None, *, prefix: str = MOUNT_PATH, static_dir: Path = STATIC_DIR,
-                 template: Path = INDEX_TEMPLATE) -> None:
+    def __init__(
+        self,
+        config: Any = None,
+        *,
+        prefix: str = MOUNT_PATH,
+        static_dir: Path = STATIC_DIR,
+        template: Path = INDEX_TEMPLATE,
+    ) -> None:
         self.prefix = prefix.rstrip("/")
         self.assets = load_assets(static_dir)
         self.version = assets_version(self.assets)
@@ -194,17 +203,18 @@ class WebInbox:
             return
         method = scope.get("method", "GET")
         path: str = scope.get("path", "")
-        rest = path[len(self.prefix):] if path.startswith(self.prefix) else path
+        rest = path[len(self.prefix) :] if path.startswith(self.prefix) else path
         if method not in ("GET", "HEAD"):
             await self._plain(send, 405, "Method Not Allowed", [(b"allow", b"GET, HEAD")])
             return
         head = method == "HEAD"
         if rest in ("", "/"):
-            await self._respond(scope, send, self.index, "text/html; charset=utf-8", self.index_etag, REVALIDATE,
-                                head, page=True)
+            await self._respond(
+                scope, send, self.index, "text/html; charset=utf-8", self.index_etag, REVALIDATE, head, page=True
+            )
             return
         if rest.startswith("/static/"):
-            name = rest[len("/static/"):]
+            name = rest[len("/static/") :]
             cache = REVALIDATE
             version, _, inner = name.partition("/")
             if version == self.version and inner:
@@ -217,8 +227,18 @@ class WebInbox:
                 return
         await self._plain(send, 404, "Not Found")
 
-    async def _respond(self, scope: dict[str, Any], send: Send, body: bytes, content_type: str, etag: str,
-                       cache: str, head: bool, *, page: bool = False) -> None:
+    async def _respond(
+        self,
+        scope: dict[str, Any],
+        send: Send,
+        body: bytes,
+        content_type: str,
+        etag: str,
+        cache: str,
+        head: bool,
+        *,
+        page: bool = False,
+    ) -> None:
         headers = [(b"etag", etag.encode()), (b"cache-control", cache.encode()), *SECURITY_HEADERS]
         if page:
             headers.append((b"content-security-policy", self.csp.encode()))
@@ -232,12 +252,18 @@ class WebInbox:
 
     async def _plain(self, send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         body = text.encode()
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
-                        *SECURITY_HEADERS, *(extra or [])],
-        })
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"text/plain; charset=utf-8"),
+                    (b"content-length", str(len(body)).encode()),
+                    *SECURITY_HEADERS,
+                    *(extra or []),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
 

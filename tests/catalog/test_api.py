@@ -18,9 +18,13 @@ CATALOG_PLUGINS = ["auth", "catalog", "catalog-auth-resolver"]
 
 
 @asynccontextmanager
-async def catalog_host(db: str, *targets: Path, features: list[Any] | None = None,
-                       extra: dict[str, Any] | None = None, plugins: list[str] | None = None,
-                       ) -> AsyncIterator[HostHandle]:
+async def catalog_host(
+    db: str,
+    *targets: Path,
+    features: list[Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    plugins: list[str] | None = None,
+) -> AsyncIterator[HostHandle]:
     """A host running auth + catalog (or ``plugins``), reading ``targets``."""
     config = deep_merge({"catalog": {"locations": [{"type": "file", "target": str(t)} for t in targets]}}, extra or {})
     async with start_host(db, config, features or [], plugins=plugins or CATALOG_PLUGINS) as host:
@@ -72,6 +76,7 @@ async def test_entity_by_name(db_kind: str) -> None:
 
 async def test_by_query_filters_fields_and_ordering(db_kind: str) -> None:
     async with catalog_host(db_kind, FIXTURES / "org.yaml") as host:
+
         async def query(**params: Any) -> Any:
             return await host.client.get("/api/catalog/entities/by-query", params=params, headers=host.service_headers)
 
@@ -114,9 +119,11 @@ async def test_by_query_filters_fields_and_ordering(db_kind: str) -> None:
 
 async def test_by_query_cursor_pagination(db_kind: str) -> None:
     async with catalog_host(db_kind, FIXTURES / "org.yaml") as host:
+
         async def query(**params: Any) -> dict[str, Any]:
-            response = await host.client.get("/api/catalog/entities/by-query", params=params,
-                                             headers=host.service_headers)
+            response = await host.client.get(
+                "/api/catalog/entities/by-query", params=params, headers=host.service_headers
+            )
             assert response.status_code == 200, response.text
             return response.json()
 
@@ -125,7 +132,8 @@ async def test_by_query_cursor_pagination(db_kind: str) -> None:
         while "nextCursor" in pages[-1]["pageInfo"]:
             pages.append(await query(cursor=pages[-1]["pageInfo"]["nextCursor"], limit=4))
         assert [[e["metadata"]["name"] for e in p["items"]] for p in pages] == [
-            ["cora", "cyril", "ivan", "olga"], ["pat", "sam"]
+            ["cora", "cyril", "ivan", "olga"],
+            ["pat", "sam"],
         ]
         assert all(p["totalItems"] == 6 for p in pages)
         back = await query(cursor=pages[1]["pageInfo"]["prevCursor"], limit=4)
@@ -143,6 +151,7 @@ async def test_by_query_cursor_pagination(db_kind: str) -> None:
 
 async def test_by_refs(db_kind: str) -> None:
     async with catalog_host(db_kind, FIXTURES / "org.yaml") as host:
+
         async def by_refs(body: Any) -> Any:
             return await host.client.post("/api/catalog/entities/by-refs", json=body, headers=host.service_headers)
 
@@ -161,35 +170,47 @@ async def test_by_refs(db_kind: str) -> None:
         _error(await by_refs({"entityRefs": "user:sam"}), 400, "InputError")
         _error(await by_refs({"entityRefs": ["user:sam"], "fields": "kind"}), 400, "InputError")
         _error(await by_refs([1, 2]), 400, "InputError")
-        bad_json = await host.client.post("/api/catalog/entities/by-refs", content=b"{nope",
-                                          headers={**host.service_headers, "Content-Type": "application/json"})
+        bad_json = await host.client.post(
+            "/api/catalog/entities/by-refs",
+            content=b"{nope",
+            headers={**host.service_headers, "Content-Type": "application/json"},
+        )
         _error(bad_json, 400, "InputError")
 
 
 async def test_entity_facets(db_kind: str) -> None:
     async with catalog_host(db_kind, FIXTURES / "org.yaml") as host:
+
         async def facets(**params: Any) -> Any:
             return await host.client.get("/api/catalog/entity-facets", params=params, headers=host.service_headers)
 
         kinds = (await facets(facet="kind")).json()
         assert [item["value"] for item in kinds["facets"]["kind"]] == [
-            "API", "Component", "Domain", "Group", "Location", "Resource", "System", "User"]
+            "API",
+            "Component",
+            "Domain",
+            "Group",
+            "Location",
+            "Resource",
+            "System",
+            "User",
+        ]
         assert {"value": "Group", "count": 7} in kinds["facets"]["kind"]
         assert {"value": "Location", "count": 2} in kinds["facets"]["kind"]
         assert sum(item["count"] for item in kinds["facets"]["kind"]) == 22
         typed = (await facets(facet=["spec.type", "spec.lifecycle"], filter="kind=component")).json()
-        assert typed == {"facets": {
-            "spec.type": [{"value": "library", "count": 2}, {"value": "service", "count": 1}],
-            "spec.lifecycle": [{"value": "experimental", "count": 1}, {"value": "production", "count": 2}],
-        }}
+        assert typed == {
+            "facets": {
+                "spec.type": [{"value": "library", "count": 2}, {"value": "service", "count": 1}],
+                "spec.lifecycle": [{"value": "experimental", "count": 1}, {"value": "production", "count": 2}],
+            }
+        }
         _error(await facets(), 400, "InputError")
 
 
 async def test_refresh_endpoint_reingests(db_kind: str, tmp_path: Path) -> None:
     location = tmp_path / "catalog.yaml"
-    location.write_text(
-        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: first}\nspec: {}\n"
-    )
+    location.write_text("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: first}\nspec: {}\n")
     async with catalog_host(db_kind, location) as host:
         headers = host.service_headers
         first = await host.client.get("/api/catalog/entities/by-name/user/default/first", headers=headers)
@@ -206,8 +227,13 @@ async def test_refresh_endpoint_reingests(db_kind: str, tmp_path: Path) -> None:
         assert response.status_code == 200
         report = response.json()
         assert (report["entities"], report["added"], report["removed"]) == (2, 1, 1)  # with its Location
-        assert report["errors"] == [{"location": f"file:{location}#1", "reason": "spec.type: Field required",
-                                     "entityRef": "group:default/no-type"}]
+        assert report["errors"] == [
+            {
+                "location": f"file:{location}#1",
+                "reason": "spec.type: Field required",
+                "entityRef": "group:default/no-type",
+            }
+        ]
         gone = await host.client.get("/api/catalog/entities/by-name/user/default/first", headers=headers)
         assert gone.status_code == 404
         second = await host.client.get("/api/catalog/entities/by-name/user/default/second", headers=headers)
@@ -226,10 +252,10 @@ async def test_scheduled_refresh_with_a_target_relative_to_the_working_directory
         assert early.status_code == 200
         location.write_text("apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: late}\nspec: {}\n")
         for _ in range(100):
-            response = await host.client.get("/api/catalog/entities/by-name/user/default/late",
-                                              headers=host.service_headers)
+            response = await host.client.get(
+                "/api/catalog/entities/by-name/user/default/late", headers=host.service_headers
+            )
             if response.status_code == 200:
                 break
             await asyncio.sleep(0.1)
         assert response.status_code == 200
-

@@ -23,18 +23,36 @@ PEOPLE = 250  # more than the default page of 200
 def _org() -> list[dict[str, Any]]:
     def user(name: str, display: str | None = None, **spec: Any) -> dict[str, Any]:
         profile = {"profile": {"displayName": display}} if display else {}
-        return {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": name},
-                "spec": {**profile, **spec}}
+        return {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "User",
+            "metadata": {"name": name},
+            "spec": {**profile, **spec},
+        }
 
     return [
-        {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "team-a"},
-         "spec": {"type": "team", "members": ["alice", "bob"]}},
-        {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "team-b"},
-         "spec": {"type": "squad"}},
-        user("alice", "Alice"), user("bob", "bob"), user("uwe", "Über Uwe"), user("a_b", "Under Score"),
-        {"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
-         "metadata": {"name": "shop", "tags": ["web", "java"]},
-         "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}},
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Group",
+            "metadata": {"name": "team-a"},
+            "spec": {"type": "team", "members": ["alice", "bob"]},
+        },
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Group",
+            "metadata": {"name": "team-b"},
+            "spec": {"type": "squad"},
+        },
+        user("alice", "Alice"),
+        user("bob", "bob"),
+        user("uwe", "Über Uwe"),
+        user("a_b", "Under Score"),
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "shop", "tags": ["web", "java"]},
+            "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"},
+        },
         *(user(f"person-{index:03d}") for index in range(PEOPLE)),
     ]
 
@@ -68,11 +86,14 @@ async def test_full_text_filter_is_case_insensitive_and_literal(host: HostHandle
     # comma-separated or repeated fields; a term is trimmed
     teams = await _query(host, fullTextFilterTerm=" team ", fullTextFilterFields=["metadata.name", "kind"])
     assert sorted(_names(teams)) == ["team-a", "team-b"]
-    assert sorted(_names(await _query(host, fullTextFilterTerm="team", fullTextFilterFields="metadata.name,kind"))) \
-        == ["team-a", "team-b"]
+    assert sorted(_names(await _query(host, fullTextFilterTerm="team", fullTextFilterFields="metadata.name,kind"))) == [
+        "team-a",
+        "team-b",
+    ]
     # non-ASCII letters fold on every database
-    assert _names(await _query(host, fullTextFilterTerm="üBER", fullTextFilterFields="spec.profile.displayName")) \
-        == ["uwe"]
+    assert _names(await _query(host, fullTextFilterTerm="üBER", fullTextFilterFields="spec.profile.displayName")) == [
+        "uwe"
+    ]
     # without fields the term searches the order field, else metadata.uid (as Backstage)
     assert (await _query(host, fullTextFilterTerm="ali"))["totalItems"] == 0
     assert _names(await _query(host, fullTextFilterTerm="ali", orderField="metadata.name")) == ["alice"]
@@ -121,21 +142,31 @@ async def test_total_items_exclude(host: HostHandle) -> None:
     assert (await _query(host, totalItems="include", limit=0, filter="kind=group"))["totalItems"] == 2
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"sort": "x"}, "Unknown query parameter 'sort'"),
-    ({"offset": "-1"}, "request/query/offset must be >= 0"),
-    ({"offset": "1.5"}, "request/query/offset must be integer"),
-    ({"limit": "ten"}, "request/query/limit must be integer"),
-    ({"limit": ["1", "2"]}, "request/query/limit must be integer"),
-    ({"fields": "metadata.tags[0]"}, 'Invalid field "metadata.tags[0]", array type fields are not supported'),
-    ({"fields": ""}, "Empty value found for query parameter 'fields'"),
-    ({"filter": ""}, "Empty value found for query parameter 'filter'"),
-    ({"filter": "=x"}, "Invalid filter, '=x' is not a valid statement (expected a string on the form a=b or a= or a)"),
-    ({"totalItems": "bad"}, "request/query/totalItems must be equal to one of the allowed values: include, exclude"),
-    ({"orderField": "metadata.name,ASC"}, "Invalid order field order, must be asc or desc"),
-    ({"fullTextFilterTerm": ["a", "b"]}, "request/query/fullTextFilterTerm must be string"),
-    ({"cursor": ""}, "Empty value found for query parameter 'cursor'"),
-], ids=lambda value: str(value) if isinstance(value, dict) else "")
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"sort": "x"}, "Unknown query parameter 'sort'"),
+        ({"offset": "-1"}, "request/query/offset must be >= 0"),
+        ({"offset": "1.5"}, "request/query/offset must be integer"),
+        ({"limit": "ten"}, "request/query/limit must be integer"),
+        ({"limit": ["1", "2"]}, "request/query/limit must be integer"),
+        ({"fields": "metadata.tags[0]"}, 'Invalid field "metadata.tags[0]", array type fields are not supported'),
+        ({"fields": ""}, "Empty value found for query parameter 'fields'"),
+        ({"filter": ""}, "Empty value found for query parameter 'filter'"),
+        (
+            {"filter": "=x"},
+            "Invalid filter, '=x' is not a valid statement (expected a string on the form a=b or a= or a)",
+        ),
+        (
+            {"totalItems": "bad"},
+            "request/query/totalItems must be equal to one of the allowed values: include, exclude",
+        ),
+        ({"orderField": "metadata.name,ASC"}, "Invalid order field order, must be asc or desc"),
+        ({"fullTextFilterTerm": ["a", "b"]}, "request/query/fullTextFilterTerm must be string"),
+        ({"cursor": ""}, "Empty value found for query parameter 'cursor'"),
+    ],
+    ids=lambda value: str(value) if isinstance(value, dict) else "",
+)
 async def test_bad_query_parameters_are_400_with_backstages_message(
     host: HostHandle, params: dict[str, Any], message: str
 ) -> None:
@@ -149,21 +180,30 @@ async def test_other_routes_refuse_unknown_parameters(host: HostHandle) -> None:
         assert _error(response, 400, "InputError")["error"]["message"] == "Unknown query parameter 'x'"
     missing = _error(await _get(host, "/entity-facets"), 400, "InputError")
     assert missing["error"]["message"] == "request/query must have required property 'facet'"
-    refs = await host.client.post("/api/catalog/entities/by-refs?fields=kind", json={"entityRefs": []},
-                                  headers=host.service_headers)
+    refs = await host.client.post(
+        "/api/catalog/entities/by-refs?fields=kind", json={"entityRefs": []}, headers=host.service_headers
+    )
     assert _error(refs, 400, "InputError")["error"]["message"] == "Unknown query parameter 'fields'"
 
 
 async def test_by_refs_gives_null_for_malformed_refs_and_applies_the_filter(host: HostHandle) -> None:
     async def by_refs(body: Any, query: str = "") -> Any:
-        response = await host.client.post(f"/api/catalog/entities/by-refs{query}", json=body,
-                                          headers=host.service_headers)
+        response = await host.client.post(
+            f"/api/catalog/entities/by-refs{query}", json=body, headers=host.service_headers
+        )
         assert response.status_code == 200, response.text
         return [item and item["metadata"]["name"] for item in response.json()["items"]]
 
     refs = ["not a ref!!", "alice", "user:alice", "User:Default/Alice", "group:default/team-a", "", "user:default/"]
     assert await by_refs({"entityRefs": refs, "fields": ["metadata.name"]}) == [
-        None, None, None, "alice", "team-a", None, None]
+        None,
+        None,
+        None,
+        "alice",
+        "team-a",
+        None,
+        None,
+    ]
     pair = {"entityRefs": ["user:default/alice", "group:default/team-a"]}
     assert await by_refs(pair, "?filter=kind=user") == ["alice", None]
     assert await by_refs(pair, "?filter=kind=user&filter=kind=group") == ["alice", "team-a"]
@@ -172,10 +212,18 @@ async def test_by_refs_gives_null_for_malformed_refs_and_applies_the_filter(host
 
 async def test_facets_sorted_by_value_and_locations_counted(host: HostHandle) -> None:
     facets = (await _get(host, "/entity-facets", {"facet": ["kind", "spec.type"]})).json()["facets"]
-    assert facets["kind"] == [{"value": "Component", "count": 1}, {"value": "Group", "count": 2},
-                              {"value": "Location", "count": 1}, {"value": "User", "count": PEOPLE + 4}]
-    assert facets["spec.type"] == [{"value": "file", "count": 1}, {"value": "service", "count": 1},
-                                   {"value": "squad", "count": 1}, {"value": "team", "count": 1}]
+    assert facets["kind"] == [
+        {"value": "Component", "count": 1},
+        {"value": "Group", "count": 2},
+        {"value": "Location", "count": 1},
+        {"value": "User", "count": PEOPLE + 4},
+    ]
+    assert facets["spec.type"] == [
+        {"value": "file", "count": 1},
+        {"value": "service", "count": 1},
+        {"value": "squad", "count": 1},
+        {"value": "team", "count": 1},
+    ]
     # the facet keeps the spelling asked for
     assert list((await _get(host, "/entity-facets", {"facet": "KIND"})).json()["facets"]) == ["KIND"]
 

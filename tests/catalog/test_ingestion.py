@@ -42,8 +42,11 @@ def test_bad_locations_are_reported_not_raised(tmp_path: Path) -> None:
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: early}\nspec: {}\n---\nkey: [unclosed\n"
     )
     result = read_locations(
-        [LocationSpec("url", "https://example.com/x.yaml"), LocationSpec("file", "broken.yaml"),
-         LocationSpec("file", "nope.yaml")],
+        [
+            LocationSpec("url", "https://example.com/x.yaml"),
+            LocationSpec("file", "broken.yaml"),
+            LocationSpec("file", "nope.yaml"),
+        ],
         tmp_path,
     )
     # a file that does not parse as a whole gives nothing (its earlier entities are kept by the refresh)
@@ -67,13 +70,14 @@ def test_location_loops_are_read_once(tmp_path: Path) -> None:
     result = read_locations([LocationSpec("file", "a.yaml")], tmp_path)
     generated = entity_ref_of(location_entity(LocationSpec("file", "a.yaml"), tmp_path))
     assert sorted(entity_ref_of(e) for e in result.entities) == sorted(
-        ["location:default/a", "location:default/b", generated])
+        ["location:default/a", "location:default/b", generated]
+    )
     assert result.errors == []
 
 
 def test_exotic_yaml_values_are_rejected_or_converted(tmp_path: Path) -> None:
     (tmp_path / "odd.yaml").write_text(
-        "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: nul}\nspec: {note: \"a\\0b\"}\n---\n"
+        'apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: nul}\nspec: {note: "a\\0b"}\n---\n'
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: bin}\nspec: {blob: !!binary /w==}\n---\n"
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: dated}\nspec: {since: 2024-01-31}\n---\n"
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: labelled, labels: {on-call: yes}}\n"
@@ -93,13 +97,16 @@ def test_every_configured_location_is_a_location_entity_named_as_backstage_names
     (tmp_path / "org.yaml").write_text("")
     peer_location = location_entity(LocationSpec("file", "./catalog/org.yaml"), Path("/var/tmp/backstage-peer"))
     assert peer_location["metadata"]["name"] == "generated-e5c845ca3ba5c241bf5ba2080a98e75e5d04d548"
-    result = read_locations([LocationSpec("file", "org.yaml"), LocationSpec("url", "https://example.com/a.yaml")],
-                            tmp_path)
+    result = read_locations(
+        [LocationSpec("file", "org.yaml"), LocationSpec("url", "https://example.com/a.yaml")], tmp_path
+    )
     target = str(tmp_path / "org.yaml")
     assert [(e["kind"], e["spec"]) for e in result.entities] == [
         ("Location", {"type": "file", "target": target}),
         ("Location", {"type": "url", "target": "https://example.com/a.yaml"}),
     ]
     assert result.entities[0]["metadata"]["annotations"] == {
-        MANAGED_BY_LOCATION: f"file:{target}", "backstage.io/managed-by-origin-location": f"file:{target}"}
+        MANAGED_BY_LOCATION: f"file:{target}",
+        "backstage.io/managed-by-origin-location": f"file:{target}",
+    }
     assert result.read == {f"file:{target}"}

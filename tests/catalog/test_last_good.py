@@ -44,8 +44,11 @@ async def test_moved_org_file_keeps_group_members_until_it_is_back(db_kind: str,
 
         # back, without bob: the location was read, so removals apply again
         documents = (tmp_path / "org.yaml.away").read_text().split("\n---\n")
-        kept = [doc.replace("members: [alice, bob, dave]", "members: [alice, dave]")
-                for doc in documents if "name: bob\n" not in doc]
+        kept = [
+            doc.replace("members: [alice, bob, dave]", "members: [alice, dave]")
+            for doc in documents
+            if "name: bob\n" not in doc
+        ]
         org.write_text("\n---\n".join(kept))
         report = (await host.client.post("/api/catalog/refresh", headers=host.service_headers)).json()
         assert (report["removed"], report["kept"], report["errors"]) == (1, 0, [])
@@ -60,17 +63,20 @@ async def test_an_entity_that_becomes_invalid_keeps_its_last_valid_version(db_ki
     user = "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: ann}\nspec: {memberOf: [team]}\n"
     org.write_text(group % ("Team", "type: team") + "---\n" + user)
     async with catalog_host(db_kind, org) as host:
+
         async def team() -> Any:
-            response = await host.client.get("/api/catalog/entities/by-name/group/default/team",
-                                              headers=host.service_headers)
+            response = await host.client.get(
+                "/api/catalog/entities/by-name/group/default/team", headers=host.service_headers
+            )
             return response.json() if response.status_code == 200 else None
 
         before = await team()
         org.write_text(group % ("Renamed", "") + "---\n" + user)  # spec.type gone: invalid
         report = (await host.client.post("/api/catalog/refresh", headers=host.service_headers)).json()
         assert (report["removed"], report["kept"]) == (0, 1)
-        assert report["errors"] == [{"location": f"file:{org}#0", "reason": "spec.type: Field required",
-                                     "entityRef": "group:default/team"}]
+        assert report["errors"] == [
+            {"location": f"file:{org}#0", "reason": "spec.type: Field required", "entityRef": "group:default/team"}
+        ]
         assert await team() == before  # the last valid version, relations included
 
         org.write_text(group % ("Renamed", "type: team") + "---\n" + user)

@@ -35,7 +35,8 @@ def test_in_process_filters_match_the_query_string_form() -> None:
         {"kind": ["user"], "spec.profile.email": None}
     ]
     assert normalize_filter([{"kind": ["user", "group"]}, {"metadata.name": "x"}]) == [
-        {"kind": ["user", "group"]}, {"metadata.name": ["x"]}
+        {"kind": ["user", "group"]},
+        {"metadata.name": ["x"]},
     ]
     assert normalize_filter(None) is None
     for bad in ({"kind": 3}, {"kind": []}, ["kind=user"], {"": "x"}):
@@ -46,13 +47,16 @@ def test_in_process_filters_match_the_query_string_form() -> None:
 def test_projection_keeps_only_requested_paths() -> None:
     entity = {"kind": "User", "metadata": {"name": "a", "uid": "1"}, "spec": {"profile": {"email": "e"}}}
     assert project(entity, parse_fields(["kind,metadata.name", "spec.profile.email,spec.missing"])) == {
-        "kind": "User", "metadata": {"name": "a"}, "spec": {"profile": {"email": "e"}}
+        "kind": "User",
+        "metadata": {"name": "a"},
+        "spec": {"profile": {"email": "e"}},
     }
     assert project(entity, None) is entity
     # a key holding dots is found as Backstage finds it (a part that is no key joins the next one)
     annotated = {"metadata": {"annotations": {"backstage.io/managed-by-location": "file:/x", "a": "b"}}}
     assert project(annotated, ["metadata.annotations.backstage.io/managed-by-location"]) == {
-        "metadata": {"annotations": {"backstage.io/managed-by-location": "file:/x"}}}
+        "metadata": {"annotations": {"backstage.io/managed-by-location": "file:/x"}}
+    }
     assert project(annotated, ["metadata.annotations.nope.x"]) == {}
 
 

@@ -32,22 +32,26 @@ def _and_filter(conditions: int) -> str:
 async def test_filter_size_is_bounded_with_a_clear_400(db_kind: str) -> None:
     async with catalog_host(db_kind, FIXTURES / "org.yaml") as host:
         headers = host.service_headers
-        assert (await host.client.get("/api/catalog/entities/by-query", params={"filter": _and_filter(500)},
-                                      headers=headers)).status_code == 200
+        assert (
+            await host.client.get(
+                "/api/catalog/entities/by-query", params={"filter": _and_filter(500)}, headers=headers
+            )
+        ).status_code == 200
         for conditions in (501, 3000):  # 3,000 used to answer 500 on SQLite ("Expression tree is too large")
             expected = f"The filter has {conditions} conditions, more than the 500 allowed"
             # commas unescaped, as browsers send them, so 3,000 conditions fit the default request line
-            response = await host.client.get(f"/api/catalog/entities/by-query?filter={_and_filter(conditions)}",
-                                             headers=headers)
+            response = await host.client.get(
+                f"/api/catalog/entities/by-query?filter={_and_filter(conditions)}", headers=headers
+            )
             assert _error(response, 400, "InputError")["error"]["message"] == expected
         # ORed filters and values count too, on every route that filters
         many_values = "kind=" + ",kind=".join(_keys(501))
-        facets = await host.client.get("/api/catalog/entity-facets", params={"facet": "kind", "filter": many_values},
-                                       headers=headers)
+        facets = await host.client.get(
+            "/api/catalog/entity-facets", params={"facet": "kind", "filter": many_values}, headers=headers
+        )
         _error(facets, 400, "InputError")
         ored = "&".join(f"filter={key}" for key in _keys(501))
-        refs = await host.client.post(f"/api/catalog/entities/by-refs?{ored}", json={"entityRefs": []},
-                                      headers=headers)
+        refs = await host.client.post(f"/api/catalog/entities/by-refs?{ored}", json={"entityRefs": []}, headers=headers)
         _error(refs, 400, "InputError")
 
 
@@ -57,12 +61,18 @@ async def test_large_filters_cost_linear_time(db_kind: str) -> None:
     async with catalog_host(db_kind, FIXTURES / "org.yaml", extra=extra) as host:
         headers = host.service_headers
         started = time.monotonic()
-        anded = await host.client.get("/api/catalog/entities/by-query",
-                                      params={"filter": f"kind=user,{_and_filter(2999)}"}, headers=headers)
+        anded = await host.client.get(
+            "/api/catalog/entities/by-query", params={"filter": f"kind=user,{_and_filter(2999)}"}, headers=headers
+        )
         assert anded.status_code == 200, anded.text
         assert anded.json()["totalItems"] == 0
-        ored = "&".join(["filter=metadata.name=sam", *(f"filter={key}=x" for key in _keys(1500)),
-                         *(f"filter=spec.{key}" for key in _keys(1500))])
+        ored = "&".join(
+            [
+                "filter=metadata.name=sam",
+                *(f"filter={key}=x" for key in _keys(1500)),
+                *(f"filter=spec.{key}" for key in _keys(1500)),
+            ]
+        )
         either = await host.client.get(f"/api/catalog/entities/by-query?{ored}", headers=headers)
         assert either.status_code == 200, either.text
         assert [item["metadata"]["name"] for item in either.json()["items"]] == ["sam"]
@@ -85,28 +95,41 @@ async def _lock_entities(prefix: str) -> asyncpg.Connection:
 
 async def _waiting_for_entities(conn: asyncpg.Connection, prefix: str) -> int:
     """How many backends wait for a lock on this host's entities table."""
-    return int(await conn.fetchval(
-        "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)",
-        f'"{_schema(prefix)}".entities',
-    ))
+    return int(
+        await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = to_regclass($1)",
+            f'"{_schema(prefix)}".entities',
+        )
+    )
 
 
 @pytest.mark.postgres
 async def test_statement_timeout_answers_503(tmp_path: Path) -> None:
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
-    config = {"catalog": {"locations": [{"type": "file", "target": str(FIXTURES / "org.yaml")}],
-                          "query": {"statementTimeout": {"milliseconds": 300}}}}
+    config = {
+        "catalog": {
+            "locations": [{"type": "file", "target": str(FIXTURES / "org.yaml")}],
+            "query": {"statementTimeout": {"milliseconds": 300}},
+        }
+    }
     async with start_host("postgres", config, plugins=["auth", "catalog"], prefix=prefix) as host:
         lock = await _lock_entities(prefix)
         try:
             started = time.monotonic()
             requests = [
-                host.client.get("/api/catalog/entities/by-query", params={"filter": "kind=user"},
-                                headers=host.service_headers),
-                host.client.get("/api/catalog/entity-facets", params={"facet": "kind", "filter": "kind=user"},
-                                headers=host.service_headers),
-                host.client.post("/api/catalog/entities/by-refs", json={"entityRefs": ["user:default/sam"]},
-                                 headers=host.service_headers),
+                host.client.get(
+                    "/api/catalog/entities/by-query", params={"filter": "kind=user"}, headers=host.service_headers
+                ),
+                host.client.get(
+                    "/api/catalog/entity-facets",
+                    params={"facet": "kind", "filter": "kind=user"},
+                    headers=host.service_headers,
+                ),
+                host.client.post(
+                    "/api/catalog/entities/by-refs",
+                    json={"entityRefs": ["user:default/sam"]},
+                    headers=host.service_headers,
+                ),
             ]
             for response in await asyncio.gather(*requests):
                 body = _error(response, 503, "ServiceUnavailableError")
@@ -114,8 +137,11 @@ async def test_statement_timeout_answers_503(tmp_path: Path) -> None:
             assert time.monotonic() - started < 5
         finally:
             await lock.close()
-        assert (await host.client.get("/api/catalog/entities/by-query", params={"filter": "kind=user"},
-                                      headers=host.service_headers)).status_code == 200
+        assert (
+            await host.client.get(
+                "/api/catalog/entities/by-query", params={"filter": "kind=user"}, headers=host.service_headers
+            )
+        ).status_code == 200
 
 
 @pytest.mark.postgres
@@ -125,8 +151,11 @@ async def test_a_query_stops_when_its_client_disconnects() -> None:
     async with start_host("postgres", config, plugins=["auth", "catalog"], prefix=prefix) as host:
         lock = await _lock_entities(prefix)
         try:
-            pending = asyncio.ensure_future(host.client.get(
-                "/api/catalog/entities/by-query", params={"filter": "kind=group"}, headers=host.service_headers))
+            pending = asyncio.ensure_future(
+                host.client.get(
+                    "/api/catalog/entities/by-query", params={"filter": "kind=group"}, headers=host.service_headers
+                )
+            )
             for _ in range(50):  # a query that keeps its connection waits too, so the check below can see one
                 if await _waiting_for_entities(lock, prefix):
                     break
@@ -134,8 +163,12 @@ async def test_a_query_stops_when_its_client_disconnects() -> None:
             assert await _waiting_for_entities(lock, prefix) == 1
             async with httpx.AsyncClient(base_url=host.url) as client:
                 with pytest.raises(httpx.ReadTimeout):
-                    await client.get("/api/catalog/entities/by-query", params={"filter": "kind=user"},
-                                     headers=host.service_headers, timeout=1.0)
+                    await client.get(
+                        "/api/catalog/entities/by-query",
+                        params={"filter": "kind=user"},
+                        headers=host.service_headers,
+                        timeout=1.0,
+                    )
             # the lock is still held: only a cancel can have ended the waiting query
             waiting: Any = None
             for _ in range(50):

@@ -27,21 +27,30 @@ async def _populate(store: CatalogStore) -> None:
     async with store.engine.begin() as conn:
         numbers = _NUMBERS[conn.dialect.name].format(n=ENTITIES)
         ref = "'user:default/u' || i"
-        await conn.execute(text(
-            "INSERT INTO entities (entity_ref, uid, kind, namespace, name, etag, hash, final_entity, updated_at) "
-            f"SELECT {ref}, 'uid-' || i, 'user', 'default', 'u' || i, 'e', 'h', '{{}}', CURRENT_TIMESTAMP "
-            f"FROM ({numbers}) AS n"
-        ))
-        for key, value in (("kind", "'user'"), ("metadata.name", "'u' || i"),
-                           ("relations.memberof", f"'group:default/g' || (i % {GROUPS})")):
-            await conn.execute(text(
-                f"INSERT INTO search (entity_ref, key, value, original_value) "
-                f"SELECT {ref}, '{key}', {value}, {value} FROM ({numbers}) AS n"
-            ))
-        await conn.execute(text(
-            f"INSERT INTO relations (source_ref, type, target_ref) "
-            f"SELECT {ref}, 'memberOf', 'group:default/g' || (i % {GROUPS}) FROM ({numbers}) AS n"
-        ))
+        await conn.execute(
+            text(
+                "INSERT INTO entities (entity_ref, uid, kind, namespace, name, etag, hash, final_entity, updated_at) "
+                f"SELECT {ref}, 'uid-' || i, 'user', 'default', 'u' || i, 'e', 'h', '{{}}', CURRENT_TIMESTAMP "
+                f"FROM ({numbers}) AS n"
+            )
+        )
+        for key, value in (
+            ("kind", "'user'"),
+            ("metadata.name", "'u' || i"),
+            ("relations.memberof", f"'group:default/g' || (i % {GROUPS})"),
+        ):
+            await conn.execute(
+                text(
+                    f"INSERT INTO search (entity_ref, key, value, original_value) "
+                    f"SELECT {ref}, '{key}', {value}, {value} FROM ({numbers}) AS n"
+                )
+            )
+        await conn.execute(
+            text(
+                f"INSERT INTO relations (source_ref, type, target_ref) "
+                f"SELECT {ref}, 'memberOf', 'group:default/g' || (i % {GROUPS}) FROM ({numbers}) AS n"
+            )
+        )
         await conn.execute(text("ANALYZE"))
 
 
@@ -58,16 +67,24 @@ async def _plan(store: CatalogStore, statement: Any) -> str:
 def _full_scans(plan: str) -> list[str]:
     """Plan lines that read a whole catalog table (PostgreSQL ``Seq Scan``, SQLite ``SCAN <table>``)."""
     lines = [line.strip() for line in plan.splitlines()]
-    return [line for line in lines
-            if "Seq Scan on entities" in line or "Seq Scan on search" in line or "Seq Scan on relations" in line
-            or line in ("SCAN entities", "SCAN search", "SCAN relations")]
+    return [
+        line
+        for line in lines
+        if "Seq Scan on entities" in line
+        or "Seq Scan on search" in line
+        or "Seq Scan on relations" in line
+        or line in ("SCAN entities", "SCAN search", "SCAN relations")
+    ]
 
 
 FILTERS: dict[str, Filter] = {
     "kind and name": {"kind": ["user"], "metadata.name": ["u4242"]},
     "name": {"metadata.name": ["u4242", "u77"]},
-    "kind, name and relation": {"kind": ["user"], "metadata.name": ["u4242"],
-                                "relations.memberof": ["group:default/g242"]},
+    "kind, name and relation": {
+        "kind": ["user"],
+        "metadata.name": ["u4242"],
+        "relations.memberof": ["group:default/g242"],
+    },
     "relation": {"relations.memberof": ["group:default/g7"]},
 }
 

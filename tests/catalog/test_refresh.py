@@ -36,8 +36,16 @@ async def test_org_ingests_valid_entities_and_reports_invalid_ones(
 
 async def test_relations_are_kept_both_ways(org_catalog: Catalog) -> None:
     entities = await org_catalog.get_entities_by_refs(
-        ["user:default/ivan", "group:default/infra", "group:default/sre", "group:default/platform",
-         "user:default/pat", "group:default/product", "component:finance/ledger", "system:default/payments"]
+        [
+            "user:default/ivan",
+            "group:default/infra",
+            "group:default/sre",
+            "group:default/platform",
+            "user:default/pat",
+            "group:default/product",
+            "component:finance/ledger",
+            "system:default/payments",
+        ]
     )
     ivan, infra, sre, platform, pat, product, ledger, payments = entities
     # memberOf from User.spec.memberOf and from Group.spec.members, mirrored as hasMember
@@ -48,8 +56,11 @@ async def test_relations_are_kept_both_ways(org_catalog: Catalog) -> None:
     assert ("memberOf", "group:default/product") in _relations(pat)
     # childOf/parentOf from spec.parent and spec.children
     assert {("childOf", "group:default/platform")} <= _relations(infra)
-    assert {("parentOf", "group:default/infra"), ("parentOf", "group:default/sre"),
-            ("childOf", "group:default/org")} <= _relations(platform)
+    assert {
+        ("parentOf", "group:default/infra"),
+        ("parentOf", "group:default/sre"),
+        ("childOf", "group:default/org"),
+    } <= _relations(platform)
     # ownedBy/ownerOf and partOf/hasPart
     assert {("ownedBy", "group:default/sre"), ("partOf", "system:default/payments")} <= _relations(ledger)
     assert {("ownerOf", "component:finance/ledger"), ("ownerOf", "api:default/ledger-api")} <= _relations(sre)
@@ -62,8 +73,12 @@ async def test_refresh_keeps_uid_and_etag_of_unchanged_entities(
     catalog_store: CatalogStore, logger: RecordingLogger, tmp_path: Path
 ) -> None:
     docs = [
-        {"apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": "g"},
-         "spec": {"type": "team", "members": ["u1"]}},
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Group",
+            "metadata": {"name": "g"},
+            "spec": {"type": "team", "members": ["u1"]},
+        },
         {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": "u1"}, "spec": {}},
         {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": "u2"}, "spec": {}},
     ]

@@ -36,8 +36,10 @@ ALL_ORG_USERS = ["user:default/olga", "user:default/pat", "user:default/ivan", "
         (["component:does-not-exist"], []),
         (["location:more"], []),
         # several refs: unique users, first-reached order
-        (["group:sre", "user:sam", "group:infra", "user:zed"],
-         ["user:default/sam", "user:default/zed", "user:default/ivan"]),
+        (
+            ["group:sre", "user:sam", "group:infra", "user:zed"],
+            ["user:default/sam", "user:default/zed", "user:default/ivan"],
+        ),
     ],
 )
 async def test_resolve_users_per_kind(org_catalog: Catalog, refs: list[str], expected: list[str]) -> None:
@@ -70,7 +72,9 @@ async def test_resolve_users_rejects_malformed_refs(org_catalog: Catalog) -> Non
 
 async def test_ownership_refs_are_the_user_and_direct_groups(org_catalog: Catalog) -> None:
     assert await org_catalog.get_user_ownership_refs("user:default/ivan") == [
-        "user:default/ivan", "group:default/infra", "group:default/sre"
+        "user:default/ivan",
+        "group:default/infra",
+        "group:default/sre",
     ]
     assert await org_catalog.get_user_ownership_refs("Pat") == ["user:default/pat", "group:default/product"]
     assert await org_catalog.get_user_ownership_refs("user:stranger") == ["user:default/stranger"]
@@ -86,19 +90,27 @@ async def test_users_with_email(org_catalog: Catalog) -> None:
 
 def _big_org(users_per_team: int = 100, branches: int = 10) -> list[dict]:
     def entity(kind: str, name: str, spec: dict) -> dict:
-        return {"apiVersion": "backstage.io/v1alpha1", "kind": kind,
-                "metadata": {"name": name, "namespace": "default", "annotations": {}, "labels": {}}, "spec": spec}
+        return {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "default", "annotations": {}, "labels": {}},
+            "spec": spec,
+        }
 
     entities = [entity("Group", "root", {"type": "org", "children": [f"d{i}" for i in range(branches)]})]
     for d in range(branches):
-        entities.append(entity("Group", f"d{d}", {"type": "dept", "parent": "root",
-                                                  "children": [f"t{d}-{t}" for t in range(branches)]}))
+        entities.append(
+            entity(
+                "Group", f"d{d}", {"type": "dept", "parent": "root", "children": [f"t{d}-{t}" for t in range(branches)]}
+            )
+        )
         for t in range(branches):
             team = f"t{d}-{t}"
             entities.append(entity("Group", team, {"type": "team", "parent": f"d{d}"}))
             for u in range(users_per_team):
-                entities.append(entity("User", f"u{d}-{t}-{u}", {"memberOf": [team],
-                                                                 "profile": {"email": f"u{d}-{t}-{u}@x.org"}}))
+                entities.append(
+                    entity("User", f"u{d}-{t}-{u}", {"memberOf": [team], "profile": {"email": f"u{d}-{t}-{u}@x.org"}})
+                )
     entities.append(entity("Component", "big-app", {"type": "service", "lifecycle": "production", "owner": "root"}))
     return entities
 

@@ -54,7 +54,8 @@ async def test_service_works_for_a_plugin_initialising_alongside_the_catalog(db_
         guest = await catalog.get_entity_by_ref("user:guest")
         assert guest["spec"]["profile"]["displayName"] == "Guest"
         assert [e and e["kind"] for e in await catalog.get_entities_by_refs(["api:checkout-api", "user:nope"])] == [
-            "API", None
+            "API",
+            None,
         ]
         page = await catalog.query_entities({"kind": "component"}, limit=2)
         assert page["totalItems"] == 3 and len(page["items"]) == 2
@@ -62,7 +63,9 @@ async def test_service_works_for_a_plugin_initialising_alongside_the_catalog(db_
         assert len(rest["items"]) == 1
         assert ("user:default/carol", "carol@example.com") in await catalog.list_users_with_email()
         assert await catalog.get_user_ownership_refs("user:default/dave") == [
-            "user:default/dave", "group:default/team-a", "group:default/team-b"
+            "user:default/dave",
+            "group:default/team-a",
+            "group:default/team-b",
         ]
 
         # the sign-in module: the guest owns itself and team-a (memberOf in the example org)

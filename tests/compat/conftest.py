@@ -29,13 +29,17 @@ BIG_GROUP_SIZE = 1000
 
 def generated_users(count: int = BIG_GROUP_SIZE) -> str:
     """``generated-users.yaml`` byte for byte as the peer's ``gen-users.js`` writes it."""
-    docs = [f"apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: big-group\n"
-            f"  description: Generated group with {count} members\nspec:\n  type: team\n  children: []\n"]
+    docs = [
+        f"apiVersion: backstage.io/v1alpha1\nkind: Group\nmetadata:\n  name: big-group\n"
+        f"  description: Generated group with {count} members\nspec:\n  type: team\n  children: []\n"
+    ]
     for number in range(1, count + 1):
         name = f"perf-user-{number:04d}"
-        docs.append(f"apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: {name}\nspec:\n"
-                    f"  profile:\n    displayName: Perf User {number}\n    email: {name}@example.com\n"
-                    f"  memberOf: [big-group]\n")
+        docs.append(
+            f"apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata:\n  name: {name}\nspec:\n"
+            f"  profile:\n    displayName: Perf User {number}\n    email: {name}@example.com\n"
+            f"  memberOf: [big-group]\n"
+        )
     return "---\n".join(docs)
 
 
@@ -48,10 +52,12 @@ def compat_config(catalog_dir: Path) -> dict[str, Any]:
             "cors": CORS_CONFIG,
         },
         "auth": {"providers": {"guest": {"userEntityRef": "user:default/guest"}}},
-        "catalog": {"locations": [
-            {"type": "file", "target": str(catalog_dir / "org.yaml")},
-            {"type": "file", "target": str(catalog_dir / "generated-users.yaml")},
-        ]},
+        "catalog": {
+            "locations": [
+                {"type": "file", "target": str(catalog_dir / "org.yaml")},
+                {"type": "file", "target": str(catalog_dir / "generated-users.yaml")},
+            ]
+        },
     }
 
 

@@ -232,7 +232,10 @@ def run_http(run: Run, client: httpx.Client, step: Http) -> Answer:
     headers_seen = {name: run.normalise(response.headers.get(name)) for name in step.response_headers}
     if step.check == "headers":
         return {"headers": headers_seen}
-    answer: Answer = {"status": response.status_code, "contentType": response.headers.get("content-type") if text else None}
+    answer: Answer = {
+        "status": response.status_code,
+        "contentType": response.headers.get("content-type") if text else None,
+    }
     if headers_seen:
         answer["headers"] = headers_seen
     answer["body"] = project(run.normalise(body), step.pick, step.check)

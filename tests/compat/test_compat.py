@@ -23,22 +23,25 @@ RECORDED = load_recorded()
 def contains(expected: Any, actual: Any) -> bool:
     """Whether ``actual`` has everything ``expected`` states (dicts by their keys, lists item by item)."""
     if isinstance(expected, dict):
-        return isinstance(actual, dict) and all(key in actual and contains(value, actual[key])
-                                                for key, value in expected.items())
+        return isinstance(actual, dict) and all(
+            key in actual and contains(value, actual[key]) for key, value in expected.items()
+        )
     if isinstance(expected, list):
         return isinstance(actual, list) and len(expected) == len(actual) and all(map(contains, expected, actual))
     return bool(expected == actual)
 
 
-def assert_answers(case: Case, actual: list[Answer | None], expected: list[Answer | None],
-                   overrides: dict[int, Answer]) -> None:
+def assert_answers(
+    case: Case, actual: list[Answer | None], expected: list[Answer | None], overrides: dict[int, Answer]
+) -> None:
     """Compare step by step; an override need only be contained in the answer."""
     assert len(actual) == len(expected)
     for index, (got, want) in enumerate(zip(actual, expected, strict=True)):
         step = case.steps[index]
         if index in overrides:
             assert contains(overrides[index], got), (
-                f"{case.name} step {index} ({step}): {got} lacks {overrides[index]} ({case.why})")
+                f"{case.name} step {index} ({step}): {got} lacks {overrides[index]} ({case.why})"
+            )
         else:
             assert got == want, f"{case.name} step {index}: {step}"
 

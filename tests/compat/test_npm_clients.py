@@ -28,10 +28,16 @@ from tests.signals.test_signals_workers import greenroom_start
 NPM_DIR = Path(__file__).with_name("npm")
 SCRIPT = NPM_DIR / "clients.mjs"
 METHODS = {
-    "SignalClient.create", "SignalClient.subscribe", "SignalSubscriber.unsubscribe",
-    "NotificationsClient.getNotifications", "NotificationsClient.getNotification", "NotificationsClient.getStatus",
-    "NotificationsClient.updateNotifications", "NotificationsClient.getNotificationSettings",
-    "NotificationsClient.updateNotificationSettings", "NotificationsClient.getTopics",
+    "SignalClient.create",
+    "SignalClient.subscribe",
+    "SignalSubscriber.unsubscribe",
+    "NotificationsClient.getNotifications",
+    "NotificationsClient.getNotification",
+    "NotificationsClient.getStatus",
+    "NotificationsClient.updateNotifications",
+    "NotificationsClient.getNotificationSettings",
+    "NotificationsClient.updateNotificationSettings",
+    "NotificationsClient.getTopics",
 }
 
 
@@ -73,8 +79,14 @@ async def test_backstage_npm_clients_work_unchanged(kind: str, compat_catalog: P
     node = require_clients()
     async with HOSTS[kind](compat_catalog) as url:
         proc = await asyncio.create_subprocess_exec(
-            node, "--experimental-websocket", str(SCRIPT), url, BENCH_TOKEN,
-            cwd=NPM_DIR, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            node,
+            "--experimental-websocket",
+            str(SCRIPT),
+            url,
+            BENCH_TOKEN,
+            cwd=NPM_DIR,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         try:
             stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)

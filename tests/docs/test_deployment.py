@@ -32,8 +32,10 @@ DOC = ROOT / "docs" / "deployment.md"
 NGINX = os.environ.get("GREENROOM_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
 PROXY_SECRET = "nginx-test-proxy-secret-0123456789"
 
-pytestmark = pytest.mark.skipif(not Path(NGINX).exists() and os.environ.get("CI") != "true",
-                                reason="nginx is not installed (scripts/test-setup.sh installs it)")
+pytestmark = pytest.mark.skipif(
+    not Path(NGINX).exists() and os.environ.get("CI") != "true",
+    reason="nginx is not installed (scripts/test-setup.sh installs it)",
+)
 
 
 def doc_block(language: str) -> str:
@@ -68,9 +70,30 @@ def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
 def certificate(tmp_path: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1, made with openssl."""
     cert, key = tmp_path / "fullchain.pem", tmp_path / "privkey.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=127.0.0.1",
-                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -106,10 +129,18 @@ def nginx_config(tmp_path: Path, upstream: int, http_port: int, https_port: int,
         + f"worker_processes 1;\nerror_log {tmp_path / 'error.log'} warn;\npid {tmp_path / 'nginx.pid'};\n"
         "events { worker_connections 128; }\n"
         "http {\n  access_log off;\n"
-        + "".join(f"  {name}_temp_path {path};\n" for name, path in
-                  (("client_body", temp["body"]), ("proxy", temp["proxy"]), ("fastcgi", temp["fastcgi"]),
-                   ("uwsgi", temp["uwsgi"]), ("scgi", temp["scgi"])))
-        + f"  include {tmp_path / 'greenroom.conf'};\n}}\n")
+        + "".join(
+            f"  {name}_temp_path {path};\n"
+            for name, path in (
+                ("client_body", temp["body"]),
+                ("proxy", temp["proxy"]),
+                ("fastcgi", temp["fastcgi"]),
+                ("uwsgi", temp["uwsgi"]),
+                ("scgi", temp["scgi"]),
+            )
+        )
+        + f"  include {tmp_path / 'greenroom.conf'};\n}}\n"
+    )
     return main
 
 
@@ -120,8 +151,11 @@ def proxy(tmp_path: Path, host: HostHandle, certificate: tuple[Path, Path]) -> I
     conf = nginx_config(tmp_path, upstream, http_port, https_port, certificate)
     test = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
     assert test.returncode == 0, test.stderr
-    proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         _wait_for_port(https_port, proc, tmp_path / "error.log")
         context = ssl.create_default_context(cafile=str(certificate[0]))
@@ -137,8 +171,9 @@ async def test_sign_in_rest_and_signals_through_nginx(proxy: Proxy, host: HostHa
 
         # sign-in: nginx asks who you are, then names you to the proxy provider
         assert (await client.post("/api/auth/proxy/refresh")).status_code == 401
-        signed_in = await client.post("/api/auth/proxy/refresh", auth=("alice", "wonderland"),
-                                      headers={"X-Forwarded-User": "mallory"})
+        signed_in = await client.post(
+            "/api/auth/proxy/refresh", auth=("alice", "wonderland"), headers={"X-Forwarded-User": "mallory"}
+        )
         assert signed_in.status_code == 200, signed_in.text
         identity = signed_in.json()["backstageIdentity"]
         assert identity["identity"]["userEntityRef"] == "user:default/alice"
@@ -160,8 +195,13 @@ async def test_sign_in_rest_and_signals_through_nginx(proxy: Proxy, host: HostHa
         async with websockets.connect(url, ssl=proxy.ssl, subprotocols=[token]) as ws:  # type: ignore[list-item]
             await subscribe(ws, "deploys")
             await wait_subscribed(ws, publish)
-            await publish({"recipients": {"type": "user", "entityRef": "user:default/alice"}, "channel": "deploys",
-                           "message": {"via": "nginx"}})
+            await publish(
+                {
+                    "recipients": {"type": "user", "entityRef": "user:default/alice"},
+                    "channel": "deploys",
+                    "message": {"via": "nginx"},
+                }
+            )
             assert await recv_signal(ws) == {"channel": "deploys", "message": {"via": "nginx"}}
 
     # plain HTTP is redirected to HTTPS
@@ -169,7 +209,8 @@ async def test_sign_in_rest_and_signals_through_nginx(proxy: Proxy, host: HostHa
         redirect = await client.get("/notifications")
         assert redirect.status_code == 301
         assert redirect.headers["location"].startswith("https://") and redirect.headers["location"].endswith(
-            "/notifications")
+            "/notifications"
+        )
 
 
 async def test_a_client_cannot_name_itself_through_nginx(proxy: Proxy) -> None:

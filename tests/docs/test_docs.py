@@ -24,10 +24,15 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = sorted([*(ROOT / "docs").glob("*.md"), ROOT / "README.md"])
 BLOCK = re.compile(r"^```ya?ml\n(.*?)^```", re.S | re.M)
 #: Values for the ``${VAR}`` references in examples.
-EXAMPLE_ENV = {"GREENROOM_DB_PASSWORD": "example-db-password", "CI_NOTIFY_TOKEN": "ci-notify-token-from-a-vault-0123",
-               "GREENROOM_PROXY_SECRET": "example-proxy-secret-0123456789", "SMTP_USERNAME": "smtp-user",
-               "SMTP_PASSWORD": "smtp-password", "GREENROOM_SIGNING_KEY": "unused",
-               "WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy"}
+EXAMPLE_ENV = {
+    "GREENROOM_DB_PASSWORD": "example-db-password",
+    "CI_NOTIFY_TOKEN": "ci-notify-token-from-a-vault-0123",
+    "GREENROOM_PROXY_SECRET": "example-proxy-secret-0123456789",
+    "SMTP_USERNAME": "smtp-user",
+    "SMTP_PASSWORD": "smtp-password",
+    "GREENROOM_SIGNING_KEY": "unused",
+    "WEBHOOK_SECRET": "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0MjQy",
+}
 
 
 def example_env(text: str) -> dict[str, str]:
@@ -68,17 +73,46 @@ def test_the_production_config_passes_config_check(tmp_path: Path) -> None:
     production = tmp_path / "app-config.production.yaml"
     production.write_text(text)
     env = {**os.environ, **EXAMPLE_ENV}
-    result = subprocess.run([sys.executable, "-m", "host.cli", "config", "check", "--config", "app-config.yaml",
-                             "--config", str(production)], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                            env=env)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host.cli",
+            "config",
+            "check",
+            "--config",
+            "app-config.yaml",
+            "--config",
+            str(production),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Config OK" and result.stderr == ""
 
 
 def test_the_repository_configs_pass_config_check() -> None:
-    result = subprocess.run([sys.executable, "-m", "host.cli", "config", "check", "--config", "app-config.yaml",
-                             "--config", "app-config.local.yaml"], cwd=ROOT, capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host.cli",
+            "config",
+            "check",
+            "--config",
+            "app-config.yaml",
+            "--config",
+            "app-config.local.yaml",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
@@ -136,10 +170,14 @@ def _flatten(node: Any, prefix: str) -> set[str]:
 def test_every_config_key_is_documented() -> None:
     documented = documented_keys()
     wildcard = {key[:-2] for key in documented if key.endswith(".*")}
+
     def covered(key: str) -> bool:
         """Documented itself, through a child (``a.b`` by ``a.b.c``) or by a ``a.*`` row."""
-        return key in documented or any(d.startswith((key + ".", key + "[]")) for d in documented) or any(
-            key.startswith(w + ".") for w in wildcard)
+        return (
+            key in documented
+            or any(d.startswith((key + ".", key + "[]")) for d in documented)
+            or any(key.startswith(w + ".") for w in wildcard)
+        )
 
     missing = sorted(key for key in schema_keys() if not covered(key))
     assert missing == []

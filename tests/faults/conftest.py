@@ -46,12 +46,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
 def write_org(path: Path, group: str, size: int) -> list[str]:
     """A catalog file with group ``group`` of ``size`` users; returns the user refs."""
     names = [f"{group}-{i:04d}" for i in range(size)]
-    docs: list[dict[str, Any]] = [{
-        "apiVersion": "backstage.io/v1alpha1", "kind": "Group", "metadata": {"name": group},
-        "spec": {"type": "team", "children": []},
-    }]
-    docs += [{"apiVersion": "backstage.io/v1alpha1", "kind": "User", "metadata": {"name": name},
-              "spec": {"memberOf": [group]}} for name in names]
+    docs: list[dict[str, Any]] = [
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "Group",
+            "metadata": {"name": group},
+            "spec": {"type": "team", "children": []},
+        }
+    ]
+    docs += [
+        {
+            "apiVersion": "backstage.io/v1alpha1",
+            "kind": "User",
+            "metadata": {"name": name},
+            "spec": {"memberOf": [group]},
+        }
+        for name in names
+    ]
     path.write_text(yaml.safe_dump_all(docs))
     return [f"user:default/{name}" for name in names]
 
@@ -61,8 +72,9 @@ def host_config(tmp: Path, *, database: dict[str, Any] | None = None, **extra: A
     config: dict[str, Any] = {
         "backend": {
             "database": database or {"client": "sqlite", "connection": {"directory": str(tmp / "data")}},
-            "auth": {"externalAccess": [
-                {"type": "static", "options": {"token": SERVICE_TOKEN, "subject": SERVICE_SUBJECT}}]},
+            "auth": {
+                "externalAccess": [{"type": "static", "options": {"token": SERVICE_TOKEN, "subject": SERVICE_SUBJECT}}]
+            },
             "logger": {"level": "info"},
         },
     }
@@ -109,8 +121,15 @@ class Served:
         return {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 
 
-def start_process(config: dict[str, Any], tmp: Path, *, port: int | None = None, workers: int = 1,
-                  env: dict[str, str] | None = None, name: str = "host") -> subprocess.Popen[bytes]:
+def start_process(
+    config: dict[str, Any],
+    tmp: Path,
+    *,
+    port: int | None = None,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    name: str = "host",
+) -> subprocess.Popen[bytes]:
     """Start ``greenroom start`` without waiting; its output goes to ``tmp/<name>.log``."""
     port = port or free_port()
     config_path = tmp / f"{name}-config.yaml"
@@ -118,19 +137,30 @@ def start_process(config: dict[str, Any], tmp: Path, *, port: int | None = None,
     log = (tmp / f"{name}.log").open("ab")
     return subprocess.Popen(
         [*GREENROOM, "start", "--config", str(config_path), "--workers", str(workers), "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=str(tmp),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        cwd=str(tmp),
         env={**os.environ, **(env or {})},
     )
 
 
 @contextlib.contextmanager
-def serve(config: dict[str, Any], tmp: Path, *, workers: int = 1, port: int | None = None,
-          env: dict[str, str] | None = None, name: str = "host") -> Iterator[Served]:
+def serve(
+    config: dict[str, Any],
+    tmp: Path,
+    *,
+    workers: int = 1,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    name: str = "host",
+) -> Iterator[Served]:
     """Run ``greenroom start`` until readiness is 200; stop it (SIGTERM, then SIGKILL) afterwards."""
     port = port or free_port()
     proc = start_process(config, tmp, port=port, workers=workers, env=env, name=name)
     served = Served(proc, f"http://127.0.0.1:{port}", tmp / f"{name}.log", tmp / f"{name}-config.yaml", env or {})
     try:
+
         def ready() -> bool:
             if proc.poll() is not None:
                 raise AssertionError(f"greenroom start exited with {proc.returncode}:\n{served.output}")
@@ -210,8 +240,19 @@ class PrivatePostgres:
     def start(self) -> None:
         """Start the server and wait until it accepts connections."""
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=60"
-        self._run(self._pg_ctl, "-D", str(self.data), "-l", str(self.dir / "server.log"), "-w", "-t", "60",
-                  "-o", options, "start")
+        self._run(
+            self._pg_ctl,
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "server.log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            options,
+            "start",
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (``fast`` disconnects every client, as a restart does)."""
@@ -254,10 +295,29 @@ class PrivateRedis:
 
     def start(self) -> None:
         """Start the server and wait until it answers PING."""
-        subprocess.run([self._binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                        "--appendonly", "no", "--daemonize", "yes", "--dir", str(self.dir),
-                        "--pidfile", str(self.dir / "redis.pid"), "--logfile", str(self.dir / "redis.log")],
-                       check=True, timeout=30)
+        subprocess.run(
+            [
+                self._binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+                "--dir",
+                str(self.dir),
+                "--pidfile",
+                str(self.dir / "redis.pid"),
+                "--logfile",
+                str(self.dir / "redis.log"),
+            ],
+            check=True,
+            timeout=30,
+        )
         wait_for(self.ping, 30, "redis-server to answer PING")
 
     def ping(self) -> bool:

@@ -34,8 +34,10 @@ def _children(pid: int) -> set[int]:
 
 def test_no_control_socket_by_default(tmp_path: Path) -> None:
     env = _env(tmp_path)
-    with serve(host_config(tmp_path / "a"), tmp_path, env=env, name="a"), \
-            serve(host_config(tmp_path / "b"), tmp_path, env=env, name="b"):
+    with (
+        serve(host_config(tmp_path / "a"), tmp_path, env=env, name="a"),
+        serve(host_config(tmp_path / "b"), tmp_path, env=env, name="b"),
+    ):
         shared = [Path(env["XDG_RUNTIME_DIR"]) / "gunicorn.ctl", Path(env["HOME"]) / ".gunicorn" / "gunicorn.ctl"]
         assert not any(path.exists() for path in shared), "an instance opened gunicorn's per-user control socket"
 

@@ -31,8 +31,12 @@ NOTIFICATIONS_APP = "greenroom_plugin_notifications"
 
 
 def _send(url: str, headers: dict[str, str], title: str) -> httpx.Response:
-    return httpx.post(f"{url}/api/notifications", headers=headers, timeout=120, json={
-        "recipients": {"type": "entity", "entityRef": f"group:default/{GROUP}"}, "payload": {"title": title}})
+    return httpx.post(
+        f"{url}/api/notifications",
+        headers=headers,
+        timeout=120,
+        json={"recipients": {"type": "entity", "entityRef": f"group:default/{GROUP}"}, "payload": {"title": title}},
+    )
 
 
 class SqliteProbe:
@@ -112,13 +116,19 @@ class PostgresProbe:
         return int(self._sql(f'SELECT count(*) FROM "{self.schema}".notification WHERE title = $1', title))
 
     def busy_backends(self) -> int:
-        return int(self._sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-                             "AND state = 'active'", NOTIFICATIONS_APP))
+        return int(
+            self._sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state = 'active'",
+                NOTIFICATIONS_APP,
+            )
+        )
 
     def inside_write(self, title: str) -> Any:
         """The host's backend sleeps in the trigger."""
-        return lambda: self._sql("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 "
-                                 "AND wait_event = 'PgSleep'", NOTIFICATIONS_APP)
+        return lambda: self._sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'PgSleep'",
+            NOTIFICATIONS_APP,
+        )
 
 
 @pytest.mark.parametrize("db", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -128,10 +138,18 @@ def test_sigkill_during_group_send_keeps_all_or_nothing(db: str, tmp_path: Path)
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
     database = None
     if db == "postgres":
-        database = {"client": "pg", "connection": pg_connection_config(), "pluginDivisionMode": "schema",
-                    "prefix": prefix}
-    config = host_config(tmp_path, database=database, catalog={"locations": [{"type": "file", "target": str(org)}]},
-                         events={"postgres": {"channel": f"{prefix}events"}} if db == "postgres" else {})
+        database = {
+            "client": "pg",
+            "connection": pg_connection_config(),
+            "pluginDivisionMode": "schema",
+            "prefix": prefix,
+        }
+    config = host_config(
+        tmp_path,
+        database=database,
+        catalog={"locations": [{"type": "file", "target": str(org)}]},
+        events={"postgres": {"channel": f"{prefix}events"}} if db == "postgres" else {},
+    )
     probe: Any = SqliteProbe(tmp_path / "data") if db == "sqlite" else PostgresProbe(f"{prefix}notifications")
     title = f"fan-out {uuid.uuid4().hex[:8]}"
     try:

@@ -33,22 +33,45 @@ def slow_processor_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_sigterm_drains_before_closing(tmp_path: Path, slow_processor_site: Path) -> None:
     org = tmp_path / "org.yaml"
-    org.write_text(yaml.safe_dump({"apiVersion": "backstage.io/v1alpha1", "kind": "User",
-                                   "metadata": {"name": "night-owl"}, "spec": {"memberOf": []}}))
+    org.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "User",
+                "metadata": {"name": "night-owl"},
+                "spec": {"memberOf": []},
+            }
+        )
+    )
     config = host_config(
-        tmp_path, catalog={"locations": [{"type": "file", "target": str(org)}]},
-        backend={"lifecycle": {"serverShutdownDelay": {"milliseconds": int(DELAY_SECONDS * 1000)},
-                               "shutdownTimeout": {"seconds": 15}}},
+        tmp_path,
+        catalog={"locations": [{"type": "file", "target": str(org)}]},
+        backend={
+            "lifecycle": {
+                "serverShutdownDelay": {"milliseconds": int(DELAY_SECONDS * 1000)},
+                "shutdownTimeout": {"seconds": 15},
+            }
+        },
     )
     processor_log = tmp_path / "processor.log"
-    env = {"PYTHONPATH": str(slow_processor_site), "GREENROOM_SLOW_PROCESSOR_LOG": str(processor_log),
-           "GREENROOM_SLOW_PROCESSOR_SECONDS": "4"}
+    env = {
+        "PYTHONPATH": str(slow_processor_site),
+        "GREENROOM_SLOW_PROCESSOR_LOG": str(processor_log),
+        "GREENROOM_SLOW_PROCESSOR_SECONDS": "4",
+    }
     with serve(config, tmp_path, env=env) as host:
-        sent = httpx.post(f"{host.url}/api/notifications", headers=host.headers(), timeout=30, json={
-            "recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": "late mail"}})
+        sent = httpx.post(
+            f"{host.url}/api/notifications",
+            headers=host.headers(),
+            timeout=30,
+            json={"recipients": {"type": "entity", "entityRef": USER}, "payload": {"title": "late mail"}},
+        )
         assert sent.status_code == 200, sent.text
-        wait_for(lambda: processor_log.exists() and "start late mail" in processor_log.read_text(), 30,
-                 "the slow processor to start")
+        wait_for(
+            lambda: processor_log.exists() and "start late mail" in processor_log.read_text(),
+            30,
+            "the slow processor to start",
+        )
         host.signal(signal.SIGTERM)
         signalled = time.monotonic()
         answers: list[tuple[float, int | None]] = []

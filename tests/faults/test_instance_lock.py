@@ -24,10 +24,16 @@ def test_second_host_on_one_sqlite_directory_is_refused(tmp_path: Path) -> None:
         assert second.wait(60) != 0
         output = (tmp_path / "second.log").read_text()
         data = (tmp_path / "data").resolve()
-        assert f"The SQLite data directory {data} is in use by another Greenroom host (pid {first.proc.pid})" \
-            in output, output
-        migrate = subprocess.run([*GREENROOM, "migrate", "--config", str(first.config_path)],
-                                 capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert (
+            f"The SQLite data directory {data} is in use by another Greenroom host (pid {first.proc.pid})" in output
+        ), output
+        migrate = subprocess.run(
+            [*GREENROOM, "migrate", "--config", str(first.config_path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
         assert migrate.returncode == 1
         assert f"{data} is in use by another Greenroom host (pid {first.proc.pid})" in migrate.stderr
         assert first.readiness() == 200

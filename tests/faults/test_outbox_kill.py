@@ -36,7 +36,7 @@ class Sink:
     def __init__(self) -> None:
         self.messages: list[Any] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
 
@@ -53,18 +53,31 @@ def test_sigkill_with_smtp_down_then_restart_delivers_the_email(db: str, tmp_pat
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
     database = None
     if db == "postgres":
-        database = {"client": "pg", "connection": pg_connection_config(), "pluginDivisionMode": "schema",
-                    "prefix": prefix}
+        database = {
+            "client": "pg",
+            "connection": pg_connection_config(),
+            "pluginDivisionMode": "schema",
+            "prefix": prefix,
+        }
     config = host_config(
-        tmp_path, database=database,
+        tmp_path,
+        database=database,
         catalog={"locations": [{"type": "file", "target": str(ORG)}]},
         events={"postgres": {"channel": f"{prefix}events"}} if db == "postgres" else {},
         notifications={
-            "processors": {"email": {"sender": "greenroom@example.com", "throttleInterval": {"milliseconds": 1},
-                                     "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1",
-                                                         "port": smtp_port}}},
-            "delivery": {"maxAttempts": 1000, "backoff": {"initial": {"milliseconds": 100}, "max": {"milliseconds": 300}},
-                         "pollInterval": {"milliseconds": 200}, "leaseSeconds": 2},
+            "processors": {
+                "email": {
+                    "sender": "greenroom@example.com",
+                    "throttleInterval": {"milliseconds": 1},
+                    "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1", "port": smtp_port},
+                }
+            },
+            "delivery": {
+                "maxAttempts": 1000,
+                "backoff": {"initial": {"milliseconds": 100}, "max": {"milliseconds": 300}},
+                "pollInterval": {"milliseconds": 200},
+                "leaseSeconds": 2,
+            },
         },
     )
     sink = Sink()
@@ -77,7 +90,8 @@ def test_sigkill_with_smtp_down_then_restart_delivers_the_email(db: str, tmp_pat
             [created] = response.json()
             failing = wait_for(
                 lambda: (s := _email_status(host.url, host.headers(), created["id"])) and s["attempts"] >= 2 and s,
-                30, "two failed SMTP attempts",
+                30,
+                "two failed SMTP attempts",
             )
             assert failing["status"] == "failed" and failing["lastError"]
             host.kill_all()
@@ -86,8 +100,11 @@ def test_sigkill_with_smtp_down_then_restart_delivers_the_email(db: str, tmp_pat
         with serve(config, tmp_path, name="second") as again:
             [message] = wait_for(lambda: sink.messages, 60, "the email after the restart")
             assert message["To"] == "jane@example.com" and message["Subject"] == "survives SIGKILL"
-            status = wait_for(lambda: (s := _email_status(again.url, again.headers(), created["id"]))
-                              and s["status"] == "sent" and s, 30, "the delivery log to say sent")
+            status = wait_for(
+                lambda: (s := _email_status(again.url, again.headers(), created["id"])) and s["status"] == "sent" and s,
+                30,
+                "the delivery log to say sent",
+            )
             assert message["Message-ID"] == f"<{status['deliveryId']}.0@example.com>"
             time.sleep(0.5)  # a duplicate would come within a poll or two
             assert len(sink.messages) == 1

@@ -82,8 +82,16 @@ async def _stored(dsn: str, ids: list[str]) -> set[str]:
 
 def test_postgres_restart_under_load(tmp_path: Path, private_postgres: PrivatePostgres) -> None:
     org = tmp_path / "org.yaml"
-    org.write_text(yaml.safe_dump({"apiVersion": "backstage.io/v1alpha1", "kind": "User",
-                                   "metadata": {"name": "loader"}, "spec": {"memberOf": []}}))
+    org.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "User",
+                "metadata": {"name": "loader"},
+                "spec": {"memberOf": []},
+            }
+        )
+    )
     prefix = f"gr_{uuid.uuid4().hex[:6]}_"
     database = {"client": "pg", "connection": private_postgres.connection, "prefix": prefix}
     config = host_config(tmp_path, database=database, catalog={"locations": [{"type": "file", "target": str(org)}]})
@@ -95,8 +103,11 @@ def test_postgres_restart_under_load(tmp_path: Path, private_postgres: PrivatePo
             wait_for(lambda: load.ok_since(0) >= 20, 60, "sends to succeed before the restart")
             private_postgres.stop("fast")
             stopped = time.monotonic()
-            wait_for(lambda: any(status == 503 for at, status, _, _ in load.answers if at > stopped), 30,
-                     "a 503 while PostgreSQL is down")
+            wait_for(
+                lambda: any(status == 503 for at, status, _, _ in load.answers if at > stopped),
+                30,
+                "a 503 while PostgreSQL is down",
+            )
             private_postgres.start()
             restarted = time.monotonic()
             wait_for(lambda: load.ok_since(restarted) >= 20, 60, "sends to succeed again after the restart")

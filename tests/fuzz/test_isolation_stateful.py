@@ -57,9 +57,7 @@ class IsolationMachine(RuleBasedStateMachine):
         self.auth_b = {"Authorization": self.host.bearer(self.user_b)}
         self.auth_service = {"Authorization": self.host.service_bearer}
         #: B's expected view: every visible id with its marks.
-        self.b_view: dict[str, Flags] = {
-            item["id"]: Flags() for item in self._list(self.auth_b)["notifications"]
-        }
+        self.b_view: dict[str, Flags] = {item["id"]: Flags() for item in self._list(self.auth_b)["notifications"]}
         self.b_personal: set[str] = set()
         self.broadcasts: set[str] = set()  # those of this run
         self.a_personal: set[str] = set()
@@ -107,8 +105,11 @@ class IsolationMachine(RuleBasedStateMachine):
 
     # -- the service -----------------------------------------------------------------
 
-    @rule(to=st.sampled_from(TARGETS), scope=st.sampled_from(SCOPES), severity=st.sampled_from(
-        ("critical", "high", "normal", "low")))
+    @rule(
+        to=st.sampled_from(TARGETS),
+        scope=st.sampled_from(SCOPES),
+        severity=st.sampled_from(("critical", "high", "normal", "low")),
+    )
     def send(self, to: str, scope: str | None, severity: str) -> None:
         """The service sends to A, to B, to both (plus a group), or to everyone."""
         if to == "everyone":
@@ -119,8 +120,9 @@ class IsolationMachine(RuleBasedStateMachine):
         payload: dict[str, Any] = {"title": f"for {to}", "topic": f"topic-{to}", "severity": severity}
         if scope is not None:
             payload["scope"] = f"{self.run}-{scope}"
-        response = self.client.post("/notifications", json={"recipients": recipients, "payload": payload},
-                                    headers=self.auth_service)
+        response = self.client.post(
+            "/notifications", json={"recipients": recipients, "payload": payload}, headers=self.auth_service
+        )
         assert response.status_code == 200, response.text
         created = response.json()
         if to == "everyone":
@@ -158,13 +160,21 @@ class IsolationMachine(RuleBasedStateMachine):
 
     # -- user A ----------------------------------------------------------------------
 
-    @rule(read=st.sampled_from((None, "true", "false")), saved=st.sampled_from((None, "true", "false")),
-          search=st.sampled_from((None, "for B", "for", "B")), topic=st.sampled_from((None, B_TOPIC, "topic-both")),
-          minimum=st.sampled_from((None, "low", "critical")), limit=st.sampled_from((None, 0, 1, 5)))
+    @rule(
+        read=st.sampled_from((None, "true", "false")),
+        saved=st.sampled_from((None, "true", "false")),
+        search=st.sampled_from((None, "for B", "for", "B")),
+        topic=st.sampled_from((None, B_TOPIC, "topic-both")),
+        minimum=st.sampled_from((None, "low", "critical")),
+        limit=st.sampled_from((None, 0, 1, 5)),
+    )
     def a_lists(self, **filters: Any) -> None:
         """A lists with filters: never one of B's personal notifications, never B's topic."""
-        params = {("minimumSeverity" if key == "minimum" else key): value
-                  for key, value in filters.items() if value is not None}
+        params = {
+            ("minimumSeverity" if key == "minimum" else key): value
+            for key, value in filters.items()
+            if value is not None
+        }
         body = self._list(self.auth_a, **params)
         self._assert_no_b_personal(body["notifications"])
         if filters["topic"] == B_TOPIC:
@@ -199,9 +209,20 @@ class IsolationMachine(RuleBasedStateMachine):
     @rule(enabled=st.booleans(), topic_enabled=st.booleans())
     def a_saves_settings(self, enabled: bool, topic_enabled: bool) -> None:
         """A turns the service (or one of B's topics) off or on for itself."""
-        settings_body = {"channels": [{"id": "Web", "origins": [{
-            "id": ORIGIN, "enabled": enabled, "topics": [{"id": B_TOPIC, "enabled": topic_enabled}],
-        }]}]}
+        settings_body = {
+            "channels": [
+                {
+                    "id": "Web",
+                    "origins": [
+                        {
+                            "id": ORIGIN,
+                            "enabled": enabled,
+                            "topics": [{"id": B_TOPIC, "enabled": topic_enabled}],
+                        }
+                    ],
+                }
+            ]
+        }
         response = self.client.post("/settings", json=settings_body, headers=self.auth_a)
         assert response.status_code == 200, response.text
 
@@ -226,8 +247,9 @@ class IsolationMachine(RuleBasedStateMachine):
     def b_sees_exactly_its_model(self) -> None:
         """B's list, marks and status are exactly what the sends and B's own updates produced."""
         body = self._list(self.auth_b)
-        seen = {item["id"]: Flags(item["read"] is not None, item["saved"] is not None)
-                for item in body["notifications"]}
+        seen = {
+            item["id"]: Flags(item["read"] is not None, item["saved"] is not None) for item in body["notifications"]
+        }
         assert seen == self.b_view
         assert body["totalCount"] == len(self.b_view)
         assert all(item["user"] in (self.user_b, None) for item in body["notifications"])

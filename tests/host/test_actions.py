@@ -28,12 +28,25 @@ def math_plugin() -> Any:
             async def add(input: AddInput, credentials: Any) -> dict[str, Any]:
                 return {"sum": input.a + input.b, "caller": credentials.principal.display}
 
-            actions.register(name="add", title="Add", description="Adds two numbers", input_model=AddInput,
-                             output_model=AddOutput, action=add, allow=("user", "service"),
-                             attributes={"readOnly": True})
-            actions.register(name="broken", title="Broken", description="Returns the wrong shape",
-                             input_model=AddInput, output_model=AddOutput, action=lambda: {"nope": 1},
-                             allow=("service",))
+            actions.register(
+                name="add",
+                title="Add",
+                description="Adds two numbers",
+                input_model=AddInput,
+                output_model=AddOutput,
+                action=add,
+                allow=("user", "service"),
+                attributes={"readOnly": True},
+            )
+            actions.register(
+                name="broken",
+                title="Broken",
+                description="Returns the wrong shape",
+                input_model=AddInput,
+                output_model=AddOutput,
+                action=lambda: {"nope": 1},
+                allow=("service",),
+            )
 
         reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
 
@@ -52,8 +65,9 @@ async def test_list_and_invoke_actions() -> None:
 
         ok = await host.client.post(f"{base}/math:add/invoke", json={"a": 2, "b": 3}, headers=host.service_headers)
         assert ok.json() == {"output": {"sum": 5, "caller": "test-service"}}
-        as_user = await host.client.post(f"{base}/math:add/invoke", json={"a": 1, "b": 1},
-                                         headers=await host.user_headers("user:default/jane"))
+        as_user = await host.client.post(
+            f"{base}/math:add/invoke", json={"a": 1, "b": 1}, headers=await host.user_headers("user:default/jane")
+        )
         assert as_user.json()["output"]["caller"] == "user:default/jane"
 
         anonymous = await host.client.post(f"{base}/math:add/invoke", json={"a": 1, "b": 1})
@@ -65,13 +79,17 @@ async def test_list_and_invoke_actions() -> None:
         assert bad.status_code == 400
         assert bad.json()["error"]["message"].startswith('Invalid input to action "math:add"')
         assert "b: Field required" in bad.json()["error"]["message"]
-        user_on_service_action = await host.client.post(f"{base}/math:broken/invoke", json={"a": 1, "b": 2},
-                                                        headers=await host.user_headers("user:default/jane"))
+        user_on_service_action = await host.client.post(
+            f"{base}/math:broken/invoke", json={"a": 1, "b": 2}, headers=await host.user_headers("user:default/jane")
+        )
         assert user_on_service_action.status_code == 403
         assert user_on_service_action.json()["error"] == {
-            "name": "NotAllowedError", "message": "Action \"math:broken\" does not allow 'user' credentials"}
-        broken = await host.client.post(f"{base}/math:broken/invoke", json={"a": 1, "b": 2},
-                                        headers=host.service_headers)
+            "name": "NotAllowedError",
+            "message": "Action \"math:broken\" does not allow 'user' credentials",
+        }
+        broken = await host.client.post(
+            f"{base}/math:broken/invoke", json={"a": 1, "b": 2}, headers=host.service_headers
+        )
         assert broken.status_code == 400
         assert 'Invalid output from action "math:broken"' in broken.json()["error"]["message"]
 
@@ -83,8 +101,9 @@ async def test_an_action_without_a_valid_policy_fails_at_registration(allow: Any
     def register(reg: Any) -> None:
         def init(actions: Any) -> None:
             extra = {} if allow is None else {"allow": allow}
-            actions.register(name="open", title="Open", description="No policy", input_model=AddInput,
-                             action=lambda: {}, **extra)
+            actions.register(
+                name="open", title="Open", description="No policy", input_model=AddInput, action=lambda: {}, **extra
+            )
 
         reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
 

@@ -39,8 +39,12 @@ def write_config(tmp_path: Path, extra: dict | None = None) -> Path:
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
     config = write_config(tmp_path, {"events": {"bus": "redis", "redis": {"url": "redis://127.0.0.1:6379/0"}}})
-    proc = subprocess.Popen([*GREENROOM, "start", "--config", str(config), "--workers", "2", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [*GREENROOM, "start", "--config", str(config), "--workers", "2", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -80,25 +84,38 @@ def test_start_serves_health_with_two_workers(served: tuple[str, subprocess.Pope
 
 def test_start_refuses_sqlite_with_two_workers_and_no_bus(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = subprocess.run([*GREENROOM, "start", "--config", str(config), "--workers", "2", "--port",
-                             str(free_port())], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*GREENROOM, "start", "--config", str(config), "--workers", "2", "--port", str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "SQLite with more than one worker needs events.bus: redis or postgres" in result.stderr
 
 
 def test_config_check(tmp_path: Path) -> None:
     good = write_config(tmp_path)
-    result = subprocess.run([*GREENROOM, "config", "check", "--config", str(good), "--print"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*GREENROOM, "config", "check", "--config", str(good), "--print"], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     assert "Config OK" in result.stdout
     assert "cli-test-token" not in result.stdout  # secrets are redacted
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text(yaml.safe_dump({"backend": {"auth": {"externalAccess": [
-        {"type": "static", "options": {"token": "short", "subject": "x"}}]}}}))
-    result = subprocess.run([*GREENROOM, "config", "check", "--config", str(bad)],
-                            capture_output=True, text=True, timeout=60)
+    bad.write_text(
+        yaml.safe_dump(
+            {
+                "backend": {
+                    "auth": {"externalAccess": [{"type": "static", "options": {"token": "short", "subject": "x"}}]}
+                }
+            }
+        )
+    )
+    result = subprocess.run(
+        [*GREENROOM, "config", "check", "--config", str(bad)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     assert "at least 8 characters" in result.stderr
 
@@ -106,20 +123,28 @@ def test_config_check(tmp_path: Path) -> None:
     env.pop("GREENROOM_MISSING_VAR", None)
     missing = tmp_path / "missing.yaml"
     missing.write_text("app:\n  title: ${GREENROOM_MISSING_VAR}\n")
-    result = subprocess.run([*GREENROOM, "config", "check", "--config", str(missing)],
-                            capture_output=True, text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [*GREENROOM, "config", "check", "--config", str(missing)], capture_output=True, text=True, timeout=60, env=env
+    )
     assert result.returncode == 1
     assert "GREENROOM_MISSING_VAR" in result.stderr
 
 
 def test_config_check_print_redacts_passwords_inside_urls(tmp_path: Path) -> None:
     config = tmp_path / "urls.yaml"
-    config.write_text(yaml.safe_dump({
-        "backend": {"database": {"client": "pg", "connection": "postgresql://greenroom:pg-s3cret%40x@db:5432/gr"}},
-        "events": {"bus": "redis", "redis": {"url": "redis://:redis-s3cret@cache:6379/0"}},
-    }))
-    result = subprocess.run([*GREENROOM, "config", "check", "--config", str(config), "--print"],
-                            capture_output=True, text=True, timeout=60)
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "backend": {
+                    "database": {"client": "pg", "connection": "postgresql://greenroom:pg-s3cret%40x@db:5432/gr"}
+                },
+                "events": {"bus": "redis", "redis": {"url": "redis://:redis-s3cret@cache:6379/0"}},
+            }
+        )
+    )
+    result = subprocess.run(
+        [*GREENROOM, "config", "check", "--config", str(config), "--print"], capture_output=True, text=True, timeout=60
+    )
     assert "pg-s3cret" not in result.stdout + result.stderr and "redis-s3cret" not in result.stdout + result.stderr
     printed = yaml.safe_load(result.stdout.split("Config OK")[0])
     assert printed["backend"]["database"]["connection"] == "postgresql://greenroom:***@db:5432/gr"
@@ -128,7 +153,8 @@ def test_config_check_print_redacts_passwords_inside_urls(tmp_path: Path) -> Non
 
 def test_migrate_creates_the_databases(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    result = subprocess.run([*GREENROOM, "migrate", "--config", str(config)], capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [*GREENROOM, "migrate", "--config", str(config)], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "data" / "auth.sqlite").exists()

@@ -66,7 +66,11 @@ def test_config_check_never_shows_a_rejected_secret() -> None:
         client_secret: str = Field(pattern="^whsec_")
         label: int
 
-    findings = [str(f) for f in check_sections(
-        {"s": {"apiToken": "tok-9f8e7d", "clientSecret": "hunter2-hunter2", "label": "shown"}}, {"s": Section})]
+    findings = [
+        str(f)
+        for f in check_sections(
+            {"s": {"apiToken": "tok-9f8e7d", "clientSecret": "hunter2-hunter2", "label": "shown"}}, {"s": Section}
+        )
+    ]
     assert len(findings) == 3 and "(got 'shown')" in " ".join(findings)
     assert "tok-9f8e7d" not in " ".join(findings) and "hunter2" not in " ".join(findings)

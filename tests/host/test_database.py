@@ -24,8 +24,10 @@ class Notes:
         body = await req.get_media()
         engine = await self._database.get_engine()
         async with engine.begin() as conn:
-            await conn.execute(sa.text("INSERT INTO notes (body, author) VALUES (:b, :a)"),
-                               {"b": body["body"], "a": body.get("author")})
+            await conn.execute(
+                sa.text("INSERT INTO notes (body, author) VALUES (:b, :a)"),
+                {"b": body["body"], "a": body.get("author")},
+            )
         resp.status = 201
 
     async def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -33,8 +35,11 @@ class Notes:
         async with engine.connect() as conn:
             rows = (await conn.execute(sa.text("SELECT body, author FROM notes ORDER BY id"))).all()
             tables = await conn.run_sync(lambda sync: sa.inspect(sync).get_table_names())
-        resp.media = {"notes": [list(r) for r in rows], "tables": sorted(tables),
-                      "postgres": self._database.is_postgres}
+        resp.media = {
+            "notes": [list(r) for r in rows],
+            "tables": sorted(tables),
+            "postgres": self._database.is_postgres,
+        }
 
 
 def notes_plugin(plugin_id: str) -> Any:
@@ -110,8 +115,9 @@ async def test_workers_booting_together_create_the_schema_once() -> None:
     for attempt in range(5):
         prefix = f"gr_race_{attempt}_"
         await drop_pg_schemas(prefix)
-        managers = [DatabaseManager(Config(base_config("postgres", port=0, data_dir="", prefix=prefix)))
-                    for _ in range(6)]
+        managers = [
+            DatabaseManager(Config(base_config("postgres", port=0, data_dir="", prefix=prefix))) for _ in range(6)
+        ]
         try:
             engines = await asyncio.gather(*(m.for_plugin("notes").get_engine() for m in managers))
             assert len(engines) == 6

@@ -91,14 +91,20 @@ class TcpProxy:
 
 
 @contextlib.asynccontextmanager
-async def host_behind_proxy(extra: dict[str, Any] | None = None,
-                            features: list[Any] | None = None) -> AsyncIterator[tuple[HostHandle, TcpProxy]]:
+async def host_behind_proxy(
+    extra: dict[str, Any] | None = None, features: list[Any] | None = None
+) -> AsyncIterator[tuple[HostHandle, TcpProxy]]:
     proxy = TcpProxy()
     await proxy.start()
-    config = deep_merge(notifications_config(), {"backend": {
-        "database": {"connection": {"port": proxy.port}},
-        "health": {"databaseProbeInterval": {"milliseconds": 200}},
-    }})
+    config = deep_merge(
+        notifications_config(),
+        {
+            "backend": {
+                "database": {"connection": {"port": proxy.port}},
+                "health": {"databaseProbeInterval": {"milliseconds": 200}},
+            }
+        },
+    )
     try:
         async with start_host("postgres", config=deep_merge(config, extra or {}), features=features or []) as host:
             yield host, proxy
@@ -110,8 +116,10 @@ def _assert_unavailable(response: httpx.Response) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["retry-after"] == "5"
     body = response.json()
-    assert body["error"] == {"name": "ServiceUnavailableError",
-                             "message": "The service is temporarily unavailable, try again later"}
+    assert body["error"] == {
+        "name": "ServiceUnavailableError",
+        "message": "The service is temporarily unavailable, try again later",
+    }
     assert body["response"] == {"statusCode": 503}
     assert "SQL" not in response.text and "SELECT" not in response.text
 
@@ -122,6 +130,7 @@ async def _readiness(host: HostHandle) -> int:
 
 async def _until_readiness(host: HostHandle, status: int) -> None:
     """Wait (bounded) for readiness to report ``status``: the probe runs every 200 ms."""
+
     async def wait() -> None:
         while await _readiness(host) != status:
             await asyncio.sleep(0.05)
@@ -132,19 +141,33 @@ async def _until_readiness(host: HostHandle, status: int) -> None:
 async def test_database_down_gives_503_and_recovers() -> None:
     async with host_behind_proxy() as (host, proxy):
         user = await host.user_headers(JANE)
-        assert (await host.client.post("/api/notifications", headers=host.service_headers,
-                                       json={"recipients": TEAM, "payload": {"title": "before"}})).status_code == 200
+        assert (
+            await host.client.post(
+                "/api/notifications",
+                headers=host.service_headers,
+                json={"recipients": TEAM, "payload": {"title": "before"}},
+            )
+        ).status_code == 200
         assert await _readiness(host) == 200
 
         await proxy.cut()
         _assert_unavailable(await host.client.get("/api/notifications", headers=user))
         _assert_unavailable(await host.client.get("/api/notifications/status", headers=user))
         # the group send resolves recipients in the catalog's database: 503 too, not a 400 with SQL in it
-        _assert_unavailable(await host.client.post("/api/notifications", headers=host.service_headers,
-                                                   json={"recipients": TEAM, "payload": {"title": "during"}}))
-        _assert_unavailable(await host.client.post("/api/notifications", headers=host.service_headers,
-                                                   json={"recipients": {"type": "broadcast"},
-                                                         "payload": {"title": "during"}}))
+        _assert_unavailable(
+            await host.client.post(
+                "/api/notifications",
+                headers=host.service_headers,
+                json={"recipients": TEAM, "payload": {"title": "during"}},
+            )
+        )
+        _assert_unavailable(
+            await host.client.post(
+                "/api/notifications",
+                headers=host.service_headers,
+                json={"recipients": {"type": "broadcast"}, "payload": {"title": "during"}},
+            )
+        )
         await _until_readiness(host, 503)
 
         await proxy.start()

@@ -18,8 +18,18 @@ from tests.conftest import start_host, startup_error
 ROOT = Path(__file__).parents[2]
 ORG = ROOT / "examples" / "catalog" / "org.yaml"
 GREENROOM = [sys.executable, "-m", "host.cli"]
-FRESH_TOKEN = {"backend": {"auth": {"externalAccess": [
-    {"type": "static", "options": {"token": "fresh-token-b1946ac92492d2347c6235b4d2611184", "subject": "ci"}}]}}}
+FRESH_TOKEN = {
+    "backend": {
+        "auth": {
+            "externalAccess": [
+                {
+                    "type": "static",
+                    "options": {"token": "fresh-token-b1946ac92492d2347c6235b4d2611184", "subject": "ci"},
+                }
+            ]
+        }
+    }
+}
 
 
 def production(extra: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -35,9 +45,13 @@ async def test_production_disables_the_guest_whatever_greenroom_env_says(monkeyp
     async with start_host(plugins=["auth"], config=production()) as host:
         guest = await host.client.post("/api/auth/guest/refresh")
         assert guest.status_code == 404
-        assert guest.json()["error"] == {"name": "NotFoundError", "message": "The guest provider is disabled in production"}
-    allowed = production({"auth": {"environment": "production",
-                                   "providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}}})
+        assert guest.json()["error"] == {
+            "name": "NotFoundError",
+            "message": "The guest provider is disabled in production",
+        }
+    allowed = production(
+        {"auth": {"environment": "production", "providers": {"guest": {"dangerouslyAllowOutsideDevelopment": True}}}}
+    )
     async with start_host(plugins=["auth"], config=allowed) as host:
         assert (await host.client.post("/api/auth/guest/refresh")).status_code == 200
 
@@ -54,16 +68,24 @@ async def test_proxy_without_a_secret_refuses_to_start_in_production(tmp_path: P
     no_secret = production({"auth": {"environment": "production", "providers": {"proxy": {"allowUnknownUsers": True}}}})
     message = await startup_error(tmp_path, config=no_secret, plugins=["auth"])
     assert "auth.providers.proxy has no secret" in message
-    opted_in = production({"auth": {"environment": "production", "providers": {"proxy": {
-        "allowUnknownUsers": True, "dangerouslyAllowWithoutSecret": True}}}})
+    opted_in = production(
+        {
+            "auth": {
+                "environment": "production",
+                "providers": {"proxy": {"allowUnknownUsers": True, "dangerouslyAllowWithoutSecret": True}},
+            }
+        }
+    )
     async with start_host(plugins=["auth"], config=opted_in) as host:
         ok = await host.client.get("/api/auth/proxy/refresh", headers={"x-forwarded-user": "jane"})
         assert ok.status_code == 200
 
 
 async def test_proxy_signs_in_only_catalog_users_unless_configured(tmp_path: Path) -> None:
-    catalog = {"catalog": {"locations": [{"type": "file", "target": str(ORG)}]},
-               "auth": {"providers": {"proxy": {"secret": "proxy-secret-0123"}}}}
+    catalog = {
+        "catalog": {"locations": [{"type": "file", "target": str(ORG)}]},
+        "auth": {"providers": {"proxy": {"secret": "proxy-secret-0123"}}},
+    }
     secret = {"x-greenroom-proxy-secret": "proxy-secret-0123"}
     async with start_host(plugins=["auth", "catalog", "catalog-auth-resolver"], config=catalog) as host:
         known = await host.client.get("/api/auth/proxy/refresh", headers={**secret, "x-forwarded-user": "Alice"})
@@ -77,15 +99,15 @@ async def test_proxy_signs_in_only_catalog_users_unless_configured(tmp_path: Pat
         anyone = await host.client.get("/api/auth/proxy/refresh", headers={**secret, "x-forwarded-user": "mallory"})
         assert anyone.status_code == 200
     # without a catalog nobody can be checked: refuse to start rather than sign in anyone
-    message = await startup_error(tmp_path, config={"auth": {"providers": {"proxy": {"secret": "proxy-secret-0123"}}}},
-                                  plugins=["auth"])
+    message = await startup_error(
+        tmp_path, config={"auth": {"providers": {"proxy": {"secret": "proxy-secret-0123"}}}}, plugins=["auth"]
+    )
     assert "auth.providers.proxy signs in only users found in the catalog" in message
 
 
 def config_check(*configs: Path) -> subprocess.CompletedProcess[str]:
     args = [arg for path in configs for arg in ("--config", str(path))]
-    return subprocess.run([*GREENROOM, "config", "check", *args], capture_output=True, text=True, timeout=60,
-                          cwd=ROOT)
+    return subprocess.run([*GREENROOM, "config", "check", *args], capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
 def test_shipped_configs_split_production_from_development(tmp_path: Path) -> None:
@@ -102,16 +124,23 @@ def test_shipped_configs_split_production_from_development(tmp_path: Path) -> No
 def test_production_refuses_published_tokens(tmp_path: Path) -> None:
     """Merging the development file into a production start fails on its published token, in check and start."""
     prod = tmp_path / "app-config.production.yaml"
-    prod.write_text(yaml.safe_dump({"auth": {"environment": "production"},
-                                    "backend": {"database": {"connection": {"directory": str(tmp_path / "d")}}}}))
+    prod.write_text(
+        yaml.safe_dump(
+            {
+                "auth": {"environment": "production"},
+                "backend": {"database": {"connection": {"directory": str(tmp_path / "d")}}},
+            }
+        )
+    )
     configs = (ROOT / "app-config.yaml", ROOT / "app-config.local.yaml", prod)
     checked = config_check(*configs)
     assert checked.returncode == 1
     assert "The static token of subject 'curl' in backend.auth.externalAccess is published" in checked.stderr
     assert "dev-service-token-change-me" not in checked.stderr + checked.stdout
     args = [arg for path in configs for arg in ("--config", str(path))]
-    started = subprocess.run([*GREENROOM, "start", *args, "--port", "0"], capture_output=True, text=True,
-                             timeout=60, cwd=ROOT)
+    started = subprocess.run(
+        [*GREENROOM, "start", *args, "--port", "0"], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
     assert started.returncode == 1 and "is published in Greenroom's repository" in started.stderr
 
 
@@ -131,15 +160,30 @@ def test_an_unknown_environment_is_a_config_error(tmp_path: Path) -> None:
 
 
 async def test_the_host_itself_refuses_published_tokens(tmp_path: Path) -> None:
-    config = {"auth": {"environment": "production"}, "backend": {"auth": {"externalAccess": [
-        {"type": "static", "options": {"token": "test-service-token-0123456789", "subject": "t"}}]}}}
+    config = {
+        "auth": {"environment": "production"},
+        "backend": {
+            "auth": {
+                "externalAccess": [
+                    {"type": "static", "options": {"token": "test-service-token-0123456789", "subject": "t"}}
+                ]
+            }
+        },
+    }
     assert "is published in Greenroom's repository" in await startup_error(tmp_path, config=config, plugins=["auth"])
 
 
 def test_every_token_in_the_repository_is_known_as_published() -> None:
     """A static token added to a config, doc, test or bench must join ``PUBLISHED_TOKENS``."""
-    files = [*ROOT.glob("*.yaml"), *ROOT.glob("*.md"), *ROOT.glob("docs/*.md"), *ROOT.glob("examples/**/*.yaml"),
-             *ROOT.glob("plugins/*/examples/*.yaml"), ROOT / "tests" / "conftest.py", *ROOT.glob("bench/*.py")]
+    files = [
+        *ROOT.glob("*.yaml"),
+        *ROOT.glob("*.md"),
+        *ROOT.glob("docs/*.md"),
+        *ROOT.glob("examples/**/*.yaml"),
+        *ROOT.glob("plugins/*/examples/*.yaml"),
+        ROOT / "tests" / "conftest.py",
+        *ROOT.glob("bench/*.py"),
+    ]
     pattern = re.compile(r"""(?:\btoken:\s*|TOKEN\s*=\s*"?)([A-Za-z0-9][A-Za-z0-9_.~+/-]{7,})""")
     found = {match for path in files for match in pattern.findall(path.read_text())}
     assert found and found <= PUBLISHED_TOKENS, found - PUBLISHED_TOKENS

@@ -29,8 +29,7 @@ def whoami_plugin(plugin_id: str = "whoami") -> Any:
             router.add_route("/public/me", WhoAmI(http_auth))
             router.add_auth_policy("/public/*", allow="unauthenticated")
 
-        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
-                          init=init)
+        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth}, init=init)
 
     return create_backend_plugin(plugin_id, register)
 
@@ -95,12 +94,20 @@ async def test_proxy_provider_requires_the_shared_secret() -> None:
 
 
 async def test_access_restrictions_keep_a_token_out_of_other_plugins() -> None:
-    config = {"backend": {"auth": {"externalAccess": [
-        {"type": "static", "options": {"token": "restricted-token-1", "subject": "ci"},
-         "accessRestrictions": [{"plugin": "whoami"}]},
-    ]}}}
-    async with start_host(plugins=["auth"], features=[whoami_plugin(), whoami_plugin("other")],
-                          config=config) as host:
+    config = {
+        "backend": {
+            "auth": {
+                "externalAccess": [
+                    {
+                        "type": "static",
+                        "options": {"token": "restricted-token-1", "subject": "ci"},
+                        "accessRestrictions": [{"plugin": "whoami"}],
+                    },
+                ]
+            }
+        }
+    }
+    async with start_host(plugins=["auth"], features=[whoami_plugin(), whoami_plugin("other")], config=config) as host:
         headers = {"Authorization": "Bearer restricted-token-1"}
         assert (await host.client.get("/api/whoami/me", headers=headers)).json()["who"] == "ci"
         denied = await host.client.get("/api/other/me", headers=headers)
@@ -116,8 +123,11 @@ async def test_health_and_unknown_routes() -> None:
         assert (await host.client.get("/.backstage/health/v1/liveness")).json() == {"status": "ok"}
         assert (await host.client.get("/.backstage/health/v1/readiness")).json() == {"status": "ok"}
         # As Backstage's notFound handler: 404 with an empty body, for unknown paths, methods and plugins.
-        for method, path in [("GET", "/api/whoami/nothing-here"), ("PUT", "/api/whoami/whoami"),
-                             ("GET", "/api/unknown-plugin/x")]:
+        for method, path in [
+            ("GET", "/api/whoami/nothing-here"),
+            ("PUT", "/api/whoami/whoami"),
+            ("GET", "/api/unknown-plugin/x"),
+        ]:
             missing = await host.client.request(method, path, headers=host.service_headers)
             assert (missing.status_code, missing.content) == (404, b""), (method, path)
 
@@ -143,23 +153,29 @@ def echo_plugin() -> Any:
 async def test_bodies_are_json_only() -> None:
     """Form-urlencoded, other and missing media types are a 400 as in Backstage (no cross-site form posts)."""
     async with start_host(plugins=["auth"], features=[echo_plugin()]) as host:
-        for headers, media in [({"Content-Type": "application/x-www-form-urlencoded"},
-                                "application/x-www-form-urlencoded"),
-                               ({"Content-Type": "multipart/form-data; boundary=x"}, "multipart/form-data"),
-                               ({"Content-Type": "text/plain"}, "text/plain"), ({}, "undefined")]:
+        for headers, media in [
+            ({"Content-Type": "application/x-www-form-urlencoded"}, "application/x-www-form-urlencoded"),
+            ({"Content-Type": "multipart/form-data; boundary=x"}, "multipart/form-data"),
+            ({"Content-Type": "text/plain"}, "text/plain"),
+            ({}, "undefined"),
+        ]:
             response = await host.client.post("/api/echo/echo?a=1", content=b' {"a": [1, 2]}', headers=headers)
             assert response.status_code == 400, headers
             assert response.json() == {
                 "error": {"name": "InputError", "message": f"unsupported media type {media}"},
-                "request": {"method": "POST", "url": "/echo?a=1"}, "response": {"statusCode": 400}}
+                "request": {"method": "POST", "url": "/echo?a=1"},
+                "response": {"statusCode": 400},
+            }
         # No body and no Content-Type is no body, as Express reads it (the route's default).
         assert (await host.client.post("/api/echo/echo")).json() == {"got": None}
-        typed = await host.client.post("/api/echo/echo", content=b'{"a": 1}',
-                                       headers={"Content-Type": "application/json; charset=utf-8"})
+        typed = await host.client.post(
+            "/api/echo/echo", content=b'{"a": 1}', headers={"Content-Type": "application/json; charset=utf-8"}
+        )
         assert typed.json() == {"got": {"a": 1}}
         assert typed.headers["content-type"] == "application/json; charset=utf-8"
-        malformed = await host.client.post("/api/echo/echo", content=b"{not json",
-                                           headers={"Content-Type": "application/json"})
+        malformed = await host.client.post(
+            "/api/echo/echo", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
         assert malformed.status_code == 400
         assert malformed.json()["error"]["name"] == "InputError"
 
@@ -177,17 +193,37 @@ async def test_auth_policy_paths_are_exact_unless_they_end_in_a_wildcard() -> No
             router.add_auth_policy("/public")
             router.add_auth_policy("/items/:id/image")
             router.add_auth_policy("/open/*")
-            for route in ("/", "/admin", "/public", "/public/later", "/publicity", "/items/{id}/image",
-                          "/items/{id}/secret", "/items/{id}/image/raw", "/open", "/open/a/b", "/opener"):
+            for route in (
+                "/",
+                "/admin",
+                "/public",
+                "/public/later",
+                "/publicity",
+                "/items/{id}/image",
+                "/items/{id}/secret",
+                "/items/{id}/image/raw",
+                "/open",
+                "/open/a/b",
+                "/opener",
+            ):
                 router.add_route(route, Ok())
 
-        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
-                          init=init)
+        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth}, init=init)
 
     async with start_host(plugins=["auth"], features=[create_backend_plugin("policies", register)]) as host:
-        expected = {"/": 200, "/admin": 401, "/public": 200, "/public/later": 401, "/publicity": 401,
-                    "/items/7/image": 200, "/items/7/secret": 401, "/items/7/image/raw": 401,
-                    "/open": 200, "/open/a/b": 200, "/opener": 401}
+        expected = {
+            "/": 200,
+            "/admin": 401,
+            "/public": 200,
+            "/public/later": 401,
+            "/publicity": 401,
+            "/items/7/image": 200,
+            "/items/7/secret": 401,
+            "/items/7/image/raw": 401,
+            "/open": 200,
+            "/open/a/b": 200,
+            "/opener": 401,
+        }
         seen = {path: (await host.client.get(f"/api/policies{path}")).status_code for path in expected}
         assert seen == expected
 
@@ -213,8 +249,7 @@ def files_plugin() -> Any:
             router.add_auth_policy("/image", allow="user-cookie")
             router.add_auth_policy("/strict", allow="user-cookie")
 
-        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth},
-                          init=init)
+        reg.register_init(deps={"router": core_services.http_router, "http_auth": core_services.http_auth}, init=init)
 
     return create_backend_plugin("files", register)
 
@@ -228,8 +263,11 @@ async def test_user_cookie_policy_accepts_the_cookie_on_its_routes_only() -> Non
         assert issued.status_code == 200
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z", issued.json()["expiresAt"])
         set_cookie = issued.headers["set-cookie"]
-        assert re.fullmatch(r"backstage-auth=[\w-]+\.[\w-]+\.[\w-]+; Domain=127\.0\.0\.1; Path=/; Expires=[^;]+ GMT; "
-                            r"HttpOnly; Priority=High; SameSite=Lax", set_cookie), set_cookie
+        assert re.fullmatch(
+            r"backstage-auth=[\w-]+\.[\w-]+\.[\w-]+; Domain=127\.0\.0\.1; Path=/; Expires=[^;]+ GMT; "
+            r"HttpOnly; Priority=High; SameSite=Lax",
+            set_cookie,
+        ), set_cookie
         value = set_cookie.split(";")[0].split("=", 1)[1]
         cookie = {"Cookie": f"backstage-auth={value}"}
         host.client.cookies.clear()  # send the cookie explicitly, only where a request says so
@@ -240,8 +278,9 @@ async def test_user_cookie_policy_accepts_the_cookie_on_its_routes_only() -> Non
         forged = {"Cookie": f"backstage-auth={value[:-4]}AAAA"}
         assert (await host.client.get("/api/files/image", headers=forged)).status_code == 401
         # not on other routes, not as a bearer token, not where the handler does not accept limited access
-        assert (await host.client.get("/api/files/secret", headers=cookie)).json()["error"]["message"] == \
-            "Missing credentials"
+        assert (await host.client.get("/api/files/secret", headers=cookie)).json()["error"][
+            "message"
+        ] == "Missing credentials"
         as_bearer = await host.client.get("/api/files/secret", headers={"Authorization": f"Bearer {value}"})
         assert as_bearer.status_code == 401
         assert as_bearer.json()["error"]["message"] == "Illegal limited user token"
@@ -255,6 +294,8 @@ async def test_user_cookie_policy_accepts_the_cookie_on_its_routes_only() -> Non
         assert (await host.client.get(endpoint)).status_code == 401
         cleared = await host.client.delete(endpoint, headers=user)
         assert cleared.status_code == 204
-        assert cleared.headers["set-cookie"] == ("backstage-auth=; Domain=127.0.0.1; Path=/; "
-                                                 "Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Priority=High; "
-                                                 "SameSite=Lax")
+        assert cleared.headers["set-cookie"] == (
+            "backstage-auth=; Domain=127.0.0.1; Path=/; "
+            "Expires=Thu, 01 Jan 1970 00:00:00 GMT; HttpOnly; Priority=High; "
+            "SameSite=Lax"
+        )

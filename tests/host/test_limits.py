@@ -25,6 +25,7 @@ SHORT = {"backend": {"limits": {"headersTimeout": {"milliseconds": 500}, "keepAl
 
 async def _read_until_closed(reader: asyncio.StreamReader, timeout: float = 5.0) -> bytes:
     """Everything the server sends until it closes the connection (fails after ``timeout``)."""
+
     async def drain() -> bytes:
         data = b""
         while chunk := await reader.read(65536):
@@ -48,8 +49,10 @@ async def test_declared_body_over_the_limit_is_refused_before_it_is_sent() -> No
     async with start_host(plugins=["notifications", "signals", "auth", "catalog"]) as host:
         reader, writer = await _open(host.url)
         # 100 MB announced, nothing sent: the answer must come without the body, then the connection closes.
-        writer.write(b"POST /api/notifications/update HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: 100000000\r\n\r\n")
+        writer.write(
+            b"POST /api/notifications/update HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100000000\r\n\r\n"
+        )
         await writer.drain()
         raw = await _read_until_closed(reader)
         writer.close()
@@ -70,8 +73,10 @@ async def test_streamed_body_is_cut_off_once_it_passes_the_limit() -> None:
     async with start_host(config=config, plugins=["notifications", "signals", "auth", "catalog"]) as host:
         headers = await host.user_headers("user:default/jane")
         reader, writer = await _open(host.url)
-        writer.write(b"POST /api/notifications/update HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Transfer-Encoding: chunked\r\nAuthorization: " + headers["Authorization"].encode() + b"\r\n\r\n")
+        writer.write(
+            b"POST /api/notifications/update HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\nAuthorization: " + headers["Authorization"].encode() + b"\r\n\r\n"
+        )
         chunk = b'{"ids": [' + b'"a",' * 2000  # 8 kB: one chunk passes the 4 kB limit
         writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         await writer.drain()
@@ -189,10 +194,15 @@ async def test_websocket_messages_over_the_limit_close_the_socket() -> None:
 def test_greenroom_start_workers_apply_the_limits(tmp_path: Path) -> None:
     """The gunicorn worker reads ``backend.limits`` from the config files (not only the test harness)."""
     port = free_port()
-    config = write_config(tmp_path, {"backend": {"limits": {"headersTimeout": {"milliseconds": 500},
-                                                            "maxBodyBytes": 1000}}})
-    proc = subprocess.Popen([*GREENROOM, "start", "--config", str(config), "--workers", "1", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    config = write_config(
+        tmp_path, {"backend": {"limits": {"headersTimeout": {"milliseconds": 500}, "maxBodyBytes": 1000}}}
+    )
+    proc = subprocess.Popen(
+        [*GREENROOM, "start", "--config", str(config), "--workers", "1", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -214,8 +224,11 @@ def test_greenroom_start_workers_apply_the_limits(tmp_path: Path) -> None:
                 writer.close()
 
         assert asyncio.run(probe()).startswith(b"HTTP/1.1 408")
-        big = httpx.post(f"{url}/api/auth/guest/refresh", content=b"{" + b" " * 2000 + b"}",
-                         headers={"Content-Type": "application/json"})
+        big = httpx.post(
+            f"{url}/api/auth/guest/refresh",
+            content=b"{" + b" " * 2000 + b"}",
+            headers={"Content-Type": "application/json"},
+        )
         assert big.status_code == 413
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

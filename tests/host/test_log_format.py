@@ -23,18 +23,26 @@ TOKEN = "log-format-test-token-0123456789"
 def test_json_lines_with_request_ids_and_access_log(tmp_path: Path) -> None:
     port = free_port()
     config = tmp_path / "app-config.yaml"
-    config.write_text(yaml.safe_dump({
-        "backend": {
-            "database": {"connection": {"directory": str(tmp_path / "data")}},
-            "features": {"include": ["auth"]},
-            "logger": {"format": "json", "accessLog": True},
-            "auth": {"externalAccess": [{"type": "static", "options": {"token": TOKEN, "subject": "logs"}}]},
-        },
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "backend": {
+                    "database": {"connection": {"directory": str(tmp_path / "data")}},
+                    "features": {"include": ["auth"]},
+                    "logger": {"format": "json", "accessLog": True},
+                    "auth": {"externalAccess": [{"type": "static", "options": {"token": TOKEN, "subject": "logs"}}]},
+                },
+            }
+        )
+    )
     log = tmp_path / "stderr.log"
     with log.open("wb") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "host.cli", "start", "--config", str(config), "--port",
-                                 str(port)], stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "host.cli", "start", "--config", str(config), "--port", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -52,8 +60,9 @@ def test_json_lines_with_request_ids_and_access_log(tmp_path: Path) -> None:
         assert sent.headers["x-request-id"] == "ops-req-1"
         made = httpx.get(f"{url}/api/auth/.well-known/jwks.json")
         assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
-        service = httpx.get(f"{url}/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {TOKEN}",
-                                                                     "x-request-id": "ops-req-2"})
+        service = httpx.get(
+            f"{url}/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {TOKEN}", "x-request-id": "ops-req-2"}
+        )
         assert service.status_code == 403
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -69,12 +78,18 @@ def test_json_lines_with_request_ids_and_access_log(tmp_path: Path) -> None:
     assert {"greenroom", "gunicorn", "uvicorn"} <= services, services
     assert any(e.get("service") == "gunicorn" and "Booting worker" in e["message"] for e in entries)
     assert any(e.get("plugin") == "auth" for e in entries) or any(
-        "Plugin initialization" in e["message"] for e in entries)
+        "Plugin initialization" in e["message"] for e in entries
+    )
 
     access = {e.get("requestId"): e for e in entries if e.get("type") == "access"}
     assert access["ops-req-1"] | {"durationMs": 0} == {
-        **access["ops-req-1"], "method": "GET", "path": "/api/auth/v1/userinfo", "status": 401,
-        "principal": "none", "durationMs": 0}
+        **access["ops-req-1"],
+        "method": "GET",
+        "path": "/api/auth/v1/userinfo",
+        "status": 401,
+        "principal": "none",
+        "durationMs": 0,
+    }
     assert access["ops-req-2"]["principal"] == "service" and access["ops-req-2"]["status"] == 403
     assert access[made.headers["x-request-id"]]["path"] == "/api/auth/.well-known/jwks.json"
     assert TOKEN not in log.read_text()

@@ -50,8 +50,11 @@ def test_passwords_inside_urls_are_redacted_in_log_lines() -> None:
         logger = create_root_logger("info", "text")
         for formatter in (_TextFormatter(), _JsonFormatter()):
             handler.setFormatter(formatter)
-            logger.error("cannot connect to postgresql+asyncpg://greenroom:pg-Pass.word9@db.internal:5432/x",
-                         bus="redis://:redis-pass-7@cache:6379/0", plain="https://example.com:8443/a@b")
+            logger.error(
+                "cannot connect to postgresql+asyncpg://greenroom:pg-Pass.word9@db.internal:5432/x",
+                bus="redis://:redis-pass-7@cache:6379/0",
+                plain="https://example.com:8443/a@b",
+            )
     finally:
         base.removeHandler(handler)
         base.setLevel(previous)

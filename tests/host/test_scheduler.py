@@ -19,8 +19,9 @@ def ticking_plugin(runs: list[tuple[str, float, float]], name: str) -> Any:
                 await asyncio.sleep(0.05)
                 runs.append((name, start, time.monotonic()))
 
-            await scheduler.schedule_task(id="tick", frequency=timedelta(milliseconds=100),
-                                          timeout=timedelta(seconds=5), fn=tick)
+            await scheduler.schedule_task(
+                id="tick", frequency=timedelta(milliseconds=100), timeout=timedelta(seconds=5), fn=tick
+            )
 
         reg.register_init(deps={"scheduler": core_services.scheduler}, init=init)
 
@@ -53,10 +54,12 @@ async def test_trigger_and_local_tasks() -> None:
             async def local() -> None:
                 calls.append("local")
 
-            await scheduler.schedule_task(id="manual", frequency={"trigger": "manual"},
-                                          timeout=timedelta(seconds=5), fn=manual)
-            await scheduler.schedule_task(id="local", frequency=timedelta(hours=1), timeout=timedelta(seconds=5),
-                                          fn=local, scope="local")
+            await scheduler.schedule_task(
+                id="manual", frequency={"trigger": "manual"}, timeout=timedelta(seconds=5), fn=manual
+            )
+            await scheduler.schedule_task(
+                id="local", frequency=timedelta(hours=1), timeout=timedelta(seconds=5), fn=local, scope="local"
+            )
 
         reg.register_init(deps={"scheduler": core_services.scheduler}, init=init)
 

@@ -17,9 +17,9 @@ from tests.conftest import free_port, start_host
 #: What a Backstage backend sends on every response (observed, see docs/security.md).
 BACKSTAGE_HEADERS = {
     "content-security-policy": "default-src 'self';base-uri 'self';font-src 'self' https: data:;"
-                               "frame-ancestors 'self';img-src 'self' data:;object-src 'none';"
-                               "script-src 'self' 'unsafe-eval';script-src-attr 'none';"
-                               "style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
+    "frame-ancestors 'self';img-src 'self' data:;object-src 'none';"
+    "script-src 'self' 'unsafe-eval';script-src-attr 'none';"
+    "style-src 'self' https: 'unsafe-inline';upgrade-insecure-requests",
     "referrer-policy": "no-referrer",
     "strict-transport-security": "max-age=15552000; includeSubDomains",
     "x-content-type-options": "nosniff",
@@ -48,8 +48,11 @@ async def test_every_response_carries_backstages_security_headers() -> None:
         for response in responses:
             assert security_headers(response) == BACKSTAGE_HEADERS, (response.request.url, response.status_code)
         unauthorized = responses[1]
-        assert unauthorized.json() == {"error": {"name": "AuthenticationError", "message": "Missing credentials"},
-                                       "request": {"method": "GET", "url": "/"}, "response": {"statusCode": 401}}
+        assert unauthorized.json() == {
+            "error": {"name": "AuthenticationError", "message": "Missing credentials"},
+            "request": {"method": "GET", "url": "/"},
+            "response": {"statusCode": 401},
+        }
         # a page with its own, stricter policy keeps it
         page = await host.client.get("/notifications")
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -68,11 +71,23 @@ async def test_backend_csp_changes_directives() -> None:
 
 def test_greenroom_start_sends_no_server_header(tmp_path: Path) -> None:
     config = tmp_path / "app-config.yaml"
-    config.write_text(yaml.safe_dump({"backend": {"database": {"connection": {"directory": str(tmp_path / "data")}},
-                                                  "features": {"include": ["auth"]}}}))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "backend": {
+                    "database": {"connection": {"directory": str(tmp_path / "data")}},
+                    "features": {"include": ["auth"]},
+                }
+            }
+        )
+    )
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "host.cli", "start", "--config", str(config), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "host.cli", "start", "--config", str(config), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 60
         response = None

@@ -25,22 +25,32 @@ def caller_plugin() -> Any:
             creds = await self._http_auth.credentials(req, allow=("user",))
             base = await self._discovery.get_base_url("whoami")
             as_self = await self._auth.get_plugin_request_token(
-                on_behalf_of=self._auth.get_own_service_credentials(), target_plugin_id="whoami")
+                on_behalf_of=self._auth.get_own_service_credentials(), target_plugin_id="whoami"
+            )
             as_user = await self._auth.get_plugin_request_token(on_behalf_of=creds, target_plugin_id="whoami")
             wrong_target = await self._auth.get_plugin_request_token(
-                on_behalf_of=self._auth.get_own_service_credentials(), target_plugin_id="somewhere-else")
+                on_behalf_of=self._auth.get_own_service_credentials(), target_plugin_id="somewhere-else"
+            )
             async with httpx.AsyncClient() as client:
-                results = [await client.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"})
-                           for token in (as_self, as_user, wrong_target)]
+                results = [
+                    await client.get(f"{base}/me", headers={"Authorization": f"Bearer {token}"})
+                    for token in (as_self, as_user, wrong_target)
+                ]
             resp.media = {"base": base, "results": [[r.status_code, r.json()] for r in results]}
 
     def register(reg: Any) -> None:
         def init(router: Any, auth: Any, http_auth: Any, discovery: Any) -> None:
             router.add_route("/call", Call(auth, http_auth, discovery))
 
-        reg.register_init(deps={"router": core_services.http_router, "auth": core_services.auth,
-                                "http_auth": core_services.http_auth, "discovery": core_services.discovery},
-                          init=init)
+        reg.register_init(
+            deps={
+                "router": core_services.http_router,
+                "auth": core_services.auth,
+                "http_auth": core_services.http_auth,
+                "discovery": core_services.discovery,
+            },
+            init=init,
+        )
 
     return create_backend_plugin("caller", register)
 
@@ -57,9 +67,19 @@ async def test_plugin_to_plugin_credentials() -> None:
 
 
 async def test_discovery_overrides() -> None:
-    config = {"discovery": {"endpoints": [{"target": {"internal": "http://internal.example/{{pluginId}}",
-                                                      "external": "https://example.com/api/{{pluginId}}"},
-                                           "plugins": ["catalog"]}]}}
+    config = {
+        "discovery": {
+            "endpoints": [
+                {
+                    "target": {
+                        "internal": "http://internal.example/{{pluginId}}",
+                        "external": "https://example.com/api/{{pluginId}}",
+                    },
+                    "plugins": ["catalog"],
+                }
+            ]
+        }
+    }
     async with start_host(plugins=["auth"], config=config) as host:
         discovery = await host.backend.get_service(core_services.discovery, "auth")
         assert await discovery.get_base_url("catalog") == "http://internal.example/catalog"
@@ -84,15 +104,23 @@ async def test_internal_errors_hide_details_and_lifecycle_hooks_run() -> None:
             root_lifecycle.add_before_shutdown_hook(lambda: events.append("root before shutdown"))
             root_lifecycle.add_shutdown_hook(lambda: events.append("root shutdown"))
 
-        reg.register_init(deps={"router": core_services.http_router, "lifecycle": core_services.lifecycle,
-                                "root_lifecycle": core_services.root_lifecycle}, init=init)
+        reg.register_init(
+            deps={
+                "router": core_services.http_router,
+                "lifecycle": core_services.lifecycle,
+                "root_lifecycle": core_services.root_lifecycle,
+            },
+            init=init,
+        )
 
     async with start_host(plugins=["auth"], features=[create_backend_plugin("boom", register)]) as host:
         response = await host.client.get("/api/boom/boom")
         assert response.status_code == 500
-        assert response.json() == {"error": {"name": "Error", "message": "Internal Server Error"},
-                                   "request": {"method": "GET", "url": "/boom"},
-                                   "response": {"statusCode": 500}}
+        assert response.json() == {
+            "error": {"name": "Error", "message": "Internal Server Error"},
+            "request": {"method": "GET", "url": "/boom"},
+            "response": {"statusCode": 500},
+        }
         assert "hunter2" not in response.text and "Traceback" not in response.text
         assert events == ["plugin startup", "root startup"]
     assert events[2:] == ["root before shutdown", "plugin shutdown", "root shutdown"]
@@ -111,8 +139,10 @@ async def test_postgres_database_per_plugin_mode() -> None:
             assert (await host.client.get("/api/auth/guest/refresh")).status_code == 200
         conn = await asyncpg.connect(PG_DSN)
         try:
-            names = {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1",
-                                                             prefix + "%")}
+            names = {
+                r["datname"]
+                for r in await conn.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", prefix + "%")
+            }
         finally:
             await conn.close()
         assert names == {f"{prefix}auth"}

@@ -34,10 +34,13 @@ def sign_in_module() -> Any:
     return create_backend_module("auth", "test-sign-in", register)
 
 
-@pytest.mark.parametrize(("user", "expected"), [
-    ("user:default/root", ["user:default/root", "group:default/admins"]),
-    ("user:default/jane", ["user:default/jane", "group:default/everyone"]),
-])
+@pytest.mark.parametrize(
+    ("user", "expected"),
+    [
+        ("user:default/root", ["user:default/root", "group:default/admins"]),
+        ("user:default/jane", ["user:default/jane", "group:default/everyone"]),
+    ],
+)
 async def test_first_answer_wins_and_none_falls_through(user: str, expected: list[str]) -> None:
     config = {"auth": {"providers": {"guest": {"userEntityRef": user}}}}
     async with start_host(plugins=["auth"], config=config, features=[sign_in_module()]) as host:

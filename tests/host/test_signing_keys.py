@@ -53,13 +53,27 @@ async def test_signing_key_from_config_files(tmp_path: Path) -> None:
     signing_pem = generate_private_pem()
     (tmp_path / "signing.pem").write_text(signing_pem)
     previous = ec.generate_private_key(ec.SECP256R1())
-    (tmp_path / "previous.pub.pem").write_bytes(previous.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    (tmp_path / "previous.pub.pem").write_bytes(
+        previous.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     config_file = tmp_path / "keys.yaml"
-    config_file.write_text(yaml.safe_dump({"auth": {"keyStore": {"provider": "static", "static": {"keys": [
-        {"keyId": "primary", "privateKey": {"$file": "signing.pem"}},
-        {"keyId": "previous", "publicKeyFile": str(tmp_path / "previous.pub.pem")},
-    ]}}}}))
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "auth": {
+                    "keyStore": {
+                        "provider": "static",
+                        "static": {
+                            "keys": [
+                                {"keyId": "primary", "privateKey": {"$file": "signing.pem"}},
+                                {"keyId": "previous", "publicKeyFile": str(tmp_path / "previous.pub.pem")},
+                            ]
+                        },
+                    }
+                }
+            }
+        )
+    )
     keys = Config.load([config_file], include_defaults=False).as_dict()
     data = tmp_path / "data"
     async with start_host(plugins=["auth"], config=keys, data_dir=str(data)) as host:
@@ -87,11 +101,15 @@ async def count_key_reads(host: HostHandle, requests: int) -> tuple[list[int], l
     stranger = ec.generate_private_key(ec.SECP256R1())
     sa.event.listen(engine.sync_engine, "before_cursor_execute", count)
     try:
-        responses = await asyncio.gather(*(
-            host.client.get("/api/auth/v1/userinfo",
-                            headers={"Authorization": f"Bearer {user_token(stranger, str(uuid.uuid4()))}"})
-            for _ in range(requests)
-        ))
+        responses = await asyncio.gather(
+            *(
+                host.client.get(
+                    "/api/auth/v1/userinfo",
+                    headers={"Authorization": f"Bearer {user_token(stranger, str(uuid.uuid4()))}"},
+                )
+                for _ in range(requests)
+            )
+        )
     finally:
         sa.event.remove(engine.sync_engine, "before_cursor_execute", count)
     return [r.status_code for r in responses], statements
@@ -123,8 +141,9 @@ async def test_hosts_booting_together_share_one_signing_key() -> None:
         hosts: list[HostHandle] = list(await asyncio.gather(*(stack.enter_async_context(c) for c in contexts)))
         jwks = [(await host.client.get("/api/auth/.well-known/jwks.json")).json()["keys"] for host in hosts]
         assert len(jwks[0]) == 1 and jwks[0] == jwks[1]
-        tokens = [(await host.client.post("/api/auth/guest/refresh")).json()["backstageIdentity"]["token"]
-                  for host in hosts]
+        tokens = [
+            (await host.client.post("/api/auth/guest/refresh")).json()["backstageIdentity"]["token"] for host in hosts
+        ]
         for host, token in ((hosts[0], tokens[1]), (hosts[1], tokens[0])):
             answer = await host.client.get("/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 200, answer.text

@@ -34,8 +34,9 @@ def make_backend(tmp_path: Path, features: list[Any], config: dict[str, Any] | N
     return backend
 
 
-def plugin(plugin_id: str, deps: dict[str, Any] | None = None, init: Any = None,
-           extension_points: list[tuple[Any, Any]] = ()) -> Any:
+def plugin(
+    plugin_id: str, deps: dict[str, Any] | None = None, init: Any = None, extension_points: list[tuple[Any, Any]] = ()
+) -> Any:
     def register(reg: Any) -> None:
         for ep, impl in extension_points:
             reg.register_extension_point(ep, impl)
@@ -44,8 +45,13 @@ def plugin(plugin_id: str, deps: dict[str, Any] | None = None, init: Any = None,
     return create_backend_plugin(plugin_id, register)
 
 
-def module(plugin_id: str, module_id: str, deps: dict[str, Any] | None = None, init: Any = None,
-           extension_points: list[tuple[Any, Any]] = ()) -> Any:
+def module(
+    plugin_id: str,
+    module_id: str,
+    deps: dict[str, Any] | None = None,
+    init: Any = None,
+    extension_points: list[tuple[Any, Any]] = (),
+) -> Any:
     def register(reg: Any) -> None:
         for ep, impl in extension_points:
             reg.register_extension_point(ep, impl)
@@ -76,8 +82,9 @@ async def test_duplicate_module(tmp_path: Path) -> None:
 
 async def test_duplicate_extension_point(tmp_path: Path) -> None:
     ep = create_extension_point("alpha.things")
-    backend = make_backend(tmp_path, [plugin("alpha", extension_points=[(ep, [])]),
-                                      plugin("beta", extension_points=[(ep, [])])])
+    backend = make_backend(
+        tmp_path, [plugin("alpha", extension_points=[(ep, [])]), plugin("beta", extension_points=[(ep, [])])]
+    )
     await expect_failure(backend, "ExtensionPoint with ID 'alpha.things' is already registered")
 
 
@@ -100,11 +107,14 @@ async def test_missing_service_for_module(tmp_path: Path) -> None:
 async def test_service_factory_cycle(tmp_path: Path) -> None:
     a = create_service_ref("cycle.a", "root")
     b = create_service_ref("cycle.b", "root")
-    backend = make_backend(tmp_path, [
-        create_service_factory(a, lambda b: "a", deps={"b": b}),
-        create_service_factory(b, lambda a: "b", deps={"a": a}),
-        plugin("alpha", deps={"a": a}),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            create_service_factory(a, lambda b: "a", deps={"b": b}),
+            create_service_factory(b, lambda a: "b", deps={"a": a}),
+            plugin("alpha", deps={"a": a}),
+        ],
+    )
     message = await expect_failure(backend, "Circular dependencies detected:")
     assert "'cycle.a' -> 'cycle.b' -> 'cycle.a'" in message
 
@@ -112,21 +122,27 @@ async def test_service_factory_cycle(tmp_path: Path) -> None:
 async def test_module_cycle_through_extension_points(tmp_path: Path) -> None:
     x = create_extension_point("alpha.x")
     y = create_extension_point("alpha.y")
-    backend = make_backend(tmp_path, [
-        plugin("alpha"),
-        module("alpha", "one", deps={"y": y}, extension_points=[(x, object())]),
-        module("alpha", "two", deps={"x": x}, extension_points=[(y, object())]),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            plugin("alpha"),
+            module("alpha", "one", deps={"y": y}, extension_points=[(x, object())]),
+            module("alpha", "two", deps={"x": x}, extension_points=[(y, object())]),
+        ],
+    )
     await expect_failure(backend, "Circular dependency detected for modules of plugin 'alpha'", "'one'", "'two'")
 
 
 async def test_extension_point_of_another_plugin(tmp_path: Path) -> None:
     ep = create_extension_point("alpha.things")
-    backend = make_backend(tmp_path, [
-        plugin("alpha", extension_points=[(ep, [])]),
-        plugin("beta"),
-        module("beta", "sneaky", deps={"things": ep}),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            plugin("alpha", extension_points=[(ep, [])]),
+            plugin("beta"),
+            module("beta", "sneaky", deps={"things": ep}),
+        ],
+    )
     await expect_failure(
         backend,
         "Illegal dependency: Module 'sneaky' for plugin 'beta' attempted to depend on extension point "
@@ -171,8 +187,12 @@ async def test_boot_failure_continue_per_plugin(tmp_path: Path) -> None:
     assert [p.plugin_id for p in result.plugins if p.failure] == ["alpha"]
     await backend.stop()
 
-    strict = {"startup": {"default": {"onPluginBootFailure": "continue"},
-                          "plugins": {"alpha": {"onPluginBootFailure": "abort"}}}}
+    strict = {
+        "startup": {
+            "default": {"onPluginBootFailure": "continue"},
+            "plugins": {"alpha": {"onPluginBootFailure": "abort"}},
+        }
+    }
     backend = make_backend(tmp_path, [plugin("alpha", init=boom)], strict)
     await expect_failure(backend, "Plugin 'alpha' startup failed")
 
@@ -182,13 +202,16 @@ async def test_module_boot_failure_policy(tmp_path: Path) -> None:
         raise RuntimeError("BAD MODULE")
 
     ran: list[str] = []
-    backend = make_backend(tmp_path, [plugin("alpha", init=lambda: ran.append("alpha")), module("alpha", "m", init=boom)])
+    backend = make_backend(
+        tmp_path, [plugin("alpha", init=lambda: ran.append("alpha")), module("alpha", "m", init=boom)]
+    )
     await expect_failure(backend, "Module 'm' for plugin 'alpha' startup failed; caused by RuntimeError: BAD MODULE")
     assert ran == []  # the plugin does not start on top of a failed module
 
     config = {"startup": {"default": {"onPluginModuleBootFailure": "continue"}}}
-    backend = make_backend(tmp_path, [plugin("alpha", init=lambda: ran.append("alpha")), module("alpha", "m", init=boom)],
-                           config)
+    backend = make_backend(
+        tmp_path, [plugin("alpha", init=lambda: ran.append("alpha")), module("alpha", "m", init=boom)], config
+    )
     await backend.start()
     assert ran == ["alpha"]
     await backend.stop()
@@ -209,17 +232,24 @@ async def test_scoping_plugin_instances_distinct_root_shared(tmp_path: Path) -> 
     def capture(name: str) -> Any:
         def init(root: Any, scoped: Any, logger: Any, database: Any) -> None:
             seen[name] = (root, scoped, logger, database)
+
         return init
 
     deps = {"root": root_ref, "scoped": plugin_ref, "logger": core_services.logger, "database": core_services.database}
-    backend = make_backend(tmp_path, [
-        create_service_factory(root_ref, lambda: object()),
-        create_service_factory(plugin_ref, make_plugin_service,
-                               create_root_context=lambda: contexts.append(1) or "ctx",
-                               deps={"meta": core_services.plugin_metadata}),
-        plugin("alpha", deps=deps, init=capture("alpha")),
-        plugin("beta", deps=deps, init=capture("beta")),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            create_service_factory(root_ref, lambda: object()),
+            create_service_factory(
+                plugin_ref,
+                make_plugin_service,
+                create_root_context=lambda: contexts.append(1) or "ctx",
+                deps={"meta": core_services.plugin_metadata},
+            ),
+            plugin("alpha", deps=deps, init=capture("alpha")),
+            plugin("beta", deps=deps, init=capture("beta")),
+        ],
+    )
     await backend.start()
     assert seen["alpha"][0] is seen["beta"][0]
     assert seen["alpha"][1] is not seen["beta"][1]
@@ -249,16 +279,27 @@ async def test_modules_run_before_plugin_and_extension_point_order(tmp_path: Pat
         await asyncio.sleep(0.05)  # slow on purpose: the provider must still wait
         order.append("module:consumer")
 
-    backend = make_backend(tmp_path, [
-        plugin("alpha", deps={"logger": core_services.logger},
-               init=lambda logger: order.append(f"plugin saw {sorted(registry)}"),
-               extension_points=[(things, registry)]),
-        module("alpha", "slow", deps={"things": things}, init=slow_module),
-        module("alpha", "fast", deps={"things": things}, init=lambda things: things.append("fast")),
-        module("alpha", "provider", deps={"things": things}, init=provider_init,
-               extension_points=[(provider_ep, object())]),
-        module("alpha", "consumer", deps={"provider": provider_ep}, init=consumer_init),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            plugin(
+                "alpha",
+                deps={"logger": core_services.logger},
+                init=lambda logger: order.append(f"plugin saw {sorted(registry)}"),
+                extension_points=[(things, registry)],
+            ),
+            module("alpha", "slow", deps={"things": things}, init=slow_module),
+            module("alpha", "fast", deps={"things": things}, init=lambda things: things.append("fast")),
+            module(
+                "alpha",
+                "provider",
+                deps={"things": things},
+                init=provider_init,
+                extension_points=[(provider_ep, object())],
+            ),
+            module("alpha", "consumer", deps={"provider": provider_ep}, init=consumer_init),
+        ],
+    )
     await backend.start()
     # every module finished before the plugin, which saw all contributions
     assert order[-1] == "plugin saw ['fast', 'slow']"
@@ -309,9 +350,12 @@ async def test_graph_errors_are_startup_errors_not_http_errors(tmp_path: Path) -
 
 async def test_deps_key_without_init_parameter_names_plugin_and_key(tmp_path: Path) -> None:
     ran: list[str] = []
-    backend = make_backend(tmp_path, [
-        plugin("alpha", deps={"logr": core_services.logger}, init=lambda logger: ran.append("alpha")),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            plugin("alpha", deps={"logr": core_services.logger}, init=lambda logger: ran.append("alpha")),
+        ],
+    )
     await expect_failure(backend, "plugin 'alpha'", "'logr'", "its parameters are: logger")
     assert backend.result is None and ran == []  # failed before any init ran
 
@@ -320,9 +364,13 @@ async def test_init_parameter_without_deps_key_names_module_and_parameter(tmp_pa
     def init(logger: Any, router: Any) -> None:
         raise AssertionError("must not run")
 
-    backend = make_backend(tmp_path, [
-        plugin("alpha"), module("alpha", "m1", deps={"logger": core_services.logger}, init=init),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            plugin("alpha"),
+            module("alpha", "m1", deps={"logger": core_services.logger}, init=init),
+        ],
+    )
     await expect_failure(backend, "module 'm1' for plugin 'alpha'", "requires parameter(s) 'router'")
 
 
@@ -335,10 +383,15 @@ async def test_init_with_defaults_or_var_keywords_is_accepted(tmp_path: Path) ->
     def with_kwargs(**deps: Any) -> None:
         seen["kwargs"] = sorted(deps)
 
-    backend = make_backend(tmp_path, [
-        plugin("alpha", deps={"logger": core_services.logger}, init=with_default),
-        plugin("beta", deps={"logger": core_services.logger, "lifecycle": core_services.lifecycle}, init=with_kwargs),
-    ])
+    backend = make_backend(
+        tmp_path,
+        [
+            plugin("alpha", deps={"logger": core_services.logger}, init=with_default),
+            plugin(
+                "beta", deps={"logger": core_services.logger, "lifecycle": core_services.lifecycle}, init=with_kwargs
+            ),
+        ],
+    )
     await backend.start()
     assert seen == {"default": 3, "kwargs": ["lifecycle", "logger"]}
     await backend.stop()
@@ -378,15 +431,16 @@ async def test_failing_startup_hook_with_continue_closes_the_plugins_routes() ->
 
             lifecycle.add_startup_hook(boom)
 
-        reg.register_init(deps={"router": core_services.http_router, "lifecycle": core_services.lifecycle},
-                          init=init)
+        reg.register_init(deps={"router": core_services.http_router, "lifecycle": core_services.lifecycle}, init=init)
 
     config = {"backend": {"startup": {"plugins": {"alpha": {"onPluginBootFailure": "continue"}}}}}
     async with start_host(plugins=["auth"], config=config, features=[create_backend_plugin("alpha", register)]) as host:
         response = await host.client.get("/api/alpha/ping")
         assert response.status_code == 503
-        assert response.json()["error"] == {"name": "ServiceUnavailableError",
-                                            "message": "Plugin 'alpha' failed to start"}
+        assert response.json()["error"] == {
+            "name": "ServiceUnavailableError",
+            "message": "Plugin 'alpha' failed to start",
+        }
         [alpha] = [p for p in host.backend.result.plugins if p.plugin_id == "alpha"]
         assert str(alpha.failure) == "Startup hook of plugin 'alpha' failed: RuntimeError: hook broke"
 

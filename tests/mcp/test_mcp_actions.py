@@ -39,10 +39,14 @@ def echo_plugin(plugin_id: str) -> Any:
 
     def register(reg: Any) -> None:
         def init(actions: Any) -> None:
-            actions.register(name="get-notifications", title="Echo", description="Echoes the caller",
-                             input_model=EchoInput, allow=("user", "service"),
-                             action=lambda input, credentials: {"echo": input.text,
-                                                                "caller": credentials.principal.display})
+            actions.register(
+                name="get-notifications",
+                title="Echo",
+                description="Echoes the caller",
+                input_model=EchoInput,
+                allow=("user", "service"),
+                action=lambda input, credentials: {"echo": input.text, "caller": credentials.principal.display},
+            )
 
         reg.register_init(deps={"actions": core_services.actions_registry}, init=init)
 
@@ -64,28 +68,38 @@ async def test_tools_are_listed_and_each_one_is_called_with_its_policy(db: str) 
             assert listed["get-notifications"].annotations.read_only_hint is True
             assert "view" in listed["get-notifications"].input_schema["properties"]
 
-            sent = await service.call_tool("send-notification", {
-                "recipients": {"type": "entity", "entityRef": "user:default/jane"},
-                "payload": {"title": "For Jane only", "severity": "high"},
-            })
+            sent = await service.call_tool(
+                "send-notification",
+                {
+                    "recipients": {"type": "entity", "entityRef": "user:default/jane"},
+                    "payload": {"title": "For Jane only", "severity": "high"},
+                },
+            )
             assert not sent.is_error, text_of(sent)
             [created] = sent.structured_content["notifications"]
             assert created["user"] == "user:default/jane" and created["origin"] == "test-service"
-            other = await service.call_tool("send-notification", {
-                "recipients": {"type": "entity", "entityRef": "user:default/john"}, "payload": {"title": "For John"},
-            })
+            other = await service.call_tool(
+                "send-notification",
+                {
+                    "recipients": {"type": "entity", "entityRef": "user:default/john"},
+                    "payload": {"title": "For John"},
+                },
+            )
             assert not other.is_error, text_of(other)
 
-            invalid = await service.call_tool("send-notification", {"recipients": {"type": "broadcast"},
-                                                                    "payload": {}})
+            invalid = await service.call_tool("send-notification", {"recipients": {"type": "broadcast"}, "payload": {}})
             assert invalid.is_error and "InputError" in text_of(invalid)
             as_service = await service.call_tool("get-notifications", {})
             assert as_service.is_error and "NotAllowedError" in text_of(as_service)
 
         async with mcp_session(host, jane) as user:
-            denied = await user.call_tool("send-notification", {
-                "recipients": {"type": "broadcast"}, "payload": {"title": "Jane to everyone"},
-            })
+            denied = await user.call_tool(
+                "send-notification",
+                {
+                    "recipients": {"type": "broadcast"},
+                    "payload": {"title": "Jane to everyone"},
+                },
+            )
             assert denied.is_error
             assert "NotAllowedError" in text_of(denied) and "'user'" in text_of(denied)
 
@@ -113,8 +127,11 @@ async def test_tools_are_listed_and_each_one_is_called_with_its_policy(db: str) 
 
         # The same actions on the notifications plugin's own actions router.
         rest = await host.client.get("/api/notifications/.backstage/actions/v1/actions", headers=host.service_headers)
-        assert {"notifications:get-notifications", "notifications:send-notification",
-                "notifications:mark-notifications-read"} <= {a["id"] for a in rest.json()["actions"]}
+        assert {
+            "notifications:get-notifications",
+            "notifications:send-notification",
+            "notifications:mark-notifications-read",
+        } <= {a["id"] for a in rest.json()["actions"]}
 
 
 async def test_send_notification_passes_the_idempotency_key_through() -> None:
@@ -139,8 +156,9 @@ async def test_the_endpoint_needs_a_valid_token() -> None:
         anonymous = await host.client.post("/api/mcp-actions/v1", json=body, headers=headers)
         assert anonymous.status_code == 401
         assert anonymous.json()["error"]["name"] == "AuthenticationError"
-        forged = await host.client.post("/api/mcp-actions/v1", json=body,
-                                        headers={**headers, "Authorization": "Bearer not-a-token"})
+        forged = await host.client.post(
+            "/api/mcp-actions/v1", json=body, headers={**headers, "Authorization": "Bearer not-a-token"}
+        )
         assert forged.status_code == 401
         stream = await host.client.get("/api/mcp-actions/v1", headers=host.service_headers)
         assert stream.status_code == 405 and stream.headers["allow"] == "POST"
@@ -149,8 +167,10 @@ async def test_the_endpoint_needs_a_valid_token() -> None:
 
 async def test_every_plugins_actions_are_tools_and_shared_names_are_prefixed() -> None:
     plugins = [*PLUGINS, "scaffolder-notifications"]
-    async with start_host(plugins=plugins, features=[echo_plugin("echo")]) as host, \
-            mcp_session(host, host.service_token) as service:
+    async with (
+        start_host(plugins=plugins, features=[echo_plugin("echo")]) as host,
+        mcp_session(host, host.service_token) as service,
+    ):
         names = {tool.name for tool in (await service.list_tools()).tools}
         # notification:send (the scaffolder module) with MCP's allowed characters; the shared name prefixed.
         assert {"notification_send", "echo.get-notifications", "notifications.get-notifications"} <= names

@@ -47,7 +47,10 @@ def note(title: str, user: str | None, minutes_ago: int) -> Notification:
     import uuid
 
     return Notification.model_construct(
-        id=str(uuid.uuid4()), user=user, created=utc_now() - timedelta(minutes=minutes_ago), origin="legacy-service",
+        id=str(uuid.uuid4()),
+        user=user,
+        created=utc_now() - timedelta(minutes=minutes_ago),
+        origin="legacy-service",
         payload=NotificationPayload(title=title, severity="high", topic="deploys"),
     )
 
@@ -73,12 +76,17 @@ async def test_notifications_upgrade_keeps_data(db_kind: str, tmp_path: Path) ->
     broadcast = note("old broadcast", None, 10)
     await store.save_broadcast(broadcast)
     await store.update_state(ALICE, [own[1].id, broadcast.id], read=True)
-    await store.save_settings(ALICE, NotificationSettings(channels=[ChannelSetting(
-        id="Web", origins=[OriginSetting(id="legacy-service", enabled=False)])]))
+    await store.save_settings(
+        ALICE,
+        NotificationSettings(
+            channels=[ChannelSetting(id="Web", origins=[OriginSetting(id="legacy-service", enabled=False)])]
+        ),
+    )
     await manager.dispose()
 
-    async with start_host(db_kind, data_dir=str(tmp_path), prefix=prefix,
-                          plugins=["auth", "catalog", "notifications", "signals"]) as host:
+    async with start_host(
+        db_kind, data_dir=str(tmp_path), prefix=prefix, plugins=["auth", "catalog", "notifications", "signals"]
+    ) as host:
         headers = await host.user_headers(ALICE)
         listing = (await host.client.get("/api/notifications", headers=headers)).json()
         assert listing["totalCount"] == 3
@@ -92,9 +100,11 @@ async def test_notifications_upgrade_keeps_data(db_kind: str, tmp_path: Path) ->
         web = next(c for c in settings["channels"] if c["id"] == "Web")
         assert {o["id"]: o["enabled"] for o in web["origins"]}["legacy-service"] is False
         # and the upgraded schema takes new writes
-        created = await host.client.post("/api/notifications", headers=host.service_headers,
-                                         json={"recipients": {"type": "entity", "entityRef": ALICE},
-                                               "payload": {"title": "after upgrade"}})
+        created = await host.client.post(
+            "/api/notifications",
+            headers=host.service_headers,
+            json={"recipients": {"type": "entity", "entityRef": ALICE}, "payload": {"title": "after upgrade"}},
+        )
         assert created.status_code == 200
         manager = DatabaseManager(Config(host.config))
         upgraded = await manager.for_plugin("notifications").get_engine()
@@ -121,20 +131,39 @@ async def test_catalog_upgrade_from_first_revision(db_kind: str, tmp_path: Path)
     await database.migrate(CATALOG_MIGRATIONS, target=first_revision(CATALOG_MIGRATIONS))
     # an entity stored at the first revision, from a file that is gone when the upgraded host starts
     gone = tmp_path / "gone.yaml"
-    legacy = {"apiVersion": "backstage.io/v1alpha1", "kind": "User", "spec": {}, "relations": [],
-              "metadata": {"name": "legacy", "namespace": "default", "uid": "u-1", "etag": "e-1",
-                           "annotations": {"backstage.io/managed-by-location": f"file:{gone}"}}}
+    legacy = {
+        "apiVersion": "backstage.io/v1alpha1",
+        "kind": "User",
+        "spec": {},
+        "relations": [],
+        "metadata": {
+            "name": "legacy",
+            "namespace": "default",
+            "uid": "u-1",
+            "etag": "e-1",
+            "annotations": {"backstage.io/managed-by-location": f"file:{gone}"},
+        },
+    }
     async with (await database.get_engine()).begin() as conn:
-        await conn.execute(sa.text(
-            "INSERT INTO entities (entity_ref, uid, kind, namespace, name, etag, hash, final_entity, updated_at) "
-            "VALUES ('user:default/legacy', 'u-1', 'user', 'default', 'legacy', 'e-1', 'h', :body, :now)"
-        ), {"body": json.dumps(legacy), "now": utc_now()})
+        await conn.execute(
+            sa.text(
+                "INSERT INTO entities (entity_ref, uid, kind, namespace, name, etag, hash, final_entity, updated_at) "
+                "VALUES ('user:default/legacy', 'u-1', 'user', 'default', 'legacy', 'e-1', 'h', :body, :now)"
+            ),
+            {"body": json.dumps(legacy), "now": utc_now()},
+        )
     await manager.dispose()
     locations = [{"type": "file", "target": str(catalog)}, {"type": "file", "target": str(gone)}]
-    async with start_host(db_kind, data_dir=str(tmp_path), prefix=prefix, plugins=["auth", "catalog"],
-                          config={"catalog": {"locations": locations}}) as host:
-        response = await host.client.get("/api/catalog/entities/by-name/user/default/alice",
-                                         headers=host.service_headers)
+    async with start_host(
+        db_kind,
+        data_dir=str(tmp_path),
+        prefix=prefix,
+        plugins=["auth", "catalog"],
+        config={"catalog": {"locations": locations}},
+    ) as host:
+        response = await host.client.get(
+            "/api/catalog/entities/by-name/user/default/alice", headers=host.service_headers
+        )
         assert response.status_code == 200
         targets = {r["targetRef"] for r in response.json()["relations"]}
         assert "group:default/team" in targets

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from host import core_services
-from host.testing import eventually
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
 FIXTURES = Path(__file__).parent / "fixtures"

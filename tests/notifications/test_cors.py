@@ -15,8 +15,11 @@ from tests.conftest import HostHandle, start_host
 from tests.notifications.conftest import notifications_config
 
 APP = "http://127.0.0.1:3000"
-CORS = {"origin": [APP, "https://*.example.com"], "methods": ["GET", "HEAD", "PATCH", "POST", "PUT", "DELETE"],
-        "credentials": True}
+CORS = {
+    "origin": [APP, "https://*.example.com"],
+    "methods": ["GET", "HEAD", "PATCH", "POST", "PUT", "DELETE"],
+    "credentials": True,
+}
 PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization,content-type"}
 
 
@@ -53,7 +56,9 @@ async def test_allowed_origin_gets_headers_on_every_response(cors_host: HostHand
         assert "access-control-allow-methods" not in response.headers
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "https://a.b.example.com.evil", "https://example.com", None])
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "https://a.b.example.com.evil", "https://example.com", None]
+)
 async def test_other_origins_get_nothing_and_meet_the_barrier(cors_host: HostHandle, origin: str | None) -> None:
     """No CORS headers; a cross-site preflight goes on to the credentials barrier (401), as in Backstage."""
     headers = {"Origin": origin, **PREFLIGHT} if origin else PREFLIGHT

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import logging
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,9 @@ from plugin_notifications.service import NotificationService, notifications_send
 from tests.conftest import start_host
 from tests.notifications.conftest import BROADCAST, ORG, Api, eventually, notifications_config, user
 
-WRITE = re.compile(r"\s*(INSERT INTO|UPDATE|DELETE FROM) (notification|broadcast|broadcast_user_status|user_settings)\b")
+WRITE = re.compile(
+    r"\s*(INSERT INTO|UPDATE|DELETE FROM) (notification|broadcast|broadcast_user_status|user_settings)\b"
+)
 JANE, JOHN, SUB, MOCK = (f"user:default/{name}" for name in ("jane", "john", "sub", "mock"))
 
 
@@ -36,9 +37,7 @@ def recipients(items: list[dict[str, Any]]) -> list[str]:
 
 async def test_user_refs_need_no_catalog_entry(api: Api) -> None:
     """60: user refs are taken as they are (even unknown ones); excluded users are removed."""
-    items = await api.send_ok(
-        {"type": "entity", "entityRef": ["user:default/ghost", JANE], "excludeEntityRef": JANE}
-    )
+    items = await api.send_ok({"type": "entity", "entityRef": ["user:default/ghost", JANE], "excludeEntityRef": JANE})
     assert recipients(items) == ["user:default/ghost"]
 
 
@@ -69,11 +68,12 @@ async def test_cleaner_deletes_old_notifications(db_kind: str) -> None:
         await api.update(MOCK, [old_shared["id"]], read=True)
         await api.send_ok(user("mock"), title="new")
         engine = await api.database_engine()
-        ten_days_ago = datetime.now(timezone.utc) - timedelta(days=10)
+        ten_days_ago = datetime.now(UTC) - timedelta(days=10)
         async with engine.begin() as conn:
             for table in ("notification", "broadcast"):
-                await conn.execute(sa.text(f"UPDATE {table} SET created = :at WHERE title LIKE 'old%'"),
-                                   {"at": ten_days_ago})
+                await conn.execute(
+                    sa.text(f"UPDATE {table} SET created = :at WHERE title LIKE 'old%'"), {"at": ten_days_ago}
+                )
         scheduler = await handle.backend.get_service(core_services.scheduler, "notifications")
         assert {"id": "notification-cleaner", "scope": "global"} in scheduler.get_scheduled_tasks()
         await scheduler.trigger_task("notification-cleaner")
@@ -165,8 +165,14 @@ async def test_unscoped_fan_out_keeps_every_field(db_kind: str, tmp_path: Path) 
     async with start_host(db_kind, config=config) as handle:
         api = Api(handle)
         items = await api.send_ok(
-            user("group:default/everyone"), title="release", description="v2 is out", link="/docs",
-            topic="releases", severity="high", icon="rocket", metadata={"version": 2, "tags": ["a"]},
+            user("group:default/everyone"),
+            title="release",
+            description="v2 is out",
+            link="/docs",
+            topic="releases",
+            severity="high",
+            icon="rocket",
+            metadata={"version": 2, "tags": ["a"]},
         )
         assert len(items) == 300
         ids = [item["id"] for item in items]
@@ -178,8 +184,14 @@ async def test_unscoped_fan_out_keeps_every_field(db_kind: str, tmp_path: Path) 
         stored = body["notifications"][0]
         assert stored["id"] == next(i["id"] for i in items if i["user"] == "user:default/u0299")
         assert stored["payload"] == {
-            "title": "release", "description": "v2 is out", "link": "/docs", "topic": "releases",
-            "severity": "high", "scope": None, "icon": "rocket", "metadata": {"version": 2, "tags": ["a"]},
+            "title": "release",
+            "description": "v2 is out",
+            "link": "/docs",
+            "topic": "releases",
+            "severity": "high",
+            "scope": None,
+            "icon": "rocket",
+            "metadata": {"version": 2, "tags": ["a"]},
         }
         assert stored["read"] is None and stored["created"] == items[0]["created"]
 
@@ -248,8 +260,10 @@ async def test_service_fails_fast_when_notifications_failed_to_start() -> None:
 
         reg.register_init(deps={"notifications": notification_service_ref}, init=init)
 
-    config = deep_merge(notifications_config(retention="not a duration"),  # the notifications init fails
-                        {"backend": {"startup": {"plugins": {"notifications": {"onPluginBootFailure": "continue"}}}}})
+    config = deep_merge(
+        notifications_config(retention="not a duration"),  # the notifications init fails
+        {"backend": {"startup": {"plugins": {"notifications": {"onPluginBootFailure": "continue"}}}}},
+    )
     async with start_host(config=config, features=[create_backend_plugin("sender", register_sender)]):
         assert outcome["error"].startswith("The notifications plugin failed to start: "), outcome
         assert "retention" in outcome["error"]

@@ -12,7 +12,8 @@ from plugin_notifications import hookspecs
 
 REPO = Path(__file__).resolve().parents[2]
 HOOKS = sorted(
-    name for name, value in vars(hookspecs).items()
+    name
+    for name, value in vars(hookspecs).items()
     if inspect.isfunction(value) and hasattr(value, f"{hookspecs.PROJECT_NAME}_spec")
 )
 

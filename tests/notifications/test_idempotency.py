@@ -74,8 +74,7 @@ async def test_same_key_twice_answers_the_first_response_and_creates_nothing(api
 
 
 async def test_concurrent_repeats_create_one_set_of_rows(api: Api) -> None:
-    answers = await asyncio.gather(*(post(api, {**BODY, "recipients": user("group:default/team")})
-                                     for _ in range(8)))
+    answers = await asyncio.gather(*(post(api, {**BODY, "recipients": user("group:default/team")}) for _ in range(8)))
     ok = [answer for answer in answers if answer.status_code == 200]
     assert ok, [answer.text for answer in answers]
     assert all(answer.content == ok[0].content for answer in ok)
@@ -132,14 +131,17 @@ async def test_the_window_is_configurable(db_kind: str) -> None:
         assert (await post(api)).json()[0]["id"] != first.json()[0]["id"]
 
 
-@pytest.mark.parametrize("value, message", [
-    ("8e03978e", "must be a quoted string"),  # a bare token is not a Structured Field String
-    ('"unterminated', "must be a quoted string"),
-    ("?1", "must be a quoted string"),
-    ('"a", "b"', "must be a quoted string"),  # two header lines are a list, not an item
-    ('""', "must not be empty"),
-    ('"' + "k" * 256 + '"', "must NOT have more than 255 characters"),
-])
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("8e03978e", "must be a quoted string"),  # a bare token is not a Structured Field String
+        ('"unterminated', "must be a quoted string"),
+        ("?1", "must be a quoted string"),
+        ('"a", "b"', "must be a quoted string"),  # two header lines are a list, not an item
+        ('""', "must not be empty"),
+        ('"' + "k" * 256 + '"', "must NOT have more than 255 characters"),
+    ],
+)
 async def test_malformed_keys_are_400(api: Api, value: str, message: str) -> None:
     error = assert_backstage_error(await post(api, key=value), 400, "InputError")
     assert message in error["error"]["message"]
@@ -168,10 +170,17 @@ async def test_a_crashed_claim_is_taken_over_after_its_lease(api: Api) -> None:
     engine = await api.database_engine()
     now = datetime.now(UTC)
     async with engine.begin() as conn:
-        await conn.execute(sa.text(
-            "INSERT INTO idempotency_key (id, fingerprint, claim, created, lease_until) VALUES (:id, :fp, 'dead', :c, :l)"
-        ), {"id": key_id(SERVICE_SUBJECT, KEY.strip('"')), "fp": fingerprint(BODY), "c": now,
-            "l": now + timedelta(minutes=5)})
+        await conn.execute(
+            sa.text(
+                "INSERT INTO idempotency_key (id, fingerprint, claim, created, lease_until) VALUES (:id, :fp, 'dead', :c, :l)"
+            ),
+            {
+                "id": key_id(SERVICE_SUBJECT, KEY.strip('"')),
+                "fp": fingerprint(BODY),
+                "c": now,
+                "l": now + timedelta(minutes=5),
+            },
+        )
     assert_backstage_error(await post(api), 409, "ConflictError")
     assert await api.count_rows("notification") == 0
     async with engine.begin() as conn:
@@ -236,8 +245,9 @@ async def test_a_repeat_while_the_first_runs_is_409(db_kind: str) -> None:
         await asyncio.wait_for(resolver.waiting.wait(), 10)
         error = assert_backstage_error(await post(api), 409, "ConflictError")
         assert "still being processed" in error["error"]["message"]
-        assert_backstage_error(await post(api, {**BODY, "payload": {"title": "other"}}), 422,
-                               "IdempotencyKeyReusedError")
+        assert_backstage_error(
+            await post(api, {**BODY, "payload": {"title": "other"}}), 422, "IdempotencyKeyReusedError"
+        )
         resolver.release.set()
         answer = await first
         assert answer.status_code == 200
@@ -255,8 +265,10 @@ async def test_a_send_that_outlived_its_lease_sends_nothing(db_kind: str) -> Non
         await asyncio.wait_for(resolver.waiting.wait(), 10)
         engine = await api.database_engine()
         async with engine.begin() as conn:
-            await conn.execute(sa.text("UPDATE idempotency_key SET lease_until = :at"),
-                               {"at": datetime.now(UTC) - timedelta(seconds=1)})
+            await conn.execute(
+                sa.text("UPDATE idempotency_key SET lease_until = :at"),
+                {"at": datetime.now(UTC) - timedelta(seconds=1)},
+            )
         repeat = asyncio.create_task(post(api))
         await eventually(lambda: resolver.calls == 2)  # the repeat took the claim over and is sending
         resolver.release.set()
@@ -295,8 +307,9 @@ async def test_the_service_accepts_a_key(db_kind: str) -> None:
             await service.send(recipients=user("mock"), payload={"title": "twice"}, idempotency_key="build-7")
         assert getattr(raised.value, "status_code", None) == 422
         # the same key over HTTP is another principal's (the static token's): independent
-        assert (await post(api, {"recipients": user("mock"), "payload": {"title": "once"}}, key='"build-7"')
-                ).status_code == 200
+        assert (
+            await post(api, {"recipients": user("mock"), "payload": {"title": "once"}}, key='"build-7"')
+        ).status_code == 200
         await service.send(recipients=user("mock"), payload={"title": "no key"})
         await service.send(recipients=user("mock"), payload={"title": "no key"})
         assert await api.count_rows("notification") == 4
@@ -361,4 +374,3 @@ async def test_the_document_lists_the_header() -> None:
         [header] = [param for param in create["parameters"] if param["in"] == "header"]
         assert header["name"] == "Idempotency-Key" and header["required"] is False
         assert {"409", "422"} <= set(create["responses"])
-

@@ -64,8 +64,11 @@ async def test_one_send_per_key_across_two_workers() -> None:
         assert all(answer.status_code == 200 for answer in answers[12:])
         assert await jane_titles(url) == ["Deploy 42 finished"]
         # the other body is refused by whichever worker gets it; another key sends again
-        other = await http.post("/api/notifications", json={**BODY, "payload": {"title": "other"}},
-                                headers={"Idempotency-Key": '"deploy-42"'})
+        other = await http.post(
+            "/api/notifications",
+            json={**BODY, "payload": {"title": "other"}},
+            headers={"Idempotency-Key": '"deploy-42"'},
+        )
         assert other.status_code == 422, other.text
         assert (await keyed_send(http, "deploy-43")).status_code == 200
         assert await jane_titles(url) == ["Deploy 42 finished", "Deploy 42 finished"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -19,8 +19,15 @@ def titles(body: dict) -> list[str]:
 
 async def test_round_trip_of_every_field(api: Api) -> None:
     """26, 27, 50: a notification and a broadcast round-trip every payload field (and metadata)."""
-    payload = {"title": "t", "description": "d", "topic": "tp", "link": "https://x.test/a", "severity": "high",
-               "icon": "docs", "metadata": {"backstage.io/body.markdown": "**hi**"}}
+    payload = {
+        "title": "t",
+        "description": "d",
+        "topic": "tp",
+        "link": "https://x.test/a",
+        "severity": "high",
+        "icon": "docs",
+        "metadata": {"backstage.io/body.markdown": "**hi**"},
+    }
     [own] = await api.send_ok(user("mock"), **payload)
     [shared] = await api.send_ok(BROADCAST, **payload)
     for created, expected_user in ((own, ME), (shared, None)):
@@ -67,9 +74,11 @@ async def test_search_created_after_topic(api: Api) -> None:
     assert titles(await api.list(ME, topic="the-topic")) == ["exact topic"]
     engine = await api.database_engine()
     async with engine.begin() as conn:  # make one notification old
-        await conn.execute(sa.text("UPDATE notification SET created = :old WHERE title = 'x'"),
-                           {"old": datetime.now(timezone.utc) - timedelta(hours=1)})
-    recent = (datetime.now(timezone.utc) - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
+        await conn.execute(
+            sa.text("UPDATE notification SET created = :old WHERE title = 'x'"),
+            {"old": datetime.now(UTC) - timedelta(hours=1)},
+        )
+    recent = (datetime.now(UTC) - timedelta(minutes=5)).isoformat().replace("+00:00", "Z")
     assert "x" not in titles(await api.list(ME, createdAfter=recent))
     assert len(titles(await api.list(ME, createdAfter=recent))) == 2
 
@@ -99,7 +108,9 @@ async def test_paging_and_sorting(api: Api) -> None:
     assert titles(await api.list(ME, orderField=["topic,asc", "created,asc"], limit=3)) == ["n0", "n3", "n6"]
     assert titles(await api.list(ME, orderField=["topic,desc", "created,desc"], limit=2)) == ["n5", "n2"]
     await api.send(user("mock"), token=SECOND_SERVICE_TOKEN)  # disabled by config: stays out
-    await api.post(ME, "/settings", {"channels": [{"id": "Web", "origins": [{"id": "test-service2", "enabled": True}]}]})
+    await api.post(
+        ME, "/settings", {"channels": [{"id": "Web", "origins": [{"id": "test-service2", "enabled": True}]}]}
+    )
     await api.send(user("mock"), token=SECOND_SERVICE_TOKEN, title="from 2")
     body = await api.list(ME, orderField="origin,desc", limit=1)
     assert titles(body) == ["from 2"]
@@ -153,10 +164,17 @@ async def test_mark_read_unread_saved_unsaved(api: Api) -> None:
 async def test_settings_round_trip(api: Api) -> None:
     """53: saved settings read back as the same structure, including empty topic lists."""
     await api.send_ok(user("mock"), topic="a")
-    body = {"channels": [{"id": "Web", "origins": [
-        {"id": ORIGIN, "enabled": True, "topics": [{"id": "a", "enabled": False}]},
-        {"id": "test-service2", "enabled": False, "topics": []},
-    ]}]}
+    body = {
+        "channels": [
+            {
+                "id": "Web",
+                "origins": [
+                    {"id": ORIGIN, "enabled": True, "topics": [{"id": "a", "enabled": False}]},
+                    {"id": "test-service2", "enabled": False, "topics": []},
+                ],
+            }
+        ]
+    }
     response = await api.post(ME, "/settings", body)
     assert response.json() == body
     assert (await api.get(ME, "/settings")).json() == body

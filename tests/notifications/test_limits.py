@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -30,8 +30,15 @@ def _nested(depth: int) -> dict[str, Any]:
 @pytest.fixture
 async def limited(db_kind: str) -> AsyncIterator[Api]:
     """A host with small notifications limits and room for big bodies."""
-    config = notifications_config(limits={"maxDescriptionLength": 10, "maxLinkLength": 30, "maxMetadataBytes": 200,
-                                          "maxUpdateIds": 50000, "maxSearchLength": 20})
+    config = notifications_config(
+        limits={
+            "maxDescriptionLength": 10,
+            "maxLinkLength": 30,
+            "maxMetadataBytes": 200,
+            "maxUpdateIds": 50000,
+            "maxSearchLength": 20,
+        }
+    )
     config["backend"]["limits"] = {"maxBodyBytes": 4 * 1024 * 1024, "maxHeaderBytes": 256 * 1024}
     async with start_host(db_kind, config=config) as handle:
         yield Api(handle)
@@ -41,7 +48,9 @@ async def test_deep_metadata_is_refused_and_lists_keep_working(api: Api) -> None
     response = await api.send(BROADCAST, metadata=_nested(256))
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "name": "InputError", "message": "request/body/payload/metadata must NOT be nested more than 32 levels deep"}
+        "name": "InputError",
+        "message": "request/body/payload/metadata must NOT be nested more than 32 levels deep",
+    }
     assert await api.count_rows("broadcast") == 0
     response = await api.send(user("jane"), metadata=_nested(256))
     assert response.status_code == 400
@@ -60,11 +69,13 @@ async def _plant(api: Api, metadata_json: str, title: str) -> None:
     engine = await api.database_engine()
     cast = "CAST(:m AS json)" if engine.dialect.name == "postgresql" else ":m"
     async with engine.begin() as conn:
-        await conn.execute(sa.text(
-            "INSERT INTO notification (id, title, severity, origin, metadata, created, \"user\") "
-            f"VALUES (:id, :title, 'normal', 'planted', {cast}, :created, :user)"
-        ), {"id": str(uuid.uuid4()), "title": title, "m": metadata_json, "created": _CREATED,
-            "user": JANE})
+        await conn.execute(
+            sa.text(
+                'INSERT INTO notification (id, title, severity, origin, metadata, created, "user") '
+                f"VALUES (:id, :title, 'normal', 'planted', {cast}, :created, :user)"
+            ),
+            {"id": str(uuid.uuid4()), "title": title, "m": metadata_json, "created": _CREATED, "user": JANE},
+        )
 
 
 async def test_pathological_stored_metadata_does_not_break_reads(api: Api) -> None:
@@ -85,7 +96,10 @@ async def test_field_sizes_are_bounded(limited: Api) -> None:
     api = limited
     cases = [
         ({"description": "x" * 11}, "request/body/payload/description must NOT have more than 10 characters"),
-        ({"link": "https://example.com/" + "x" * 20}, "request/body/payload/link must NOT have more than 30 characters"),
+        (
+            {"link": "https://example.com/" + "x" * 20},
+            "request/body/payload/link must NOT have more than 30 characters",
+        ),
         ({"metadata": {"k": "x" * 300}}, "request/body/payload/metadata must NOT be larger than 200 bytes"),
         ({"title": "x" * 256}, "request/body/payload/title must NOT have more than 255 characters"),
     ]
@@ -109,6 +123,7 @@ async def test_update_with_40000_ids(limited: Api) -> None:
     updated = await api.update(JANE, ids, read=True)
     assert {item["id"] for item in updated} == {created[0]["id"], broadcast["id"]}
     assert all(item["read"] for item in updated)
+
     # the ids are republished in bounded signals, not as one 1.5 MB event
     def read_signals() -> list[dict[str, Any]]:
         return [s for s in seen if s["message"]["action"] == "notification_read"]
@@ -125,20 +140,25 @@ async def test_update_ids_count_is_bounded(api: Api) -> None:
         small = Api(handle)
         response = await small.post(JANE, "/update", {"ids": [str(uuid.uuid4()) for _ in range(101)], "read": True})
         assert response.status_code == 400
-        assert response.json()["error"] == {"name": "InputError",
-                                            "message": "request/body/ids must NOT have more than 100 items"}
+        assert response.json()["error"] == {
+            "name": "InputError",
+            "message": "request/body/ids must NOT have more than 100 items",
+        }
         await small.update(JANE, [str(uuid.uuid4()) for _ in range(100)], read=True)
 
 
 @pytest.mark.parametrize("bad", ["o" * 256, "origin\x00"])
 async def test_settings_ids_are_bounded(api: Api, bad: str) -> None:
-    for origins in ([{"id": bad, "enabled": False}],
-                    [{"id": "fine", "enabled": True, "topics": [{"id": bad, "enabled": False}]}]):
+    for origins in (
+        [{"id": bad, "enabled": False}],
+        [{"id": "fine", "enabled": True, "topics": [{"id": bad, "enabled": False}]}],
+    ):
         response = await api.post(JANE, "/settings", {"channels": [{"id": "Web", "origins": origins}]})
         assert response.status_code == 400, response.text
         assert response.json()["error"]["name"] == "InputError"
-    ok = await api.post(JANE, "/settings", {"channels": [{"id": "Web", "origins": [{"id": "o" * 255,
-                                                                                     "enabled": False}]}]})
+    ok = await api.post(
+        JANE, "/settings", {"channels": [{"id": "Web", "origins": [{"id": "o" * 255, "enabled": False}]}]}
+    )
     assert ok.status_code == 200
 
 
@@ -163,4 +183,3 @@ async def test_limits_config_is_checked(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="maxUpdateIds must be a positive number"):
         NotificationLimits.from_config(Config({"notifications": {"limits": {"maxUpdateIds": 0}}}))
     assert NotificationLimits.from_config(Config({})).max_update_ids == 10000
-

@@ -207,12 +207,14 @@ async def test_non_object_and_malformed_bodies_are_400(api: Api) -> None:
 NODE_JSON_ERRORS = [
     ('{"recipients":', "Unexpected end of JSON input"),
     ("   ", "Unexpected end of JSON input"),
-    ('{"recipients":x}', "Unexpected token 'x', \"{\"recipients\":x}\" is not valid JSON"),
+    ('{"recipients":x}', 'Unexpected token \'x\', "{"recipients":x}" is not valid JSON'),
     ("123 4", "Unexpected token '1', \"123 4\" is not valid JSON"),
-    ('   "abcdefghijklmnopqrstuvwxyz"', "Unexpected token '\"', \"   \"abcdefghi\"... is not valid JSON"),
-    ('{"recipients":{"type":"broadcast"}, "payload": {"title": tru}}',
-     "Unexpected token '}', ...\"itle\": tru}}\" is not valid JSON"),
-    ('{"a":NaN}', "Unexpected token 'N', \"{\"a\":NaN}\" is not valid JSON"),
+    ('   "abcdefghijklmnopqrstuvwxyz"', 'Unexpected token \'"\', "   "abcdefghi"... is not valid JSON'),
+    (
+        '{"recipients":{"type":"broadcast"}, "payload": {"title": tru}}',
+        'Unexpected token \'}\', ..."itle": tru}}" is not valid JSON',
+    ),
+    ('{"a":NaN}', 'Unexpected token \'N\', "{"a":NaN}" is not valid JSON'),
     ("{", "Expected property name or '}' in JSON at position 1"),
     ('{"a":1,}', "Expected double-quoted property name in JSON at position 7"),
     ('{"a" 1}', "Expected ':' after property name in JSON at position 5"),
@@ -243,24 +245,34 @@ async def test_empty_title_is_missing(api: Api) -> None:
     response = await api.send(BROADCAST, title="")
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "name": "InputError", "message": "Invalid notification request received: missing title"}
+        "name": "InputError",
+        "message": "Invalid notification request received: missing title",
+    }
     assert await api.count_rows() == 0
 
 
-@pytest.mark.parametrize(("ref", "name", "cause"), [
-    ("", "Error", "Entity reference must not be empty"),
-    ("user:", "TypeError", 'Entity reference "user:" was not on the form [<kind>:][<namespace>/]<name>'),
-    ("x:/y", "TypeError", 'Entity reference "x:/y" was not on the form [<kind>:][<namespace>/]<name>'),
-    ("guest", "Error", 'Entity reference "guest" had missing or empty kind (e.g. did not start with "component:" '
-                       "or similar)"),
-])
+@pytest.mark.parametrize(
+    ("ref", "name", "cause"),
+    [
+        ("", "Error", "Entity reference must not be empty"),
+        ("user:", "TypeError", 'Entity reference "user:" was not on the form [<kind>:][<namespace>/]<name>'),
+        ("x:/y", "TypeError", 'Entity reference "x:/y" was not on the form [<kind>:][<namespace>/]<name>'),
+        (
+            "guest",
+            "Error",
+            'Entity reference "guest" had missing or empty kind (e.g. did not start with "component:" or similar)',
+        ),
+    ],
+)
 async def test_unparsable_entity_ref_fails_the_send(api: Api, ref: str, name: str, cause: str) -> None:
     """A ref Backstage's parseEntityRef refuses fails the whole send, the parse error as error.cause."""
     response = await api.send({"type": "entity", "entityRef": ["user:default/mock", ref]})
     assert response.status_code == 400
     assert response.json()["error"] == {
-        "name": "InputError", "message": f"Failed to send user notifications; caused by {name}: {cause}",
-        "cause": {"name": name, "message": cause}}
+        "name": "InputError",
+        "message": f"Failed to send user notifications; caused by {name}: {cause}",
+        "cause": {"name": name, "message": cause},
+    }
     assert await api.count_rows() == 0
 
 
@@ -332,7 +344,11 @@ async def test_settings_config_disabled_origin(api: Api) -> None:
     await api.send(user("mock"), token=SECOND_SERVICE_TOKEN, topic="t2")
     await _disable(api, MOCK, ORIGIN, enabled=True)  # replaces the rows: test-service2 back to config
     origins = {origin["id"]: origin for origin in (await _settings(api))["channels"][0]["origins"]}
-    assert origins["test-service2"] == {"id": "test-service2", "enabled": False, "topics": [{"id": "t2", "enabled": False}]}
+    assert origins["test-service2"] == {
+        "id": "test-service2",
+        "enabled": False,
+        "topics": [{"id": "t2", "enabled": False}],
+    }
 
 
 async def test_settings_stored_topic_disabled_only(api: Api) -> None:
@@ -400,7 +416,10 @@ async def test_credentials_rules(api: Api) -> None:
         "/api/notifications", json={"recipients": BROADCAST, "payload": {"title": "x"}}, headers=await api.headers(MOCK)
     )
     assert response.status_code == 403
-    assert response.json()["error"] == {"name": "NotAllowedError", "message": "This endpoint does not allow 'user' credentials"}
+    assert response.json()["error"] == {
+        "name": "NotAllowedError",
+        "message": "This endpoint does not allow 'user' credentials",
+    }
     for path in ("", "/notifications", "/status", "/settings", "/topics"):
         response = await api.client.get(f"/api/notifications{path}", headers=api.handle.service_headers)
         assert response.status_code == 403, path
@@ -444,16 +463,25 @@ async def test_update_read_saved_and_signals(api: Api) -> None:
     [own] = await api.send_ok(user("mock"))
     [shared] = await api.send_ok(BROADCAST)
     await eventually(lambda: len(signals) >= 2)
-    assert {"recipients": {"type": "user", "entityRef": [MOCK]}, "channel": "notifications",
-            "message": {"action": "new_notification", "notification_id": own["id"]}} in signals
-    assert {"recipients": {"type": "broadcast"}, "channel": "notifications",
-            "message": {"action": "new_notification", "notification_id": shared["id"]}} in signals
+    assert {
+        "recipients": {"type": "user", "entityRef": [MOCK]},
+        "channel": "notifications",
+        "message": {"action": "new_notification", "notification_id": own["id"]},
+    } in signals
+    assert {
+        "recipients": {"type": "broadcast"},
+        "channel": "notifications",
+        "message": {"action": "new_notification", "notification_id": shared["id"]},
+    } in signals
 
     updated = await api.update(MOCK, [own["id"], shared["id"]], read=True)
     assert {item["id"] for item in updated} == {own["id"], shared["id"]}
     assert all(item["read"] for item in updated)
-    assert signals[-1] == {"recipients": {"type": "user", "entityRef": [MOCK]}, "channel": "notifications",
-                           "message": {"action": "notification_read", "notification_ids": [own["id"], shared["id"]]}}
+    assert signals[-1] == {
+        "recipients": {"type": "user", "entityRef": [MOCK]},
+        "channel": "notifications",
+        "message": {"action": "notification_read", "notification_ids": [own["id"], shared["id"]]},
+    }
     assert (await api.get(MOCK, "/status")).json() == {"unread": 0, "read": 2}
 
     [saved] = await api.update(MOCK, [own["id"]], saved=True)
@@ -478,8 +506,15 @@ async def test_scope_renotify_keeps_id_and_created(api: Api) -> None:
     assert second["id"] == first["id"]
     assert second["created"] == first["created"]
     assert second["updated"] is not None and second["read"] is None and second["saved"] is not None
-    assert second["payload"] == {"title": "Build #1 finished", "description": None, "link": None, "topic": None,
-                                 "severity": "high", "scope": "build-42", "icon": None}
+    assert second["payload"] == {
+        "title": "Build #1 finished",
+        "description": None,
+        "link": None,
+        "topic": None,
+        "severity": "high",
+        "scope": "build-42",
+        "icon": None,
+    }
     assert (await api.list(MOCK))["totalCount"] == 1
     # Another origin or another user with the same scope is a different notification.
     [other] = (await api.send(user("mock"), token=SECOND_SERVICE_TOKEN, scope="build-42")).json() or [None]
@@ -496,10 +531,18 @@ async def test_list_query_parameters(api: Api) -> None:
     assert body["totalCount"] == 4
     assert [item["payload"]["title"] for item in body["notifications"]] == ["n2 Build", "n1 Build"]
     body = await api.list(MOCK, orderField="created,asc")
-    assert [item["payload"]["title"] for item in body["notifications"]] == ["n0 Build", "n1 Build", "n2 Build", "n3 Build"]
+    assert [item["payload"]["title"] for item in body["notifications"]] == [
+        "n0 Build",
+        "n1 Build",
+        "n2 Build",
+        "n3 Build",
+    ]
     response = await api.get(MOCK, "/notifications", orderField=["topic,desc", "created"])
     assert [item["payload"]["title"] for item in response.json()["notifications"]] == [
-        "n1 Build", "n3 Build", "n0 Build", "n2 Build"
+        "n1 Build",
+        "n3 Build",
+        "n0 Build",
+        "n2 Build",
     ]
     assert (await api.list(MOCK, search="BUILD", minimumSeverity="high"))["totalCount"] == 2
     assert (await api.list(MOCK, topic="t1"))["totalCount"] == 2

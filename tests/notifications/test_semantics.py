@@ -13,8 +13,14 @@ from tests.notifications.conftest import BROADCAST, Api, user
 
 MOCK = "user:default/mock"
 JANE = "user:default/jane"
-SCOPED = {"description": "first description", "link": "/first", "topic": "builds", "icon": "rocket",
-          "metadata": {"run": 1}, "severity": "high"}
+SCOPED = {
+    "description": "first description",
+    "link": "/first",
+    "topic": "builds",
+    "icon": "rocket",
+    "metadata": {"run": 1},
+    "severity": "high",
+}
 
 
 async def test_scope_resend_keeps_omitted_fields(api: Api) -> None:
@@ -23,15 +29,25 @@ async def test_scope_resend_keeps_omitted_fields(api: Api) -> None:
     await api.update(MOCK, [first["id"]], read=True, saved=True)
     [again] = await api.send_ok(user("mock"), title="second", scope="deploy")
     assert (again["id"], again["created"]) == (first["id"], first["created"])
-    assert again["payload"] == {"title": "second", "description": "first description", "link": "/first",
-                                "topic": "builds", "icon": "rocket", "metadata": {"run": 1},
-                                "severity": "normal", "scope": "deploy"}
+    assert again["payload"] == {
+        "title": "second",
+        "description": "first description",
+        "link": "/first",
+        "topic": "builds",
+        "icon": "rocket",
+        "metadata": {"run": 1},
+        "severity": "normal",
+        "scope": "deploy",
+    }
     assert again["read"] is None and again["saved"] is not None and again["updated"] is not None
     [stored] = (await api.list(MOCK))["notifications"]
     assert stored == again
     [third] = await api.send_ok(user("mock"), title="third", scope="deploy", description="new", topic="t2")
     assert (third["payload"]["description"], third["payload"]["topic"], third["payload"]["link"]) == (
-        "new", "t2", "/first")
+        "new",
+        "t2",
+        "/first",
+    )
     assert await api.count_rows() == 1
 
 
@@ -64,8 +80,11 @@ async def test_equal_sort_keys_keep_insertion_order(api: Api) -> None:
     for order in ("topic", "topic,desc", "severity,asc", "origin,desc"):
         body = await api.list(MOCK, orderField=order)
         assert [item["payload"]["title"] for item in body["notifications"]] == expected, order
-    paged = [item["payload"]["title"] for offset in range(0, 9, 2)
-             for item in (await api.list(MOCK, orderField="topic", limit=2, offset=offset))["notifications"]]
+    paged = [
+        item["payload"]["title"]
+        for offset in range(0, 9, 2)
+        for item in (await api.list(MOCK, orderField="topic", limit=2, offset=offset))["notifications"]
+    ]
     assert paged == expected
 
 
@@ -75,7 +94,8 @@ async def test_search_is_case_insensitive_for_every_letter(api: Api) -> None:
     await api.send_ok(user("mock"), title="Plain", description="GRÜNE ÄPFEL")
     await api.send_ok(BROADCAST, title="Ωmega news")
     assert [item["payload"]["title"] for item in (await api.list(MOCK, search="ÜBER"))["notifications"]] == [
-        "über alles"]
+        "über alles"
+    ]
     assert (await api.list(MOCK, search="äpfel"))["totalCount"] == 1
     assert (await api.list(MOCK, search="ωMEGA"))["totalCount"] == 1
     topics = await api.get(MOCK, "/topics", search="ÜBER")
@@ -107,6 +127,7 @@ async def test_non_canonical_user_refs_reach_the_user(api: Api) -> None:
     assert sorted(item["user"] for item in items) == [JANE, MOCK]
     assert (await api.list(MOCK))["totalCount"] == 1
     assert (await api.list(JANE))["totalCount"] == 1
-    excluded = await api.send_ok({"type": "entity", "entityRef": ["user:default/mock", "user:default/jane"],
-                                  "excludeEntityRef": "user:jane"})
+    excluded = await api.send_ok(
+        {"type": "entity", "entityRef": ["user:default/mock", "user:default/jane"], "excludeEntityRef": "user:jane"}
+    )
     assert [item["user"] for item in excluded] == [MOCK]

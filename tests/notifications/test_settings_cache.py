@@ -27,13 +27,17 @@ async def test_saving_settings_on_one_instance_reaches_the_others(tmp_path: Path
         assert [n["user"] for n in sent.json()] == [ALICE]
 
         headers = await first.user_headers(ALICE)
-        saved = await first.client.post("/api/notifications/settings", headers=headers, json={
-            "channels": [{"id": "Web", "origins": [{"id": ORIGIN, "enabled": False, "topics": []}]}]})
+        saved = await first.client.post(
+            "/api/notifications/settings",
+            headers=headers,
+            json={"channels": [{"id": "Web", "origins": [{"id": ORIGIN, "enabled": False, "topics": []}]}]},
+        )
         assert saved.status_code == 200
 
         for _ in range(50):  # the invalidation crosses the bus asynchronously
-            response = await second.client.post("/api/notifications", json=body("after"),
-                                                headers=second.service_headers)
+            response = await second.client.post(
+                "/api/notifications", json=body("after"), headers=second.service_headers
+            )
             if response.json() == []:
                 break
             import asyncio
@@ -48,14 +52,25 @@ async def test_saving_settings_on_one_instance_reaches_the_others(tmp_path: Path
 
 async def test_same_instance_applies_new_settings_immediately(db_kind: str) -> None:
     async with start_host(db_kind, config=notifications_config()) as host:
-        assert len((await host.client.post("/api/notifications", json=body("one"),
-                                           headers=host.service_headers)).json()) == 1
+        assert (
+            len((await host.client.post("/api/notifications", json=body("one"), headers=host.service_headers)).json())
+            == 1
+        )
         headers = await host.user_headers(ALICE)
-        await host.client.post("/api/notifications/settings", headers=headers, json={
-            "channels": [{"id": "Web", "origins": [{"id": ORIGIN, "enabled": False, "topics": []}]}]})
-        assert (await host.client.post("/api/notifications", json=body("two"),
-                                       headers=host.service_headers)).json() == []
-        await host.client.post("/api/notifications/settings", headers=headers, json={
-            "channels": [{"id": "Web", "origins": [{"id": ORIGIN, "enabled": True, "topics": []}]}]})
-        assert len((await host.client.post("/api/notifications", json=body("three"),
-                                           headers=host.service_headers)).json()) == 1
+        await host.client.post(
+            "/api/notifications/settings",
+            headers=headers,
+            json={"channels": [{"id": "Web", "origins": [{"id": ORIGIN, "enabled": False, "topics": []}]}]},
+        )
+        assert (
+            await host.client.post("/api/notifications", json=body("two"), headers=host.service_headers)
+        ).json() == []
+        await host.client.post(
+            "/api/notifications/settings",
+            headers=headers,
+            json={"channels": [{"id": "Web", "origins": [{"id": ORIGIN, "enabled": True, "topics": []}]}]},
+        )
+        assert (
+            len((await host.client.post("/api/notifications", json=body("three"), headers=host.service_headers)).json())
+            == 1
+        )

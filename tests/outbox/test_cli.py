@@ -25,8 +25,16 @@ async def greenroom(host: HostHandle, tmp_path: Path, *args: str) -> tuple[int, 
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump(host.config))
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "host.cli", "deliveries", *args, "--config", str(config),
-        cwd=str(ROOT), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "host.cli",
+        "deliveries",
+        *args,
+        "--config",
+        str(config),
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
     return int(proc.returncode or 0), out.decode(), err.decode()

@@ -53,9 +53,11 @@ async def test_dead_after_max_attempts(recorder_host: HostHandle, recorder: Reco
     log = await eventually(dead)
     assert log["channels"][1]["attempts"] == 3 and log["channels"][1]["lastError"] == "down"
     assert len(recorder.calls) == 3 and not recorder.delivered
-    metrics = (await recorder_host.client.get(
-        "/api/notifications/delivery-metrics", headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
-    )).json()
+    metrics = (
+        await recorder_host.client.get(
+            "/api/notifications/delivery-metrics", headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
+        )
+    ).json()
     assert metrics["channels"]["recorder"] == {**metrics["channels"]["recorder"], "dead": 1, "retried": 2, "failed": 3}
     assert metrics["queueDepth"] == 0
 
@@ -72,7 +74,9 @@ async def test_permanent_failure_is_dead_at_once(recorder_host: HostHandle, reco
     assert len(recorder.calls) == 1
 
 
-async def test_group_member_log_shows_the_path_and_muted_channels(recorder_host: HostHandle, recorder: Recorder) -> None:
+async def test_group_member_log_shows_the_path_and_muted_channels(
+    recorder_host: HostHandle, recorder: Recorder
+) -> None:
     api = Api(recorder_host)
     muted = {"channels": [{"id": "Recorder", "origins": [{"id": "test-service", "enabled": False}]}]}
     assert (await api.post(SUB, "/settings", muted)).status_code == 200
@@ -87,7 +91,8 @@ async def test_group_member_log_shows_the_path_and_muted_channels(recorder_host:
         {"entityRef": SUB, "relation": "hasMember"},
     ]
     assert [(c["channel"], c["status"], c["setting"]) for c in sub_log["channels"]] == [
-        ("Web", "sent", "default"), ("recorder", "muted", "user origin"),
+        ("Web", "sent", "default"),
+        ("recorder", "muted", "user origin"),
     ]
     john_log = (await api.get(JOHN, f"/{by_user[JOHN]['id']}/deliveries")).json()
     assert [step["entityRef"] for step in john_log["resolution"]] == ["group:default/team", JOHN]
@@ -107,8 +112,9 @@ async def test_expired_lease_is_reclaimed(db_kind: str, tmp_path: Path, monkeypa
     recorder = Recorder()
     storage = {"data_dir": str(tmp_path), "prefix": f"gr_{uuid.uuid4().hex[:8]}_"}
     monkeypatch.setenv("GREENROOM_TEST_KEEP_DB", "1")  # the second host reuses the first one's database
-    async with start_host(db_kind, config=outbox_config(dispatcher=False), features=[recorder_module(recorder)],
-                          **storage) as host:
+    async with start_host(
+        db_kind, config=outbox_config(dispatcher=False), features=[recorder_module(recorder)], **storage
+    ) as host:
         api = Api(host)
         [item] = await api.send_ok(user("jane"))
         engine = await api.database_engine()
@@ -139,18 +145,25 @@ async def test_retention_purges_finished_outbox_rows(db_kind: str, recorder: Rec
 
         async def finished() -> bool:
             async with engine.connect() as conn:
-                return int(await conn.scalar(sa.text("SELECT count(*) FROM notification_outbox WHERE state = 'done'"))) == 2
+                return (
+                    int(await conn.scalar(sa.text("SELECT count(*) FROM notification_outbox WHERE state = 'done'")))
+                    == 2
+                )
 
         await eventually(finished)
         async with engine.begin() as conn:  # the first send is ten days old
             for table in ("notification_outbox", "notification_send"):
                 column = "updated" if table == "notification_outbox" else "created"
-                await conn.execute(sa.text(f"UPDATE {table} SET {column} = :at WHERE send_id IN "
-                                           "(SELECT send_id FROM notification WHERE title = 'old')"
-                                           if table == "notification_outbox" else
-                                           f"UPDATE {table} SET {column} = :at WHERE id IN "
-                                           "(SELECT send_id FROM notification WHERE title = 'old')"),
-                                   {"at": ten_days_ago})
+                await conn.execute(
+                    sa.text(
+                        f"UPDATE {table} SET {column} = :at WHERE send_id IN "
+                        "(SELECT send_id FROM notification WHERE title = 'old')"
+                        if table == "notification_outbox"
+                        else f"UPDATE {table} SET {column} = :at WHERE id IN "
+                        "(SELECT send_id FROM notification WHERE title = 'old')"
+                    ),
+                    {"at": ten_days_ago},
+                )
         scheduler = await host.backend.get_service(core_services.scheduler, "notifications")
         await scheduler.trigger_task("notification-cleaner")
 

@@ -41,7 +41,8 @@ def probe(tmp_path: Path, config: dict[str, Any], *site_dirs: Path) -> dict[str,
     argv = ["probe", str(tmp_path), json.dumps(config)]
     code = f"import runpy, site, sys; {add_sites}; sys.argv = {argv!r}; runpy.run_path({str(PROBE)!r}, run_name='__main__')"
     # -S: no automatic site-packages; -P: no script/cwd directory on sys.path.
-    result = subprocess.run([sys.executable, "-S", "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-S", "-P", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))

@@ -22,8 +22,10 @@ async def main(data_dir: str, config: dict[str, Any]) -> None:
     from host.app import create_app
 
     overrides = {
-        "backend": {"database": {"client": "sqlite", "connection": {"directory": data_dir}},
-                    "logger": {"level": "error"}},
+        "backend": {
+            "database": {"client": "sqlite", "connection": {"directory": data_dir}},
+            "logger": {"level": "error"},
+        },
         **config,
     }
     app = create_app([], overrides=overrides)

@@ -12,7 +12,6 @@ import pytest
 from host.event_buses import PostgresBus, RedisBus
 from host.events import Event, RootEventsService
 from host.logging import Logger
-from host.testing import eventually
 
 PG_CONNECT = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -58,7 +57,9 @@ def bus_kind(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def two_processes(bus_kind: str, test_logger: Logger) -> AsyncIterator[tuple[RootEventsService, RootEventsService]]:
+async def two_processes(
+    bus_kind: str, test_logger: Logger
+) -> AsyncIterator[tuple[RootEventsService, RootEventsService]]:
     """Two events services on two buses sharing a channel: two "processes" in one test."""
     channel = unique_channel()
     services = [RootEventsService(BUS_FACTORIES[bus_kind](test_logger, channel), test_logger) for _ in range(2)]
@@ -102,11 +103,10 @@ async def recv_signal(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
 
 async def assert_no_signal(ws: Any, wait: float = 0.3) -> None:
     """Fail if a (non-sync) signal frame arrives within ``wait`` seconds."""
-    import asyncio
 
     try:
         frame = await recv_signal(ws, wait)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         return
     raise AssertionError(f"unexpected signal {frame}")
 
@@ -133,6 +133,6 @@ async def wait_subscribed(ws: Any, publish: Callable[[dict[str, Any]], Any], tim
                 if frame.get("channel") == channel:
                     await ws.send(json.dumps({"action": "unsubscribe", "channel": channel}))
                     return
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             if loop.time() > deadline:
                 raise AssertionError("the server never applied the subscription") from None

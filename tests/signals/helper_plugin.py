@@ -26,7 +26,7 @@ class PublishResource:
         self._http_auth = http_auth
         self._signals = signals
 
-    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:  # noqa: D102
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
         await self._http_auth.credentials(req, allow=("service",))
         body = await req.get_media()
         pid = os.getpid()
@@ -41,7 +41,11 @@ def _register(reg: Registrar) -> None:
         router.add_route("/publish", PublishResource(http_auth, signals))
 
     reg.register_init(
-        deps={"router": core_services.http_router, "http_auth": core_services.http_auth, "signals": signals_service_ref},
+        deps={
+            "router": core_services.http_router,
+            "http_auth": core_services.http_auth,
+            "signals": signals_service_ref,
+        },
         init=init,
     )
 

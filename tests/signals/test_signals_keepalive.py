@@ -36,14 +36,20 @@ def read_frame(sock: socket.socket) -> tuple[int, bytes]:
 def test_unanswered_pings_drop_the_socket(tmp_path: Path) -> None:
     port = free_port()
     config = {
-        "backend": {"database": {"connection": {"directory": str(tmp_path / "data")}},
-                    "features": {"include": ["auth", "signals"]},
-                    "websocket": {"pingInterval": {"milliseconds": 300}}},
+        "backend": {
+            "database": {"connection": {"directory": str(tmp_path / "data")}},
+            "features": {"include": ["auth", "signals"]},
+            "websocket": {"pingInterval": {"milliseconds": 300}},
+        },
         "auth": {"providers": {"proxy": {"secret": SECRET, "allowUnknownUsers": True}}},
     }
     (tmp_path / "app-config.yaml").write_text(yaml.safe_dump(config))
-    proc = subprocess.Popen([*GREENROOM, "start", "--config", str(tmp_path / "app-config.yaml"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [*GREENROOM, "start", "--config", str(tmp_path / "app-config.yaml"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(300):
@@ -52,14 +58,19 @@ def test_unanswered_pings_drop_the_socket(tmp_path: Path) -> None:
                     break
             except httpx.HTTPError:
                 time.sleep(0.1)
-        token = httpx.get(f"{url}/api/auth/proxy/refresh", headers={
-            "x-forwarded-user": "jane", "x-greenroom-proxy-secret": SECRET}).json()["backstageIdentity"]["token"]
+        token = httpx.get(
+            f"{url}/api/auth/proxy/refresh", headers={"x-forwarded-user": "jane", "x-greenroom-proxy-secret": SECRET}
+        ).json()["backstageIdentity"]["token"]
 
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
         key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall((f"GET /api/signals HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-                      f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-                      f"Sec-WebSocket-Protocol: {token}\r\n\r\n").encode())
+        sock.sendall(
+            (
+                f"GET /api/signals HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                f"Sec-WebSocket-Protocol: {token}\r\n\r\n"
+            ).encode()
+        )
         response = b""
         while b"\r\n\r\n" not in response:
             response += sock.recv(4096)

@@ -70,8 +70,10 @@ async def test_warnings_about_one_socket_are_rate_limited(host: HostHandle, capl
 
 async def test_sockets_beyond_the_per_user_limit_are_closed(host: HostHandle) -> None:
     token = await host.user_token(JANE)
-    async with websockets.connect(ws_url(host.url), subprotocols=[token]), \
-            websockets.connect(ws_url(host.url), subprotocols=[token]):
+    async with (
+        websockets.connect(ws_url(host.url), subprotocols=[token]),
+        websockets.connect(ws_url(host.url), subprotocols=[token]),
+    ):
         async with websockets.connect(ws_url(host.url), subprotocols=[token]) as third:
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 await asyncio.wait_for(third.recv(), 5)

@@ -31,7 +31,9 @@ def manager(test_logger: Logger) -> SignalManager:
     return SignalManager(test_logger)
 
 
-def connect(manager: SignalManager, user: str, *groups: str, channels: tuple[str, ...] = ("c",)) -> tuple[SignalConnection, FakeSocket]:
+def connect(
+    manager: SignalManager, user: str, *groups: str, channels: tuple[str, ...] = ("c",)
+) -> tuple[SignalConnection, FakeSocket]:
     sock = FakeSocket()
     conn = manager.add_connection(user, [user, *groups], sock.send, sock.close)
     for channel in channels:
@@ -87,7 +89,13 @@ def test_refs_compare_case_insensitively(manager: SignalManager) -> None:
 
 @pytest.mark.parametrize(
     "recipients",
-    [None, {}, {"type": "entity", "entityRef": "user:default/jane"}, {"type": "user"}, {"type": "user", "entityRef": 5}],
+    [
+        None,
+        {},
+        {"type": "entity", "entityRef": "user:default/jane"},
+        {"type": "user"},
+        {"type": "user", "entityRef": 5},
+    ],
 )
 def test_unknown_recipients_reach_nobody(manager: SignalManager, recipients: object) -> None:
     connect(manager, "user:default/jane")
@@ -96,8 +104,13 @@ def test_unknown_recipients_reach_nobody(manager: SignalManager, recipients: obj
 
 @pytest.mark.parametrize(
     "payload",
-    [{"recipients": {"type": "broadcast"}, "channel": "c"}, {"recipients": {"type": "broadcast"}, "message": {}},
-     {"recipients": {"type": "broadcast"}, "channel": "", "message": {}}, "not a dict", None],
+    [
+        {"recipients": {"type": "broadcast"}, "channel": "c"},
+        {"recipients": {"type": "broadcast"}, "message": {}},
+        {"recipients": {"type": "broadcast"}, "channel": "", "message": {}},
+        "not a dict",
+        None,
+    ],
 )
 def test_events_without_channel_or_message_are_dropped(manager: SignalManager, payload: object) -> None:
     connect(manager, "user:default/jane")
@@ -124,8 +137,15 @@ def test_subscribe_is_idempotent_and_unsubscribe_stops_delivery(manager: SignalM
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "[1,2]", '"subscribe"', '{"action":"subscribe"}', '{"action":"subscribe","channel":""}',
-     '{"action":"subscribe","channel":5}', '{"action":"watch","channel":"x"}'],
+    [
+        "not json",
+        "[1,2]",
+        '"subscribe"',
+        '{"action":"subscribe"}',
+        '{"action":"subscribe","channel":""}',
+        '{"action":"subscribe","channel":5}',
+        '{"action":"watch","channel":"x"}',
+    ],
 )
 def test_malformed_client_frames_are_ignored(manager: SignalManager, text: str) -> None:
     conn, _ = connect(manager, "user:default/a", channels=())

@@ -45,8 +45,13 @@ async def js_client(base_url: str, token: str, channel: str) -> AsyncIterator[as
     if NODE is None:
         pytest.fail("node is needed to test plugin_signals/static/client.js")
     proc = await asyncio.create_subprocess_exec(
-        NODE, "--experimental-websocket", "--no-warnings", str(JS_DIR / "live_client.cjs"),
-        f"{base_url}/api/signals", token, channel,
+        NODE,
+        "--experimental-websocket",
+        "--no-warnings",
+        str(JS_DIR / "live_client.cjs"),
+        f"{base_url}/api/signals",
+        token,
+        channel,
         stdout=asyncio.subprocess.PIPE,
     )
     lines: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -76,8 +81,9 @@ async def python_client(url: str, token: str, channel: str, out: asyncio.Queue[d
             continue
 
 
-async def publish_until_received(host: HostHandle, queues: list[asyncio.Queue[dict[str, Any]]],
-                                 phase: str, timeout: float = 30.0) -> None:
+async def publish_until_received(
+    host: HostHandle, queues: list[asyncio.Queue[dict[str, Any]]], phase: str, timeout: float = 30.0
+) -> None:
     """Broadcast ``{"phase": phase}`` every 200 ms until every client got one."""
     service = await host.backend.get_service(signals_service_ref, "test-publisher")
     pending = set(range(len(queues)))

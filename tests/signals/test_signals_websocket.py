@@ -48,8 +48,9 @@ async def publisher(host: HostHandle) -> Any:
 
 
 @asynccontextmanager
-async def user_socket(host: HostHandle, user: str, ownership: list[str] | None = None,
-                      channels: tuple[str, ...] = ("c",)) -> AsyncIterator[ClientConnection]:
+async def user_socket(
+    host: HostHandle, user: str, ownership: list[str] | None = None, channels: tuple[str, ...] = ("c",)
+) -> AsyncIterator[ClientConnection]:
     token = await host.user_token(user, ownership)
     async with websockets.connect(ws_url(host.url), subprotocols=[token]) as ws:  # type: ignore[list-item]
         await subscribe(ws, *channels)
@@ -106,8 +107,12 @@ async def test_upgrade_tries_each_offered_protocol_in_order(host: HostHandle) ->
         assert ws.subprotocol == other
     # Six candidates are refused outright, as Backstage's authenticateWebSocket does.
     assert await rejected_status(url, subprotocols=["a", "b", "c", "d", "e", token]) == 401
-    assert await rejected_status(url, subprotocols=["a", "b", "c", "d", "e"],
-                                 additional_headers={"Authorization": f"Bearer {token}"}) == 401
+    assert (
+        await rejected_status(
+            url, subprotocols=["a", "b", "c", "d", "e"], additional_headers={"Authorization": f"Bearer {token}"}
+        )
+        == 401
+    )
     # The first authenticated principal decides: a service token before a user token is a 403.
     assert await rejected_status(url, subprotocols=[host.service_token, token]) == 403
     assert await rejected_status(url, subprotocols=["garbage", "more-garbage"]) == 401
@@ -118,8 +123,11 @@ async def test_bearer_header_works_next_to_an_unrelated_protocol(host: HostHandl
     publish = await publisher(host)
     token = await host.user_token(JANE)
     headers = {"Authorization": f"Bearer {token}"}
-    async with websockets.connect(ws_url(host.url), subprotocols=["graphql-ws"],  # type: ignore[list-item]
-                                  additional_headers=headers) as ws:
+    async with websockets.connect(
+        ws_url(host.url),
+        subprotocols=["graphql-ws"],  # type: ignore[list-item]
+        additional_headers=headers,
+    ) as ws:
         assert ws.subprotocol is None
         await subscribe(ws, "c")
         await wait_subscribed(ws, publish)
@@ -175,8 +183,13 @@ async def test_broadcast_and_user_signals_reach_the_right_sockets(host: HostHand
 
         await publish({"recipients": {"type": "user", "entityRef": JANE}, "channel": "c", "message": {"to": "jane"}})
         await publish({"recipients": {"type": "user", "entityRef": TEAM_A}, "channel": "c", "message": {"to": "team"}})
-        await publish({"recipients": {"type": "user", "entityRef": [JOHN, "user:default/nobody"]},
-                       "channel": "c", "message": {"to": "john"}})
+        await publish(
+            {
+                "recipients": {"type": "user", "entityRef": [JOHN, "user:default/nobody"]},
+                "channel": "c",
+                "message": {"to": "john"},
+            }
+        )
         for ws in (jane, jane_tab2):
             assert await recv_signal(ws) == {"channel": "c", "message": {"to": "jane"}}
             assert await recv_signal(ws) == {"channel": "c", "message": {"to": "team"}}

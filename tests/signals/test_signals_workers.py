@@ -58,8 +58,9 @@ def write_config(directory: str, overrides: dict[str, Any]) -> str:
 
 
 @contextlib.asynccontextmanager
-async def greenroom_start(db: str, events: dict[str, Any] | None = None, workers: int = WORKERS,
-                          overrides: dict[str, Any] | None = None) -> AsyncIterator[str]:
+async def greenroom_start(
+    db: str, events: dict[str, Any] | None = None, workers: int = WORKERS, overrides: dict[str, Any] | None = None
+) -> AsyncIterator[str]:
     """Run ``greenroom start --workers N``; yield its base URL once it answers.
 
     Without ``overrides`` the host serves only auth, signals and the test plugin, and signs users
@@ -80,7 +81,11 @@ async def greenroom_start(db: str, events: dict[str, Any] | None = None, workers
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([ep_dir, str(REPO)])}
         proc = subprocess.Popen(
             [str(GREENROOM), "start", "--config", config_file, "--workers", str(workers), "--port", str(port)],
-            cwd=data_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            cwd=data_dir,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         url = f"http://127.0.0.1:{port}"
         try:
@@ -103,7 +108,9 @@ async def wait_until_serving(proc: subprocess.Popen[str], url: str, timeout: flo
     async with httpx.AsyncClient(base_url=url, timeout=2) as client:
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"greenroom start exited with {proc.returncode}:\n{proc.stderr.read() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"greenroom start exited with {proc.returncode}:\n{proc.stderr.read() if proc.stderr else ''}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get("/api/signals/health")).status_code == 200:
                     return
@@ -122,7 +129,9 @@ async def user_token(url: str, user: str) -> str:
 def new_connection_client(url: str) -> httpx.AsyncClient:
     """An HTTP client that opens a new TCP connection per request (so requests spread over workers)."""
     return httpx.AsyncClient(
-        base_url=url, timeout=10, limits=httpx.Limits(max_keepalive_connections=0),
+        base_url=url,
+        timeout=10,
+        limits=httpx.Limits(max_keepalive_connections=0),
         headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
     )
 
@@ -161,8 +170,13 @@ async def test_signal_from_one_worker_reaches_sockets_on_the_others(bus: str) ->
             while len(set(publishers)) < WORKERS:
                 assert len(publishers) < 200, f"requests never reached {WORKERS} workers: {set(publishers)}"
                 publishers.append(
-                    await publish({"recipients": {"type": "user", "entityRef": JANE}, "channel": "c",
-                                   "message": {"n": len(publishers)}})
+                    await publish(
+                        {
+                            "recipients": {"type": "user", "entityRef": JANE},
+                            "channel": "c",
+                            "message": {"n": len(publishers)},
+                        }
+                    )
                 )
             for ws in janes:
                 received = [(await recv_signal(ws))["message"] for _ in publishers]
@@ -186,7 +200,10 @@ async def test_sqlite_with_several_workers_and_no_bus_refuses_to_start() -> None
         config_file = write_config(data_dir, config)
         result = subprocess.run(
             [str(GREENROOM), "start", "--config", config_file, "--workers", "2", "--port", str(port)],
-            cwd=data_dir, capture_output=True, text=True, timeout=60,
+            cwd=data_dir,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert result.returncode != 0
     assert "SQLite with more than one worker needs events.bus: redis or postgres" in result.stderr

@@ -45,7 +45,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.soak]
 GREENROOM = Path(sys.executable).with_name("greenroom")
 SECONDS = float(os.environ.get("GREENROOM_SOAK_SECONDS", "20"))
 USERS = [f"user:default/soak-{i:02d}" for i in range(40)]
-GROUPS = {f"group:default/soak-team-{g}": USERS[g * 10:(g + 1) * 10] for g in range(4)}
+GROUPS = {f"group:default/soak-team-{g}": USERS[g * 10 : (g + 1) * 10] for g in range(4)}
 SOCKETS_PER_USER = 5
 PROXY_SECRET = "soak-proxy-secret-0123"
 
@@ -53,12 +53,23 @@ PROXY_SECRET = "soak-proxy-secret-0123"
 def write_catalog(directory: Path) -> Path:
     docs: list[dict[str, Any]] = []
     for group, members in GROUPS.items():
-        docs.append({"apiVersion": "backstage.io/v1alpha1", "kind": "Group",
-                     "metadata": {"name": group.split("/")[1]},
-                     "spec": {"type": "team", "children": [], "members": [m.split("/")[1] for m in members]}})
+        docs.append(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "Group",
+                "metadata": {"name": group.split("/")[1]},
+                "spec": {"type": "team", "children": [], "members": [m.split("/")[1] for m in members]},
+            }
+        )
     for user in USERS:
-        docs.append({"apiVersion": "backstage.io/v1alpha1", "kind": "User",
-                     "metadata": {"name": user.split("/")[1]}, "spec": {"memberOf": []}})
+        docs.append(
+            {
+                "apiVersion": "backstage.io/v1alpha1",
+                "kind": "User",
+                "metadata": {"name": user.split("/")[1]},
+                "spec": {"memberOf": []},
+            }
+        )
     path = directory / "soak-org.yaml"
     path.write_text(yaml.safe_dump_all(docs))
     return path
@@ -89,18 +100,31 @@ async def instances(count: int, workers: int) -> AsyncIterator[list[Instance]]:
                 port = free_port()
                 config = base_config("postgres", port=port, data_dir=str(directory), prefix=prefix)
                 config["backend"]["logger"] = {"level": "debug", "format": "json"}
-                config["backend"]["features"] = {"include": ["auth", "catalog", "catalog-auth-resolver",
-                                                             "notifications", "signals"]}
+                config["backend"]["features"] = {
+                    "include": ["auth", "catalog", "catalog-auth-resolver", "notifications", "signals"]
+                }
                 config["auth"] = {"providers": {"proxy": {"secret": PROXY_SECRET, "allowUnknownUsers": True}}}
-                config["catalog"] = {"locations": [{"type": "file", "target": str(catalog)}],
-                                     "refresh": {"frequency": {"seconds": 1}}}
+                config["catalog"] = {
+                    "locations": [{"type": "file", "target": str(catalog)}],
+                    "refresh": {"frequency": {"seconds": 1}},
+                }
                 config_path = directory / f"instance-{index}.yaml"
                 config_path.write_text(yaml.safe_dump(config))
                 log_path = directory / f"instance-{index}.log"
                 proc = subprocess.Popen(
-                    [str(GREENROOM), "start", "--config", str(config_path), "--workers", str(workers),
-                     "--port", str(port)],
-                    stdout=subprocess.DEVNULL, stderr=log_path.open("wb"), start_new_session=True,
+                    [
+                        str(GREENROOM),
+                        "start",
+                        "--config",
+                        str(config_path),
+                        "--workers",
+                        str(workers),
+                        "--port",
+                        str(port),
+                    ],
+                    stdout=subprocess.DEVNULL,
+                    stderr=log_path.open("wb"),
+                    start_new_session=True,
                 )
                 started.append(Instance(f"http://127.0.0.1:{port}", proc, log_path))
             for instance in started:
@@ -178,8 +202,9 @@ class Ledger:
 
 async def mint_token(url: str, user: str) -> str:
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-        response = await client.get("/api/auth/proxy/refresh", headers={
-            "x-forwarded-user": user, "x-greenroom-proxy-secret": PROXY_SECRET})
+        response = await client.get(
+            "/api/auth/proxy/refresh", headers={"x-forwarded-user": user, "x-greenroom-proxy-secret": PROXY_SECRET}
+        )
         response.raise_for_status()
         return str(response.json()["backstageIdentity"]["token"])
 
@@ -207,8 +232,9 @@ async def traffic(urls: list[str], tokens: dict[str, str], ledger: Ledger, stop:
                 ledger.requests[kind] += 1
                 if kind.startswith("send"):
                     ledger.in_doubt.add(title)
-                    response = await client.post("/api/notifications", headers=service,
-                                                  json={"recipients": body, "payload": {"title": title}})
+                    response = await client.post(
+                        "/api/notifications", headers=service, json={"recipients": body, "payload": {"title": title}}
+                    )
                     response.raise_for_status()
                     ledger.in_doubt.discard(title)
                     created = response.json()
@@ -228,8 +254,9 @@ async def traffic(urls: list[str], tokens: dict[str, str], ledger: Ledger, stop:
                     ids = [n["id"] for n in listing.json()["notifications"]]
                     assert all(n["user"] in (user, None) for n in listing.json()["notifications"])
                     if ids:
-                        update = await client.post("/api/notifications/update", headers=headers,
-                                                   json={"ids": ids[:2], "read": True})
+                        update = await client.post(
+                            "/api/notifications/update", headers=headers, json={"ids": ids[:2], "read": True}
+                        )
                         update.raise_for_status()
             except (httpx.HTTPError, httpx.StreamError) as error:
                 ledger.errors[type(error).__name__] += 1
@@ -256,8 +283,11 @@ async def test_soak_two_instances_two_workers() -> None:
         urls = [i.url for i in running]
         tokens = {user: await mint_token(urls[0], user) for user in USERS}
         stop_sockets = asyncio.Event()
-        sockets = [Socket(user, urls[(i + n) % 2], tokens[user])
-                   for i, user in enumerate(USERS) for n in range(SOCKETS_PER_USER)]
+        sockets = [
+            Socket(user, urls[(i + n) % 2], tokens[user])
+            for i, user in enumerate(USERS)
+            for n in range(SOCKETS_PER_USER)
+        ]
         socket_tasks = [asyncio.create_task(s.run(stop_sockets)) for s in sockets]
         await asyncio.wait_for(asyncio.gather(*(s.ready.wait() for s in sockets)), 60)
         await asyncio.sleep(1.0)  # let every subscribe frame land before traffic starts
@@ -276,8 +306,10 @@ async def test_soak_two_instances_two_workers() -> None:
         await asyncio.gather(*socket_tasks)
 
         total_sent = sum(v for k, v in ledger.requests.items() if k.startswith("send"))
-        print(f"soak: {SECONDS:.0f}s requests={dict(ledger.requests)} errors={dict(ledger.errors)} "
-              f"in_doubt={len(ledger.in_doubt)} interrupted_sockets={sum(s.interrupted for s in sockets)}")
+        print(
+            f"soak: {SECONDS:.0f}s requests={dict(ledger.requests)} errors={dict(ledger.errors)} "
+            f"in_doubt={len(ledger.in_doubt)} interrupted_sockets={sum(s.interrupted for s in sockets)}"
+        )
         assert total_sent > 100, ledger.requests
         stored_ids: dict[str, set[str]] = {}
         broadcast_in_store: set[str] = set()

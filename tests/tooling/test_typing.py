@@ -32,10 +32,13 @@ def test_service_refs_carry_their_type(tmp_path: Path) -> None:
     """``ServiceRef[T]``: a factory must build a T, and ``get_service`` returns a T (checked by mypy)."""
     source = tmp_path / "typed_di.py"
     source.write_text(TYPED_DI)
-    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", str(source)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", str(source)], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     out = result.stdout
-    assert ('typed_di.py:5: error: Incompatible return value type (got "int", expected '
-            '"LoggerService | Awaitable[LoggerService]")') in out, out
+    assert (
+        'typed_di.py:5: error: Incompatible return value type (got "int", expected '
+        '"LoggerService | Awaitable[LoggerService]")'
+    ) in out, out
     assert 'Revealed type is "host.services.LoggerService"' in out, out
     assert 'Revealed type is "host.features.ServiceRef[host.services.HttpRouterService]"' in out, out

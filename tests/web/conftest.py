@@ -124,9 +124,7 @@ class InboxPage:
     async def wait_badge(self, expected: str | None, timeout: float = 10000) -> None:
         """Wait until the badge shows ``expected`` (None: hidden)."""
         if expected is None:
-            await self.page.wait_for_function(
-                "() => document.getElementById('unread-badge').hidden", timeout=timeout
-            )
+            await self.page.wait_for_function("() => document.getElementById('unread-badge').hidden", timeout=timeout)
         else:
             await self.page.wait_for_function(
                 "text => { const b = document.getElementById('unread-badge');"

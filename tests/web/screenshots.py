@@ -18,17 +18,31 @@ from tests.web.conftest import GUEST, PLUGINS, VIEWPORT, InboxPage, launch_brows
 DEFAULT_DIR = Path(__file__).parents[2] / "docs" / "screenshots"
 
 SEED: list[tuple[str, dict[str, Any]]] = [
-    ("Quarterly access review is due", {"severity": "normal", "topic": "compliance",
-                                        "description": "Review who can deploy to production by Friday."}),
-    ("Deploy of payments-api to production succeeded", {"severity": "low", "topic": "deploys",
-                                                        "link": "https://ci.example.com/deploys/8812"}),
-    ("Nightly build of web-frontend failed", {"severity": "high", "topic": "ci",
-                                              "description": "3 tests failed in checkout.spec.ts",
-                                              "link": "https://ci.example.com/builds/4411"}),
-    ("Certificate for api.example.com expires in 5 days", {"severity": "critical", "topic": "alerts",
-                                                          "description": "Renew it before Monday."}),
-    ("New comment on your template", {"severity": "normal", "topic": "scaffolder",
-                                      "description": "dave: can we add a Redis option?"}),
+    (
+        "Quarterly access review is due",
+        {"severity": "normal", "topic": "compliance", "description": "Review who can deploy to production by Friday."},
+    ),
+    (
+        "Deploy of payments-api to production succeeded",
+        {"severity": "low", "topic": "deploys", "link": "https://ci.example.com/deploys/8812"},
+    ),
+    (
+        "Nightly build of web-frontend failed",
+        {
+            "severity": "high",
+            "topic": "ci",
+            "description": "3 tests failed in checkout.spec.ts",
+            "link": "https://ci.example.com/builds/4411",
+        },
+    ),
+    (
+        "Certificate for api.example.com expires in 5 days",
+        {"severity": "critical", "topic": "alerts", "description": "Renew it before Monday."},
+    ),
+    (
+        "New comment on your template",
+        {"severity": "normal", "topic": "scaffolder", "description": "dave: can we add a Redis option?"},
+    ),
     ("Disk usage on db-2 above 85%", {"severity": "high", "topic": "alerts"}),
 ]
 
@@ -41,9 +55,11 @@ async def take(directory: Path) -> list[Path]:
     shots: list[Path] = []
     async with start_host("sqlite", plugins=PLUGINS) as host, async_playwright() as playwright:
         created = [await send(host, title, **payload) for title, payload in SEED]
-        await host.client.post("/api/notifications/notifications/update",
-                               json={"ids": [created[0]["id"]], "saved": True},
-                               headers=await host.user_headers(GUEST))
+        await host.client.post(
+            "/api/notifications/notifications/update",
+            json={"ids": [created[0]["id"]], "saved": True},
+            headers=await host.user_headers(GUEST),
+        )
         browser = await launch_browser(playwright)
         try:
             context = await browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
@@ -55,8 +71,13 @@ async def take(directory: Path) -> list[Path]:
             shots.append(directory / "inbox.png")
             await inbox.page.screenshot(path=shots[-1])
 
-            await send(host, "Rollback of checkout-service started", severity="high", topic="deploys",
-                       description="Triggered by an error-rate alert.")
+            await send(
+                host,
+                "Rollback of checkout-service started",
+                severity="high",
+                topic="deploys",
+                description="Triggered by an error-rate alert.",
+            )
             await inbox.wait_badge(str(len(SEED) + 1))
             await inbox.page.get_by_test_id("new-notification-toast").wait_for()
             await inbox.wait_titles(["Rollback of checkout-service started"] + [t for t, _ in reversed(SEED)])
@@ -66,7 +87,9 @@ async def take(directory: Path) -> list[Path]:
 
             await inbox.choose("filter-severity", "high")
             await inbox.choose("filter-topic", "alerts")
-            await inbox.wait_titles(["Disk usage on db-2 above 85%", "Certificate for api.example.com expires in 5 days"])
+            await inbox.wait_titles(
+                ["Disk usage on db-2 above 85%", "Certificate for api.example.com expires in 5 days"]
+            )
             shots.append(directory / "inbox-filtered.png")
             await inbox.page.screenshot(path=shots[-1])
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -42,14 +42,18 @@ async def test_guest_sign_in_keeps_the_token_in_memory(browser: Any, host: HostH
     assert await inbox.page.get_by_test_id("user").get_attribute("data-user") == GUEST
     assert "guest" in await inbox.page.get_by_test_id("user").inner_text()
     assert await inbox.page.get_by_test_id("list-title").inner_text() == "Unread notifications (0)"
-    storage = await inbox.page.evaluate("() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])")
+    storage = await inbox.page.evaluate(
+        "() => JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage), document.cookie])"
+    )
     assert token not in storage
     assert inbox.errors == []
 
 
 async def test_proxy_sign_in_from_config() -> None:
-    config = {**web_config(signInProvider="proxy"), "auth": {"providers": {"proxy": {"userHeader": "x-forwarded-user",
-                                                                                    "allowUnknownUsers": True}}}}
+    config = {
+        **web_config(signInProvider="proxy"),
+        "auth": {"providers": {"proxy": {"userHeader": "x-forwarded-user", "allowUnknownUsers": True}}},
+    }
     async with start_host("sqlite", config=config, plugins=PLUGINS) as host:
         from playwright.async_api import async_playwright
 
@@ -148,7 +152,9 @@ async def test_title_counter_can_be_turned_off(browser: Any, host: HostHandle) -
     await inbox.page.wait_for_function("() => document.title === '(1) Notifications'")
     await inbox.open("/notifications#settings")
     await inbox.page.get_by_test_id("pref-title-counter").uncheck()
-    await inbox.page.wait_for_function("() => document.title === 'Notification settings' || document.title === 'Notifications'")
+    await inbox.page.wait_for_function(
+        "() => document.title === 'Notification settings' || document.title === 'Notifications'"
+    )
     assert not (await inbox.page.title()).startswith("(")
     # the choice is kept in localStorage across reloads
     await inbox.open()
@@ -204,7 +210,7 @@ async def test_mark_read_unread_save_and_mark_all_read(browser: Any, host: HostH
     await inbox.choose("filter-view", "all")
     await inbox.wait_titles(["Third", "Second", "First"])
     await inbox.row("First").get_by_test_id("save").click()
-    await inbox.page.wait_for_selector('[data-testid=notification][data-saved=true]')
+    await inbox.page.wait_for_selector("[data-testid=notification][data-saved=true]")
     await inbox.choose("filter-view", "saved")
     await inbox.wait_titles(["First"])
 
@@ -234,8 +240,11 @@ async def test_deep_link_highlights_a_notification(browser: Any, host: HostHandl
     target = await send(host, "Look at me")
     for index in range(6):
         await send(host, f"Filler {index}")
-    await host.client.post("/api/notifications/notifications/update", json={"ids": [target["id"]], "read": True},
-                           headers=await host.user_headers(GUEST))
+    await host.client.post(
+        "/api/notifications/notifications/update",
+        json={"ids": [target["id"]], "read": True},
+        headers=await host.user_headers(GUEST),
+    )
     inbox = await new_inbox(browser, host)
     await inbox.open(f"/notifications?id={target['id']}")
     highlighted = inbox.page.locator("[data-testid=notification].highlight")
@@ -265,20 +274,29 @@ async def set_column(host: HostHandle, notification_id: str, column: str, value:
     database = await host.backend.get_service(core_services.database, "notifications")
     engine = await database.get_engine()
     async with engine.begin() as conn:
-        await conn.execute(sa.text(f"UPDATE notification SET {column} = :value WHERE id = :id"),
-                           {"value": value, "id": notification_id})
+        await conn.execute(
+            sa.text(f"UPDATE notification SET {column} = :value WHERE id = :id"),
+            {"value": value, "id": notification_id},
+        )
 
 
 async def age(host: HostHandle, notification_id: str, days: int) -> None:
     """Move a notification's creation date ``days`` into the past."""
-    await set_column(host, notification_id, "created", datetime.now(timezone.utc) - timedelta(days=days))
+    await set_column(host, notification_id, "created", datetime.now(UTC) - timedelta(days=days))
 
 
 async def test_filters_search_sort_and_pagination(browser: Any, host: HostHandle) -> None:
     seeded = await seed_for_filters(host)
     await age(host, seeded["Old alert"]["id"], days=10)
-    newest_first = ["Flaky test quarantined", "Quarterly review", "Deploy of api succeeded", "Nightly build failed",
-                    "Deploy of web succeeded", "Disk almost full", "Old alert"]
+    newest_first = [
+        "Flaky test quarantined",
+        "Quarterly review",
+        "Deploy of api succeeded",
+        "Nightly build failed",
+        "Deploy of web succeeded",
+        "Disk almost full",
+        "Old alert",
+    ]
     inbox = await new_inbox(browser, host)
     await inbox.open()
 
@@ -328,9 +346,11 @@ async def test_filters_search_sort_and_pagination(browser: Any, host: HostHandle
     await inbox.wait_titles(newest_first)
 
     # views: saved and read
-    await host.client.post("/api/notifications/notifications/update",
-                           json={"ids": [seeded["Quarterly review"]["id"]], "saved": True},
-                           headers=await host.user_headers(GUEST))
+    await host.client.post(
+        "/api/notifications/notifications/update",
+        json={"ids": [seeded["Quarterly review"]["id"]], "saved": True},
+        headers=await host.user_headers(GUEST),
+    )
     await inbox.choose("filter-view", "saved")
     await inbox.wait_titles(["Quarterly review"])
     await inbox.choose("filter-view", "read")
@@ -344,8 +364,9 @@ async def test_filters_search_sort_and_pagination(browser: Any, host: HostHandle
 async def test_notification_content_cannot_inject_markup_or_script(browser: Any, host: HostHandle) -> None:
     evil_title = '<img src=x onerror="window.__xss=1">Pwned'
     # the API refuses links other than http(s); rows written some other way must still be harmless
-    evil = await send(host, evil_title, description='<script>window.__xss=2</script><b>bold</b>',
-                      link="https://example.com/")
+    evil = await send(
+        host, evil_title, description="<script>window.__xss=2</script><b>bold</b>", link="https://example.com/"
+    )
     await set_column(host, evil["id"], "link", "javascript:window.__xss=3")
     data = await send(host, "Data link", link="https://example.com/")
     await set_column(host, data["id"], "link", "data:text/html,<script>alert(1)</script>")
@@ -356,7 +377,10 @@ async def test_notification_content_cannot_inject_markup_or_script(browser: Any,
     await inbox.wait_titles(["Relative link", "Good link", "Data link", evil_title])
     row = inbox.row(evil_title)
     assert await row.locator("img, script, b").count() == 0
-    assert await row.get_by_test_id("notification-description").inner_text() == "<script>window.__xss=2</script><b>bold</b>"
+    assert (
+        await row.get_by_test_id("notification-description").inner_text()
+        == "<script>window.__xss=2</script><b>bold</b>"
+    )
     assert await row.locator("a").count() == 0
     assert await inbox.row("Data link").locator("a").count() == 0
     good = inbox.row("Good link").locator("a")
@@ -374,8 +398,20 @@ async def test_notification_content_cannot_inject_markup_or_script(browser: Any,
                 'data:text/html,x', 'vbscript:x', 'https://a.example/x', 'http://a.example/', '/x?y=1', 'rel/path',
                 '', null].map(link => safeHref(link, 'https://host.example/notifications'));
     }""")
-    assert checks == [None, None, None, None, None, None, "https://a.example/x", "http://a.example/",
-                      "https://host.example/x?y=1", "https://host.example/rel/path", None, None]
+    assert checks == [
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        "https://a.example/x",
+        "http://a.example/",
+        "https://host.example/x?y=1",
+        "https://host.example/rel/path",
+        None,
+        None,
+    ]
 
 
 # -- settings --------------------------------------------------------------------------
@@ -391,7 +427,8 @@ async def test_settings_matrix_saves_channel_origin_topic(browser: Any, host: Ho
     origin = inbox.page.locator('[data-testid=settings-origin][data-origin="test-service"]')
     assert await origin.count() == 1
     topics = await inbox.page.locator('[data-testid=settings-topic][data-origin="test-service"]').evaluate_all(
-        "rows => rows.map(r => r.dataset.topic)")
+        "rows => rows.map(r => r.dataset.topic)"
+    )
     assert sorted(topics) == ["ci", "deploys"]
     save = inbox.page.get_by_test_id("settings-save")
     assert await save.is_disabled()

@@ -18,8 +18,13 @@ from tests.web.conftest import PLUGINS, web_config
 CONFIG_RE = re.compile(r'<script type="application/json" id="greenroom-config">(.*?)</script>', re.S)
 
 
-async def call(app: WebInbox, path: str, method: str = "GET", headers: list[tuple[bytes, bytes]] | None = None,
-               scope_type: str = "http") -> tuple[int, dict[str, str], bytes]:
+async def call(
+    app: WebInbox,
+    path: str,
+    method: str = "GET",
+    headers: list[tuple[bytes, bytes]] | None = None,
+    scope_type: str = "http",
+) -> tuple[int, dict[str, str], bytes]:
     """Call the ASGI app directly with ``path`` exactly as given (no URL normalisation)."""
     messages: list[dict[str, Any]] = []
 
@@ -63,8 +68,13 @@ async def test_page_is_served_by_the_notifications_plugin() -> None:
             assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
             assert "<title>Team inbox</title>" in response.text
         config = page_json(response.content)
-        assert config == {"signInProvider": "guest", "apiBaseUrl": "/api", "title": "Team inbox",
-                          "basePath": "/notifications", "markAsReadOnLinkOpen": False}
+        assert config == {
+            "signInProvider": "guest",
+            "apiBaseUrl": "/api",
+            "title": "Team inbox",
+            "basePath": "/notifications",
+            "markAsReadOnLinkOpen": False,
+        }
 
         # every asset the page references is served, with its content type and long-lived caching
         refs = re.findall(r'(?:src|href)="(/notifications/static/[^"]+)"', response.text)
@@ -120,22 +130,25 @@ async def test_path_traversal_over_http_finds_nothing() -> None:
 # -- the ASGI app itself --------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [
-    "/notifications/static/../__init__.py",
-    "/notifications/static/../index.html",
-    "/notifications/static/./main.js",
-    "/notifications/static//main.js",
-    "/notifications/static/%2e%2e/__init__.py",
-    "/notifications/static/..%2f__init__.py",
-    "/notifications/static/\\..\\__init__.py",
-    "/notifications/static//etc/passwd",
-    "/notifications/static/main.js/",
-    "/notifications/static/",
-    "/notifications/static",
-    "/notifications/static/{version}/../../__init__.py",
-    "/notifications/static/{version}/",
-    "/notifications/../plugin_notifications/plugin.py",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/notifications/static/../__init__.py",
+        "/notifications/static/../index.html",
+        "/notifications/static/./main.js",
+        "/notifications/static//main.js",
+        "/notifications/static/%2e%2e/__init__.py",
+        "/notifications/static/..%2f__init__.py",
+        "/notifications/static/\\..\\__init__.py",
+        "/notifications/static//etc/passwd",
+        "/notifications/static/main.js/",
+        "/notifications/static/",
+        "/notifications/static",
+        "/notifications/static/{version}/../../__init__.py",
+        "/notifications/static/{version}/",
+        "/notifications/../plugin_notifications/plugin.py",
+    ],
+)
 async def test_only_known_assets_are_served(app: WebInbox, path: str) -> None:
     status, _, body = await call(app, path.replace("{version}", app.version))
     assert status == 404
@@ -165,7 +178,9 @@ async def test_assets_versioned_and_unversioned(app: WebInbox) -> None:
 async def test_etag_revalidation_and_head(app: WebInbox) -> None:
     status, head, _ = await call(app, "/notifications/static/main.js")
     etag = head["etag"]
-    status, head304, body = await call(app, "/notifications/static/main.js", headers=[(b"if-none-match", etag.encode())])
+    status, head304, body = await call(
+        app, "/notifications/static/main.js", headers=[(b"if-none-match", etag.encode())]
+    )
     assert status == 304 and body == b"" and head304["etag"] == etag and "content-type" not in head304
     status, _, _ = await call(app, "/notifications/static/main.js", headers=[(b"if-none-match", b'"other"')])
     assert status == 200
@@ -201,8 +216,19 @@ def test_load_assets_skips_unknown_types_and_symlinks(tmp_path: Path) -> None:
 
 def test_packaged_assets_are_all_served() -> None:
     names = set(load_assets())
-    assert {"main.js", "api.js", "auth.js", "dom.js", "inbox.js", "settings.js", "prefs.js", "title.js",
-            "webnotify.js", "inbox.css", "bell.svg"} <= names
+    assert {
+        "main.js",
+        "api.js",
+        "auth.js",
+        "dom.js",
+        "inbox.js",
+        "settings.js",
+        "prefs.js",
+        "title.js",
+        "webnotify.js",
+        "inbox.css",
+        "bell.svg",
+    } <= names
     # every relative ES module import points at a served asset
     for name in names:
         if name.endswith(".js"):
@@ -214,7 +240,7 @@ def test_packaged_assets_are_all_served() -> None:
 
 
 def test_config_is_escaped_into_the_page() -> None:
-    evil = '</script><script>alert(1)</script><!--'
+    evil = "</script><script>alert(1)</script><!--"
     app = WebInbox(Config({"notifications": {"web": {"title": evil}}}))
     page = app.index.decode()
     assert "<script>alert(1)" not in page

@@ -104,6 +104,8 @@ class LanguagesResource:
     async def on_get(self, req: Any, resp: Any) -> None:
         """List the languages."""
         resp.media = {"languages": self._greetings.languages()}
+
+
 # -- end resources --
 
 

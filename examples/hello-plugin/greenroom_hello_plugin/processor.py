@@ -37,4 +37,6 @@ def notifications_pre_process(notification: Notification) -> None:
 async def notifications_post_process(notification: Notification) -> None:
     """Log each stored notification (a real processor would deliver it elsewhere)."""
     DELIVERED.append((notification.user, notification.payload.title))
+
+
 # -- end processor --

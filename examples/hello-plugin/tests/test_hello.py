@@ -25,6 +25,8 @@ async def host() -> AsyncIterator[HostHandle]:
     """A host running the hello plugin, its French module and the plugins it uses."""
     async with start_host(plugins=PLUGINS) as handle:
         yield handle
+
+
 # -- end test-host --
 
 
@@ -45,6 +47,8 @@ async def test_greet_sends_a_notification_stamped_by_the_processor(host: HostHan
     assert notification["payload"]["title"] == "Bonjour, jane!"
     assert notification["payload"]["description"] == "Sent by the hello plugin"  # the processor's pre_process
     await eventually(lambda: (JANE, "Bonjour, jane!") in processor.DELIVERED)  # its post_process
+
+
 # -- end test-greet --
 
 

@@ -28,8 +28,12 @@ def upgrade() -> None:
     with op.batch_alter_table("entities") as batch:
         batch.add_column(sa.Column("location", sa.Text, nullable=True))
     op.create_index("entities_location_idx", "entities", ["location"])
-    entities = sa.table("entities", sa.column("entity_ref", sa.String), sa.column("final_entity", sa.Text),
-                        sa.column("location", sa.Text))
+    entities = sa.table(
+        "entities",
+        sa.column("entity_ref", sa.String),
+        sa.column("final_entity", sa.Text),
+        sa.column("location", sa.Text),
+    )
     conn = op.get_bind()
     updates = []
     for ref, body in conn.execute(sa.select(entities.c.entity_ref, entities.c.final_entity)):
@@ -38,8 +42,9 @@ def upgrade() -> None:
             updates.append({"b_ref": ref, "location": annotations[_MANAGED_BY_LOCATION]})
     if updates:
         conn.execute(
-            entities.update().where(entities.c.entity_ref == sa.bindparam("b_ref")).values(
-                location=sa.bindparam("location")),
+            entities.update()
+            .where(entities.c.entity_ref == sa.bindparam("b_ref"))
+            .values(location=sa.bindparam("location")),
             updates,
         )
 

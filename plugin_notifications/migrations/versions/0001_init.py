@@ -73,9 +73,7 @@ def upgrade() -> None:
 
     op.create_table(
         "broadcast_user_status",
-        sa.Column(
-            "broadcast_id", IdType, sa.ForeignKey("broadcast.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("broadcast_id", IdType, sa.ForeignKey("broadcast.id", ondelete="CASCADE"), nullable=False),
         sa.Column("user", sa.String(255), nullable=False),
         sa.Column("read", UtcDateTime, nullable=True),
         sa.Column("saved", UtcDateTime, nullable=True),

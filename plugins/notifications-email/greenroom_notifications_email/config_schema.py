@@ -66,5 +66,3 @@ class EmailConfig(ConfigSection):
     concurrency_limit: int | None = Field(default=None, ge=1)
     throttle_interval: Duration | None = None
     cache: EmailCache | None = None
-
-

@@ -22,8 +22,7 @@ from typing import Any
 
 from greenroom_notifications_email.settings import EmailSettings
 from greenroom_notifications_email.templates import EmailContent, EmailTemplates
-from greenroom_notifications_email.transport import Transport, create_transport
-from greenroom_notifications_email.transport import is_transient
+from greenroom_notifications_email.transport import Transport, create_transport, is_transient
 from plugin_notifications import Notification, ProcessorFilters, hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 

@@ -37,7 +37,7 @@ class SmtpTransport:
     def __init__(self, settings: SmtpSettings) -> None:
         self._settings = settings
 
-    async def send(self, message: EmailMessage) -> None:  # noqa: D102
+    async def send(self, message: EmailMessage) -> None:
         settings = self._settings
         await aiosmtplib.send(
             message,
@@ -59,7 +59,7 @@ class StreamTransport:
         self._logger = logger
         self.sent: list[EmailMessage] = []
 
-    async def send(self, message: EmailMessage) -> None:  # noqa: D102
+    async def send(self, message: EmailMessage) -> None:
         self.sent.append(message)
         self._logger.info(f"Email (stream transport, not sent) to {message['To']}: {message['Subject']}")
 

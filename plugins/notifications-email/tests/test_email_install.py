@@ -16,8 +16,11 @@ from tests.plugin_install import probe, site_without
 
 PACKAGE_DIR = Path(__file__).parents[1]
 DIST = "greenroom_notifications_email"
-CONFIG = {"notifications": {"processors": {"email": {"sender": "greenroom@example.com",
-                                                     "transportConfig": {"transport": "stream"}}}}}
+CONFIG = {
+    "notifications": {
+        "processors": {"email": {"sender": "greenroom@example.com", "transportConfig": {"transport": "stream"}}}
+    }
+}
 
 
 def test_installed_distribution_declares_the_module() -> None:

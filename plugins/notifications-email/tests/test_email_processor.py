@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
-
 from greenroom_notifications_email import (
     EmailContent,
     EmailTemplates,
@@ -25,16 +24,20 @@ from greenroom_notifications_email import (
 )
 from greenroom_notifications_email.processor import EmailProcessor, TtlCache, is_single_address
 from greenroom_notifications_email.transport import StreamTransport, create_transport, is_transient
+
 from host import create_backend_module
+from host.config import Config, ConfigError
 from host.testing import eventually as eventually_async
 from plugin_notifications.delivery import Delivery
-from host.config import Config, ConfigError
 from tests.conftest import SERVICE_TOKEN, HostHandle, free_port, start_host
 
 ORG = Path(__file__).parent / "fixtures" / "email-org.yaml"
 #: The outbox retries quickly in these tests (the module's retries are the outbox's).
-FAST_DELIVERY = {"maxAttempts": 3, "backoff": {"initial": {"milliseconds": 10}, "max": {"milliseconds": 50}},
-                 "pollInterval": {"milliseconds": 100}}
+FAST_DELIVERY = {
+    "maxAttempts": 3,
+    "backoff": {"initial": {"milliseconds": 10}, "max": {"milliseconds": 50}},
+    "pollInterval": {"milliseconds": 100},
+}
 
 
 @dataclass
@@ -46,7 +49,7 @@ class SmtpSink:
     replies: list[str] = field(default_factory=list)
     attempts: int = 0
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd API
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.attempts += 1
         if self.replies:
             return self.replies.pop(0)
@@ -77,8 +80,7 @@ def smtp() -> Iterator[SmtpServer]:
         return AuthResult(success=auth_data.password == b"secret")
 
     port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator,
-                            auth_require_tls=False)
+    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False)
     controller.start()
     try:
         yield SmtpServer(sink, port, logins)
@@ -103,7 +105,8 @@ def email_config(port: int, **email_settings: Any) -> dict[str, Any]:
 async def send(host: HostHandle, recipients: dict[str, Any], **payload: Any) -> list[dict[str, Any]]:
     payload.setdefault("title", "Hello")
     response = await host.client.post(
-        "/api/notifications", json={"recipients": recipients, "payload": payload},
+        "/api/notifications",
+        json={"recipients": recipients, "payload": payload},
         headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
     )
     assert response.status_code == 200, response.text
@@ -137,8 +140,13 @@ BROADCAST = {"type": "broadcast"}
 async def test_user_notification_is_emailed_with_html_and_text(smtp: SmtpServer) -> None:
     config = email_config(smtp.port, replyTo="no-reply@example.com")
     async with start_host(config=config) as host:
-        await send(host, user("jane"), title="Deploy <done>", description="Service <b>api</b> is live",
-                   link="/catalog/default/component/api")
+        await send(
+            host,
+            user("jane"),
+            title="Deploy <done>",
+            description="Service <b>api</b> is live",
+            link="/catalog/default/component/api",
+        )
         [message] = await eventually(lambda: smtp.sink.messages)
         assert message["To"] == "jane@example.com"
         assert message["From"] == "greenroom@example.com"
@@ -176,8 +184,9 @@ async def test_broadcasts_follow_broadcast_config(smtp: SmtpServer) -> None:
         await settle()
         assert smtp.sink.to() == ["jane@example.com", "john@example.com"]  # "broken" is not an address
     smtp.sink.messages.clear()
-    config = email_config(smtp.port, broadcastConfig={"receiver": "config",
-                                                      "receiverEmails": ["ops@example.com", "ops@example.com"]})
+    config = email_config(
+        smtp.port, broadcastConfig={"receiver": "config", "receiverEmails": ["ops@example.com", "ops@example.com"]}
+    )
     async with start_host(config=config) as host:
         await send(host, BROADCAST, title="Ops")
         await eventually(lambda: smtp.sink.messages)
@@ -211,8 +220,13 @@ async def test_filters_skip_notifications(smtp: SmtpServer) -> None:
 
 
 async def test_smtp_login(smtp: SmtpServer) -> None:
-    transport = {"transport": "smtp", "hostname": "127.0.0.1", "port": smtp.port,
-                 "username": "mailer", "password": "secret"}
+    transport = {
+        "transport": "smtp",
+        "hostname": "127.0.0.1",
+        "port": smtp.port,
+        "username": "mailer",
+        "password": "secret",
+    }
     async with start_host(config=email_config(smtp.port, transportConfig=transport)) as host:
         await send(host, user("jane"))
         await eventually(lambda: smtp.sink.messages)
@@ -250,8 +264,11 @@ async def test_permanent_failures_are_not_retried(smtp: SmtpServer) -> None:
         await eventually(lambda: smtp.sink.attempts == 1)
         await settle()
         assert smtp.sink.attempts == 1 and smtp.sink.messages == []
-        log = (await host.client.get(f"/api/notifications/{created['id']}/deliveries",
-                                     headers=await host.user_headers("user:default/jane"))).json()
+        log = (
+            await host.client.get(
+                f"/api/notifications/{created['id']}/deliveries", headers=await host.user_headers("user:default/jane")
+            )
+        ).json()
         [email_status] = [c for c in log["channels"] if c["channel"] == "Email"]
         assert email_status["status"] == "dead" and "550" in email_status["lastError"]
 
@@ -263,8 +280,9 @@ async def test_smtp_down_never_loses_or_delays_the_in_app_notification() -> None
         started = time.monotonic()
         [created] = await send(host, user("jane"), title="Still delivered")
         assert time.monotonic() - started < 0.5  # the response does not wait for the retries
-        inbox = await host.client.get("/api/notifications/notifications",
-                                      headers=await host.user_headers("user:default/jane"))
+        inbox = await host.client.get(
+            "/api/notifications/notifications", headers=await host.user_headers("user:default/jane")
+        )
         assert [n["id"] for n in inbox.json()["notifications"]] == [created["id"]]
 
 
@@ -282,8 +300,9 @@ def test_transient_errors() -> None:
 
 
 async def settings_channels(host: HostHandle) -> list[str]:
-    response = await host.client.get("/api/notifications/settings",
-                                     headers=await host.user_headers("user:default/jane"))
+    response = await host.client.get(
+        "/api/notifications/settings", headers=await host.user_headers("user:default/jane")
+    )
     assert response.status_code == 200, response.text
     return [channel["id"] for channel in response.json()["channels"]]
 
@@ -315,8 +334,10 @@ class Branded:
 
 def renderer_module(module_id: str, renderer: Any) -> Any:
     def register(reg: Any) -> None:
-        reg.register_init(deps={"templates": email_templates_extension_point},
-                          init=lambda templates: templates.set_template_renderer(renderer))
+        reg.register_init(
+            deps={"templates": email_templates_extension_point},
+            init=lambda templates: templates.set_template_renderer(renderer),
+        )
 
     return create_backend_module("notifications", module_id, register)
 
@@ -435,10 +456,15 @@ async def test_ttl_cache_expires() -> None:
 
 async def test_concurrency_limit_and_throttle() -> None:
     """At most ``concurrencyLimit`` messages in flight; each slot waits ``throttleInterval`` after its send."""
-    settings = read({"sender": "a@example.com", "transportConfig": {"transport": "stream"},
-                     "broadcastConfig": {"receiver": "config",
-                                         "receiverEmails": [f"u{i}@example.com" for i in range(6)]},
-                     "concurrencyLimit": 2, "throttleInterval": {"milliseconds": 50}})
+    settings = read(
+        {
+            "sender": "a@example.com",
+            "transportConfig": {"transport": "stream"},
+            "broadcastConfig": {"receiver": "config", "receiverEmails": [f"u{i}@example.com" for i in range(6)]},
+            "concurrencyLimit": 2,
+            "throttleInterval": {"milliseconds": 50},
+        }
+    )
     in_flight, peak, sent = [0], [0], []
 
     class Slow:
@@ -449,12 +475,14 @@ async def test_concurrency_limit_and_throttle() -> None:
             sent.append(message["To"])
             in_flight[0] -= 1
 
-    processor = EmailProcessor(settings, catalog=None, logger=None, base_url="http://x",
-                               transport_factory=lambda *_: Slow())
+    processor = EmailProcessor(
+        settings, catalog=None, logger=None, base_url="http://x", transport_factory=lambda *_: Slow()
+    )
     from plugin_notifications import Notification
 
-    notification = Notification.model_validate({"id": "n1", "user": None, "created": "2026-01-01T00:00:00Z",
-                                                "origin": "test", "payload": {"title": "t"}})
+    notification = Notification.model_validate(
+        {"id": "n1", "user": None, "created": "2026-01-01T00:00:00Z", "origin": "test", "payload": {"title": "t"}}
+    )
     started = time.monotonic()
     await processor.notifications_deliver([Delivery("d1", "Email", notification)])
     assert len(sent) == 6 and peak[0] == 2

@@ -78,7 +78,10 @@ class WebhookClient:
         """POST ``body`` to ``url`` once; return the outcome (never raises for HTTP or network trouble)."""
         try:
             async with self._http.stream(
-                "POST", url, content=body, headers={"content-type": "application/json", **headers},
+                "POST",
+                url,
+                content=body,
+                headers={"content-type": "application/json", **headers},
                 timeout=httpx.Timeout(timeout_seconds),
             ) as response:  # the response body is not read: only the status and headers matter
                 return classify(response, max_retry_after=self._max_retry_after)

@@ -35,7 +35,8 @@ def _register(reg: Registrar) -> None:
             logger.warning(
                 "A batch of webhooks can outlast the outbox lease; lower timeout or batchSize, raise concurrency "
                 "or notifications.delivery.leaseSeconds",
-                longest_batch_seconds=settings.longest_batch_seconds(), lease_seconds=lease,
+                longest_batch_seconds=settings.longest_batch_seconds(),
+                lease_seconds=lease,
             )
         processor = WebhookProcessor(settings, catalog=catalog)
         processing.add_processor(processor)
@@ -55,6 +56,4 @@ def _register(reg: Registrar) -> None:
 
 
 #: Backend module ``webhook`` of plugin ``notifications`` (entry point ``notifications-webhook``).
-webhook_module = create_backend_module(
-    "notifications", "webhook", _register, config_schema={CONFIG_KEY: WebhookConfig}
-)
+webhook_module = create_backend_module("notifications", "webhook", _register, config_schema={CONFIG_KEY: WebhookConfig})

@@ -31,9 +31,7 @@ class WebhookProcessor:
     def __init__(self, config: WebhookConfig, *, catalog: Any, client: WebhookClient | None = None) -> None:
         self._config = config
         self._endpoints = {endpoint.channel: endpoint for endpoint in config.endpoints}
-        self._signers = {
-            endpoint.channel: Signer(endpoint.secret.get_secret_value()) for endpoint in config.endpoints
-        }
+        self._signers = {endpoint.channel: Signer(endpoint.secret.get_secret_value()) for endpoint in config.endpoints}
         self._matcher = RecipientMatcher(catalog, config.entity_refs_cache_ttl.total_seconds())
         self._client = client or WebhookClient(max_retry_after=config.max_retry_after.total_seconds())
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -50,7 +48,9 @@ class WebhookProcessor:
         """One ``send``-scope channel per endpoint, with its send-time filters."""
         return [
             DeliveryChannel(
-                endpoint.channel, scope="send", batch_size=self._config.batch_size,
+                endpoint.channel,
+                scope="send",
+                batch_size=self._config.batch_size,
                 accepts=EndpointFilter(endpoint).accepts,
             )
             for endpoint in self._config.endpoints
@@ -78,7 +78,9 @@ class WebhookProcessor:
         body = message_body(delivery.notification, recipients, broadcast=broadcast)
         async with self._slots:
             headers = self._signers[endpoint.channel].headers(delivery.id, body)  # signed when sent: a fresh timestamp
-            return await self._client.post(endpoint.url, body, headers, timeout_seconds=self._config.timeout_for(endpoint))
+            return await self._client.post(
+                endpoint.url, body, headers, timeout_seconds=self._config.timeout_for(endpoint)
+            )
 
     async def close(self) -> None:
         """Close the HTTP connection pool."""

@@ -16,8 +16,11 @@ from tests.plugin_install import probe, site_without
 
 PACKAGE_DIR = Path(__file__).parents[1]
 DIST = "greenroom_notifications_webhook"
-CONFIG = {"notifications": {"processors": {"webhook": {"endpoints": [
-    {"url": "http://127.0.0.1:9/hooks", "secret": "whsec_" + "a" * 43}]}}}}
+CONFIG = {
+    "notifications": {
+        "processors": {"webhook": {"endpoints": [{"url": "http://127.0.0.1:9/hooks", "secret": "whsec_" + "a" * 43}]}}
+    }
+}
 
 
 def test_installed_distribution_declares_the_module() -> None:
@@ -49,8 +52,9 @@ def test_uninstalled_module_is_gone(venv_without_webhook: Path, tmp_path: Path) 
     assert "Webhook" not in loaded["channels"]
 
 
-def test_installing_the_package_enables_the_module(venv_without_webhook: Path, webhook_site: Path,
-                                                   tmp_path: Path) -> None:
+def test_installing_the_package_enables_the_module(
+    venv_without_webhook: Path, webhook_site: Path, tmp_path: Path
+) -> None:
     loaded = probe(tmp_path, CONFIG, venv_without_webhook, webhook_site)
     assert "notifications-webhook" in loaded["features"]
     assert "Webhook" in loaded["channels"]

@@ -66,22 +66,27 @@ async def host(db_kind: str, receiver: Receiver) -> AsyncIterator[HostHandle]:
 
 async def send(host: HostHandle, entity_ref: str | list[str], **payload: Any) -> list[dict[str, Any]]:
     payload.setdefault("title", f"note {uuid.uuid4().hex[:6]}")
-    response = await host.client.post("/api/notifications", headers=host.service_headers, json={
-        "recipients": {"type": "entity", "entityRef": entity_ref}, "payload": payload})
+    response = await host.client.post(
+        "/api/notifications",
+        headers=host.service_headers,
+        json={"recipients": {"type": "entity", "entityRef": entity_ref}, "payload": payload},
+    )
     assert response.status_code == 200, response.text
     return list(response.json())
 
 
 async def channel_log(host: HostHandle, user: str, notification_id: str, channel: str) -> dict[str, Any] | None:
     """The delivery log entry of ``channel`` for ``user``'s notification (``None`` when the channel has none)."""
-    response = await host.client.get(f"/api/notifications/{notification_id}/deliveries",
-                                     headers=await host.user_headers(user))
+    response = await host.client.get(
+        f"/api/notifications/{notification_id}/deliveries", headers=await host.user_headers(user)
+    )
     assert response.status_code == 200, response.text
     return next((entry for entry in response.json()["channels"] if entry["channel"] == channel), None)
 
 
 async def settled(host: HostHandle, user: str, notification_id: str, channel: str) -> dict[str, Any]:
     """Wait until ``channel``'s delivery is final (sent, skipped or dead); return its log entry."""
+
     async def final() -> dict[str, Any] | None:
         entry = await channel_log(host, user, notification_id, channel)
         return entry if entry and entry["status"] in ("sent", "skipped", "dead") else None
@@ -89,9 +94,7 @@ async def settled(host: HostHandle, user: str, notification_id: str, channel: st
     return dict(await eventually(final, timeout=20))
 
 
-async def test_a_receiver_failing_twice_gets_one_accepted_signed_delivery(
-    host: HostHandle, receiver: Receiver
-) -> None:
+async def test_a_receiver_failing_twice_gets_one_accepted_signed_delivery(host: HostHandle, receiver: Receiver) -> None:
     receiver.script(500, 503)
     [note] = await send(host, JANE, severity="high")
     entry = await settled(host, JANE, note["id"], "webhook:main")
@@ -140,10 +143,15 @@ async def test_filters_select_the_endpoints(db_kind: str) -> None:
             incident = await send(host, "group:default/org", topic="incident", severity="normal")
             critical = await send(host, [JANE, JOE], topic="deploys", severity="critical")
             by_user = {n["user"]: n["id"] for n in incident}
-            logs = {name: await settled(host, OLGA, by_user[OLGA], f"webhook:{name}")
-                    for name in ("all", "incidents", "ops")}
+            logs = {
+                name: await settled(host, OLGA, by_user[OLGA], f"webhook:{name}")
+                for name in ("all", "incidents", "ops")
+            }
             assert {name: entry["status"] for name, entry in logs.items()} == {
-                "all": "sent", "incidents": "sent", "ops": "sent"}
+                "all": "sent",
+                "incidents": "sent",
+                "ops": "sent",
+            }
             # filtered out at send time: nothing was written for these endpoints
             assert await channel_log(host, OLGA, by_user[OLGA], "webhook:urgent") is None
             assert await channel_log(host, OLGA, by_user[OLGA], "webhook:catalog") is None
@@ -171,8 +179,9 @@ async def test_filters_select_the_endpoints(db_kind: str) -> None:
 
 async def test_a_user_who_switched_webhooks_off_is_left_out(host: HostHandle, receiver: Receiver) -> None:
     settings = {"channels": [{"id": "Webhook", "origins": [{"id": SERVICE_SUBJECT, "enabled": False}]}]}
-    response = await host.client.post("/api/notifications/settings", json=settings,
-                                      headers=await host.user_headers(JANE))
+    response = await host.client.post(
+        "/api/notifications/settings", json=settings, headers=await host.user_headers(JANE)
+    )
     assert response.status_code == 200, response.text
     sent = await send(host, [JANE, JOE])
     by_user = {n["user"]: n["id"] for n in sent}

@@ -59,8 +59,13 @@ def processor(*endpoints: dict[str, Any], catalog: Catalog | None = None, **sett
 
 def notification(**payload: Any) -> Notification:
     payload.setdefault("title", "Deploy finished")
-    return Notification(id=str(uuid.uuid4()), user=None, created=utc_now(), origin="plugin:ci",
-                        payload=NotificationPayload.model_validate(payload))
+    return Notification(
+        id=str(uuid.uuid4()),
+        user=None,
+        created=utc_now(),
+        origin="plugin:ci",
+        payload=NotificationPayload.model_validate(payload),
+    )
 
 
 def delivery(note: Notification | None = None, recipients: tuple[str, ...] = ("user:default/jane",)) -> Delivery:
@@ -91,8 +96,13 @@ async def test_a_delivery_is_one_signed_post_with_the_notification_and_recipient
     assert body["data"]["broadcast"] is False
     sent = body["data"]["notification"]
     assert sent["id"] == note.id and sent["origin"] == "plugin:ci" and "user" not in sent
-    assert sent["payload"] == {"title": "Deploy finished", "description": "v1.2.3 is live", "severity": "high",
-                               "topic": "deploys", "link": "/ci/42"}
+    assert sent["payload"] == {
+        "title": "Deploy finished",
+        "description": "v1.2.3 is live",
+        "severity": "high",
+        "topic": "deploys",
+        "link": "/ci/42",
+    }
 
 
 async def test_the_signature_fails_for_another_secret_or_a_changed_body(receiver: Receiver) -> None:
@@ -180,8 +190,10 @@ async def test_errors_never_show_the_url_or_the_secret() -> None:
 
 async def test_entity_refs_narrow_the_recipients_and_skip_sends_that_reach_none(receiver: Receiver) -> None:
     catalog = Catalog({"group:default/ops": ["user:default/olga", "user:default/oscar"]})
-    proc = processor({"url": receiver.url, "secret": SECRET, "entityRefs": ["group:default/ops", "user:default/jane"]},
-                     catalog=catalog)
+    proc = processor(
+        {"url": receiver.url, "secret": SECRET, "entityRefs": ["group:default/ops", "user:default/jane"]},
+        catalog=catalog,
+    )
     mixed = delivery(recipients=("user:default/jane", "user:default/joe", "user:default/oscar"))
     nobody = delivery(recipients=("user:default/joe",))
     broadcast = delivery(recipients=())
@@ -189,7 +201,9 @@ async def test_entity_refs_narrow_the_recipients_and_skip_sends_that_reach_none(
     assert outcomes[mixed.id].kind == "sent"
     assert (outcomes[nobody.id].kind, outcomes[nobody.id].error) == ("skipped", "no recipient matches entityRefs")
     assert (outcomes[broadcast.id].kind, outcomes[broadcast.id].error) == (
-        "skipped", "a broadcast does not match entityRefs")
+        "skipped",
+        "a broadcast does not match entityRefs",
+    )
     [got] = receiver.requests
     assert json.loads(got.body)["data"]["recipients"] == ["user:default/jane", "user:default/oscar"]
     assert catalog.calls == 1  # resolved once for the batch (cached for entityRefsCacheTtl)
@@ -209,8 +223,12 @@ async def test_entity_refs_narrow_the_recipients_and_skip_sends_that_reach_none(
         ({"minimumSeverity": "high"}, {"severity": "normal"}, "plugin:ci", False),
         ({"minimumSeverity": "high"}, {}, "plugin:ci", False),  # no severity is normal
         ({"minimumSeverity": "low"}, {"severity": "low"}, "plugin:ci", True),
-        ({"origins": ["plugin:ci"], "topics": ["deploys"], "minimumSeverity": "high"},
-         {"topic": "deploys", "severity": "normal"}, "plugin:ci", False),
+        (
+            {"origins": ["plugin:ci"], "topics": ["deploys"], "minimumSeverity": "high"},
+            {"topic": "deploys", "severity": "normal"},
+            "plugin:ci",
+            False,
+        ),
     ],
 )
 def test_send_time_filters(filters: dict[str, Any], payload: dict[str, Any], origin: str, accepted: bool) -> None:
@@ -222,8 +240,11 @@ def test_send_time_filters(filters: dict[str, Any], payload: dict[str, Any], ori
 
 
 def test_each_endpoint_is_a_send_scope_channel() -> None:
-    proc = processor({"url": "https://a.example.com/", "secret": SECRET, "name": "ops"},
-                     {"url": "https://b.example.com/x?token=abc", "secret": new_secret()}, batchSize=7)
+    proc = processor(
+        {"url": "https://a.example.com/", "secret": SECRET, "name": "ops"},
+        {"url": "https://b.example.com/x?token=abc", "secret": new_secret()},
+        batchSize=7,
+    )
     ops, other = proc.notifications_delivery_channels()
     assert (ops.name, ops.scope, ops.batch_size) == ("webhook:ops", "send", 7)
     assert other.name.startswith("webhook:") and len(other.name) == len("webhook:") + 12

@@ -54,49 +54,69 @@ def database(request: pytest.FixtureRequest) -> Iterator[dict[str, Any] | None]:
 def config(tmp_path: Path, database: dict[str, Any] | None, receiver: Receiver, **delivery: Any) -> dict[str, Any]:
     events = {"postgres": {"channel": f"{database['prefix']}events"}} if database else {}
     return host_config(
-        tmp_path, database=database, events=events,
+        tmp_path,
+        database=database,
+        events=events,
         catalog={"locations": [{"type": "file", "target": str(ORG)}]},
         notifications={
-            "delivery": {"maxAttempts": 100, "backoff": {"initial": {"milliseconds": 100}, "max": {"milliseconds": 300}},
-                         "pollInterval": {"milliseconds": 100}, "leaseSeconds": 2, **delivery},
-            "processors": {"webhook": {"endpoints": [{"url": receiver.url, "secret": SECRET, "name": "main"}],
-                                       "timeout": {"seconds": 30}}},
+            "delivery": {
+                "maxAttempts": 100,
+                "backoff": {"initial": {"milliseconds": 100}, "max": {"milliseconds": 300}},
+                "pollInterval": {"milliseconds": 100},
+                "leaseSeconds": 2,
+                **delivery,
+            },
+            "processors": {
+                "webhook": {
+                    "endpoints": [{"url": receiver.url, "secret": SECRET, "name": "main"}],
+                    "timeout": {"seconds": 30},
+                }
+            },
         },
     )
 
 
 def send(host: Served, title: str) -> str:
     """Send one notification to jane; return its id."""
-    response = httpx.post(f"{host.url}/api/notifications", headers=host.headers(), timeout=30, json={
-        "recipients": {"type": "entity", "entityRef": JANE}, "payload": {"title": title}})
+    response = httpx.post(
+        f"{host.url}/api/notifications",
+        headers=host.headers(),
+        timeout=30,
+        json={"recipients": {"type": "entity", "entityRef": JANE}, "payload": {"title": title}},
+    )
     assert response.status_code == 200, response.text
     return str(response.json()[0]["id"])
 
 
 def webhook_status(host: Served, notification_id: str) -> dict[str, Any] | None:
     """The ``webhook:main`` entry of the notification's delivery log (read with the service token)."""
-    response = httpx.get(f"{host.url}/api/notifications/{notification_id}/deliveries", headers=host.headers(),
-                         timeout=10)
+    response = httpx.get(
+        f"{host.url}/api/notifications/{notification_id}/deliveries", headers=host.headers(), timeout=10
+    )
     assert response.status_code == 200, response.text
     return next((c for c in response.json()["channels"] if c["channel"] == "webhook:main"), None)
 
 
-def test_a_webhook_survives_sigkill_while_the_receiver_is_down(
-    tmp_path: Path, database: dict[str, Any] | None
-) -> None:
+def test_a_webhook_survives_sigkill_while_the_receiver_is_down(tmp_path: Path, database: dict[str, Any] | None) -> None:
     receiver = Receiver()  # not listening yet: connection refused
     settings = config(tmp_path, database, receiver)
     try:
         with serve(settings, tmp_path, name="first") as host:
             notification_id = send(host, title := f"kill {uuid.uuid4().hex[:6]}")
-            wait_for(lambda: (webhook_status(host, notification_id) or {}).get("status") == "failed", 30,
-                     "a failed attempt against the receiver that is down")
+            wait_for(
+                lambda: (webhook_status(host, notification_id) or {}).get("status") == "failed",
+                30,
+                "a failed attempt against the receiver that is down",
+            )
             host.kill_all()
         receiver.start()
         with serve(settings, tmp_path, name="second") as again:
             wait_for(receiver.accepted, 30, "the webhook after the restart")
-            wait_for(lambda: (webhook_status(again, notification_id) or {}).get("status") == "sent", 30,
-                     "the delivery log to say sent")
+            wait_for(
+                lambda: (webhook_status(again, notification_id) or {}).get("status") == "sent",
+                30,
+                "the delivery log to say sent",
+            )
         [accepted] = receiver.accepted()
         body = Webhook(SECRET).verify(accepted.body, accepted.headers)
         assert body["data"]["notification"]["payload"]["title"] == title

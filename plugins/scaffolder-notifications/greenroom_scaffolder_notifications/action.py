@@ -39,7 +39,11 @@ class NotificationSendInput(BaseModel):
     topic: str | None = Field(default=None, description="Notification topic")
     optional: bool | None = Field(default=None, description="Do not fail the step if sending the notification fails")
     idempotency_key: str | None = Field(
-        default=None, alias="idempotencyKey", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$",
+        default=None,
+        alias="idempotencyKey",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[\x20-\x7e]+$",
         description="Send at most once per key and caller within notifications.idempotency.window "
         "(printable ASCII, e.g. the task id); a repeat with other inputs fails",
     )
@@ -66,7 +70,8 @@ def create_send_action(notifications: Any) -> Any:
                 return NotificationSendOutput()
             raise InputError("Entity references must be provided")
         recipients: dict[str, Any] = (
-            {"type": "broadcast"} if input.recipients == "broadcast"
+            {"type": "broadcast"}
+            if input.recipients == "broadcast"
             else {"type": "entity", "entityRef": input.entity_refs}
         )
         payload = {
@@ -80,7 +85,8 @@ def create_send_action(notifications: Any) -> Any:
         try:
             key = scoped_key(credentials, input.idempotency_key) if input.idempotency_key is not None else None
             await notifications.send(
-                recipients=recipients, payload={name: value for name, value in payload.items() if value is not None},
+                recipients=recipients,
+                payload={name: value for name, value in payload.items() if value is not None},
                 idempotency_key=key,
             )
         except Exception as error:

@@ -8,8 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
-
 from greenroom_scaffolder_notifications import NotificationSendInput
+
 from host import core_services
 from tests.conftest import HostHandle, start_host
 
@@ -29,8 +29,9 @@ async def invoke(host: HostHandle, body: dict[str, Any]) -> httpx.Response:
 
 
 async def inbox(host: HostHandle, user: str) -> list[dict[str, Any]]:
-    response = await host.client.get("/api/notifications/notifications",
-                                     headers=await host.user_headers(f"user:default/{user}"))
+    response = await host.client.get(
+        "/api/notifications/notifications", headers=await host.user_headers(f"user:default/{user}")
+    )
     assert response.status_code == 200, response.text
     return list(response.json()["notifications"])
 
@@ -44,23 +45,46 @@ async def test_action_is_listed_with_the_spec_schema(host: HostHandle) -> None:
     assert action["attributes"] == {"destructive": False, "idempotent": False, "readOnly": False}
     schema = action["schema"]["input"]
     assert sorted(schema["required"]) == ["recipients", "title"]
-    assert set(schema["properties"]) == {"recipients", "entityRefs", "title", "info", "link", "severity", "scope",
-                                         "topic", "optional", "idempotencyKey"}
+    assert set(schema["properties"]) == {
+        "recipients",
+        "entityRefs",
+        "title",
+        "info",
+        "link",
+        "severity",
+        "scope",
+        "topic",
+        "optional",
+        "idempotencyKey",
+    }
     assert schema["properties"]["recipients"]["enum"] == ["broadcast", "entity"]
 
 
 async def test_entity_notification_carries_every_field(host: HostHandle) -> None:
-    response = await invoke(host, {
-        "recipients": "entity", "entityRefs": ["group:default/team-b"], "title": "Deployed", "info": "v2 is out",
-        "link": "/catalog/default/component/api", "severity": "high", "scope": "deploy-42", "topic": "deployments",
-    })
+    response = await invoke(
+        host,
+        {
+            "recipients": "entity",
+            "entityRefs": ["group:default/team-b"],
+            "title": "Deployed",
+            "info": "v2 is out",
+            "link": "/catalog/default/component/api",
+            "severity": "high",
+            "scope": "deploy-42",
+            "topic": "deployments",
+        },
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"output": {}}
     [received] = await inbox(host, "carol")
     assert received["origin"] == "plugin:notifications"
     assert {key: value for key, value in received["payload"].items() if value is not None} == {
-        "title": "Deployed", "description": "v2 is out", "link": "/catalog/default/component/api",
-        "severity": "high", "scope": "deploy-42", "topic": "deployments",
+        "title": "Deployed",
+        "description": "v2 is out",
+        "link": "/catalog/default/component/api",
+        "severity": "high",
+        "scope": "deploy-42",
+        "topic": "deployments",
     }
     assert await inbox(host, "alice") == []  # team-a is not a recipient
 
@@ -98,8 +122,9 @@ async def test_invalid_input_and_anonymous_callers(host: HostHandle) -> None:
 
 
 def test_input_model_uses_the_wire_names() -> None:
-    parsed = NotificationSendInput.model_validate({"recipients": "entity", "entityRefs": ["user:default/a"],
-                                                   "title": "t"})
+    parsed = NotificationSendInput.model_validate(
+        {"recipients": "entity", "entityRefs": ["user:default/a"], "title": "t"}
+    )
     assert parsed.entity_refs == ["user:default/a"] and parsed.severity is None and parsed.optional is None
 
 
@@ -107,12 +132,17 @@ async def test_user_tokens_may_not_send_but_plugin_tokens_may(host: HostHandle) 
     """Sending needs a service principal: the guest's user token gets 403 and nothing is stored."""
     guest = (await host.client.post("/api/auth/guest/refresh")).json()["backstageIdentity"]["token"]
     for recipients in ({"recipients": "broadcast"}, {"recipients": "entity", "entityRefs": ["user:default/alice"]}):
-        denied = await host.client.post(f"{ACTIONS}/{ACTION_ID}/invoke", json={**recipients, "title": "Phish"},
-                                        headers={"Authorization": f"Bearer {guest}"})
+        denied = await host.client.post(
+            f"{ACTIONS}/{ACTION_ID}/invoke",
+            json={**recipients, "title": "Phish"},
+            headers={"Authorization": f"Bearer {guest}"},
+        )
         assert denied.status_code == 403, denied.text
         assert denied.json() == {
-            "error": {"name": "NotAllowedError",
-                      "message": f"Action \"{ACTION_ID}\" does not allow 'user' credentials"},
+            "error": {
+                "name": "NotAllowedError",
+                "message": f"Action \"{ACTION_ID}\" does not allow 'user' credentials",
+            },
             "request": {"method": "POST", "url": f"/.backstage/actions/v1/actions/{ACTION_ID}/invoke"},
             "response": {"statusCode": 403},
         }
@@ -120,7 +150,10 @@ async def test_user_tokens_may_not_send_but_plugin_tokens_may(host: HostHandle) 
 
     tokens = await host.backend.get_service(core_services.root_auth)
     plugin_token = await tokens.issue_plugin_token("scaffolder", "notifications")
-    sent = await host.client.post(f"{ACTIONS}/{ACTION_ID}/invoke", headers={"Authorization": f"Bearer {plugin_token}"},
-                                  json={"recipients": "entity", "entityRefs": ["user:default/alice"], "title": "Hi"})
+    sent = await host.client.post(
+        f"{ACTIONS}/{ACTION_ID}/invoke",
+        headers={"Authorization": f"Bearer {plugin_token}"},
+        json={"recipients": "entity", "entityRefs": ["user:default/alice"], "title": "Hi"},
+    )
     assert sent.status_code == 200, sent.text
     assert [n["payload"]["title"] for n in await inbox(host, "alice")] == ["Hi"]

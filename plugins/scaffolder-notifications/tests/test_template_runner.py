@@ -27,39 +27,60 @@ async def host() -> AsyncIterator[HostHandle]:
 
 
 async def inbox(host: HostHandle, user: str) -> list[dict[str, Any]]:
-    response = await host.client.get("/api/notifications/notifications",
-                                     headers=await host.user_headers(f"user:default/{user}"))
+    response = await host.client.get(
+        "/api/notifications/notifications", headers=await host.user_headers(f"user:default/{user}")
+    )
     assert response.status_code == 200, response.text
     return sorted(response.json()["notifications"], key=lambda n: n["payload"]["title"])
 
 
 def template(*steps: dict[str, Any], parameters: Any = None) -> dict[str, Any]:
-    return {"apiVersion": "scaffolder.backstage.io/v1beta3", "kind": "Template",
-            "spec": {"parameters": parameters or [], "steps": list(steps)}}
+    return {
+        "apiVersion": "scaffolder.backstage.io/v1beta3",
+        "kind": "Template",
+        "spec": {"parameters": parameters or [], "steps": list(steps)},
+    }
 
 
 # -- parameters and substitution ---------------------------------------------------
 
 
 def test_values_override_defaults_and_required_parameters_are_checked() -> None:
-    spec = template({"action": "x"}, parameters=[
-        {"required": ["a"], "properties": {"a": {"type": "string", "default": "A"}, "b": {"type": "number"}}},
-        {"properties": {"c": {"default": [1, 2]}}},
-    ])
+    spec = template(
+        {"action": "x"},
+        parameters=[
+            {"required": ["a"], "properties": {"a": {"type": "string", "default": "A"}, "b": {"type": "number"}}},
+            {"properties": {"c": {"default": [1, 2]}}},
+        ],
+    )
     assert resolve_parameters(spec, {"b": 2}) == {"a": "A", "b": 2, "c": [1, 2]}
     with pytest.raises(TemplateError, match="Missing required parameter"):
         resolve_parameters(spec, {"a": ""})
 
 
 def test_render_keeps_types_for_whole_expressions_and_drops_undefined() -> None:
-    context = {"parameters": {"refs": ["group:default/a"], "flag": True, "name": "api"},
-               "steps": {"first": {"output": {"id": 7}}}}
-    rendered = render({"refs": "${{ parameters.refs }}", "flag": "${{parameters.flag}}",
-                       "title": "Deployed ${{ parameters.name }} (#${{ steps.first.output.id }})",
-                       "first": "${{ parameters.refs.0 }}", "missing": "${{ parameters.nope }}",
-                       "list": ["${{ parameters.name }}", "x"]}, context)
-    assert rendered == {"refs": ["group:default/a"], "flag": True, "title": "Deployed api (#7)",
-                        "first": "group:default/a", "list": ["api", "x"]}
+    context = {
+        "parameters": {"refs": ["group:default/a"], "flag": True, "name": "api"},
+        "steps": {"first": {"output": {"id": 7}}},
+    }
+    rendered = render(
+        {
+            "refs": "${{ parameters.refs }}",
+            "flag": "${{parameters.flag}}",
+            "title": "Deployed ${{ parameters.name }} (#${{ steps.first.output.id }})",
+            "first": "${{ parameters.refs.0 }}",
+            "missing": "${{ parameters.nope }}",
+            "list": ["${{ parameters.name }}", "x"],
+        },
+        context,
+    )
+    assert rendered == {
+        "refs": ["group:default/a"],
+        "flag": True,
+        "title": "Deployed api (#7)",
+        "first": "group:default/a",
+        "list": ["api", "x"],
+    }
     with pytest.raises(TemplateError, match="Unsupported expression"):
         render("${{ parameters.name | upper }}", context)
     with pytest.raises(TemplateError, match="Unsupported expression"):
@@ -81,12 +102,24 @@ def test_load_template_needs_a_template_document(tmp_path: Path) -> None:
 async def test_steps_run_in_order_through_the_actions_registry(host: HostHandle) -> None:
     lines: list[str] = []
     spec = template(
-        {"id": "one", "name": "First", "action": "notification:send",
-         "input": {"recipients": "entity", "entityRefs": ["${{ parameters.who }}"], "title": "${{ parameters.t }}"}},
-        {"id": "two", "name": "Skipped", "if": "${{ parameters.broadcast }}", "action": "notification:send",
-         "input": {"recipients": "broadcast", "title": "never"}},
-        {"id": "three", "action": "notifications:notification:send",  # the full action id works too
-         "input": {"recipients": "broadcast", "title": "Third"}},
+        {
+            "id": "one",
+            "name": "First",
+            "action": "notification:send",
+            "input": {"recipients": "entity", "entityRefs": ["${{ parameters.who }}"], "title": "${{ parameters.t }}"},
+        },
+        {
+            "id": "two",
+            "name": "Skipped",
+            "if": "${{ parameters.broadcast }}",
+            "action": "notification:send",
+            "input": {"recipients": "broadcast", "title": "never"},
+        },
+        {
+            "id": "three",
+            "action": "notifications:notification:send",  # the full action id works too
+            "input": {"recipients": "broadcast", "title": "Third"},
+        },
         parameters={"properties": {"who": {"default": "user:default/bob"}, "broadcast": {"default": False}}},
     )
     results = await run_template(spec, {"t": "Second"}, base_url=host.url, token=SERVICE_TOKEN, log=lines.append)
@@ -97,16 +130,20 @@ async def test_steps_run_in_order_through_the_actions_registry(host: HostHandle)
 
 
 async def test_unknown_actions_fail_before_any_step_runs(host: HostHandle) -> None:
-    spec = template({"action": "notification:send", "input": {"recipients": "broadcast", "title": "first"}},
-                    {"action": "debug:log", "input": {}})
+    spec = template(
+        {"action": "notification:send", "input": {"recipients": "broadcast", "title": "first"}},
+        {"action": "debug:log", "input": {}},
+    )
     with pytest.raises(TemplateError, match="Template action with ID 'debug:log' is not registered."):
         await run_template(spec, {}, base_url=host.url, token=SERVICE_TOKEN, log=lambda _: None)
     assert await inbox(host, "alice") == []
 
 
 async def test_a_failing_step_stops_the_run(host: HostHandle) -> None:
-    spec = template({"id": "bad", "action": "notification:send", "input": {"recipients": "entity", "title": "x"}},
-                    {"id": "after", "action": "notification:send", "input": {"recipients": "broadcast", "title": "y"}})
+    spec = template(
+        {"id": "bad", "action": "notification:send", "input": {"recipients": "entity", "title": "x"}},
+        {"id": "after", "action": "notification:send", "input": {"recipients": "broadcast", "title": "y"}},
+    )
     with pytest.raises(TemplateError, match=r"Step 'bad' .* failed: InputError: Entity references must be provided"):
         await run_template(spec, {}, base_url=host.url, token=SERVICE_TOKEN, log=lambda _: None)
     assert await inbox(host, "alice") == []
@@ -119,16 +156,23 @@ async def greenroom(*args: str, token: str | None = SERVICE_TOKEN) -> tuple[int,
     if token is not None:
         env["GREENROOM_TOKEN"] = token
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "host.cli", *args, cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "host.cli",
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
     return process.returncode or 0, stdout.decode(), stderr.decode()
 
 
 async def test_example_template_from_the_command_line(host: HostHandle) -> None:
-    code, out, err = await greenroom("template", "run", str(EXAMPLE), "--url", host.url,
-                                     "--values", json.dumps({"title": "api v2 is live"}))
+    code, out, err = await greenroom(
+        "template", "run", str(EXAMPLE), "--url", host.url, "--values", json.dumps({"title": "api v2 is live"})
+    )
     assert code == 0, err
     assert "[notify-team] Notify the team: notifications:notification:send" in out
     assert "Template completed: 2 of 2 steps ran" in out
