@@ -78,5 +78,7 @@ class NotificationsConfig(ConfigSection):
     limits: NotificationsLimits | None = None
     idempotency: IdempotencyConfig | None = None
     delivery: DeliveryConfigSection | None = None
+    #: default format of ``payload.description`` (see :mod:`plugin_notifications.rich_text`)
+    description_format: Literal["plain", "markdown"] | None = None
     processors: dict[str, Any] | None = None
     trace_hooks: bool | None = None
