@@ -71,6 +71,9 @@ class Delivery:
         scope, every user the channel is enabled for in ``send`` scope, ``[]``
         for a broadcast.
     :param attempt: 1 for the first try, 2 for the first retry, and so on.
+    :param entity_refs: the entity refs the send addressed (its ``recipients.entityRef``, as sent),
+        so a channel can tell a user named in the send from one reached through a group, or post
+        to a group's own chat channel; ``()`` for a broadcast.
     """
 
     id: str
@@ -79,6 +82,7 @@ class Delivery:
     recipients: tuple[str, ...] = ()
     attempt: int = 1
     created: datetime | None = None
+    entity_refs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

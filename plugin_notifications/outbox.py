@@ -204,8 +204,11 @@ def renumber(rows: Sequence[dict[str, Any]], restored: dict[str, str]) -> None:
 class OutboxItems:
     """The deliveries of one claimed outbox row."""
 
-    def __init__(self, row: Any) -> None:
+    def __init__(self, row: Any, entity_refs: Sequence[str] = ()) -> None:
         self.row_id = str(row["id"])
+        self.send_id = str(row["send_id"]) if row.get("send_id") is not None else None
+        #: The entity refs the send addressed (``()`` for a broadcast): :attr:`Delivery.entity_refs`.
+        self.entity_refs = tuple(entity_refs)
         self.channel = str(row["channel"])
         self.origin = str(row["origin"])
         self.created: datetime = row["created"]
@@ -241,6 +244,7 @@ class OutboxItems:
             recipients=tuple(recipients[index]) if recipients else ((user,) if user else ()),
             attempt=int(items["attempts"][index]) + 1,
             created=self.created,
+            entity_refs=self.entity_refs,
         )
 
     def set(self, index: int, status: str, error: str | None, now: datetime, *, attempted: bool = True) -> None:

@@ -43,6 +43,19 @@ async def write_send(conn: AsyncConnection, send: dict[str, Any], rows: Sequence
         await conn.execute(sa.insert(o), list(rows))
 
 
+async def _requested_refs(conn: AsyncConnection, send_ids: set[str]) -> dict[str, list[str]]:
+    """The entity refs each send addressed (``resolution.requested``; absent for broadcasts and older sends)."""
+    if not send_ids:
+        return {}
+    s = t.notification_send
+    stmt = sa.select(s.c.id, s.c.resolution["requested"].label("requested")).where(s.c.id.in_(sorted(send_ids)))
+    found: dict[str, list[str]] = {}
+    for row in await conn.execute(stmt):
+        if isinstance(row.requested, list):
+            found[str(row.id)] = [str(ref) for ref in row.requested]
+    return found
+
+
 class OutboxStore:
     """Claims, outcomes, counters and operator views of ``notification_outbox``."""
 
@@ -73,11 +86,12 @@ class OutboxStore:
             sa.update(o)
             .where(o.c.id.in_(due.scalar_subquery()))
             .values(lease_owner=owner, lease_expires=now + timedelta(seconds=lease_seconds))
-            .returning(o.c.id, o.c.channel, o.c.origin, o.c.created, o.c["items"])
+            .returning(o.c.id, o.c.send_id, o.c.channel, o.c.origin, o.c.created, o.c["items"])
         )
         async with self._engine.begin() as conn:
-            result = await conn.execute(stmt)
-            return [OutboxItems(row) for row in result.mappings()]
+            rows = list((await conn.execute(stmt)).mappings())
+            requested = await _requested_refs(conn, {str(row["send_id"]) for row in rows})
+        return [OutboxItems(row, requested.get(str(row["send_id"]), ())) for row in rows]
 
     async def record(
         self, owner: str, rows: Sequence[tuple[OutboxItems, datetime]], counters: dict[tuple[str, str], int]

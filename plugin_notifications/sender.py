@@ -194,6 +194,9 @@ class NotificationSender:
             origin,
             created,
             {
+                "requested": []
+                if isinstance(options.recipients, BroadcastRecipients)
+                else options.recipients.entity_refs(),
                 "via": {ref: list(step) for ref, step in resolution.via.items()},
                 "web": web_why,
             },

@@ -34,6 +34,7 @@ async def test_fails_twice_then_one_delivery(recorder_host: HostHandle, recorder
     assert {d.id for d in attempts} == {delivery.id}  # the same delivery id on every attempt
     assert delivery.notification.id == item["id"] and delivery.recipients == (JANE,)
     assert delivery.notification.payload.title == "deploy"
+    assert delivery.entity_refs == (JANE,)  # the send named jane herself
     log = (await api.get(JANE, f"/{item['id']}/deliveries")).json()
     [web, channel] = log["channels"]
     assert web == {**web, "channel": "Web", "status": "sent"}
@@ -84,6 +85,8 @@ async def test_group_member_log_shows_the_path_and_muted_channels(
     by_user = {item["user"]: item for item in items}
     await eventually(lambda: len(recorder.delivered) == 2)  # jane and john; sub muted the channel
     assert sorted(d.recipients[0] for d in recorder.delivered) == [JANE, JOHN]
+    # a channel sees what the send addressed: a member reached through the group is not named in it
+    assert {d.entity_refs for d in recorder.delivered} == {("group:default/team",)}
     sub_log = (await api.get(SUB, f"/{by_user[SUB]['id']}/deliveries")).json()
     assert sub_log["resolution"] == [
         {"entityRef": "group:default/team", "relation": None},
