@@ -70,6 +70,16 @@ IDEMPOTENCY_KEY_PARAMETER = {
 }
 
 
+#: Greenroom's opt-in addition to list and get: Backstage's clients never send it and see nothing new.
+DESCRIPTION_HTML_PARAMETER = query_param(
+    "descriptionHtml",
+    {"type": "string", "enum": ["true", "false"]},
+    "`true`: add `descriptionHtml` (sanitized HTML) to each notification whose description is Markdown "
+    "(`payload.metadata.descriptionFormat: markdown`, or the `notifications.descriptionFormat` default); "
+    "the payload is unchanged",
+)
+
+
 def _operations() -> dict[str, dict[str, Any]]:
     """Each operation once, keyed by its current path and method."""
     notification_list = {
@@ -93,6 +103,7 @@ def _operations() -> dict[str, dict[str, Any]]:
                     f"`field` or `field,asc|desc`, repeatable; default `created,desc`; fields: {_ORDER_NAMES}",
                 ),
                 *_filters(with_topic=True),
+                DESCRIPTION_HTML_PARAMETER,
             ],
             "responses": responses(notification_list, 400, 401, 403),
         },
@@ -112,8 +123,11 @@ def _operations() -> dict[str, dict[str, Any]]:
         },
         "get": {
             "summary": "One notification visible to the caller (user token)",
-            "parameters": [path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}})],
-            "responses": responses(ref("Notification"), 401, 403, 404),
+            "parameters": [
+                path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}}),
+                DESCRIPTION_HTML_PARAMETER,
+            ],
+            "responses": responses(ref("Notification"), 400, 401, 403, 404),
         },
         "deliveries": {
             "summary": "How the notification reached the recipient and each channel's delivery status "
@@ -226,6 +240,11 @@ def _schemas() -> dict[str, Any]:
     notification["created"] = _TIMESTAMP
     for name in ("saved", "read", "updated"):
         notification[name] = {"anyOf": [_TIMESTAMP, {"type": "null"}]}
+    notification["descriptionHtml"] = {
+        "type": "string",
+        "description": "only with `?descriptionHtml=true` and a Markdown description: the description as sanitized "
+        "HTML (no script, no raw HTML, http/https/mailto links only)",
+    }
     schemas["NotificationStatus"] = {
         "type": "object",
         "required": ["unread", "read"],

@@ -29,6 +29,7 @@ from plugin_notifications.outbox import DeliveryConfig, OutboxPlanner
 from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import CatalogRecipientResolver
+from plugin_notifications.rich_text import configured_default
 from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.service import notifications_idempotency_ref, notifications_sender_ref
@@ -118,6 +119,7 @@ def _register(reg: Registrar) -> None:
             limits=limits,
             idempotency=idempotency,
             outbox=outbox_store,
+            description_format=configured_default(config.get_optional_string("notifications.descriptionFormat")),
         ).register(router)
         register_notification_actions(
             actions, store=store, sender=sender, signals=signals, limits=limits, idempotency=idempotency

@@ -20,6 +20,7 @@ from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
 from plugin_notifications.outbox_store import OutboxStore
+from plugin_notifications.rich_text import DescriptionFormat, description_format, to_html
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.settings import SettingsService
 from plugin_notifications.store import (
@@ -41,6 +42,9 @@ def _param(req: falcon.Request, name: str) -> str | None:
         raise InputError(f"Invalid {name}, must not contain NUL characters")
     return value
 
+
+#: Opt-in query parameter of the list and get routes: add ``descriptionHtml`` to Markdown descriptions.
+DESCRIPTION_HTML = "descriptionHtml"
 
 #: Larger offsets and limits select the same rows as this one, and would overflow the databases' integers.
 _MAX_PAGE_NUMBER = 2**31 - 1
@@ -81,6 +85,18 @@ def _timestamp(raw: str) -> datetime:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
         raise InputError("Unexpected date format") from None
+
+
+def with_description_html(wire: dict[str, Any], default: DescriptionFormat) -> dict[str, Any]:
+    """Add ``descriptionHtml`` (sanitized HTML) to a wire notification whose description is Markdown.
+
+    The payload itself is left exactly as sent; a plain-text description gets no field.
+    """
+    payload = wire.get("payload") or {}
+    description = payload.get("description")
+    if description and description_format(payload.get("metadata"), default) == "markdown":
+        wire["descriptionHtml"] = to_html(description)
+    return wire
 
 
 def parse_filters(req: falcon.Request, *, with_topic: bool = True) -> NotificationFilters:
@@ -127,7 +143,9 @@ class NotificationsApi:
         limits: NotificationLimits | None = None,
         idempotency: IdempotencyKeys | None = None,
         outbox: OutboxStore | None = None,
+        description_format: DescriptionFormat = "plain",
     ) -> None:
+        self._description_format = description_format
         self._limits = limits or NotificationLimits()
         self._idempotency = idempotency
         self._outbox = outbox
@@ -167,7 +185,10 @@ class NotificationsApi:
             limit=_non_negative_int(req, "limit"),
         )
         notifications, total = await self._store.list_notifications(user, query)
-        resp.media = {"totalCount": total, "notifications": notifications_to_wire(notifications)}
+        wire = notifications_to_wire(notifications)
+        if _boolean(req, DESCRIPTION_HTML):
+            wire = [with_description_html(item, self._description_format) for item in wire]
+        resp.media = {"totalCount": total, "notifications": wire}
 
     async def on_post_collection(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``POST /notifications`` (services only): create, answer the created notifications."""
@@ -192,7 +213,8 @@ class NotificationsApi:
         found = await self._store.get_notification(user, notification_id)
         if found is None:
             raise NotFoundError("Not found")
-        resp.media = found.to_wire()
+        wire = found.to_wire()
+        resp.media = with_description_html(wire, self._description_format) if _boolean(req, DESCRIPTION_HTML) else wire
 
     async def on_get_deliveries(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
         """``GET /{id}/deliveries``: how the notification reached the recipient and each channel's status.

@@ -24,7 +24,7 @@ export class NotificationsClient {
     this._identity = identity;
   }
 
-  /** GET /notifications: {notifications, totalCount}. */
+  /** GET /notifications: {notifications, totalCount}; `descriptionHtml: true` as for getNotification. */
   getNotifications(opts = {}) {
     const params = new URLSearchParams();
     if (opts.limit !== undefined) params.append('limit', String(opts.limit));
@@ -32,12 +32,14 @@ export class NotificationsClient {
     if (opts.sort) params.append('orderField', `${opts.sort},${opts.sortOrder || 'desc'}`);
     commonParams(params, opts);
     if (opts.topic) params.append('topic', opts.topic);
+    if (opts.descriptionHtml) params.append('descriptionHtml', 'true');
     return this._request('GET', `/notifications?${params}`);
   }
 
-  /** GET /notifications/<id>. */
-  getNotification(id) {
-    return this._request('GET', `/notifications/${encodeURIComponent(id)}`);
+  /** GET /notifications/<id>; `descriptionHtml: true` adds the sanitized HTML of a Markdown description. */
+  getNotification(id, opts = {}) {
+    const query = opts.descriptionHtml ? '?descriptionHtml=true' : '';
+    return this._request('GET', `/notifications/${encodeURIComponent(id)}${query}`);
   }
 
   /** GET /notifications/<id>/deliveries: {resolution, channels} ("Why am I seeing this?"). */

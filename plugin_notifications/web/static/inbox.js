@@ -1,6 +1,7 @@
 // The notifications list (spec 15.4): filters, search, pagination, row and bulk actions.
 
 import { clear, debounce, h, relativeTime, safeLink, throttle } from './dom.js';
+import { descriptionElement } from './richtext.js';
 
 export const VIEWS = {
   unread: { label: 'Unread', filter: { read: false } },
@@ -158,7 +159,7 @@ export class Inbox {
     const { sort, sortOrder } = SORTS[this.state.sort];
     this.root.setAttribute('aria-busy', 'true');
     try {
-      const highlight = this.highlightId && this.state.page === 0 ? this.client.getNotification(this.highlightId).catch(() => null) : null;
+      const highlight = this.highlightId && this.state.page === 0 ? this.client.getNotification(this.highlightId, { descriptionHtml: true }).catch(() => null) : null;
       const [page, topics, highlighted] = await Promise.all([
         this.client.getNotifications({
           ...common,
@@ -167,6 +168,7 @@ export class Inbox {
           sortOrder,
           limit: this.state.pageSize,
           offset: this.state.page * this.state.pageSize,
+          descriptionHtml: true,
         }),
         this.client.getTopics(common),
         highlight,
@@ -282,7 +284,7 @@ export class Inbox {
         'div',
         { class: 'row-main' },
         title,
-        payload.description ? h('p', { class: 'row-description', 'data-testid': 'notification-description' }, payload.description) : null,
+        descriptionElement(item),
         h('div', { class: 'row-meta' }, meta.flatMap((node, index) => (index ? [h('span', { class: 'dot', 'aria-hidden': 'true' }, '\u00b7'), node] : [node]))),
       ),
       h(
