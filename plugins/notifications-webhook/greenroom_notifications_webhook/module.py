@@ -20,7 +20,7 @@ from host.config import Config
 from host.features import Registrar, create_backend_module
 from plugin_catalog import catalog_service_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
-from plugin_notifications.outbox import DeliveryConfig
+from plugin_notifications.http_channels import warn_if_batches_outlast_lease
 
 
 def _register(reg: Registrar) -> None:
@@ -29,15 +29,7 @@ def _register(reg: Registrar) -> None:
         if settings is None or not settings.endpoints:
             logger.warning("Webhook notifications are off: no endpoints configured", key=f"{CONFIG_KEY}.endpoints")
             return
-        lease = DeliveryConfig.from_config(config).lease_seconds
-        if settings.longest_batch_seconds() >= lease:
-            # The outbox records outcomes under its lease: a batch that outlives it is delivered twice.
-            logger.warning(
-                "A batch of webhooks can outlast the outbox lease; lower timeout or batchSize, raise concurrency "
-                "or notifications.delivery.leaseSeconds",
-                longest_batch_seconds=settings.longest_batch_seconds(),
-                lease_seconds=lease,
-            )
+        warn_if_batches_outlast_lease(settings, config, logger)
         processor = WebhookProcessor(settings, catalog=catalog)
         processing.add_processor(processor)
         lifecycle.add_shutdown_hook(processor.close)

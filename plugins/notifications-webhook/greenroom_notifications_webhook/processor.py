@@ -6,7 +6,7 @@ rather than one per user, so a 10,000-user group send is one request per
 endpoint. The outbox calls :meth:`WebhookProcessor.notifications_deliver`
 with due deliveries; each becomes one POST whose ``webhook-id`` is the
 delivery's id, and whose result is classified by
-:func:`greenroom_notifications_webhook.client.classify`.
+:func:`plugin_notifications.http_channels.classify`.
 """
 
 from __future__ import annotations
@@ -15,25 +15,27 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from greenroom_notifications_webhook.client import WebhookClient
-from greenroom_notifications_webhook.filters import EndpointFilter, RecipientMatcher
 from greenroom_notifications_webhook.message import Signer, message_body
 from greenroom_notifications_webhook.settings import WebhookConfig, WebhookEndpoint
 from plugin_notifications import hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+from plugin_notifications.http_channels import JsonPoster, RecipientMatcher, RouteFilter
 
 PROCESSOR_NAME = "Webhook"
+USER_AGENT = "Greenroom-Webhooks/0.1"
 
 
 class WebhookProcessor:
     """Delivers notifications to the configured endpoints through the outbox."""
 
-    def __init__(self, config: WebhookConfig, *, catalog: Any, client: WebhookClient | None = None) -> None:
+    def __init__(self, config: WebhookConfig, *, catalog: Any, client: JsonPoster | None = None) -> None:
         self._config = config
         self._endpoints = {endpoint.channel: endpoint for endpoint in config.endpoints}
         self._signers = {endpoint.channel: Signer(endpoint.secret.get_secret_value()) for endpoint in config.endpoints}
         self._matcher = RecipientMatcher(catalog, config.entity_refs_cache_ttl.total_seconds())
-        self._client = client or WebhookClient(max_retry_after=config.max_retry_after.total_seconds())
+        self._client = client or JsonPoster(
+            user_agent=USER_AGENT, max_retry_after=config.max_retry_after.total_seconds()
+        )
         self._slots = asyncio.Semaphore(config.concurrency)
 
     # -- hooks -----------------------------------------------------------------
@@ -51,7 +53,7 @@ class WebhookProcessor:
                 endpoint.channel,
                 scope="send",
                 batch_size=self._config.batch_size,
-                accepts=EndpointFilter(endpoint).accepts,
+                accepts=RouteFilter(endpoint).accepts,
             )
             for endpoint in self._config.endpoints
         ]

@@ -29,33 +29,18 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import re
-from datetime import timedelta
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import ClassVar
 
-from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import SecretStr, field_validator
 
-from host.config import Config, ConfigError
-from host.config_schema import ConfigSection
-from host.config_schema import Duration as AnyDuration
-from plugin_notifications.models import Severity
+from host.config import Config
+from plugin_notifications.http_channels import HttpChannelSettings, HttpRoute, read_section
 
 CONFIG_KEY = "notifications.processors.webhook"
 SECRET_PREFIX = "whsec_"
 #: Channel names are ``webhook:<endpoint name>``.
 CHANNEL_PREFIX = "webhook:"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-def _positive(value: timedelta) -> timedelta:
-    if value <= timedelta(0):
-        raise ValueError("must be a positive duration")
-    return value
-
-
-#: A Backstage duration (``{seconds: 5}``, ``PT5S``, ``5s``, milliseconds), positive.
-Duration = Annotated[AnyDuration, AfterValidator(_positive)]
 
 
 def secret_key(secret: str) -> bytes:
@@ -72,30 +57,16 @@ def secret_key(secret: str) -> bytes:
     return key
 
 
-class WebhookEndpoint(ConfigSection):
-    """One receiver: where to POST, the signing secret and which notifications it wants (camelCase keys)."""
+class WebhookEndpoint(HttpRoute):
+    """One receiver: where to POST, the signing secret and which notifications it wants (camelCase keys).
 
-    url: str
+    The URL, name, filters and timeout are :class:`~plugin_notifications.http_channels.HttpRoute`'s;
+    the channel is ``webhook:<name>`` (by default ``webhook:`` and 12 hex digits of the URL's SHA-256).
+    """
+
+    channel_prefix: ClassVar[str] = CHANNEL_PREFIX
+
     secret: SecretStr
-    name: str | None = None
-    origins: tuple[str, ...] | None = None
-    topics: tuple[str, ...] | None = None
-    minimum_severity: Severity | None = None
-    entity_refs: tuple[str, ...] | None = None
-    timeout: Duration | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        import httpx
-
-        try:
-            url = httpx.URL(value)
-        except (httpx.InvalidURL, TypeError) as error:
-            raise ValueError(f"must be an http(s) URL ({error})") from None
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ValueError("must be an http(s) URL")
-        return value
 
     @field_validator("secret")
     @classmethod
@@ -103,73 +74,17 @@ class WebhookEndpoint(ConfigSection):
         secret_key(value.get_secret_value())
         return value
 
-    @field_validator("name")
-    @classmethod
-    def _valid_name(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
-            raise ValueError("must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-        return value
 
-    @field_validator("minimum_severity", mode="before")
-    @classmethod
-    def _lower(cls, value: Any) -> Any:
-        return value.lower() if isinstance(value, str) else value
-
-    @property
-    def channel(self) -> str:
-        """The outbox channel: ``webhook:<name>``, by default ``webhook:`` and 12 hex digits of the URL's SHA-256.
-
-        Derived from the URL rather than the position, so reordering endpoints keeps
-        their pending deliveries; the URL itself (which may hold a token) is never shown.
-        """
-        name = self.name or hashlib.sha256(self.url.encode()).hexdigest()[:12]
-        return CHANNEL_PREFIX + name
-
-
-class WebhookConfig(ConfigSection):
+class WebhookConfig(HttpChannelSettings):
     """The whole ``notifications.processors.webhook`` section (camelCase keys)."""
 
     endpoints: tuple[WebhookEndpoint, ...] = ()
-    timeout: Duration = timedelta(seconds=10)
-    concurrency: int = Field(default=8, ge=1, le=256)
-    batch_size: int = Field(default=20, ge=1, le=1000)
-    max_retry_after: Duration = timedelta(hours=1)
-    entity_refs_cache_ttl: Duration = timedelta(minutes=1)
 
-    @model_validator(mode="after")
-    def _unique_channels(self) -> WebhookConfig:
-        seen: set[str] = set()
-        for endpoint in self.endpoints:
-            if endpoint.channel in seen:
-                raise ValueError(f"two endpoints share the channel name {endpoint.channel}; give them distinct names")
-            seen.add(endpoint.channel)
-        return self
-
-    def longest_batch_seconds(self) -> float:
-        """How long one dispatcher call can take at worst: every request of a full batch timing out."""
-        rounds = -(-self.batch_size // self.concurrency)
-        return rounds * max(self.timeout_for(endpoint) for endpoint in self.endpoints) if self.endpoints else 0.0
-
-    def timeout_for(self, endpoint: WebhookEndpoint) -> float:
-        """The request timeout of ``endpoint`` in seconds."""
-        return (endpoint.timeout or self.timeout).total_seconds()
+    def routes(self) -> Sequence[WebhookEndpoint]:
+        """The endpoints."""
+        return self.endpoints
 
 
 def read_webhook_config(config: Config) -> WebhookConfig | None:
     """Validate :data:`CONFIG_KEY`; ``None`` when absent. Raises :class:`ConfigError` naming the key."""
-    if not config.has(CONFIG_KEY):
-        return None
-    try:
-        return WebhookConfig.model_validate(config.get(CONFIG_KEY))
-    except ValidationError as error:
-        raise ConfigError(describe(error)) from None
-
-
-def describe(error: ValidationError) -> str:
-    """One line per problem, each naming the full config key (never the rejected value: it may be a secret)."""
-    lines = []
-    for problem in error.errors(include_input=False, include_url=False):
-        key = CONFIG_KEY + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in problem["loc"])
-        message = str(problem["msg"]).removeprefix("Value error, ")
-        lines.append(f"Invalid config at '{key}': {message}")
-    return "; ".join(lines)
+    return read_section(config, CONFIG_KEY, WebhookConfig)

@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 from greenroom_notifications_webhook import WebhookConfig, WebhookProcessor
-from greenroom_notifications_webhook.client import retry_after_seconds
-from greenroom_notifications_webhook.filters import EndpointFilter
 from standardwebhooks import Webhook, WebhookVerificationError
 from webhook_receiver import Receiver
 
 from plugin_notifications.delivery import Delivery
+from plugin_notifications.http_channels import RouteFilter, retry_after_seconds
 from plugin_notifications.models import Notification, NotificationPayload, utc_now
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
@@ -236,7 +235,7 @@ def test_send_time_filters(filters: dict[str, Any], payload: dict[str, Any], ori
     [channel] = proc.notifications_delivery_channels()
     note = notification(**payload).model_copy(update={"origin": origin})
     assert channel.accepts is not None and channel.accepts(note) is accepted
-    assert EndpointFilter(proc._config.endpoints[0]).accepts(note) is accepted
+    assert RouteFilter(proc._config.endpoints[0]).accepts(note) is accepted
 
 
 def test_each_endpoint_is_a_send_scope_channel() -> None:
