@@ -9,7 +9,9 @@ with an email address):
    one transaction), and with both on and delivering (SMTP to a local
    aiosmtpd sink, two signed webhook endpoints on a local HTTP receiver, both
    in this process) while the next sends arrive; the ratios to "off" are
-   printed;
+   printed. The three hosts run at the same time and the sends alternate
+   between them, the order rotating every round, so that the shared
+   machine's busy spells slow every configuration alike;
 2. dispatcher throughput: after the sends with email on, deliveries per
    second until the sink has every message, and until the outbox's
    ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so;
@@ -112,17 +114,20 @@ async def wait_for_group(client: httpx.AsyncClient, users: int) -> None:
     raise SystemExit("the catalog did not ingest the group in time")
 
 
-async def group_sends(client: httpx.AsyncClient, users: int, rounds: int, label: str) -> list[float]:
-    """``rounds`` sends to the group (after one warm-up); their latencies in seconds."""
+async def group_sends(
+    client: httpx.AsyncClient, users: int, rounds: int, label: str, *, warm: bool = True
+) -> list[float]:
+    """``rounds`` sends to the group (after one warm-up unless ``warm`` is false); their latencies in seconds."""
     service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
     times = []
-    for round_ in range(rounds + 1):
+    first = 0 if warm else 1
+    for round_ in range(first, rounds + 1):
         body = {"recipients": {"type": "entity", "entityRef": GROUP}, "payload": {"title": f"{label} {round_}"}}
         start = time.perf_counter()
         response = await client.post("/api/notifications", json=body, headers=service)
         elapsed = time.perf_counter() - start
         assert response.status_code == 200 and len(response.json()) == users, response.text[:300]
-        if round_:  # the first one warms caches and connections
+        if round_:  # the first one (round 0) warms caches and connections
             times.append(elapsed)
     return times
 
@@ -154,26 +159,40 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int) -> None
                                      for name in ("a", "b")]}
             processors = {"email": email, "webhook": webhook}
             with_email = [*BASE_FEATURES, "notifications-email", "notifications-webhook"]
-            for label, features, notifications in (
+            configurations = [
                 ("off", BASE_FEATURES, {}),
                 # the send path alone: outbox rows written, nobody delivering them meanwhile
                 ("email+webhooks, no dispatcher", with_email, {"processors": processors,
                                                                 "delivery": {"dispatcher": False}}),
                 # the real thing: this worker's dispatcher delivers while the next sends arrive
                 ("email+webhooks on", with_email, {"processors": processors}),
-            ):
-                port = free_port()
-                config = pg_config(port, unique_prefix("dbench"), SERVICE_TOKEN,
-                                   backend={"features": {"include": features}},
-                                   catalog={"locations": [{"type": "file", "target": str(catalog)}]},
-                                   notifications=notifications)
-                async with greenroom(config, workers, port=port) as host:
-                    async with httpx.AsyncClient(base_url=host.url, timeout=300) as client:
-                        await wait_for_group(client, users)
-                        results[label] = await group_sends(client, users, rounds, label)
-                        if label == "email+webhooks on":
-                            await throughput(client, users, rounds, sink)
-                            await webhook_throughput(client, webhook_sends, hooks)
+            ]
+            # All three hosts run at once and the sends alternate between them (the order rotating
+            # every round), so a busy spell of the shared machine slows every configuration alike.
+            async with contextlib.AsyncExitStack() as stack:
+                clients: dict[str, httpx.AsyncClient] = {}
+                for label, features, notifications in configurations:
+                    port = free_port()
+                    config = pg_config(port, unique_prefix("dbench"), SERVICE_TOKEN,
+                                       backend={"features": {"include": features}},
+                                       catalog={"locations": [{"type": "file", "target": str(catalog)}]},
+                                       notifications=notifications)
+                    host = await stack.enter_async_context(greenroom(config, workers, port=port))
+                    clients[label] = await stack.enter_async_context(
+                        httpx.AsyncClient(base_url=host.url, timeout=300))
+                for client in clients.values():
+                    await wait_for_group(client, users)
+                labels = list(clients)
+                for label in labels:  # warm-up: caches and connections
+                    await group_sends(clients[label], users, 0, label)
+                for round_ in range(rounds):
+                    shift = round_ % len(labels)
+                    for label in labels[shift:] + labels[:shift]:
+                        [elapsed] = await group_sends(clients[label], users, 1, label, warm=False)
+                        results.setdefault(label, []).append(elapsed)
+                on = clients["email+webhooks on"]
+                await throughput(on, users, rounds, sink)
+                await webhook_throughput(on, webhook_sends, hooks)
     finally:
         controller.stop()
         hook_server.close()
@@ -183,6 +202,7 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int) -> None
               f"   median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms")
     for label in ("email+webhooks, no dispatcher", "email+webhooks on"):
         print(f"send latency ratio, {label} / off (medians)   {statistics.median(results[label]) / off:7.2f}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 
 
 async def throughput(client: httpx.AsyncClient, users: int, rounds: int, sink: Sink) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from plugin_notifications.models import WEB_CHANNEL, format_timestamp
 from plugin_notifications.outbox import MUTED, SENT, delivery_id
 from plugin_notifications.outbox_store import OutboxStore
-from plugin_notifications.recipients import resolution_path
+from plugin_notifications.recipients import resolution_path, via_for
 
 
 async def delivery_log(
@@ -31,7 +31,7 @@ async def delivery_log(
         web_enabled, web_why = True, "broadcast"
     else:
         resolution = (
-            resolution_path(resolution_data.get("via") or {}, user) if send else [{"entityRef": user, "relation": None}]
+            resolution_path(via_for(resolution_data, user), user) if send else [{"entityRef": user, "relation": None}]
         )
         web_enabled, web_why = (resolution_data.get("web") or {}).get(user, [True, "default"])
     channels = [
@@ -49,6 +49,19 @@ async def delivery_log(
             items = row.items
             for index, item_user in enumerate(items["user"]):
                 recipients = items.get("recipients")
+                muted = (items.get("muted") or [{}] * len(items["user"]))[index]
+                if item_user is None and user is not None and user in muted:  # send scope, switched off
+                    channels.append(
+                        {
+                            "channel": row.channel,
+                            "status": MUTED,
+                            "attempts": 0,
+                            "lastError": None,
+                            "updated": created,
+                            "setting": muted[user],
+                        }
+                    )
+                    continue
                 mine = (
                     item_user == user
                     or (item_user is None and (user is None or (recipients and user in recipients[index])))

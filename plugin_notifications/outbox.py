@@ -157,8 +157,13 @@ def plan_send_row(
     notification: Notification,
     recipients: Sequence[str],
     why: str,
+    muted: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The one outbox row of a ``send``-scope channel: one delivery listing ``recipients``."""
+    """The one outbox row of a ``send``-scope channel: one delivery listing ``recipients``.
+
+    ``muted`` maps the users whose settings switched the channel off to the setting that
+    did: they are not recipients, and their delivery log shows the channel as ``muted``.
+    """
     items = {
         "payloads": [_payload_wire(notification.payload)],
         "user": [None],
@@ -170,6 +175,7 @@ def plan_send_row(
         "updated": [None],
         "why": [why],
         "recipients": [list(recipients)],
+        "muted": [dict(muted or {})],
     }
     return _row(send_id, origin, created, channel.name, items, True)
 
@@ -326,7 +332,16 @@ class OutboxPlanner:
             )
             if accepts is not None and not accepts(template):
                 return []
-            users = [n.user for n in notifications if n.user is not None and explain(n.user, setting)[0]]
+            users: list[str] = []
+            muted: dict[str, str] = {}
+            for notification in notifications:
+                if notification.user is None:
+                    continue
+                enabled, why = explain(notification.user, setting)
+                if enabled:
+                    users.append(notification.user)
+                else:
+                    muted[notification.user] = why
             row = plan_send_row(
                 send_id=send_id,
                 origin=origin,
@@ -335,6 +350,7 @@ class OutboxPlanner:
                 notification=template,
                 recipients=users,
                 why="broadcast" if broadcast else "send",
+                muted=muted,
             )
             if not broadcast and not users:
                 row["items"]["status"] = [MUTED]

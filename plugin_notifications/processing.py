@@ -19,7 +19,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from plugin_notifications import hookspecs
 from plugin_notifications.delivery import DeliveryChannel
-from plugin_notifications.models import SEVERITIES, Notification, NotificationSendOptions, normalize_severity
+from plugin_notifications.models import (
+    SEVERITIES,
+    Notification,
+    NotificationPayload,
+    NotificationSendOptions,
+    normalize_severity,
+)
 
 #: Every hook, derived from the specs (a new hookspec needs no second list).
 HOOKS: tuple[str, ...] = tuple(
@@ -300,6 +306,16 @@ class ProcessorPipeline:
     def active(self) -> bool:
         """Whether any processor is registered."""
         return bool(self._registry.processors)
+
+    def runs(self, hook: str, payload: NotificationPayload) -> bool:
+        """Whether any processor implements ``hook`` and accepts ``payload``'s severity and topic.
+
+        Every user of one send shares the payload's severity and topic, so a send asks
+        once and skips the per-user loop of a hook nobody implements (durable-only
+        processors such as the email and webhook modules implement neither
+        ``pre_process`` nor ``post_process``).
+        """
+        return bool(self._eligible(hook, payload.severity, payload.topic))
 
     def _eligible(self, hook: str, severity: Any, topic: Any) -> list[Processor]:
         eligible = []

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +120,50 @@ def resolution_path(via: dict[str, Any], user: str) -> list[dict[str, str | None
         steps.append({"entityRef": ref, "relation": source[1] if source else None})
         ref = source[0] if source else None
     return list(reversed(steps))
+
+
+def compact_via(via: dict[str, tuple[str, str]], users: Sequence[str]) -> dict[str, Any]:
+    """``via`` as a send row stores it: per edge, not per user.
+
+    ``{"edges": {ref: [from, relation]}, "members": [[from, relation, users | None], ...]}``:
+    ``edges`` holds the steps between non-user refs (group to child group), ``members``
+    the users reached over each (group, relation), and the edge that reached the most
+    users lists them as ``None``: "every other recipient of the send". A 10,000-user
+    group send stores one edge and no user list. Recipients that no edge reached (asked
+    for directly) are listed under ``"direct"`` when an edge with ``None`` exists.
+    :func:`via_for` reads it back (and the per-user form stored before).
+    """
+    edges: dict[str, list[str]] = {}
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for ref, (source, relation) in via.items():
+        if is_user_ref(ref):
+            grouped.setdefault((source, relation), []).append(ref)
+        else:
+            edges[ref] = [source, relation]
+    members: list[list[Any]] = [[source, relation, refs] for (source, relation), refs in grouped.items()]
+    compact: dict[str, Any] = {"edges": edges, "members": members}
+    if members:
+        largest = max(members, key=lambda entry: len(entry[2]))
+        largest[2] = None
+        compact["direct"] = [user for user in users if user not in via]
+    return compact
+
+
+def via_for(resolution: dict[str, Any], user: str) -> dict[str, Any]:
+    """The ``{ref: (from, relation)}`` steps that reached ``user``, from a stored send resolution."""
+    if "via" in resolution:  # sends stored before edges were compacted
+        return dict(resolution.get("via") or {})
+    via: dict[str, Any] = dict(resolution.get("edges") or {})
+    everyone_else = None
+    for source, relation, users in resolution.get("members") or []:
+        if users is None:
+            everyone_else = (source, relation)
+        elif user in users:
+            via[user] = (source, relation)
+            return via
+    if everyone_else is not None and user not in (resolution.get("direct") or ()):
+        via[user] = everyone_else
+    return via
 
 
 async def resolve_recipients(

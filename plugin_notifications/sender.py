@@ -35,7 +35,7 @@ from plugin_notifications.models import (
 )
 from plugin_notifications.outbox import OutboxPlanner
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
-from plugin_notifications.recipients import Resolution, check_recipient_refs, resolve_recipients
+from plugin_notifications.recipients import Resolution, check_recipient_refs, compact_via, resolve_recipients
 from plugin_notifications.settings import DeliverySettings, SettingsService
 from plugin_notifications.store import BeforeCommit, NotificationsStore, SendWrite
 
@@ -176,10 +176,11 @@ class NotificationSender:
         topic = options.payload.topic
         prepared = []
         template = _new(None, origin, created, options.payload)
+        pre_process = self._pipeline.active and self._pipeline.runs("notifications_pre_process", options.payload)
         for user, notification_id in zip(users, new_ids(len(users))):
             # model_copy of one template is about twice as fast as model_construct per user
             notification = template.model_copy(update={"id": notification_id, "user": user})
-            if self._pipeline.active:
+            if pre_process:
                 notification = await self._pipeline.pre_process(notification, options, allowed)
             prepared.append(notification)
         web = []
@@ -197,7 +198,7 @@ class NotificationSender:
                 "requested": []
                 if isinstance(options.recipients, BroadcastRecipients)
                 else options.recipients.entity_refs(),
-                "via": {ref: list(step) for ref, step in resolution.via.items()},
+                **compact_via(resolution.via, users),
                 "web": web_why,
             },
         )
@@ -233,7 +234,7 @@ class NotificationSender:
     ) -> None:
         for start in range(0, len(stored), _SIGNAL_BATCH):
             await self._signal_many(stored[start : start + _SIGNAL_BATCH])
-        if not self._pipeline.active:
+        if not (self._pipeline.active and self._pipeline.runs("notifications_post_process", options.payload)):
             return
         limit = asyncio.Semaphore(self._post_process_limit)
 

@@ -99,6 +99,8 @@ class DeliverySettings:
     def __init__(self, rows: Sequence[SettingRow], defaults: dict[str, _Channel]) -> None:
         self._defaults = defaults
         self._by_user: dict[str, dict[str, _Channel]] = {}
+        #: Answers for users without stored settings: they depend on the channel, origin and topic only.
+        self._without_rows: dict[tuple[str, str, str | None], tuple[bool, str]] = {}
         grouped: dict[str, list[SettingRow]] = {}
         for row in rows:
             grouped.setdefault(row.user, []).append(row)
@@ -116,6 +118,15 @@ class DeliverySettings:
         ``config origin``, ``config topic`` (``notifications.defaultSettings``),
         ``user origin`` or ``user topic`` (the user's own settings).
         """
+        if user not in self._by_user:  # most recipients of a large send: one answer per channel
+            key = (channel, origin, topic)
+            known = self._without_rows.get(key)
+            if known is None:
+                known = self._without_rows[key] = self._decide(user, channel, origin, topic)
+            return known
+        return self._decide(user, channel, origin, topic)
+
+    def _decide(self, user: str, channel: str, origin: str, topic: str | None) -> tuple[bool, str]:
         configured = self._defaults.get(channel.lower())
         channel_enabled = configured.enabled if configured else None
         stored = self._by_user.get(user, {}).get(channel.lower())

@@ -11,11 +11,43 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 metadata = sa.MetaData()
+
+
+class FastJSON(sa.TypeDecorator[Any]):
+    """A JSON column encoded and decoded with orjson (the outbox and send rows of large fan-outs).
+
+    Stored exactly as ``sa.JSON`` stores it (``json`` on PostgreSQL, text on SQLite), so
+    the column type in the migrations is unchanged and rows written before read back.
+    orjson is several times faster than the standard library on the long parallel lists
+    of an outbox row. Values are what JSON allows (str keys, finite numbers).
+    """
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """Encode with orjson to the text the JSON column expects."""
+
+        def process(value: Any) -> str | None:
+            return None if value is None else orjson.dumps(value).decode()
+
+        return process
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        """Decode text (or pass through what the driver already decoded)."""
+
+        def process(value: Any) -> Any:
+            if isinstance(value, (str, bytes)):
+                return orjson.loads(value)
+            return value
+
+        return process
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -108,8 +140,9 @@ notification_send = sa.Table(
     sa.Column("id", IdType, primary_key=True),
     sa.Column("origin", sa.String(255), nullable=False),
     sa.Column("created", UtcDateTime, nullable=False),
-    # {"requested": [...], "excluded": [...], "via": {ref: [from_ref, relation]}, "web": {user: why}}
-    sa.Column("resolution", sa.JSON, nullable=False),
+    # {"edges": {ref: [from, relation]}, "members": [[from, relation, users|null]], "direct": [...],
+    #  "web": {user: [enabled, why]}} (recipients.compact_via; older rows: "via": {ref: [from, relation]})
+    sa.Column("resolution", FastJSON, nullable=False),
     sa.Index("notification_send_created_idx", "created"),
 )
 
@@ -126,7 +159,7 @@ notification_outbox = sa.Table(
     sa.Column("created", UtcDateTime, nullable=False),
     sa.Column("updated", UtcDateTime, nullable=False),
     # {"payloads": [notification wire, ...], "items": {"id": [...], "user": [...], "nid": [...], ...}}
-    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("items", FastJSON, nullable=False),
     sa.Column("next_attempt", UtcDateTime, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires", UtcDateTime, nullable=True),

@@ -110,6 +110,35 @@ async def test_group_member_log_shows_the_path_and_muted_channels(
     assert (await recorder_host.client.get(path, params={"user": JANE}, headers=service)).status_code == 404
 
 
+async def test_send_scope_log_records_muted_users(db_kind: str) -> None:
+    """A user who switched a ``send``-scope channel off is no recipient, and their log says ``muted`` and why."""
+    recorder = Recorder(scope="send")
+    async with start_host(db_kind, config=outbox_config(), features=[recorder_module(recorder)]) as host:
+        api = Api(host)
+        muted = {"channels": [{"id": "Recorder", "origins": [{"id": "test-service", "enabled": False}]}]}
+        assert (await api.post(SUB, "/settings", muted)).status_code == 200
+        zed = "user:default/zed"  # asked for directly, beside the group
+        items = await api.send_ok({"type": "entity", "entityRef": ["group:default/team", zed]})
+        by_user = {item["user"]: item for item in items}
+        [delivery] = await eventually(lambda: recorder.delivered)
+        assert sorted(delivery.recipients) == [JANE, JOHN, zed]
+        sub_log = (await api.get(SUB, f"/{by_user[SUB]['id']}/deliveries")).json()
+        assert [(c["channel"], c["status"], c["setting"], c["attempts"]) for c in sub_log["channels"]] == [
+            ("Web", "sent", "default", 1),
+            ("recorder", "muted", "user origin", 0),
+        ]
+        assert [step["entityRef"] for step in sub_log["resolution"]] == [
+            "group:default/team",
+            "group:default/subteam",
+            SUB,
+        ]
+        jane_log = (await api.get(JANE, f"/{by_user[JANE]['id']}/deliveries")).json()
+        assert [(c["channel"], c["status"]) for c in jane_log["channels"]] == [("Web", "sent"), ("recorder", "sent")]
+        assert [step["entityRef"] for step in jane_log["resolution"]] == ["group:default/team", JANE]
+        zed_log = (await api.get(zed, f"/{by_user[zed]['id']}/deliveries")).json()
+        assert zed_log["resolution"] == [{"entityRef": zed, "relation": None}]
+
+
 async def test_expired_lease_is_reclaimed(db_kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows leased by a worker that died are delivered by another once the lease expires, not before."""
     recorder = Recorder()
