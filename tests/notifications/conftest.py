@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from host import core_services
+from host.testing import eventually as eventually  # re-exported: tests import it from here
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
 FIXTURES = Path(__file__).parent / "fixtures"
