@@ -83,7 +83,8 @@ def notifications_processor_filters() -> ProcessorFilters | dict[str, Any] | Non
 
     ``{"minSeverity": "high"}`` skips anything less severe than high,
     ``maxSeverity`` anything more severe, ``excludedTopics`` the listed
-    topics. Either a :class:`~plugin_notifications.processing.ProcessorFilters`
+    topics, ``includedTopics`` (when set) every topic not listed and
+    notifications without a topic. Either a :class:`~plugin_notifications.processing.ProcessorFilters`
     or a dict with those keys (camelCase or snake_case).
 
     :return: the filters, or ``None`` for every notification.

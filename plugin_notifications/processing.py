@@ -51,6 +51,8 @@ class ProcessorFilters(BaseModel):
     min_severity: str | None = Field(default=None, alias="minSeverity")
     max_severity: str | None = Field(default=None, alias="maxSeverity")
     excluded_topics: tuple[str, ...] = Field(default=(), alias="excludedTopics")
+    #: ``None``: every topic; a list: only these topics (a notification without a topic never matches).
+    included_topics: tuple[str, ...] | None = Field(default=None, alias="includedTopics")
 
     @field_validator("min_severity", "max_severity")
     @classmethod
@@ -67,7 +69,9 @@ class ProcessorFilters(BaseModel):
             return False
         if self.max_severity and rank < SEVERITIES.index(self.max_severity):
             return False
-        return not (topic is not None and topic in self.excluded_topics)
+        if topic is not None and topic in self.excluded_topics:
+            return False
+        return self.included_topics is None or (topic is not None and topic in self.included_topics)
 
 
 class RecipientResolver(Protocol):
