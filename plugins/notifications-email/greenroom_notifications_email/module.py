@@ -13,7 +13,7 @@ from typing import Any
 
 from greenroom_notifications_email.config_schema import EmailConfig
 from greenroom_notifications_email.processor import EmailProcessor
-from greenroom_notifications_email.settings import CONFIG_KEY, read_email_settings
+from greenroom_notifications_email.settings import CONFIG_KEY, EmailSettings, SesSettings, read_email_settings
 from greenroom_notifications_email.templates import EmailTemplates, email_templates_extension_point
 from host import core_services
 from host.config import Config
@@ -27,20 +27,21 @@ def _register(reg: Registrar) -> None:
     templates = EmailTemplates()
     reg.register_extension_point(email_templates_extension_point, templates)
 
-    def init(processing: ProcessorRegistry, config: Config, logger: Any, catalog: Any) -> None:
+    def init(processing: ProcessorRegistry, config: Config, logger: Any, catalog: Any, lifecycle: Any) -> None:
         settings = read_email_settings(config)
         if settings is None:
             logger.warning(f"Email notifications are off: '{CONFIG_KEY}' is not configured")
             return
-        processing.add_processor(
-            EmailProcessor(
-                settings,
-                catalog=catalog,
-                logger=logger.child(processor="Email"),
-                base_url=config.get_optional_string("app.baseUrl") or DEFAULT_BASE_URL,
-                templates=templates,
-            )
+        _warn_ignored(settings, logger)
+        processor = EmailProcessor(
+            settings,
+            catalog=catalog,
+            logger=logger.child(processor="Email"),
+            base_url=config.get_optional_string("app.baseUrl") or DEFAULT_BASE_URL,
+            templates=templates,
         )
+        processing.add_processor(processor)
+        lifecycle.add_shutdown_hook(processor.close)
 
     reg.register_init(
         deps={
@@ -48,9 +49,25 @@ def _register(reg: Registrar) -> None:
             "config": core_services.config,
             "logger": core_services.logger,
             "catalog": catalog_service_ref,
+            "lifecycle": core_services.lifecycle,
         },
         init=init,
     )
+
+
+def _warn_ignored(settings: EmailSettings, logger: Any) -> None:
+    """Backstage keys Greenroom reads but does not act on (see docs/compat.md)."""
+    transport = settings.transport
+    if settings.ses_config_unused:
+        logger.warning(f"'{CONFIG_KEY}.sesConfig' only applies to transport 'ses'; ignored")
+    if not isinstance(transport, SesSettings):
+        return
+    if transport.options.source_arn:
+        logger.warning("sourceArn is not supported in SESv2 and will be ignored")
+    if transport.account_id:
+        logger.warning(f"'{CONFIG_KEY}.transportConfig.accountId' is ignored: credentials come from the AWS chain")
+    if transport.api_version:
+        logger.warning(f"'{CONFIG_KEY}.transportConfig.apiVersion' is ignored: Greenroom uses the SES v2 API")
 
 
 #: Backend module ``email`` of plugin ``notifications`` (entry point ``notifications-email``).

@@ -6,7 +6,8 @@ declares the channel ``Email`` and delivers the outbox's batches in
 send's transaction and survives a worker's death. Each delivery answers
 ``sent``, ``retry`` (network trouble, SMTP 4xx: the outbox backs off and
 tries again up to ``notifications.delivery.maxAttempts``), ``failed`` (SMTP
-5xx: dead at once) or ``skipped`` (no address). Messages carry a
+5xx, an invalid address: dead at once) or ``skipped`` (no address, or none
+that the allow and deny lists let through). Messages carry a
 ``Message-ID`` derived from the delivery id, the same on every attempt, so
 a repeat after a crash can be recognised.
 """
@@ -14,28 +15,56 @@ a repeat after a crash can be recognised.
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from email.message import EmailMessage
 from typing import Any
 
-from greenroom_notifications_email.settings import EmailSettings
+from greenroom_notifications_email.settings import EmailSettings, is_valid_address
 from greenroom_notifications_email.templates import EmailContent, EmailTemplates
-from greenroom_notifications_email.transport import Transport, create_transport, is_transient
+from greenroom_notifications_email.transport import Transport, create_transport
 from plugin_notifications import Notification, ProcessorFilters, hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 
 PROCESSOR_NAME = "Email"
 #: Deliveries per ``notifications_deliver`` call (``concurrencyLimit`` bounds the messages in flight).
 BATCH_SIZE = 100
-# One plain address (no display name, no list): something@somewhere.
-_ADDRESS = re.compile(r"^[^@\s,;<>()\[\]\"]+@[^@\s,;<>()\[\]\"]+$")
 
 
 def is_single_address(value: str) -> bool:
     """Whether ``value`` is one well-formed address such as ``jane@example.com``."""
-    return bool(_ADDRESS.match(value))
+    return is_valid_address(value)
+
+
+def screen_addresses(
+    addresses: Iterable[str],
+    *,
+    allowlist: Iterable[str] | None,
+    allowed_domains: Iterable[str] | None,
+    denylist: Iterable[str] = (),
+) -> list[str]:
+    """The addresses email may go to, in Backstage's order (all comparisons case-insensitive).
+
+    1. an address on the allowlist passes, even outside ``allowed_domains``;
+    2. with ``allowed_domains`` set, any other address passes only in one of those domains;
+    3. without domains, a set allowlist lets nothing else pass (closed mode); unset, everything passes;
+    4. the denylist then removes addresses, even allowlisted ones.
+    """
+    allow = set(allowlist) if allowlist is not None else None
+    domains = set(allowed_domains) if allowed_domains is not None else None
+    deny = set(denylist)
+    kept: list[str] = []
+    for address in addresses:
+        normalized = address.strip().lower()
+        if allow is not None and normalized in allow:
+            passed = True
+        elif domains is not None:
+            passed = normalized.rpartition("@")[2] in domains
+        else:
+            passed = allow is None
+        if passed and normalized not in deny:
+            kept.append(address)
+    return kept
 
 
 class TtlCache:
@@ -96,6 +125,11 @@ class EmailProcessor:
         self._slots = asyncio.Semaphore(settings.concurrency_limit)
         self._cache = TtlCache(settings.cache_ttl.total_seconds())
 
+    async def close(self) -> None:
+        """Close the transport's connections (the host is stopping)."""
+        if self._transport is not None:
+            await self._transport.close()
+
     # -- hooks -----------------------------------------------------------------
 
     @hookimpl
@@ -129,13 +163,17 @@ class EmailProcessor:
         """Send one delivery's messages; classify the first failure."""
         notification = delivery.notification
         try:
-            emails = await self.recipient_emails(notification)
-        except Exception as error:  # the catalog is down: try again later
+            found = await self._found_emails(notification)
+        except Exception as error:  # noqa: BLE001 - the catalog is down: try again later
             return DeliveryOutcome.retry(f"Could not look up email addresses: {error}")
+        valid, invalid = self._validate(found)
+        emails = self._screen(valid)
         if not emails:
+            if invalid and not valid:  # never sendable: dead now instead of retried
+                return DeliveryOutcome.failed(f"{len(invalid)} invalid email address(es), nothing sent")
             self._logger.info(f"No email recipients found for notification: {notification.id}, skipping")
-            return DeliveryOutcome.skipped("no email address")
-        content = await self._templates.render(notification, self._base_url)
+            return DeliveryOutcome.skipped("no email address" if not valid else "no allowed email address")
+        content = await self._templates.render(notification, self._base_url, self._settings.description_format)
         results = await asyncio.gather(
             *(self._send(address, content, f"{delivery.id}.{index}") for index, address in enumerate(emails)),
             return_exceptions=True,
@@ -144,19 +182,21 @@ class EmailProcessor:
         if not errors:
             return DeliveryOutcome.sent()
         message = "; ".join(f"{type(error).__name__}: {error}" for error in errors[:3])
-        if any(is_transient(error) for error in errors):
+        if any(self._get_transport().is_transient(error) for error in errors):
             return DeliveryOutcome.retry(message)
         return DeliveryOutcome.failed(message)
 
     # -- recipients ------------------------------------------------------------
 
     async def recipient_emails(self, notification: Notification) -> list[str]:
-        """The addresses for ``notification``, after the allowlist and then the denylist."""
+        """The addresses ``notification`` is emailed to: valid, then allowed (see :func:`screen_addresses`)."""
+        valid, _invalid = self._validate(await self._found_emails(notification))
+        return self._screen(valid)
+
+    async def _found_emails(self, notification: Notification) -> list[str]:
         if notification.user is None:
-            found = await self._broadcast_emails()
-        else:
-            found = await self._user_emails(notification.user)
-        return self._screen(found)
+            return await self._broadcast_emails()
+        return await self._user_emails(notification.user)
 
     async def _broadcast_emails(self) -> list[str]:
         receiver = self._settings.broadcast_receiver
@@ -186,16 +226,23 @@ class EmailProcessor:
         emails: list[str] = await self._cache.get_or_load(f"user-emails:{user_ref}", load)
         return emails
 
-    def _screen(self, emails: Iterable[str]) -> list[str]:
-        allow = {e.lower() for e in self._settings.allowlist} if self._settings.allowlist is not None else None
-        deny = {e.lower() for e in self._settings.denylist}
-        kept: list[str] = []
+    def _validate(self, emails: Iterable[str]) -> tuple[list[str], list[str]]:
+        """``(valid, invalid)`` addresses, trimmed and without repeats; invalid ones are logged."""
+        valid: list[str] = []
+        invalid: list[str] = []
         for email in dict.fromkeys(e.strip() for e in emails):
-            if not is_single_address(email):
-                self._logger.warning(f"Skipping invalid email address {email!r}")
-            elif (allow is None or email.lower() in allow) and email.lower() not in deny:
-                kept.append(email)
-        return kept
+            if is_valid_address(email):
+                valid.append(email)
+            else:
+                self._logger.warning(f"Skipping invalid notification email address for delivery: {email!r}")
+                invalid.append(email)
+        return valid, invalid
+
+    def _screen(self, emails: Iterable[str]) -> list[str]:
+        settings = self._settings
+        return screen_addresses(
+            emails, allowlist=settings.allowlist, allowed_domains=settings.allowed_domains, denylist=settings.denylist
+        )
 
     # -- delivery --------------------------------------------------------------
 
@@ -219,7 +266,9 @@ class EmailProcessor:
 
     def _get_transport(self) -> Transport:
         if self._transport is None:  # created lazily, once
-            self._transport = self._transport_factory(self._settings.transport, self._logger)
+            self._transport = self._transport_factory(
+                self._settings.transport, self._logger, self._settings.concurrency_limit
+            )
         return self._transport
 
     async def _send(self, address: str, content: EmailContent, message_key: str) -> None:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from email_servers import FAST_DELIVERY, SmtpServer, send, smtp_server  # noqa: F401 - the smtp fixture
 from greenroom_notifications_email import (
     EmailContent,
     EmailTemplates,
@@ -29,63 +25,9 @@ from host import create_backend_module
 from host.config import Config, ConfigError
 from host.testing import eventually as eventually_async
 from plugin_notifications.delivery import Delivery
-from tests.conftest import SERVICE_TOKEN, HostHandle, free_port, start_host
+from tests.conftest import HostHandle, free_port, start_host
 
 ORG = Path(__file__).parent / "fixtures" / "email-org.yaml"
-#: The outbox retries quickly in these tests (the module's retries are the outbox's).
-FAST_DELIVERY = {
-    "maxAttempts": 3,
-    "backoff": {"initial": {"milliseconds": 10}, "max": {"milliseconds": 50}},
-    "pollInterval": {"milliseconds": 100},
-}
-
-
-@dataclass
-class SmtpSink:
-    """An aiosmtpd handler that keeps what it receives; ``replies`` can script failures first."""
-
-    messages: list[EmailMessage] = field(default_factory=list)
-    envelopes: list[Any] = field(default_factory=list)
-    replies: list[str] = field(default_factory=list)
-    attempts: int = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.attempts += 1
-        if self.replies:
-            return self.replies.pop(0)
-        self.envelopes.append(envelope)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
-        return "250 OK"
-
-    def to(self) -> list[str]:
-        """The ``To`` address of every message received, sorted."""
-        return sorted(str(message["To"]) for message in self.messages)
-
-
-@dataclass
-class SmtpServer:
-    sink: SmtpSink
-    port: int
-    logins: list[tuple[bytes, bytes]]
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    """A local SMTP server on a free port (AUTH offered without TLS, for the login test)."""
-    sink = SmtpSink()
-    logins: list[tuple[bytes, bytes]] = []
-
-    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        logins.append((auth_data.login, auth_data.password))
-        return AuthResult(success=auth_data.password == b"secret")
-
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port, authenticator=authenticator, auth_require_tls=False)
-    controller.start()
-    try:
-        yield SmtpServer(sink, port, logins)
-    finally:
-        controller.stop()
 
 
 def email_config(port: int, **email_settings: Any) -> dict[str, Any]:
@@ -100,17 +42,6 @@ def email_config(port: int, **email_settings: Any) -> dict[str, Any]:
         "catalog": {"locations": [{"type": "file", "target": str(ORG)}]},
         "notifications": {"processors": {"email": settings}, "delivery": FAST_DELIVERY},
     }
-
-
-async def send(host: HostHandle, recipients: dict[str, Any], **payload: Any) -> list[dict[str, Any]]:
-    payload.setdefault("title", "Hello")
-    response = await host.client.post(
-        "/api/notifications",
-        json={"recipients": recipients, "payload": payload},
-        headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
-    )
-    assert response.status_code == 200, response.text
-    return list(response.json())
 
 
 async def eventually(check: Callable[[], Any], timeout: float = 10.0) -> Any:
@@ -416,8 +347,8 @@ def test_settings_defaults_and_errors() -> None:
     assert settings.cache_ttl.total_seconds() == 3600
     assert settings.broadcast_receiver is None and settings.allowlist is None
     assert settings.transport.secure is False and settings.transport.require_tls is False
-    with pytest.raises(ConfigError, match="Unsupported transport 'ses'"):
-        read({"sender": "a@example.com", "transportConfig": {"transport": "ses"}})
+    with pytest.raises(ConfigError, match="Unsupported transport 'azure'"):
+        read({"sender": "a@example.com", "transportConfig": {"transport": "azure", "endpoint": "x"}})
     with pytest.raises(ConfigError, match="notifications.processors.email.sender"):
         read({"transportConfig": SMTP})
     with pytest.raises(ConfigError, match="Invalid broadcast receiver 'all'"):
