@@ -16,10 +16,11 @@ import sqlalchemy as sa
 
 from host import ServiceUnavailableError, core_services, create_backend_plugin
 from host.config import deep_merge
+from host.testing import eventually
 from plugin_notifications import NotificationSendError, notification_service_ref
 from plugin_notifications.service import NotificationService, notifications_sender_ref
 from tests.conftest import start_host
-from tests.notifications.conftest import BROADCAST, ORG, Api, eventually, notifications_config, user
+from tests.notifications.conftest import BROADCAST, ORG, Api, notifications_config, user
 
 WRITE = re.compile(
     r"\s*(INSERT INTO|UPDATE|DELETE FROM) (notification|broadcast|broadcast_user_status|user_settings)\b"

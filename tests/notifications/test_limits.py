@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from host.testing import eventually
 from tests.conftest import start_host
-from tests.notifications.conftest import BROADCAST, Api, capture_signals, eventually, notifications_config, user
+from tests.notifications.conftest import BROADCAST, Api, capture_signals, notifications_config, user
 
 JANE = "user:default/jane"
 

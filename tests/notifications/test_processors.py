@@ -12,10 +12,11 @@ import pytest
 
 from host import core_services, create_backend_module
 from host.config import deep_merge
+from host.testing import eventually
 from plugin_notifications import hookimpl, hookspecs, notifications_processing_extension_point
 from plugin_notifications.processing import HOOKS, PROCESSOR_HOOKS, ProcessorRegistry
 from tests.conftest import HostHandle, install_distribution, on_sys_path, start_host
-from tests.notifications.conftest import BROADCAST, FIXTURES, Api, eventually, notifications_config, user
+from tests.notifications.conftest import BROADCAST, FIXTURES, Api, notifications_config, user
 
 JANE = "user:default/jane"
 MOCK = "user:default/mock"

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.notifications.conftest import BROADCAST, ORIGIN, SECOND_SERVICE_TOKEN, Api, capture_signals, eventually, user
+from host.testing import eventually
+from tests.notifications.conftest import BROADCAST, ORIGIN, SECOND_SERVICE_TOKEN, Api, capture_signals, user
 
 MOCK = "user:default/mock"
 
