@@ -144,6 +144,7 @@ def register_notification_actions(
             created_after=_utc(input.created_after) if input.created_after else None,
             minimum_severity=input.minimum_severity,
             topic=input.topic or None,
+            archived=False,  # as the REST list: archived notifications are out of every view
         )
         query = NotificationQuery(filters=filters, offset=input.offset, limit=input.limit)
         found, total = await store.list_notifications(user, query)

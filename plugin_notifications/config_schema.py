@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from host.config_schema import ConfigSection, Duration, by_kind
 from plugin_notifications.models import NotificationSettings
@@ -62,15 +62,30 @@ class DeliveryConfigSection(ConfigSection):
     dispatcher: bool | None = None
 
 
+#: A retention: a duration, or ``false`` (keep for ever).
+Retention = by_kind(object=Duration, string=Duration, number=Duration, boolean=Literal[False])
+
+
+class RetentionRuleConfig(ConfigSection):
+    """One ``notifications.retentionRules`` entry: the retention of one origin and/or topic (exact match)."""
+
+    origin: str | None = Field(default=None, min_length=1)
+    topic: str | None = Field(default=None, min_length=1)
+    retention: Retention  # type: ignore[valid-type]
+
+    @model_validator(mode="after")
+    def _names_something(self) -> RetentionRuleConfig:
+        if self.origin is None and self.topic is None:
+            raise ValueError("a retention rule needs an origin, a topic or both (notifications.retention is the rest)")
+        return self
+
+
 class NotificationsConfig(ConfigSection):
     """``notifications``."""
 
-    retention: (
-        by_kind(  # type: ignore[valid-type]
-            object=Duration, string=Duration, number=Duration, boolean=Literal[False]
-        )
-        | None
-    ) = None
+    retention: Retention | None = None  # type: ignore[valid-type]
+    #: per origin and/or topic, on top of ``retention``; the first rule that matches decides
+    retention_rules: list[RetentionRuleConfig] | None = None
     concurrency_limit: int | None = Field(default=None, ge=1)
     throttle_interval: Duration | None = None
     default_settings: NotificationSettings | None = None

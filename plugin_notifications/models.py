@@ -117,9 +117,11 @@ class Notification(BaseModel):
     read: datetime | None = None
     updated: datetime | None = None
     origin: str
+    #: Greenroom only: when the caller archived it. On the wire only while it is archived (Backstage has no archive).
+    archived: datetime | None = None
     payload: NotificationPayload
 
-    @field_serializer("created", "saved", "read", "updated", when_used="json")
+    @field_serializer("created", "saved", "read", "updated", "archived", when_used="json")
     def _timestamp(self, value: datetime | None) -> str | None:
         return None if value is None else format_timestamp(value)
 
@@ -128,8 +130,8 @@ class Notification(BaseModel):
         return self.model_dump(mode="json", exclude_unset=True)
 
 
-_WIRE_FIELDS = ("id", "user", "created", "saved", "read", "updated", "origin")
-_TIMESTAMP_FIELDS = frozenset({"created", "saved", "read", "updated"})
+_WIRE_FIELDS = ("id", "user", "created", "saved", "read", "updated", "origin", "archived")
+_TIMESTAMP_FIELDS = frozenset({"created", "saved", "read", "updated", "archived"})
 
 
 def notifications_to_wire(items: list[Notification]) -> list[dict[str, Any]]:
@@ -236,6 +238,14 @@ class UpdateRequest(BaseModel):
     ids: list[str]
     read: StrictBool | None = None
     saved: StrictBool | None = None
+    #: Greenroom only: archive (``true``) or bring back (``false``).
+    archived: StrictBool | None = None
+
+
+class DeleteRequest(BaseModel):
+    """The body of ``POST /notifications/delete`` (Greenroom only): the caller's notifications to delete."""
+
+    ids: list[str]
 
 
 class TopicSetting(BaseModel):

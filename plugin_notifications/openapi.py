@@ -25,6 +25,7 @@ from host.openapi import (
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.models import (
     SEVERITIES,
+    DeleteRequest,
     Notification,
     NotificationSendOptions,
     NotificationSettings,
@@ -35,7 +36,9 @@ from plugin_notifications.store import ORDER_FIELDS
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _ORDER_NAMES = ", ".join(ORDER_FIELDS)
 #: Literal segments routed before ``/{id}``; an id is never one of them.
-RESERVED_IDS = ["notifications", "update", "status", "topics", "settings", "openapi.json", "delivery-metrics"]
+RESERVED_IDS = [
+    "notifications", "update", "delete", "status", "topics", "settings", "openapi.json", "delivery-metrics",
+]  # fmt: skip
 
 
 def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
@@ -50,6 +53,12 @@ def _filters(*, with_topic: bool) -> list[dict[str, Any]]:
         query_param("createdAfter", {"type": "string"}, "ISO 8601 time: only notifications created at or after it"),
         query_param(
             "minimumSeverity", {"type": "string", "enum": list(SEVERITIES)}, "this severity and every more severe one"
+        ),
+        query_param(
+            "archived",
+            flag,
+            "Greenroom only: only archived (`true`) or not archived (`false`) notifications; "
+            "without it archived ones are left out",
         ),
     ]
 
@@ -144,8 +153,24 @@ def _operations() -> dict[str, dict[str, Any]]:
             "summary": "Outbox counters per channel, queue depth and lag (service token)",
             "responses": responses(ref("DeliveryMetrics"), 401, 403),
         },
+        "remove": {
+            "summary": "Greenroom only: delete one of the caller's notifications (user token); a broadcast is "
+            "deleted for the caller only. 204, or 404 when the caller has no such notification",
+            "parameters": [path_param("id", "notification id", {"type": "string", "not": {"enum": RESERVED_IDS}})],
+            "responses": {
+                "204": {"description": "deleted"},
+                **{code: body for code, body in responses({}, 401, 403, 404).items() if code != "200"},
+            },
+        },
+        "removeMany": {
+            "summary": "Greenroom only: delete the caller's notifications among `ids` (user token; broadcasts for the "
+            "caller only); ids the caller cannot see are ignored. Answers the ids that were deleted",
+            "requestBody": {"required": True, **json_body(ref("DeleteRequest"), "ids to delete")},
+            "responses": responses(ref("DeletedNotifications"), 400, 401, 403),
+        },
         "update": {
-            "summary": "Mark read/unread and saved/unsaved (user token); answers the affected notifications",
+            "summary": "Mark read/unread, saved/unsaved and (Greenroom only) archived or not (user token); answers "
+            "the affected notifications",
             "requestBody": {"required": True, **json_body(ref("UpdateRequest"), "ids and the new state")},
             "responses": responses(notifications, 400, 401, 403),
         },
@@ -182,7 +207,8 @@ def _paths() -> dict[str, Any]:
     return {
         "/notifications": {"get": op("list", "getNotifications"), "post": op("create", "createNotification")},
         "/notifications/update": {"post": op("update", "updateNotifications")},
-        "/notifications/{id}": {"get": op("get", "getNotification")},
+        "/notifications/delete": {"post": op("removeMany", "deleteNotifications")},
+        "/notifications/{id}": {"get": op("get", "getNotification"), "delete": op("remove", "deleteNotification")},
         "/notifications/{id}/deliveries": {"get": op("deliveries", "getNotificationDeliveries")},
         "/delivery-metrics": {"get": op("deliveryMetrics", "getDeliveryMetrics")},
         "/status": {"get": op("status", "getStatus")},
@@ -193,7 +219,10 @@ def _paths() -> dict[str, Any]:
             "post": op("create", "createNotificationLegacy", deprecated=True),
         },
         "/update": {"post": op("update", "updateNotificationsLegacy", deprecated=True)},
-        "/{id}": {"get": op("get", "getNotificationLegacy", deprecated=True)},
+        "/{id}": {
+            "get": op("get", "getNotificationLegacy", deprecated=True),
+            "delete": op("remove", "deleteNotificationShort"),
+        },
         "/{id}/deliveries": {"get": op("deliveries", "getNotificationDeliveriesShort")},
     }
 
@@ -203,6 +232,7 @@ def _schemas() -> dict[str, Any]:
         [
             (NotificationSendOptions, "validation"),
             (UpdateRequest, "validation"),
+            (DeleteRequest, "validation"),
             (NotificationSettings, "validation"),
             (Notification, "serialization"),
         ]
@@ -228,6 +258,7 @@ def _schemas() -> dict[str, Any]:
         "EntitiesRecipients",
         "BroadcastRecipients",
         "UpdateRequest",
+        "DeleteRequest",
         "TopicSetting",
         "OriginSetting",
         "ChannelSetting",
@@ -244,6 +275,12 @@ def _schemas() -> dict[str, Any]:
         "type": "string",
         "description": "only with `?descriptionHtml=true` and a Markdown description: the description as sanitized "
         "HTML (no script, no raw HTML, http/https/mailto links only)",
+    }
+    notification["archived"] = {**_TIMESTAMP, "description": "Greenroom only: present while the caller has it archived"}
+    schemas["DeletedNotifications"] = {
+        "type": "object",
+        "required": ["deleted"],
+        "properties": {"deleted": {"type": "array", "items": {"type": "string"}}},
     }
     schemas["NotificationStatus"] = {
         "type": "object",

@@ -18,7 +18,13 @@ from plugin_notifications.delivery_log import delivery_log
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.limits import NotificationLimits
-from plugin_notifications.models import NotificationSettings, UpdateRequest, notifications_to_wire, parse_body
+from plugin_notifications.models import (
+    DeleteRequest,
+    NotificationSettings,
+    UpdateRequest,
+    notifications_to_wire,
+    parse_body,
+)
 from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.rich_text import DescriptionFormat, description_format, to_html
 from plugin_notifications.sender import NotificationSender
@@ -30,7 +36,7 @@ from plugin_notifications.store import (
     NotificationsStore,
     valid_ids,
 )
-from plugin_notifications.updates import update_states
+from plugin_notifications.updates import delete_notifications, update_states
 
 
 def _param(req: falcon.Request, name: str) -> str | None:
@@ -100,8 +106,12 @@ def with_description_html(wire: dict[str, Any], default: DescriptionFormat) -> d
 
 
 def parse_filters(req: falcon.Request, *, with_topic: bool = True) -> NotificationFilters:
-    """The common filters: search, read, saved, createdAfter, minimumSeverity (and topic)."""
+    """The common filters: search, read, saved, createdAfter, minimumSeverity, archived (and topic).
+
+    Without ``archived`` (Greenroom only), archived notifications are left out, as with ``archived=false``.
+    """
     created_after = _param(req, "createdAfter")
+    archived = _boolean(req, "archived")
     return NotificationFilters(
         search=_param(req, "search") or None,
         read=_boolean(req, "read"),
@@ -109,6 +119,7 @@ def parse_filters(req: falcon.Request, *, with_topic: bool = True) -> Notificati
         created_after=_timestamp(created_after) if created_after else None,
         minimum_severity=_param(req, "minimumSeverity") or None,
         topic=(_param(req, "topic") or None) if with_topic else None,
+        archived=bool(archived),
     )
 
 
@@ -160,6 +171,8 @@ class NotificationsApi:
         for prefix in ("", "/notifications"):
             router.add_route(prefix or "/", self, suffix="collection")
             router.add_route(f"{prefix}/update", self, suffix="update")
+            if prefix:
+                router.add_route(f"{prefix}/delete", self, suffix="delete")
             router.add_route(f"{prefix}/{{notification_id}}", self, suffix="item")
             if self._outbox is not None:
                 router.add_route(f"{prefix}/{{notification_id}}/deliveries", self, suffix="deliveries")
@@ -216,6 +229,26 @@ class NotificationsApi:
         wire = found.to_wire()
         resp.media = with_description_html(wire, self._description_format) if _boolean(req, DESCRIPTION_HTML) else wire
 
+    async def on_delete_item(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
+        """``DELETE /notifications/{id}`` (Greenroom only): delete one of the caller's notifications, else 404.
+
+        A broadcast is deleted for the caller only.
+        """
+        user = await self._user(req)
+        if not await delete_notifications(self._store, self._signals, self._limits, user, [notification_id]):
+            raise NotFoundError("Not found")
+        resp.status = falcon.HTTP_204
+
+    async def on_post_delete(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``POST /notifications/delete`` (Greenroom only): delete the caller's notifications among ``ids``.
+
+        Answers ``{"deleted": [ids]}``, the ids that were deleted; ids the caller cannot see are ignored.
+        """
+        user = await self._user(req)
+        body = parse_body(DeleteRequest, await req.get_media(default_when_empty=None))
+        deleted = await delete_notifications(self._store, self._signals, self._limits, user, body.ids)
+        resp.media = {"deleted": deleted}
+
     async def on_get_deliveries(self, req: falcon.Request, resp: falcon.Response, notification_id: str) -> None:
         """``GET /{id}/deliveries``: how the notification reached the recipient and each channel's status.
 
@@ -247,16 +280,23 @@ class NotificationsApi:
         resp.media = await self._outbox.metrics()
 
     async def on_post_update(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """``POST /notifications/update``: mark read/unread, saved/unsaved; signal read changes."""
+        """``POST /notifications/update``: mark read/unread, saved/unsaved, archived or not; signal the changes."""
         user = await self._user(req)
         update = parse_body(UpdateRequest, await req.get_media(default_when_empty=None))
         updated = await update_states(
-            self._store, self._signals, self._limits, user, update.ids, read=update.read, saved=update.saved
+            self._store,
+            self._signals,
+            self._limits,
+            user,
+            update.ids,
+            read=update.read,
+            saved=update.saved,
+            archived=update.archived,
         )
         resp.media = notifications_to_wire(updated)
 
     async def on_get_status(self, req: falcon.Request, resp: falcon.Response) -> None:
-        """``GET /status``: ``{unread, read}``."""
+        """``GET /status``: ``{unread, read}`` (archived notifications are in neither)."""
         resp.media = await self._store.get_status(await self._user(req))
 
     async def on_get_topics(self, req: falcon.Request, resp: falcon.Response) -> None:

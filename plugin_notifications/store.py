@@ -75,6 +75,8 @@ class NotificationFilters:
     minimum_severity: str | None = None
     topic: str | None = None
     ids: Sequence[str] | None = None
+    #: Greenroom only: ``False`` leaves archived notifications out, ``True`` shows only them, ``None`` both.
+    archived: bool | None = None
 
 
 @dataclass
@@ -105,6 +107,19 @@ class SendWrite:
     def id(self) -> str:
         """The send's id (``notification.send_id``)."""
         return str(self.row["id"])
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """How long notifications of one origin and/or topic are kept (``notifications.retentionRules``).
+
+    ``max_age`` ``None`` keeps them for ever. At least one of ``origin`` and ``topic`` is set; both must
+    match (exactly) when both are.
+    """
+
+    origin: str | None
+    topic: str | None
+    max_age: timedelta | None
 
 
 @dataclass(frozen=True)
@@ -147,19 +162,24 @@ class NotificationsStore:
     def _visible(self, user: str, filters: NotificationFilters) -> tuple[sa.Select[Any], sa.Select[Any]]:
         """The two branches (own rows, broadcasts) of the caller's visible set, filtered."""
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+        sqlite_dialect = self._dialect == "sqlite"
         own = sa.select(*(n.c[name] for name in _SELECT_COLUMNS), *self._insertion_order(n, 0)).where(
-            n.c.user == user, *_conditions(n, n.c.read, n.c.saved, filters, sqlite=self._dialect == "sqlite")
+            n.c.user == user, *_conditions(n, _Marks(n.c.read, n.c.saved, n.c.archived), filters, sqlite=sqlite_dialect)
         )
         shared_columns = {
             **{name: b.c[name] for name in _SELECT_COLUMNS if name in b.c},
             "read": s.c.read,
             "saved": s.c.saved,
+            "archived": s.c.archived,
             "user": sa.null().cast(sa.String(255)).label("user"),
         }
         shared = (
             sa.select(*(shared_columns[name] for name in _SELECT_COLUMNS), *self._insertion_order(b, 1))
             .select_from(b.outerjoin(s, sa.and_(s.c.broadcast_id == b.c.id, s.c.user == user)))
-            .where(*_conditions(b, s.c.read, s.c.saved, filters, sqlite=self._dialect == "sqlite"))
+            .where(
+                s.c.deleted.is_(None),  # broadcasts this user deleted are gone for them
+                *_conditions(b, _Marks(s.c.read, s.c.saved, s.c.archived), filters, sqlite=sqlite_dialect),
+            )
         )
         return own, shared
 
@@ -239,22 +259,31 @@ class NotificationsStore:
         return found[0] if found else None
 
     async def get_status(self, user: str) -> dict[str, int]:
-        """``{unread, read}`` over the caller's own rows and every broadcast."""
+        """``{unread, read}`` over the caller's own rows and every broadcast, archived (and deleted) ones left out.
+
+        One statement of five counts, each an index range: own rows by ``(user, read, archived)``, this
+        user's broadcast marks by ``broadcast_user_status(user)``; unread broadcasts are all broadcasts
+        minus those this user read, archived or deleted.
+        """
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
 
         def count(table: sa.Table, *where: Any) -> sa.ScalarSelect[Any]:
             return sa.select(sa.func.count()).select_from(table).where(*where).scalar_subquery()
 
+        shown = (s.c.archived.is_(None), s.c.deleted.is_(None))
         stmt = sa.select(
-            count(n, n.c.user == user, n.c.read.is_(None)).label("own_unread"),
-            count(n, n.c.user == user, n.c.read.is_not(None)).label("own_read"),
+            count(n, n.c.user == user, n.c.read.is_(None), n.c.archived.is_(None)).label("own_unread"),
+            count(n, n.c.user == user, n.c.read.is_not(None), n.c.archived.is_(None)).label("own_read"),
             count(b).label("broadcasts"),
-            count(s, s.c.user == user, s.c.read.is_not(None)).label("broadcasts_read"),
+            count(s, s.c.user == user, s.c.read.is_not(None), *shown).label("broadcasts_read"),
+            count(s, s.c.user == user, sa.or_(s.c.archived.is_not(None), s.c.deleted.is_not(None))).label(
+                "broadcasts_hidden"
+            ),
         )
         async with self._reader.connect() as conn:
             row = (await conn.execute(stmt)).one()
         return {
-            "unread": row.own_unread + row.broadcasts - row.broadcasts_read,
+            "unread": row.own_unread + row.broadcasts - row.broadcasts_read - row.broadcasts_hidden,
             "read": row.own_read + row.broadcasts_read,
         }
 
@@ -361,21 +390,27 @@ class NotificationsStore:
         values["updated"] = stmt.excluded.created
         if "read" in table.c:
             values["read"] = sa.null()
+            values["archived"] = sa.null()  # news about an archived notification brings it back to the inbox
         return stmt.on_conflict_do_update(
             index_elements=list(key), index_where=table.c.scope.is_not(None), set_=values
         ).returning(*table.c)
 
     async def update_state(
-        self, user: str, ids: Sequence[str], *, read: bool | None = None, saved: bool | None = None
+        self,
+        user: str,
+        ids: Sequence[str],
+        *,
+        read: bool | None = None,
+        saved: bool | None = None,
+        archived: bool | None = None,
     ) -> None:
-        """Mark the caller's notifications and broadcasts among ``ids`` read/unread, saved/unsaved.
+        """Mark the caller's notifications and broadcasts among ``ids`` read/unread, saved/unsaved, archived or not.
 
-        Only the given flag changes; ids the caller cannot see are ignored.
+        Only the given flags change; ids the caller cannot see are ignored.
         """
         ids = list(dict.fromkeys(valid_ids(ids)))
-        changes = {
-            name: (utc_now() if flag else None) for name, flag in (("read", read), ("saved", saved)) if flag is not None
-        }
+        flags = (("read", read), ("saved", saved), ("archived", archived))
+        changes = {name: (utc_now() if flag else None) for name, flag in flags if flag is not None}
         if not ids or not changes:
             return
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
@@ -396,15 +431,54 @@ class NotificationsStore:
                 await conn.execute(sa.update(n).where(n.c.id.in_(chunk), n.c.user == user).values(**changes))
                 await conn.execute(upsert)
 
-    async def clear_notifications(self, max_age: timedelta) -> int:
-        """Delete notifications and broadcasts not created or updated within ``max_age``."""
-        cutoff = utc_now() - max_age
+    async def delete_notifications(self, user: str, ids: Sequence[str]) -> list[str]:
+        """Delete the caller's notifications among ``ids``; answer the ids that were deleted.
+
+        Own notifications are deleted. A broadcast is deleted for the caller only: a
+        ``broadcast_user_status`` row marks it, and every other user still sees it. Ids the
+        caller cannot see (another user's, already deleted, malformed) are ignored.
+        """
+        ids = list(dict.fromkeys(valid_ids(ids)))
+        if not ids:
+            return []
+        n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+        dialect_insert = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        deleted: list[str] = []
+        now = utc_now()
+        async with self._engine.begin() as conn:
+            for chunk in _chunks(ids):
+                result = await conn.execute(sa.delete(n).where(n.c.id.in_(chunk), n.c.user == user).returning(n.c.id))
+                deleted.extend(str(value) for value in result.scalars())
+                gone = sa.exists().where(s.c.broadcast_id == b.c.id, s.c.user == user, s.c.deleted.is_not(None))
+                rows = sa.select(
+                    b.c.id, sa.literal(user, sa.String(255)), sa.literal(now, t.UtcDateTime).label("deleted")
+                ).where(b.c.id.in_(chunk), ~gone)
+                insert = dialect_insert(s).from_select(["broadcast_id", "user", "deleted"], rows)
+                upsert = insert.on_conflict_do_update(
+                    index_elements=["broadcast_id", "user"], set_={"deleted": insert.excluded.deleted}
+                ).returning(s.c.broadcast_id)
+                deleted.extend(str(value) for value in (await conn.execute(upsert)).scalars())
+        return deleted
+
+    async def clear_notifications(self, max_age: timedelta | None, rules: Sequence[RetentionRule] = ()) -> int:
+        """Delete notifications and broadcasts not created or updated within their retention.
+
+        The first of ``rules`` that matches a notification's origin and topic decides its retention;
+        ``max_age`` applies to those no rule matches (``None``: they are kept, as is everything a rule
+        with ``max_age`` ``None`` matches). One ``DELETE`` per table and rule, in one transaction.
+        """
+        now = utc_now()
         deleted = 0
         async with self._engine.begin() as conn:
             for table in (t.notification, t.broadcast):
-                stale = sa.or_(sa.and_(table.c.created <= cutoff, table.c.updated.is_(None)), table.c.updated <= cutoff)
-                result = await conn.execute(sa.delete(table).where(stale))
-                deleted += result.rowcount or 0
+                earlier: list[Any] = []
+                for rule in rules:
+                    matches = _rule_matches(table, rule)
+                    if rule.max_age is not None:
+                        deleted += await _delete_stale(conn, table, now - rule.max_age, matches, *map(sa.not_, earlier))
+                    earlier.append(matches)
+                if max_age is not None:
+                    deleted += await _delete_stale(conn, table, now - max_age, *map(sa.not_, earlier))
         return deleted
 
     # -- settings ----------------------------------------------------------------
@@ -469,8 +543,34 @@ class NotificationsStore:
 
 _SELECT_COLUMNS = (
     "id", "title", "description", "severity", "link", "origin", "scope", "topic", "icon",
-    "metadata", "created", "updated", "read", "saved", "user",
+    "metadata", "created", "updated", "read", "saved", "user", "archived",
 )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Marks:
+    """The per-user columns of one branch of the visible set (the row's own, or the broadcast status row's)."""
+
+    read: Any
+    saved: Any
+    archived: Any
+
+
+def _rule_matches(table: sa.Table, rule: RetentionRule) -> Any:
+    """A condition that is true (never NULL) for the rows of ``table`` a retention rule covers."""
+    conditions = []
+    if rule.origin is not None:
+        conditions.append(table.c.origin == rule.origin)
+    if rule.topic is not None:
+        conditions += [table.c.topic.is_not(None), table.c.topic == rule.topic]
+    return sa.and_(*conditions)
+
+
+async def _delete_stale(conn: AsyncConnection, table: sa.Table, cutoff: datetime, *where: Any) -> int:
+    """Delete the rows of ``table`` matching ``where`` not created or updated after ``cutoff``."""
+    stale = sa.or_(sa.and_(table.c.created <= cutoff, table.c.updated.is_(None)), table.c.updated <= cutoff)
+    result = await conn.execute(sa.delete(table).where(stale, *where))
+    return result.rowcount or 0
 
 
 def _contains(column: Any, term: str, *, sqlite: bool) -> Any:
@@ -486,8 +586,9 @@ def _contains(column: Any, term: str, *, sqlite: bool) -> Any:
     return sa.func.unicode_lower(column).like(sa.func.unicode_lower(pattern), escape="/")
 
 
-def _conditions(table: sa.Table, read: Any, saved: Any, filters: NotificationFilters, *, sqlite: bool) -> list[Any]:
+def _conditions(table: sa.Table, marks: _Marks, filters: NotificationFilters, *, sqlite: bool) -> list[Any]:
     where: list[Any] = []
+    read, saved = marks.read, marks.saved
     if filters.ids is not None:
         where.append(table.c.id.in_(list(filters.ids)))
     if filters.search:
@@ -509,6 +610,8 @@ def _conditions(table: sa.Table, read: Any, saved: Any, filters: NotificationFil
         where.append(read.is_not(None) if filters.read else read.is_(None))
     if filters.saved is not None:
         where.append(saved.is_not(None) if filters.saved else saved.is_(None))
+    if filters.archived is not None:
+        where.append(marks.archived.is_not(None) if filters.archived else marks.archived.is_(None))
     return where
 
 
@@ -592,6 +695,8 @@ def _to_notification(row: Any) -> Notification:
     payload = NotificationPayload.model_construct(set(payload_values), **payload_values)
     values = {name: row[name] for name in ("id", "user", "created", "saved", "read", "updated", "origin")}
     values["id"] = str(values["id"])
+    if row.get("archived") is not None:  # on the wire only while archived: Backstage's clients see nothing new
+        values["archived"] = row["archived"]
     return Notification.model_construct(set(values) | {"payload"}, payload=payload, **values)
 
 

@@ -108,6 +108,8 @@ notification = sa.Table(
     sa.Column("read", UtcDateTime, nullable=True),
     sa.Column("saved", UtcDateTime, nullable=True),
     sa.Column("send_id", IdType, nullable=True),
+    # Greenroom only (migration 0006): when the user archived it; archived rows leave the default list and counts.
+    sa.Column("archived", UtcDateTime, nullable=True),
 )
 
 broadcast = sa.Table("broadcast", metadata, *_message_columns(), sa.Column("send_id", IdType, nullable=True))
@@ -119,6 +121,10 @@ broadcast_user_status = sa.Table(
     sa.Column("user", sa.String(255), nullable=False),
     sa.Column("read", UtcDateTime, nullable=True),
     sa.Column("saved", UtcDateTime, nullable=True),
+    # Greenroom only (migration 0006): this user's archive mark, and the user's deletion (the broadcast stays
+    # for everyone else; this user never sees it again).
+    sa.Column("archived", UtcDateTime, nullable=True),
+    sa.Column("deleted", UtcDateTime, nullable=True),
     sa.UniqueConstraint("broadcast_id", "user", name="broadcast_user_idx"),
 )
 

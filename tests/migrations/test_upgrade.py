@@ -99,6 +99,18 @@ async def test_notifications_upgrade_keeps_data(db_kind: str, tmp_path: Path) ->
         settings = (await host.client.get("/api/notifications/settings", headers=headers)).json()
         web = next(c for c in settings["channels"] if c["id"] == "Web")
         assert {o["id"]: o["enabled"] for o in web["origins"]}["legacy-service"] is False
+        # archive and delete (revision 0006) work on rows written before they existed
+        archived = await host.client.post(
+            "/api/notifications/notifications/update",
+            headers=headers,
+            json={"ids": [by_title["old unread"]["id"], by_title["old broadcast"]["id"]], "archived": True},
+        )
+        assert archived.status_code == 200 and len(archived.json()) == 2
+        assert (await host.client.get("/api/notifications/status", headers=headers)).json() == {"unread": 0, "read": 1}
+        deleted = await host.client.delete(f"/api/notifications/{by_title['old read']['id']}", headers=headers)
+        assert deleted.status_code == 204
+        listing = (await host.client.get("/api/notifications", headers=headers, params={"archived": "true"})).json()
+        assert [n["payload"]["title"] for n in listing["notifications"]] == ["old broadcast", "old unread"]
         # and the upgraded schema takes new writes
         created = await host.client.post(
             "/api/notifications",
