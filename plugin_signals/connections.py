@@ -12,7 +12,15 @@ Delivery rules (Backstage's ``SignalManager``):
 * ``{"type": "user", "entityRef": ref | [refs]}`` reaches the subscribed
   sockets whose user's ownership refs contain one of the refs, so a group ref
   reaches the group's members (refs are compared case-insensitively);
-* the frame sent is exactly ``{"channel": ..., "message": ...}``.
+* the frame sent is ``{"channel": ..., "message": ...}``, plus ``"position"``
+  when the signal has one (see :mod:`plugin_signals.history`).
+
+Resuming (:meth:`SignalManager.resume`): a subscription that names the last
+position the client saw gets what it missed from the history, in order, then
+live frames. Live frames for the channel are held while the history is read
+and released after it, dropping those already replayed, so nothing is lost or
+sent twice. A position the history no longer covers gets one ``resync``
+frame instead.
 
 Each event is serialised once. Sockets are indexed by channel and by
 ownership ref, so a user-targeted signal touches only the matching sockets.
@@ -38,6 +46,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from plugin_signals.history import Position, Replay, SignalHistory, format_position, parse_position
 
 if TYPE_CHECKING:
     from host.events import Event
@@ -79,7 +89,20 @@ class SignalLimits:
         return cls(**values)
 
 
-SendText = Callable[[str], Awaitable[None]]
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One outbound frame: its JSON text, and its position (``None`` for unpositioned signals).
+
+    ``kind`` is ``"message"`` for signals, ``"resync"`` and ``"position"`` for
+    the resume protocol's control frames.
+    """
+
+    text: str
+    position: Position | None = None
+    kind: str = "message"
+
+
+SendFrame = Callable[[Frame], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
 
 
@@ -97,9 +120,11 @@ class SignalConnection:
         "_wakeup",
         "_warned_at",
         "_suppressed",
+        "resumed",
+        "held",
     )
 
-    def __init__(self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendText, close: Close) -> None:
+    def __init__(self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendFrame, close: Close) -> None:
         self.id = str(uuid.uuid4())
         self.user_entity_ref = user_entity_ref
         #: Lower-cased refs this connection receives user-targeted signals for (includes the user's own ref).
@@ -107,10 +132,27 @@ class SignalConnection:
         self.channels: set[str] = set()
         self._send = send
         self._close = close
-        self._pending: deque[str] = deque()
+        self._pending: deque[Frame] = deque()
         self._wakeup: asyncio.Future[None] | None = None
         self._warned_at = float("-inf")
         self._suppressed = 0
+        #: Channels subscribed with a position: the last position sent on each (duplicates are dropped).
+        self.resumed: dict[str, Position] = {}
+        #: Channels being replayed: live frames held until the replay is sent.
+        self.held: dict[str, list[Frame]] = {}
+
+    def offer(self, channel: str, frame: Frame) -> bool:
+        """Queue a live ``frame`` for ``channel`` (held during a replay, dropped if already sent)."""
+        held = self.held.get(channel)
+        if held is not None:
+            held.append(frame)
+            return True
+        if frame.position is not None and channel in self.resumed:
+            last = self.resumed[channel]
+            if last.epoch == frame.position.epoch and frame.position.seq <= last.seq:
+                return True
+            self.resumed[channel] = frame.position
+        return self.enqueue(frame)
 
     def warning(self, message: str) -> str | None:
         """The warning to log about this socket now, or ``None`` while one was logged recently."""
@@ -121,7 +163,7 @@ class SignalConnection:
         suppressed, self._suppressed, self._warned_at = self._suppressed, 0, now
         return f"{message} ({suppressed} similar warnings suppressed)" if suppressed else message
 
-    def enqueue(self, frame: str) -> bool:
+    def enqueue(self, frame: Frame) -> bool:
         """Queue ``frame`` for the writer; ``False`` when the socket is too far behind."""
         if len(self._pending) >= MAX_QUEUED_FRAMES:
             return False
@@ -151,9 +193,12 @@ class SignalConnection:
 class SignalManager:
     """Tracks connected sockets and delivers ``signals`` events to the matching ones."""
 
-    def __init__(self, logger: Logger, limits: SignalLimits | None = None) -> None:
+    def __init__(
+        self, logger: Logger, limits: SignalLimits | None = None, history: SignalHistory | None = None
+    ) -> None:
         self._logger = logger
         self.limits = limits or SignalLimits()
+        self.history = history
         self._connections: dict[str, SignalConnection] = {}
         self._by_user: dict[str, set[SignalConnection]] = {}
         self._by_channel: dict[str, set[SignalConnection]] = {}
@@ -170,7 +215,7 @@ class SignalManager:
         return len(self._by_user.get(user_entity_ref, ())) < self.limits.max_sockets_per_user
 
     def add_connection(
-        self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendText, close: Close
+        self, user_entity_ref: str, ownership_refs: Iterable[str], send: SendFrame, close: Close
     ) -> SignalConnection:
         """Register an authenticated socket; it receives nothing until it subscribes."""
         conn = SignalConnection(user_entity_ref, ownership_refs, send, close)
@@ -215,28 +260,130 @@ class SignalManager:
         if channel in conn.channels:
             conn.channels.discard(channel)
             _discard(self._by_channel, channel, conn)
+        conn.resumed.pop(channel, None)
+        conn.held.pop(channel, None)
 
-    def handle_client_message(self, conn: SignalConnection, text: str) -> None:
+    def handle_client_message(self, conn: SignalConnection, text: str) -> tuple[str, str] | None:
         """Apply one client frame: ``{"action": "subscribe"|"unsubscribe", "channel": "..."}``.
 
         Malformed JSON is logged; anything else that is not a well-formed
-        action is ignored. The connection always stays open.
+        action is ignored. The connection always stays open. A subscribe with a
+        ``since`` (a string) starts holding the channel's live frames and
+        returns ``(channel, since)``: the caller then runs :meth:`resume`.
+        Otherwise returns ``None``.
         """
         try:
             data = orjson.loads(text)
         except orjson.JSONDecodeError as error:
             self._warn(conn, f"Invalid message received from connection {conn.id}: {error}")
-            return
+            return None
         if not isinstance(data, dict):
-            return
+            return None
         channel = data.get("channel")
         if not isinstance(channel, str) or not channel:
-            return
+            return None
         action = data.get("action")
         if action == "subscribe":
             self.subscribe(conn, channel)
+            since = data.get("since")
+            if isinstance(since, str) and channel in conn.channels and channel not in conn.held:
+                conn.held[channel] = []  # from now on live frames wait for the replay
+                return channel, since
         elif action == "unsubscribe":
             self.unsubscribe(conn, channel)
+        return None
+
+    async def resume(self, conn: SignalConnection, channels: list[str], since: str) -> None:
+        """Send what ``conn`` missed on ``channels`` since position ``since``, then release held live frames.
+
+        ``since`` is a position from an earlier frame, or ``""`` for "nothing
+        yet" (the client only learns the current position). The channels must
+        be subscribed and in :attr:`SignalConnection.held` already. Sends, in
+        order: the missed frames; or one ``resync`` per channel when the
+        position cannot be resumed (unknown, another epoch, older than the
+        history, or no history); then a ``position`` frame per channel when the
+        stream moved past the last frame sent; then the held live frames not
+        already sent.
+        """
+        for channel in channels:
+            conn.held.setdefault(channel, [])
+        replay = await self._read_replay(conn, channels, since)
+        live = [channel for channel in channels if channel in conn.held and channel in conn.channels]
+        if not self._send_replay(conn, live, replay):
+            self._evict(conn)
+            return
+        for channel in live:
+            held = conn.held.pop(channel)
+            if replay is not None:
+                conn.resumed[channel] = replay.head
+            else:
+                conn.resumed.pop(channel, None)
+            for frame in held:
+                if not conn.offer(channel, frame):
+                    self._evict(conn)
+                    return
+
+    async def _read_replay(self, conn: SignalConnection, channels: list[str], since: str) -> Replay | None:
+        """What the history says about ``since`` (``None`` without a history or when it cannot be read)."""
+        if self.history is None:
+            return None
+        position = parse_position(since)
+        try:
+            if position is not None:
+                return await self.history.replay(position, channels, conn.ownership_refs)
+            # "": nothing seen yet; anything else is not a position of ours
+            return Replay([], await self.history.head(), since != "")
+        except Exception as error:
+            self._logger.warning(f"Failed to read the signal history for connection {conn.id}", exc_info=error)
+            return None
+
+    def _send_replay(self, conn: SignalConnection, live: list[str], replay: Replay | None) -> bool:
+        """Queue the replayed frames, or the resyncs, then the position frames; ``False`` if the socket is full."""
+        frames: list[Frame] = []
+        if replay is None or replay.resync:
+            head = replay.head if replay is not None else None
+            for channel in live:
+                control: dict[str, Any] = {"action": "resync", "channel": channel}
+                if head is not None:
+                    control["position"] = str(head)
+                frames.append(Frame(orjson.dumps(control).decode(), head, "resync"))
+        else:
+            epoch = replay.head.epoch
+            frames.extend(
+                _frame(entry.channel, entry.message, format_position(epoch, entry.seq))
+                for entry in replay.entries
+                if entry.channel in live
+            )
+            last_sent = {entry.channel: entry.seq for entry in replay.entries}
+            frames.extend(
+                _position_frame(channel, replay.head) for channel in live if last_sent.get(channel) != replay.head.seq
+            )
+        return all(conn.enqueue(frame) for frame in frames)
+
+    def advance(self, watermark: Position | None) -> int:
+        """Tell idle resumed subscriptions that the stream moved on to ``watermark``; return how many.
+
+        Every signal up to ``watermark`` has been queued for this process's
+        sockets, so a client may resume from it later; this keeps a client
+        that received nothing for a while from falling behind the history.
+        """
+        if watermark is None:
+            return 0
+        frame_of: dict[str, Frame] = {}
+        sent = 0
+        for conn in list(self._connections.values()):
+            for channel, last in list(conn.resumed.items()):
+                if channel in conn.held or (last.epoch == watermark.epoch and last.seq >= watermark.seq):
+                    continue
+                if channel not in frame_of:
+                    frame_of[channel] = _position_frame(channel, watermark)
+                conn.resumed[channel] = watermark
+                if conn.enqueue(frame_of[channel]):
+                    sent += 1
+                else:
+                    self._evict(conn)
+                    break
+        return sent
 
     async def close_all(self, code: int) -> None:
         """Close every socket with ``code`` and forget them (shutdown)."""
@@ -262,10 +409,10 @@ class SignalManager:
         targets = self.targets(signal.get("recipients"), channel)
         if not targets:
             return 0
-        frame = orjson.dumps({"channel": channel, "message": message}).decode()
+        frame = _frame(channel, message, signal.get("position"))
         delivered = 0
         for conn in targets:
-            if conn.enqueue(frame):
+            if conn.offer(channel, frame):
                 delivered += 1
             else:
                 self._evict(conn)
@@ -310,6 +457,20 @@ class SignalManager:
             await conn.close(code)
         except Exception as error:  # the socket is already gone
             self._logger.debug(f"Closing connection {conn.id} failed: {error}")
+
+
+def _frame(channel: str, message: Any, position: Any) -> Frame:
+    """The frame of one signal (serialised once for all its sockets)."""
+    parsed = parse_position(position)
+    if parsed is None:
+        return Frame(orjson.dumps({"channel": channel, "message": message}).decode())
+    return Frame(orjson.dumps({"channel": channel, "message": message, "position": position}).decode(), parsed)
+
+
+def _position_frame(channel: str, position: Position) -> Frame:
+    """``{"action": "position", ...}``: the client may resume ``channel`` from ``position``."""
+    text = orjson.dumps({"action": "position", "channel": channel, "position": str(position)}).decode()
+    return Frame(text, position, "position")
 
 
 def _discard(index: dict[str, set[SignalConnection]], key: str, conn: SignalConnection) -> None:

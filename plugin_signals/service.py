@@ -8,9 +8,12 @@ Other plugins depend on :data:`signals_service_ref` and call::
         message={"action": "new_notification", "notification_id": "..."},
     )
 
-Publishing goes through the events service on topic ``signals``, so it works
-from any plugin, any gunicorn worker and any host instance; the signals
-plugin delivers it to the matching sockets wherever they are connected.
+Publishing first stores the signal in the signal history (which gives it its
+position, see :mod:`plugin_signals.history`), then goes through the events
+service on topic ``signals``, so it works from any plugin, any gunicorn worker
+and any host instance; the signals plugin delivers it to the matching sockets
+wherever they are connected. When the history cannot be written the signal is
+still delivered live, without a position.
 """
 
 from __future__ import annotations
@@ -18,17 +21,50 @@ from __future__ import annotations
 from typing import Any
 
 from host import core_services
-from host.errors import InputError
+from host.errors import InputError, ServiceUnavailableError
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
+from host.provided import Provided, create_provided_ref
+from plugin_signals.history import SignalHistory, entry_recipients, format_position
 
 SIGNALS_TOPIC = "signals"
 
+#: The signal history, provided by the signals plugin's init (``None`` when ``signals.history.enabled`` is false).
+signals_history_ref: ServiceRef[Provided[SignalHistory | None]] = create_provided_ref(
+    "signals.history", plugin_id="signals"
+)
+
+_UNKNOWN: Any = object()
+
 
 class SignalsService:
-    """Publishes signals for one plugin through the events service."""
+    """Publishes signals for one plugin: stores them in the history, then sends them through the events service."""
 
-    def __init__(self, events: Any) -> None:
+    def __init__(self, events: Any, history: Provided[SignalHistory | None] | None = None, logger: Any = None) -> None:
         self._events = events
+        self._provided = history
+        self._history: SignalHistory | None = _UNKNOWN if history is not None else None
+        self._logger = logger
+
+    async def _positioned(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store ``payloads`` in the history and add their ``position`` (left out when that fails)."""
+        if self._history is _UNKNOWN:
+            assert self._provided is not None
+            try:
+                self._history = await self._provided.get()
+            except ServiceUnavailableError:  # the signals plugin is not installed here: nothing to resume
+                self._history = None
+        if self._history is None:
+            return payloads
+        try:
+            epoch, last = await self._history.append(
+                [(p["channel"], entry_recipients(p["recipients"]), p["message"]) for p in payloads]
+            )
+        except Exception as error:  # deliver live all the same
+            if self._logger is not None:
+                self._logger.warning(f"Failed to store {len(payloads)} signal(s) in the history", exc_info=error)
+            return payloads
+        first = last - len(payloads) + 1
+        return [{**p, "position": format_position(epoch, first + index)} for index, p in enumerate(payloads)]
 
     async def publish(self, *, recipients: dict[str, Any], channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` on ``channel`` to ``recipients``.
@@ -38,7 +74,8 @@ class SignalsService:
         reaches every connection whose ownership refs include one of the refs
         (so a group ref reaches its members).
         """
-        await self._events.publish(SIGNALS_TOPIC, _signal(recipients, channel, message))
+        [payload] = await self._positioned([_signal(recipients, channel, message)])
+        await self._events.publish(SIGNALS_TOPIC, payload)
 
     async def publish_many(self, signals: list[dict[str, Any]]) -> None:
         """Send many signals at once (each ``{"recipients", "channel", "message"}``).
@@ -48,7 +85,7 @@ class SignalsService:
         """
         payloads = [_signal(s.get("recipients"), s.get("channel"), s.get("message")) for s in signals]
         if payloads:
-            await self._events.publish_many(SIGNALS_TOPIC, payloads)
+            await self._events.publish_many(SIGNALS_TOPIC, await self._positioned(payloads))
 
 
 def _signal(recipients: Any, channel: Any, message: Any) -> dict[str, Any]:
@@ -64,7 +101,11 @@ def _signal(recipients: Any, channel: Any, message: Any) -> dict[str, Any]:
 
 
 def _default_factory(ref: ServiceRef[Any]) -> ServiceFactory:
-    return create_service_factory(ref, lambda events: SignalsService(events), deps={"events": core_services.events})
+    return create_service_factory(
+        ref,
+        lambda events, history, logger: SignalsService(events, history, logger),
+        deps={"events": core_services.events, "history": signals_history_ref, "logger": core_services.logger},
+    )
 
 
 #: Plugin-scoped ref of the signals service (Backstage id ``signals.service``).

@@ -15,6 +15,9 @@ running Backstage):
 The rejection is a close before accept with code ``3000 + status``; the host's
 plugin router turns it into that HTTP status on the upgrade response.
 
+A subscribe frame with ``"since": "<position>"`` resumes: see
+:meth:`plugin_signals.connections.SignalManager.resume`.
+
 After accept, a socket beyond the user's ``signals.limits.maxSocketsPerUser``
 is closed with 4429, and a socket is closed with :data:`CLOSE_TOKEN_EXPIRED`
 (4401) when the token it was opened with expires: it receives nothing after.
@@ -35,7 +38,7 @@ import falcon
 import falcon.asgi
 
 from host.errors import AuthenticationError, BackstageError, NotAllowedError, is_database_unavailable
-from plugin_signals.connections import CLOSE_TOO_MANY_SOCKETS, SignalConnection, SignalManager
+from plugin_signals.connections import CLOSE_TOO_MANY_SOCKETS, Frame, SignalConnection, SignalManager
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -89,7 +92,11 @@ class SignalsWebSocket:
             )
             await ws.close(CLOSE_TOO_MANY_SOCKETS)
             return
-        conn = self._manager.add_connection(info.user_entity_ref, info.ownership_entity_refs, ws.send_text, ws.close)
+
+        async def send(frame: Frame) -> None:
+            await ws.send_text(frame.text)
+
+        conn = self._manager.add_connection(info.user_entity_ref, info.ownership_entity_refs, send, ws.close)
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(self._write(conn), name=f"signals-writer-{conn.id}")]
         if credentials.expires_at is not None:
@@ -121,7 +128,9 @@ class SignalsWebSocket:
                 continue  # binary frames are ignored
             except falcon.errors.WebSocketDisconnected:
                 return
-            self._manager.handle_client_message(conn, text)
+            resume = self._manager.handle_client_message(conn, text)
+            if resume is not None:  # a subscribe with "since": replay before reading on (frames stay in order)
+                await self._manager.resume(conn, [resume[0]], resume[1])
 
     async def _write(self, conn: SignalConnection) -> None:
         try:

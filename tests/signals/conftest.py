@@ -90,14 +90,19 @@ async def subscribe(ws: Any, *channels: str) -> None:
         await ws.send(json.dumps({"action": "subscribe", "channel": channel}))
 
 
-async def recv_signal(ws: Any, timeout: float = 5.0) -> dict[str, Any]:
-    """The next signal frame (sync frames from :func:`wait_subscribed` are skipped)."""
+async def recv_signal(ws: Any, timeout: float = 5.0, *, keep_position: bool = False) -> dict[str, Any]:
+    """The next signal frame (sync frames from :func:`wait_subscribed` are skipped).
+
+    The frame's ``position`` (a string on every stored signal) is removed unless ``keep_position``.
+    """
     import asyncio
     import json
 
     while True:
         frame = json.loads(await asyncio.wait_for(ws.recv(), timeout))
         if not str(frame.get("channel", "")).startswith(SYNC_PREFIX):
+            if not keep_position and "message" in frame:
+                assert isinstance(frame.pop("position", ""), str)
             return frame
 
 

@@ -13,7 +13,8 @@ from host.event_buses import PostgresBus, RedisBus, bus_kind, check_bus_for_work
 from host.event_buses.postgres import MAX_NOTIFY_BYTES
 from host.events import InProcessBus, RootEventsService
 from host.logging import Logger
-from tests.signals.conftest import PG_CONNECT, REDIS_URL, Recorder, eventually, unique_channel
+from host.testing import eventually
+from tests.signals.conftest import PG_CONNECT, REDIS_URL, Recorder, unique_channel
 
 Pair = tuple[RootEventsService, RootEventsService]
 

@@ -9,7 +9,7 @@ import pytest
 
 from host.events import Event
 from host.logging import Logger
-from plugin_signals.connections import CLOSE_SLOW_CONSUMER, MAX_QUEUED_FRAMES, SignalConnection, SignalManager
+from plugin_signals.connections import CLOSE_SLOW_CONSUMER, MAX_QUEUED_FRAMES, Frame, SignalConnection, SignalManager
 
 
 class FakeSocket:
@@ -19,8 +19,8 @@ class FakeSocket:
         self.frames: list[str] = []
         self.closed_with: int | None = None
 
-    async def send(self, frame: str) -> None:
-        self.frames.append(frame)
+    async def send(self, frame: Frame) -> None:
+        self.frames.append(frame.text)
 
     async def close(self, code: int) -> None:
         self.closed_with = code
@@ -79,7 +79,7 @@ def test_entity_ref_list_overlap_and_no_duplicates(manager: SignalManager) -> No
 
 
 def conn_frames(conn: SignalConnection) -> list[str]:
-    return list(conn._pending)
+    return [frame.text for frame in conn._pending]
 
 
 def test_refs_compare_case_insensitively(manager: SignalManager) -> None:
@@ -125,6 +125,8 @@ def test_frame_is_exactly_channel_and_message_and_serialised_once(manager: Signa
     assert json.loads(frame_a) == {"channel": "c", "message": {"text": "héllo", "nested": [1, None]}}
     assert list(json.loads(frame_a)) == ["channel", "message"]
     assert frame_a is frame_b
+    manager.deliver({**signal({"type": "broadcast"}, message={}), "position": "e1-7"})
+    assert list(json.loads(conn_frames(a)[-1])) == ["channel", "message", "position"]
 
 
 def test_subscribe_is_idempotent_and_unsubscribe_stops_delivery(manager: SignalManager) -> None:

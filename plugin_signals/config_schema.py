@@ -1,0 +1,40 @@
+"""The signals plugin's config section (``signals``), for ``greenroom config check``."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from host.config_schema import ConfigSection, Duration
+
+
+class SignalsLimitsConfig(ConfigSection):
+    """``signals.limits``: see :class:`plugin_signals.connections.SignalLimits`."""
+
+    max_channel_name_length: int | None = Field(default=None, gt=0)
+    max_channels_per_socket: int | None = Field(default=None, gt=0)
+    max_sockets_per_user: int | None = Field(default=None, gt=0)
+
+
+class SignalsHistoryConfig(ConfigSection):
+    """``signals.history``: see :class:`plugin_signals.history.HistorySettings`."""
+
+    enabled: bool | None = None
+    max_age: Duration | None = None
+    max_messages: int | None = Field(default=None, ge=1)
+    prune_interval: Duration | None = None
+    gap_timeout: Duration | None = None
+    position_interval: Duration | None = None
+
+
+class SignalsSseConfig(ConfigSection):
+    """``signals.sse``: see :class:`plugin_signals.sse.SseSettings`."""
+
+    heartbeat_interval: Duration | None = None
+
+
+class SignalsConfig(ConfigSection):
+    """``signals``."""
+
+    limits: SignalsLimitsConfig | None = None
+    history: SignalsHistoryConfig | None = None
+    sse: SignalsSseConfig | None = None
