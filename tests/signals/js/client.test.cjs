@@ -51,6 +51,9 @@ function makeClient(extra = {}) {
     minReconnectDelay: 10,
     maxReconnectDelay: 40,
     connectTimeout: 200,
+    fetch: async () => {
+      throw new Error('no network in unit tests');
+    },
     ...extra,
   });
   return client;
@@ -66,7 +69,7 @@ test('connects lazily with the token as subprotocol and ws: URL', async () => {
   assert.equal(ws.url, 'ws://localhost:7007/api/signals');
   assert.equal(ws.protocol, 'token-1');
   ws.serverOpen();
-  assert.deepEqual(ws.sent, [{ action: 'subscribe', channel: 'c' }]);
+  assert.deepEqual(ws.sent, [{ action: 'subscribe', channel: 'c', since: '' }]);
   client.close();
 });
 
@@ -87,7 +90,7 @@ test('two callbacks share one server subscription; the last unsubscribe sends un
   await tick();
   const ws = FakeWebSocket.instances[0];
   ws.serverOpen();
-  assert.deepEqual(ws.sent, [{ action: 'subscribe', channel: 'c' }]);
+  assert.deepEqual(ws.sent, [{ action: 'subscribe', channel: 'c', since: '' }]);
   ws.serverSend({ channel: 'c', message: { n: 1 } });
   assert.deepEqual(a, [{ n: 1 }]);
   assert.deepEqual(b, [{ n: 1 }]);
@@ -208,4 +211,106 @@ test('a channel subscribed while the socket is open is sent at once; while conne
 
 test('getToken is required', () => {
   assert.throws(() => new SignalClient({ baseUrl: 'http://x/api/signals' }), /getToken/);
+});
+
+// -- resuming ------------------------------------------------------------------------------------
+
+test('positions are kept per channel and sent as since when resubscribing; resume: false sends plain frames', async () => {
+  const client = makeClient();
+  const got = [];
+  client.subscribe('a', m => got.push(m));
+  await tick();
+  const first = FakeWebSocket.instances[0];
+  first.serverOpen();
+  first.serverSend({ action: 'position', channel: 'a', position: 'e1-4' });
+  first.serverSend({ channel: 'a', message: { n: 5 }, position: 'e1-5' });
+  first.serverSend({ channel: 'a', message: { n: 5 }, position: 'e1-5' }); // a duplicate is dropped
+  assert.deepEqual(got, [{ n: 5 }]);
+  assert.equal(client.position('a'), 'e1-5');
+  first.serverClose(1006);
+  await sleep(30);
+  const second = FakeWebSocket.instances[1];
+  second.serverOpen();
+  assert.deepEqual(second.sent, [{ action: 'subscribe', channel: 'a', since: 'e1-5' }]);
+  client.close();
+
+  const plain = makeClient({ resume: false });
+  plain.subscribe('a', () => {});
+  await tick();
+  FakeWebSocket.instances[0].serverOpen();
+  assert.deepEqual(FakeWebSocket.instances[0].sent, [{ action: 'subscribe', channel: 'a' }]);
+  plain.close();
+});
+
+test('resync calls the subscription onResync and the client onResync, and moves the position', async () => {
+  const resyncs = [];
+  const client = makeClient({ onResync: channel => resyncs.push(`client:${channel}`) });
+  client.subscribe('a', () => {}, { onResync: () => resyncs.push('sub:a') });
+  client.subscribe('b', () => {}, { onResync: () => resyncs.push('sub:b') });
+  await tick();
+  const ws = FakeWebSocket.instances[0];
+  ws.serverOpen();
+  ws.serverSend({ action: 'resync', channel: 'a', position: 'e2-9' });
+  assert.deepEqual(resyncs, ['client:a', 'sub:a']);
+  assert.equal(client.position('a'), 'e2-9');
+  client.close();
+});
+
+/** A fetch() that answers the events endpoint with a stream we write SSE text into. */
+function fakeFetch() {
+  const calls = [];
+  const fetch = async (url, init) => {
+    let controller;
+    const body = new ReadableStream({ start: c => (controller = c) });
+    init.signal.addEventListener('abort', () => {
+      try {
+        controller.error(new Error('aborted'));
+      } catch (e) {}
+    });
+    const call = { url, headers: init.headers, write: text => controller.enqueue(new TextEncoder().encode(text)) };
+    calls.push(call);
+    return { ok: true, status: 200, body };
+  };
+  return { fetch, calls };
+}
+
+test('after two WebSocket attempts that never open, the client reads the SSE endpoint with its token and position', async () => {
+  const { fetch, calls } = fakeFetch();
+  const states = [];
+  const client = makeClient({ fetch, onStateChange: (state, transport) => states.push(`${state}/${transport}`) });
+  const got = [];
+  client.subscribe('b', m => got.push(m));
+  client.subscribe('a', m => got.push(m));
+  await tick();
+  FakeWebSocket.instances[0].serverOpen();
+  FakeWebSocket.instances[0].serverSend({ channel: 'a', message: { n: 1 }, position: 'e1-1' });
+  FakeWebSocket.instances[0].serverClose(1012);
+  await sleep(30);
+  FakeWebSocket.instances[1].serverClose(1006); // the upgrade is refused from now on
+  await sleep(30);
+  FakeWebSocket.instances[2].serverClose(1006);
+  await sleep(40);
+  assert.equal(FakeWebSocket.instances.length, 3);
+  assert.equal(client.transport, 'sse');
+  assert.equal(calls.length, 1);
+  assert.equal(calls[0].url, 'http://localhost:7007/api/signals/events?channel=a&channel=b');
+  assert.match(calls[0].headers.Authorization, /^Bearer token-\d$/);
+  assert.equal(calls[0].headers['Last-Event-ID'], 'e1-1');
+  calls[0].write(': connected\n\n');
+  calls[0].write('id: e1-2\ndata: {"channel":"a","message":{"n":2},"position":"e1-2"}\n\n');
+  calls[0].write('id: e1-3\nevent: position\ndata: {"action":"position","channel":"b","position":"e1-3"}\n');
+  calls[0].write('\nid: e1-4\ndata: {"channel":"b","mess');
+  calls[0].write('age":{"n":4},"position":"e1-4"}\n\n');
+  await sleep(10);
+  assert.deepEqual(got, [{ n: 1 }, { n: 2 }, { n: 4 }]);
+  assert.equal(client.position('b'), 'e1-4');
+  assert.ok(states.includes('open/sse'));
+
+  client.subscribe('c', () => {}); // a new channel re-opens the stream with it
+  await sleep(10);
+  assert.equal(calls.length, 2);
+  assert.equal(calls[1].url, 'http://localhost:7007/api/signals/events?channel=a&channel=b&channel=c');
+  assert.equal(calls[1].headers['Last-Event-ID'], 'e1-2');
+  client.close();
+  assert.equal(FakeWebSocket.instances.length, 3, 'SSE for the rest of the client');
 });

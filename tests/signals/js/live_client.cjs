@@ -1,4 +1,4 @@
-// Runs the served client.js against a real host: prints one JSON line per state change and message.
+// Runs the served client.js against a real host: prints one JSON line per state change, message and resync.
 // Usage: node --experimental-websocket live_client.cjs <signals base URL> <token> <channel>
 'use strict';
 const path = require('node:path');
@@ -11,9 +11,11 @@ const client = new SignalClient({
   getToken: async () => token,
   minReconnectDelay: 100,
   maxReconnectDelay: 1000,
-  onStateChange: state => out({ state }),
+  onStateChange: (state, transport) => out({ state, transport }),
 });
-client.subscribe(channel, message => out({ message }));
+client.subscribe(channel, message => out({ message, position: client.position(channel) }), {
+  onResync: () => out({ resync: channel }),
+});
 process.on('SIGTERM', () => {
   client.close();
   process.exit(0);
