@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, RootModel, Tag, ValidationError
 from pydantic.alias_generators import to_camel
 
 from host.config import is_secret_key, parse_duration
@@ -460,6 +460,7 @@ def _model_at(model: type[BaseModel], parts: list[int | str]) -> type[BaseModel]
     """The section model that holds the keys at ``parts`` below ``model`` (or ``None``)."""
     current: Any = model
     for part in parts:
+        current = unroot(current)
         if isinstance(part, int):
             current = _element_model(current, list)
             continue
@@ -474,10 +475,18 @@ def _model_at(model: type[BaseModel], parts: list[int | str]) -> type[BaseModel]
     return found if isinstance(found, type) and issubclass(found, BaseModel) else None
 
 
+def unroot(annotation: Any) -> Any:
+    """The annotation inside a :class:`pydantic.RootModel` section (a list of workspaces), else ``annotation``."""
+    if isinstance(annotation, type) and issubclass(annotation, RootModel):
+        return annotation.model_fields["root"].annotation
+    return annotation
+
+
 def _element_model(annotation: Any, container: type) -> Any:
     for candidate in _flatten(annotation):
-        if typing.get_origin(candidate) is container:
-            args = typing.get_args(candidate)
+        origin = typing.get_origin(candidate)
+        if origin is container or (container is list and origin is tuple):
+            args = [arg for arg in typing.get_args(candidate) if arg is not Ellipsis]
             return args[-1] if args else None
     return None
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from host.config import Config
 from host.config_schema import _flatten as flatten_annotation
@@ -121,19 +121,25 @@ def schema_keys() -> set[str]:
     """Every key of every schema: ``<id>`` for map keys, ``[]`` for list items."""
     keys: set[str] = set()
 
+    def walk_annotation(annotation: Any, key: str) -> None:
+        for leaf in flatten_annotation(annotation):
+            inner, suffix = leaf, ""
+            if typing.get_origin(leaf) in (list, tuple):
+                inner, suffix = typing.get_args(leaf)[0], "[]"
+            elif typing.get_origin(leaf) is dict:
+                inner, suffix = typing.get_args(leaf)[-1], ".<id>"
+            for candidate in flatten_annotation(inner):
+                if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+                    walk(candidate, key + suffix)
+
     def walk(model: type[BaseModel], prefix: str) -> None:
+        if issubclass(model, RootModel):  # a list section (notifications.processors.slack): its items' keys
+            walk_annotation(model.model_fields["root"].annotation, prefix)
+            return
         for name, field in model.model_fields.items():
             key = f"{prefix}.{field.alias or name}"
             keys.add(key)
-            for leaf in flatten_annotation(field.annotation):
-                inner, suffix = leaf, ""
-                if typing.get_origin(leaf) is list:
-                    inner, suffix = typing.get_args(leaf)[0], "[]"
-                elif typing.get_origin(leaf) is dict:
-                    inner, suffix = typing.get_args(leaf)[-1], ".<id>"
-                for candidate in flatten_annotation(inner):
-                    if isinstance(candidate, type) and issubclass(candidate, BaseModel):
-                        walk(candidate, key + suffix)
+            walk_annotation(field.annotation, key)
 
     for path, model in all_schemas().items():
         walk(model, path)
