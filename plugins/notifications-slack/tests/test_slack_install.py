@@ -1,0 +1,58 @@
+"""Installing the package enables the Slack module; uninstalling it removes it.
+
+See :mod:`tests.plugin_install`: "not installed" is the venv less this
+distribution, "installed" adds what ``pip install --target`` built (with its
+migrations: the probe's host applies them).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import distribution, entry_points
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import install_distribution
+from tests.plugin_install import probe, site_without
+
+PACKAGE_DIR = Path(__file__).parents[1]
+DIST = "greenroom_notifications_slack"
+CONFIG = {
+    "notifications": {"processors": {"slack": [{"token": "xoxb-probe-token", "apiUrl": "http://127.0.0.1:9/api/"}]}}
+}
+
+
+def test_installed_distribution_declares_the_module() -> None:
+    [ep] = [ep for ep in entry_points(group="greenroom.backend_features") if ep.name == "notifications-slack"]
+    assert ep.value == "greenroom_notifications_slack:slack_module"
+    assert ep.dist is not None and ep.dist.name == "greenroom-notifications-slack"
+    module = ep.load()
+    assert (module.plugin_id, module.module_id) == ("notifications", "slack")
+    assert "slack_sdk" in " ".join(distribution("greenroom-notifications-slack").requires or [])
+
+
+@pytest.fixture(scope="module")
+def venv_without_slack(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The venv's site-packages less this distribution."""
+    return site_without(DIST, tmp_path_factory.mktemp("site-without-slack"))
+
+
+@pytest.fixture(scope="module")
+def slack_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This distribution built and installed on its own (a real .dist-info with its entry point)."""
+    site = install_distribution(PACKAGE_DIR, tmp_path_factory.mktemp("slack"))
+    assert list(site.glob(f"{DIST}-*.dist-info"))
+    assert list(site.glob(f"{DIST}/migrations/versions/*.py"))  # the Alembic history is packaged
+    return site
+
+
+def test_uninstalled_module_is_gone(venv_without_slack: Path, tmp_path: Path) -> None:
+    loaded = probe(tmp_path, CONFIG, venv_without_slack)
+    assert "notifications" in loaded["features"] and "notifications-slack" not in loaded["features"]
+    assert "SlackNotificationProcessor" not in loaded["channels"]
+
+
+def test_installing_the_package_enables_the_module(venv_without_slack: Path, slack_site: Path, tmp_path: Path) -> None:
+    loaded = probe(tmp_path, CONFIG, venv_without_slack, slack_site)
+    assert "notifications-slack" in loaded["features"]
+    assert "SlackNotificationProcessor" in loaded["channels"]
