@@ -8,12 +8,29 @@
 * :func:`markdown_to_mrkdwn` - Markdown descriptions as Slack ``mrkdwn``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from greenroom_notifications_slack.hookspecs import slack_hookimpl
 from greenroom_notifications_slack.module import slack_module
 from greenroom_notifications_slack.mrkdwn import markdown_to_mrkdwn
-from greenroom_notifications_slack.processor import PROCESSOR_NAME, SlackProcessor
 from greenroom_notifications_slack.render import SlackRenderers, slack_block_kit_extension_point
 from greenroom_notifications_slack.settings import BroadcastRoute, SlackConfig, SlackWorkspace, read_slack_config
+
+if TYPE_CHECKING:
+    from greenroom_notifications_slack.processor import SlackProcessor
+
+#: The processor's name and settings channel (Backstage's ``getName()``).
+PROCESSOR_NAME = "SlackNotificationProcessor"
+
+
+def __getattr__(name: str) -> Any:
+    """``SlackProcessor`` is imported on first use: it brings slack_sdk and aiohttp."""
+    if name == "SlackProcessor":
+        from greenroom_notifications_slack.processor import SlackProcessor
+
+        return SlackProcessor
+    raise AttributeError(name)
+
 
 __all__ = [
     "PROCESSOR_NAME",

@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from greenroom_notifications_slack.processor import SlackProcessor
 from greenroom_notifications_slack.render import SlackRenderers, slack_block_kit_extension_point
 from greenroom_notifications_slack.settings import CONFIG_KEY, SlackConfig, read_slack_config
 from greenroom_notifications_slack.store import MIGRATIONS, VERSION_TABLE, SlackMessageStore
@@ -52,6 +51,9 @@ def _register(reg: Registrar) -> None:
         if settings is None or not settings.root:
             logger.warning("Slack notifications are off: no workspace configured", key=CONFIG_KEY)
             return
+        # slack_sdk and aiohttp are imported only when a workspace is configured
+        from greenroom_notifications_slack.processor import SlackProcessor
+
         await database.migrate(MIGRATIONS, version_table=VERSION_TABLE)
         store = SlackMessageStore(await database.get_engine())
         processor = SlackProcessor(

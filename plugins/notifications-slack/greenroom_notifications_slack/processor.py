@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from greenroom_notifications_slack import PROCESSOR_NAME
 from greenroom_notifications_slack.client import SlackCallError, SlackClient, Throttle
 from greenroom_notifications_slack.mrkdwn import markdown_to_mrkdwn, plain_to_mrkdwn
 from greenroom_notifications_slack.render import SlackRenderers, absolute_link, message
@@ -45,8 +46,6 @@ from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOut
 from plugin_notifications.models import Notification
 from plugin_notifications.rich_text import DescriptionFormat, description_format
 
-#: The processor's name and settings channel (Backstage's ``getName()``).
-PROCESSOR_NAME = "SlackNotificationProcessor"
 #: ``metadata.event_type`` of every message.
 EVENT_TYPE = "greenroom_notification"
 #: ``chat.update`` errors after which a new message is posted instead.

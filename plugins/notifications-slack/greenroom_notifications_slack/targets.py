@@ -18,15 +18,17 @@ Catalog entities and e-mail lookups are cached (``cachetools`` TTL caches,
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cachetools import TTLCache
 
-from greenroom_notifications_slack.client import SlackClient
 from greenroom_notifications_slack.settings import BroadcastRoute, SlackWorkspace
 from host.errors import InputError
 from plugin_catalog import normalize_entity_ref
 from plugin_notifications.models import Notification
+
+if TYPE_CHECKING:
+    from greenroom_notifications_slack.client import SlackClient
 
 BOT_NOTIFY = "slack.com/bot-notify"
 USER_ID = "slack.com/user_id"

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+import sqlalchemy as sa
+from greenroom_notifications_slack.module import CLEANUP_TASK
+from greenroom_notifications_slack.store import PostedMessage, SlackMessageStore
 from slack_fake_api import TOKEN, FakeSlack
 
+from host import core_services
+from host.scheduler import tasks_table
 from host.testing import eventually
 from tests.conftest import SERVICE_SUBJECT, HostHandle, start_host
 
@@ -216,3 +222,21 @@ async def test_broadcasts_follow_the_most_specific_route(host: HostHandle, fake:
         assert (await settled(host, JANE, item["id"]))["status"] == "sent"
     channels = sorted(c.args["channel"] for c in fake.of("chat.postMessage"))
     assert channels == ["C0ALL", "C0NEWS1", "C0NEWS2", "C0SVCALERTS"]
+
+
+async def test_message_timestamps_are_kept_in_the_modules_table_and_cleaned(host: HostHandle, fake: FakeSlack) -> None:
+    sent = await send(host, to(OPS), title="Kept", scope="kept-1")
+    entry = await settled(host, OLGA, by_user(sent)[OLGA])
+    database = (await host.backend.get_service(core_services.root_database)).for_plugin("notifications")
+    engine = await database.get_engine()
+    store = SlackMessageStore(engine)
+    [post] = fake.of("chat.postMessage")
+    assert await store.posted_by(entry["deliveryId"]) == {"C0OPS": PostedMessage("C0OPS", post.answer["ts"])}
+    assert await store.latest(CHANNEL, SERVICE_SUBJECT, "kept-1", "C0OPS") == PostedMessage("C0OPS", post.answer["ts"])
+    async with engine.connect() as conn:  # the daily clean-up is scheduled, in the plugin's task table
+        task = await conn.scalar(sa.select(tasks_table.c.id).where(tasks_table.c.id == CLEANUP_TASK))
+    assert task == CLEANUP_TASK
+    assert await store.purge(CHANNEL, timedelta(hours=24)) == 0  # young rows stay
+    assert await store.purge("slack:other", timedelta(0)) == 0  # another workspace's retention
+    assert await store.purge(CHANNEL, timedelta(0)) >= 1
+    assert await store.latest(CHANNEL, SERVICE_SUBJECT, "kept-1", "C0OPS") is None
