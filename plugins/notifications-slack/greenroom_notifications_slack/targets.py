@@ -17,6 +17,7 @@ Catalog entities and e-mail lookups are cached (``cachetools`` TTL caches,
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -80,16 +81,20 @@ class SlackDirectory:
         ttl = workspace.lookup_cache_ttl.total_seconds()
         self._entities: TTLCache[str, dict[str, Any]] = TTLCache(workspace.lookup_cache_size, ttl)
         self._emails: TTLCache[str, str] = TTLCache(workspace.lookup_cache_size, ttl)
+        # Deliveries of a batch run concurrently: one catalog read and one lookup per key at a time.
+        self._entities_lock = asyncio.Lock()
+        self._lookups: dict[str, asyncio.Future[str | None]] = {}
 
     async def entities(self, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
         """The catalog entities of canonical ``refs`` (missing ones left out), one catalog call for the misses."""
         wanted = list(dict.fromkeys(refs))
-        misses = [ref for ref in wanted if ref not in self._entities]
-        if misses:
-            found = await self._catalog.get_entities_by_refs(misses)
-            for ref, entity in zip(misses, found, strict=True):
-                self._entities[ref] = entity if isinstance(entity, dict) else _MISSING
-        return {ref: self._entities[ref] for ref in wanted if self._entities.get(ref)}
+        async with self._entities_lock:
+            misses = [ref for ref in wanted if ref not in self._entities]
+            if misses:
+                found = await self._catalog.get_entities_by_refs(misses)
+                for ref, entity in zip(misses, found, strict=True):
+                    self._entities[ref] = entity if isinstance(entity, dict) else _MISSING
+            return {ref: entity for ref in wanted if (entity := self._entities.get(ref))}
 
     async def user_id(self, entity: dict[str, Any]) -> str | None:
         """A user's Slack id: its annotations, else the e-mail lookup (``None`` when neither finds one)."""
@@ -102,9 +107,27 @@ class SlackDirectory:
         if not isinstance(email, str) or not email.strip():
             return None
         email = email.strip().lower()
-        if email not in self._emails:
-            self._emails[email] = await self._client.user_id_by_email(email) or ""
-        return self._emails[email] or None
+        if email in self._emails:
+            return self._emails[email] or None
+        pending = self._lookups.get(email)
+        if pending is not None:  # another delivery is looking this address up right now
+            return await asyncio.shield(pending)
+        pending = asyncio.get_running_loop().create_future()
+        self._lookups[email] = pending
+        try:
+            found = await self._client.user_id_by_email(email)
+        except asyncio.CancelledError:
+            pending.cancel()
+            raise
+        except Exception as error:
+            pending.set_exception(error)
+            pending.exception()  # marked retrieved: the deliveries waiting on it get it, nobody else must
+            raise
+        finally:
+            self._lookups.pop(email, None)
+        self._emails[email] = found or ""
+        pending.set_result(found)
+        return found
 
     @staticmethod
     def channel_of(entity: dict[str, Any]) -> str | None:
