@@ -17,7 +17,10 @@ with an email address):
    ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so;
 3. webhook throughput: ``--webhook-sends`` sends to one user, each one
    ``send``-scope delivery per endpoint, until the receiver has them all.
-4. with ``--noop``: the outbox alone, an in-process host on PostgreSQL with
+4. with ``--smtp N``: the email module's SMTP transport alone, N messages
+   with 32 in flight to the local sink, one connection per message
+   (``aiosmtplib.send``) and then over the transport's pooled connections;
+5. with ``--noop``: the outbox alone, an in-process host on PostgreSQL with
    a durable channel that only counts (``--users`` user refs per send, five
    sends, no catalog; the body limit allows about 4,000 refs), deliveries per
    second from the first send to the last
@@ -28,6 +31,7 @@ Usage::
     .venv/bin/python bench/delivery.py                  # one worker, 10,000 users
     .venv/bin/python bench/delivery.py --users 2000 --rounds 3 --workers 2
     .venv/bin/python bench/delivery.py --noop --users 2000
+    .venv/bin/python bench/delivery.py --smtp 3000
 
 The client, the SMTP sink and the server share the machine's CPUs.
 """
@@ -311,6 +315,51 @@ async def run_noop(users: int, sends: int = 5) -> None:
           f"done after {total:.2f} s = {channel.expected / total:,.0f} deliveries/s (PostgreSQL, one process)")
 
 
+async def run_smtp(messages: int, concurrency: int = 32) -> None:
+    """The email module's SMTP transport alone: one connection per message vs pooled connections."""
+    from email.message import EmailMessage
+
+    import aiosmtplib
+    from aiosmtpd.controller import Controller
+    from greenroom_notifications_email.settings import SmtpSettings
+    from greenroom_notifications_email.transport import SmtpTransport
+
+    sink = Sink()
+    port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+
+    def message(index: int) -> EmailMessage:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "bench@example.com", f"u{index:05d}@example.com", f"bench {index}"
+        msg.set_content("body")
+        return msg
+
+    async def measure(label: str, send: Any) -> None:
+        slots = asyncio.Semaphore(concurrency)
+
+        async def one(index: int) -> None:
+            async with slots:
+                await send(message(index))
+
+        first = sink.count
+        started = time.perf_counter()
+        await asyncio.gather(*(one(index) for index in range(messages)))
+        elapsed = time.perf_counter() - started
+        assert sink.count - first == messages
+        print(f"SMTP transport, {label:<32} {messages:,} emails, {concurrency} in flight: "
+              f"{elapsed:6.2f} s = {messages / elapsed:7,.0f} emails/s")
+
+    try:
+        await measure("one connection per message", lambda msg: aiosmtplib.send(msg, hostname="127.0.0.1", port=port))
+        transport = SmtpTransport(SmtpSettings("127.0.0.1", port), concurrency=concurrency)
+        await measure("pooled connections (maxMessages 100)", transport.send)
+        print(f"  (pooled: {transport.connections_opened} connections opened)")
+        await transport.close()
+    finally:
+        controller.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=10_000)
@@ -318,8 +367,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--webhook-sends", type=int, default=1000)
     parser.add_argument("--noop", action="store_true", help="measure the outbox alone with a counting channel")
+    parser.add_argument("--smtp", type=int, metavar="N", help="measure the SMTP transport alone with N messages")
     args = parser.parse_args()
-    if args.noop:
+    if args.smtp:
+        asyncio.run(run_smtp(args.smtp))
+    elif args.noop:
         asyncio.run(run_noop(args.users))
     else:
         asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends))

@@ -102,6 +102,7 @@ class SmtpTransport:
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._idle: list[_Connection] = []
         self._reaper: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[None]] = set()  # QUITs under way (referenced until done)
         #: connections opened so far (for tests and the benchmark)
         self.connections_opened = 0
 
@@ -189,7 +190,9 @@ class SmtpTransport:
                 await self._quit(connection)
 
     def _close_soon(self, connection: _Connection) -> None:
-        asyncio.get_running_loop().create_task(self._quit(connection))
+        task = asyncio.get_running_loop().create_task(self._quit(connection))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _quit(self, connection: _Connection) -> None:
         with contextlib.suppress(Exception):
@@ -207,7 +210,7 @@ class SmtpTransport:
         if self._reaper is not None:
             self._reaper.cancel()
         idle, self._idle = self._idle, []
-        await asyncio.gather(*(self._quit(connection) for connection in idle), return_exceptions=True)
+        await asyncio.gather(*(self._quit(c) for c in idle), *self._closing, return_exceptions=True)
 
     def _debug(self, message: str) -> None:
         if self._logger is not None:
