@@ -60,6 +60,7 @@ from host.services import (
 
 if TYPE_CHECKING:
     from host.actions import Action
+    from host.aio import await_me_maybe, cancel_and_wait
     from host.auth.credentials import Credentials, NonePrincipal, Principal, ServicePrincipal, UserInfo, UserPrincipal
     from host.auth.hookspecs import auth_hookimpl
     from host.auth.plugin import sign_in_resolver_extension_point
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
 #: Lazily imported names: name -> defining module.
 _LAZY = {
     "Action": "host.actions",
+    **dict.fromkeys(("await_me_maybe", "cancel_and_wait"), "host.aio"),
     **dict.fromkeys(
         ("Credentials", "NonePrincipal", "Principal", "ServicePrincipal", "UserInfo", "UserPrincipal"),
         "host.auth.credentials",
@@ -207,4 +209,7 @@ __all__ = [
     "query_param",
     "ref",
     "responses",
+    # asyncio helpers
+    "await_me_maybe",
+    "cancel_and_wait",
 ]

@@ -39,11 +39,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import falcon
 from pydantic import BaseModel, ValidationError
 
+from host.aio import await_me_maybe
 from host.errors import InputError, NotAllowedError, NotFoundError
 from host.logging import Logger
 
@@ -178,9 +179,7 @@ class ActionsRegistry:
             raise InputError(f'Invalid input to action "{action_id}": {format_validation_error(error)}') from error
         available = {"input": parsed, "credentials": credentials, "logger": self._logger.child(action=action_id)}
         wanted = inspect.signature(action.action).parameters
-        result = action.action(**{k: v for k, v in available.items() if k in wanted})
-        if inspect.isawaitable(result):
-            result = await result
+        result: Any = await await_me_maybe(action.action(**{k: v for k, v in available.items() if k in wanted}))
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json")
         result = result or {}
@@ -191,7 +190,7 @@ class ActionsRegistry:
                 raise InputError(
                     f'Invalid output from action "{action_id}": {format_validation_error(error)}'
                 ) from error
-        return result
+        return cast(dict[str, Any], result)
 
     async def authenticate(self, req: falcon.Request) -> Any:
         """Require a user or service principal (anonymous -> 403, as in Backstage)."""

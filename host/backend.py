@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from host.aio import await_me_maybe
 from host.config import Config
 from host.errors import format_error
 from host.features import (
@@ -34,10 +35,12 @@ from host.features import (
     ServiceRef,
     StartupError,
 )
-from host.registry import ServiceRegistry, find_cycles, maybe_await
+from host.registry import ServiceRegistry, find_cycles
 from host.services import core_services
 
 T = TypeVar("T")
+#: Appended to a startup failure that ``backend.startup`` allows (``%s``: plugin or module).
+_BOOT_FAILURE_PERMITTED = ", but boot failure is permitted for this %s so startup will continue."
 
 
 class BackendStartupError(StartupError):
@@ -261,7 +264,7 @@ class Backend:
             await self._registry.get(factory.service, "root")
         root_logger = await self._registry.get(core_services.root_logger, "root")
         init_logger = root_logger.child(type="initialization")
-        init_logger.info(f"Plugin initialization started: {', '.join(repr(p) for p in self.plugin_ids)}")
+        init_logger.info("Plugin initialization started: %s", ", ".join(repr(p) for p in self.plugin_ids))
         config: Config = await self._registry.get(core_services.config, "root")
 
         results = await asyncio.gather(
@@ -275,7 +278,7 @@ class Backend:
             raise BackendStartupError(self.result)
         root_lifecycle = await self._registry.get(core_services.root_lifecycle, "root")
         await root_lifecycle.startup()
-        init_logger.info(f"Plugin initialization complete in {time.monotonic() - started_at:.2f}s")
+        init_logger.info("Plugin initialization complete in %.2fs", time.monotonic() - started_at)
         return self.result
 
     def _check_missing_deps(
@@ -345,12 +348,10 @@ class Backend:
                     allowed = _allowed(config, plugin_id, module_id)
                     module_results[module_id].allowed = allowed
                     logger.error(
-                        f"Module {module_id} in Plugin '{plugin_id}' threw an error during startup"
-                        + (
-                            ", but boot failure is permitted for this module so startup will continue."
-                            if allowed
-                            else "."
-                        ),
+                        "Module %s in Plugin '%s' threw an error during startup%s",
+                        module_id,
+                        plugin_id,
+                        _BOOT_FAILURE_PERMITTED % "module" if allowed else ".",
                         exc_info=error,
                     )
                 finally:
@@ -370,12 +371,9 @@ class Backend:
             result.failure = error
             result.allowed = _allowed(config, plugin_id, None)
             logger.error(
-                f"Plugin '{plugin_id}' threw an error during startup"
-                + (
-                    ", but boot failure is permitted for this plugin so startup will continue."
-                    if result.allowed
-                    else "."
-                ),
+                "Plugin '%s' threw an error during startup%s",
+                plugin_id,
+                _BOOT_FAILURE_PERMITTED % "plugin" if result.allowed else ".",
                 exc_info=error,
             )
             if result.allowed:
@@ -447,7 +445,7 @@ def _module_order(plugin_id: str, modules: dict[str, Registration]) -> dict[str,
 
 
 async def _call_init(func: Any, deps: dict[str, Any]) -> None:
-    await maybe_await(func(**deps))
+    await await_me_maybe(func(**deps))
 
 
 def _constant_factory(ref: ServiceRef[Any], value: Any) -> ServiceFactory:
@@ -487,7 +485,7 @@ def discover_features(config: Config, logger: Any | None = None) -> list[Any]:
             ) from error
         if logger is not None:
             dist = getattr(ep, "dist", None)
-            logger.info(f"Detected: {ep.name}", package=getattr(dist, "name", None))
+            logger.info("Detected: %s", ep.name, package=getattr(dist, "name", None))
         found.append((feature, feature_source(ep)))
     duplicates = duplicate_feature_ids(found)
     if duplicates:

@@ -59,7 +59,7 @@ def read_json(text: str | bytes) -> Any:
     try:
         return json.loads(text)
     except (ValueError, RecursionError) as error:
-        _LOGGER.warning(f"Unreadable JSON value in the database, read as null: {str(error)[:200]}")
+        _LOGGER.warning("Unreadable JSON value in the database, read as null: %s", str(error)[:200])
         return None
 
 
@@ -119,10 +119,12 @@ class PluginDatabase:
         engine = await self.get_engine()
         # Alembic keeps its migration context in module globals, so migrations in
         # one process run one at a time; the cross-process lock comes on top.
-        async with _process_migration_lock():
-            async with self._manager.migration_lock(self.plugin_id, engine, version_table):
-                async with engine.begin() as conn:
-                    await conn.run_sync(_upgrade, str(location), version_table, target)
+        async with (
+            _process_migration_lock(),
+            self._manager.migration_lock(self.plugin_id, engine, version_table),
+            engine.begin() as conn,
+        ):
+            await conn.run_sync(_upgrade, str(location), version_table, target)
 
     async def dispose(self) -> None:
         """Close every pooled connection."""

@@ -21,13 +21,13 @@ a load balancer polls.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy import exc as sa_exc
 
+from host.aio import cancel_and_wait
 from host.errors import format_error
 
 DEFAULT_INTERVAL_SECONDS = 5.0
@@ -58,11 +58,8 @@ class DatabaseProbe:
 
     async def stop(self) -> None:
         """Stop probing."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def record_unavailable(self) -> None:
         """A request found the database unavailable: readiness fails until a probe succeeds."""
@@ -73,10 +70,10 @@ class DatabaseProbe:
         for plugin_id, engine in self._manager.engines():
             try:
                 await asyncio.wait_for(_write_probe(engine), self.timeout)
-            except Exception as error:  # any failure means "cannot write now"
+            except Exception as error:  # noqa: BLE001 - a health probe: any failure means "cannot write now"
                 if self.problem is None:
                     self._logger.warning(
-                        f"Database of plugin '{plugin_id}' cannot be written: {format_error(error)[:300]}"
+                        "Database of plugin '%s' cannot be written: %s", plugin_id, format_error(error)[:300]
                     )
                 self.problem = "Database is unavailable"
                 return

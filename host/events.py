@@ -134,14 +134,16 @@ class RootEventsService:
                 await targets[0].handler(event)
             except Exception as error:
                 self._logger.error(
-                    f'Subscriber "{targets[0].id}" failed to process event for topic "{event.topic}"', exc_info=error
+                    'Subscriber "%s" failed to process event for topic "%s"', targets[0].id, event.topic, exc_info=error
                 )
             return
         results = await asyncio.gather(*(s.handler(event) for s in targets), return_exceptions=True)
-        for sub, result in zip(targets, results):
+        for sub, result in zip(targets, results, strict=True):
             if isinstance(result, BaseException):
                 self._logger.error(
-                    f'Subscriber "{sub.id}" failed to process event for topic "{event.topic}"',
+                    'Subscriber "%s" failed to process event for topic "%s"',
+                    sub.id,
+                    event.topic,
                     exc_info=result,
                 )
 

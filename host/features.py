@@ -130,7 +130,7 @@ def create_service_factory(
     """
     deps = dict(deps or {})
     if service.scope == "root":
-        for name, ref in deps.items():
+        for ref in deps.values():
             if ref.scope != "root":
                 raise ValueError(
                     f"Failed to instantiate 'root' scoped service '{service.id}' because it depends on "

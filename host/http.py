@@ -338,8 +338,11 @@ class PluginHttpRouter:
         if unavailable is not None:
             cause = trim_for_log(unavailable.cause) if unavailable.cause else unavailable
             self._logger.warning(
-                f"Request failed, database unavailable: {req.method} {self.prefix}{req.path}: "
-                f"{format_error(cause)[: MAX_LOGGED_SQL * 2]}"
+                "Request failed, database unavailable: %s %s%s: %s",
+                req.method,
+                self.prefix,
+                req.path,
+                format_error(cause)[: MAX_LOGGED_SQL * 2],
             )
             ex = unavailable
             if self._health.database is not None:
@@ -359,7 +362,7 @@ class PluginHttpRouter:
                 message = "Not found"
             error = InputError(message) if status == 400 else None
         if status >= 500 and unavailable is None:
-            self._logger.error(f"Request failed: {req.method} {self.prefix}{req.path}", exc_info=trim_for_log(ex))
+            self._logger.error("Request failed: %s %s%s", req.method, self.prefix, req.path, exc_info=trim_for_log(ex))
             if not isinstance(ex, BackstageError):
                 name, message, error = "Error", "Internal Server Error", None
         if ws is not None:

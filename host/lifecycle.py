@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from host.aio import await_me_maybe
 from host.logging import Logger
 
 Hook = Callable[[], Awaitable[None] | None]
@@ -17,11 +17,9 @@ async def _run_hooks(hooks: list[tuple[Hook, Logger]], failure: str) -> list[Exc
 
     async def run(hook: Hook, logger: Logger) -> Exception | None:
         try:
-            result = hook()
-            if inspect.isawaitable(result):
-                await result
+            await await_me_maybe(hook())
         except Exception as error:
-            logger.error(f"{failure} ({describe(hook)}), {error}", exc_info=error)
+            logger.error("%s (%s), %s", failure, describe(hook), error, exc_info=error)
             return error
         return None
 

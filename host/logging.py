@@ -132,7 +132,11 @@ class _TextFormatter(logging.Formatter):
 
 
 class Logger:
-    """A structured logger: ``logger.info("sent", count=3)``; ``child(plugin="x")`` adds fields."""
+    """A structured logger: ``logger.info("sent %s", name, count=3)``; ``child(plugin="x")`` adds fields.
+
+    The message is formatted lazily with ``%`` and ``args`` (as in :mod:`logging`), only when the
+    line is written; keyword arguments become the line's fields.
+    """
 
     def __init__(self, base: logging.Logger, fields: dict[str, Any] | None = None) -> None:
         self._base = base
@@ -142,7 +146,7 @@ class Logger:
         """Return a logger that adds ``fields`` to every line."""
         return Logger(self._base, {**self.fields, **fields})
 
-    def _log(self, level: int, message: str, exc_info: Any = None, **fields: Any) -> None:
+    def _log(self, level: int, message: str, args: tuple[Any, ...], exc_info: Any, fields: dict[str, Any]) -> None:
         if not self._base.isEnabledFor(level):
             return
         if isinstance(exc_info, BaseException):
@@ -150,25 +154,25 @@ class Logger:
         request_id = REQUEST_ID.get()
         if request_id is not None:  # captured now: a handler may format the line later
             fields = {**fields, "requestId": request_id}
-        self._base.log(level, message, exc_info=exc_info, extra={"fields": {**self.fields, **fields}})
+        self._base.log(level, message, *args, exc_info=exc_info, extra={"fields": {**self.fields, **fields}})
 
-    def debug(self, message: str, **fields: Any) -> None:
+    def debug(self, message: str, *args: Any, **fields: Any) -> None:
         """Log at debug level."""
-        self._log(logging.DEBUG, message, **fields)
+        self._log(logging.DEBUG, message, args, None, fields)
 
-    def info(self, message: str, **fields: Any) -> None:
+    def info(self, message: str, *args: Any, **fields: Any) -> None:
         """Log at info level."""
-        self._log(logging.INFO, message, **fields)
+        self._log(logging.INFO, message, args, None, fields)
 
-    def warning(self, message: str, exc_info: Any = None, **fields: Any) -> None:
+    def warning(self, message: str, *args: Any, exc_info: Any = None, **fields: Any) -> None:
         """Log at warning level."""
-        self._log(logging.WARNING, message, exc_info, **fields)
+        self._log(logging.WARNING, message, args, exc_info, fields)
 
     warn = warning
 
-    def error(self, message: str, exc_info: Any = None, **fields: Any) -> None:
+    def error(self, message: str, *args: Any, exc_info: Any = None, **fields: Any) -> None:
         """Log at error level; pass ``exc_info=error`` to include a traceback."""
-        self._log(logging.ERROR, message, exc_info, **fields)
+        self._log(logging.ERROR, message, args, exc_info, fields)
 
 
 def create_root_logger(level: str | None = None, fmt: str | None = None, secrets: Iterable[str] = ()) -> Logger:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import inspect
 from typing import Any
 
+from host.aio import await_me_maybe
 from host.features import ServiceFactory, ServiceRef, StartupError
 
 PLUGIN_METADATA_ID = "core.pluginMetadata"
@@ -161,7 +161,7 @@ class ServiceRegistry:
         if factory.service.scope == "root":
             deps = await self._resolve_deps(factory, "root", dict(factory.deps))
             try:
-                return await maybe_await(factory.factory(**deps))
+                return await await_me_maybe(factory.factory(**deps))
             except Exception as error:
                 raise RuntimeError(
                     f"Failed to instantiate service '{factory.service.id}' because the factory function threw "
@@ -176,7 +176,7 @@ class ServiceRegistry:
                 self._contexts[id(factory)] = ctx_future
                 try:
                     resolved_root = await self._resolve_deps(factory, "root", root_deps)
-                    ctx_future.set_result(await maybe_await(factory.create_root_context(**resolved_root)))
+                    ctx_future.set_result(await await_me_maybe(factory.create_root_context(**resolved_root)))
                 except Exception as error:
                     del self._contexts[id(factory)]
                     ctx_future.set_exception(error)
@@ -188,20 +188,13 @@ class ServiceRegistry:
         deps = await self._resolve_deps(factory, plugin_id, dict(factory.deps))
         try:
             if factory.create_root_context is not None:
-                return await maybe_await(factory.factory(context, **deps))
-            return await maybe_await(factory.factory(**deps))
+                return await await_me_maybe(factory.factory(context, **deps))
+            return await await_me_maybe(factory.factory(**deps))
         except Exception as error:
             raise RuntimeError(
                 f"Failed to instantiate service '{factory.service.id}' for '{plugin_id}' because the factory "
                 f"function threw an error, {error}"
             ) from error
-
-
-async def maybe_await(value: Any) -> Any:
-    """Await ``value`` if it is awaitable; return it otherwise."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
 
 
 def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:

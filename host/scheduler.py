@@ -15,6 +15,7 @@ Frequency is a :class:`~datetime.timedelta`, a duration config value, or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import os
@@ -125,7 +126,7 @@ class PluginScheduler:
         *,
         id: str,
         frequency: Any,
-        timeout: timedelta,
+        timeout: timedelta,  # noqa: ASYNC109 - each run's limit (Backstage's option), not this call's
         fn: TaskFn,
         initial_delay: timedelta | None = None,
         scope: str = "global",
@@ -154,12 +155,10 @@ class PluginScheduler:
                 await conn.execute(sa.select(tasks_table.c.next_run_start_at).where(tasks_table.c.id == id))
             ).first()
             if existing is None:
-                try:
+                with contextlib.suppress(sa.exc.IntegrityError):  # another worker inserted it first
                     await conn.execute(
                         tasks_table.insert().values(id=id, settings_json=schedule.as_json(), next_run_start_at=first)
                     )
-                except sa.exc.IntegrityError:
-                    pass  # another worker inserted it first
             else:
                 keep = _aware(existing[0])
                 next_at = min(keep, first) if keep and first else (keep or first)
@@ -199,20 +198,18 @@ class PluginScheduler:
 
     async def _sleep(self, id: str, seconds: float) -> None:
         event = self._wakeups[id]
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), max(seconds, 0.0))
-        except TimeoutError:
-            pass
         event.clear()
 
-    async def _run(self, id: str, fn: TaskFn, timeout: timedelta) -> str | None:
+    async def _run(self, id: str, fn: TaskFn, limit: timedelta) -> str | None:
         try:
             result = fn()
             if inspect.isawaitable(result):
-                await asyncio.wait_for(result, timeout.total_seconds())
+                await asyncio.wait_for(result, limit.total_seconds())
             return None
         except Exception as error:
-            self._logger.error(f"Task {id} failed", exc_info=error, task=id)
+            self._logger.error("Task %s failed", id, exc_info=error, task=id)
             return json.dumps({"name": type(error).__name__, "message": str(error)})
 
     async def _local_loop(self, id: str, schedule: Schedule, delay: timedelta, fn: TaskFn) -> None:
@@ -224,7 +221,7 @@ class PluginScheduler:
             next_at = schedule.next_after(previous, _now())
             await self._sleep(id, (next_at - _now()).total_seconds() if next_at else 3600 * 24 * 365)
 
-    async def _global_loop(self, id: str, schedule: Schedule, timeout: timedelta, fn: TaskFn) -> None:
+    async def _global_loop(self, id: str, schedule: Schedule, limit: timedelta, fn: TaskFn) -> None:
         check = self._check_period
         if schedule.cadence is not None:
             check = min(check, max(schedule.cadence.total_seconds(), 0.05))
@@ -253,15 +250,16 @@ class PluginScheduler:
                             tasks_table.c.current_run_ticket.is_(None),
                         )
                         .values(
-                            current_run_ticket=ticket, current_run_started_at=now, current_run_expires_at=now + timeout
+                            current_run_ticket=ticket, current_run_started_at=now, current_run_expires_at=now + limit
                         )
                     )
                 if claimed.rowcount == 1:
                     started = time.time()
-                    error = await self._run(id, fn, timeout)
+                    error = await self._run(id, fn, limit)
                     finished = _now()
                     self._logger.debug(
-                        f"Task {id} ran",
+                        "Task %s ran",
+                        id,
                         task=id,
                         pid=os.getpid(),
                         started=started,
@@ -288,5 +286,5 @@ class PluginScheduler:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # database hiccup: try again next period
-                self._logger.warning(f"Task worker for {id} failed to check the schedule", exc_info=error)
+                self._logger.warning("Task worker for %s failed to check the schedule", id, exc_info=error)
             await self._sleep(id, check)

@@ -75,19 +75,19 @@ class LoggerService(Protocol):
         """A logger adding ``fields`` to every line."""
         ...
 
-    def debug(self, message: str, **fields: Any) -> None:
-        """Log at debug level."""
+    def debug(self, message: str, *args: Any, **fields: Any) -> None:
+        """Log at debug level (``message % args``, formatted only if the line is written)."""
         ...
 
-    def info(self, message: str, **fields: Any) -> None:
+    def info(self, message: str, *args: Any, **fields: Any) -> None:
         """Log at info level."""
         ...
 
-    def warning(self, message: str, exc_info: Any = None, **fields: Any) -> None:
+    def warning(self, message: str, *args: Any, exc_info: Any = None, **fields: Any) -> None:
         """Log at warning level."""
         ...
 
-    def error(self, message: str, exc_info: Any = None, **fields: Any) -> None:
+    def error(self, message: str, *args: Any, exc_info: Any = None, **fields: Any) -> None:
         """Log at error level (``exc_info`` adds the traceback)."""
         ...
 
@@ -193,7 +193,7 @@ class SchedulerService(Protocol):
         *,
         id: str,
         frequency: Any,
-        timeout: timedelta,
+        timeout: timedelta,  # noqa: ASYNC109 - each run's limit (Backstage's option), not this call's
         fn: Any,
         initial_delay: timedelta | None = None,
         scope: str = ...,

@@ -67,7 +67,7 @@ class DrainingServer(uvicorn.Server):
         assert self._begin_shutdown is not None
         try:
             await self._begin_shutdown()
-        except Exception:  # a failing hook must not keep the worker alive
+        except Exception:  # noqa: BLE001 - last resort: a failing hook must not keep the worker alive
             _log.exception("Before-shutdown hooks failed")
         finally:
             self.should_exit = True

@@ -38,6 +38,7 @@ import httpx
 import pytest
 import uvicorn
 
+from host.aio import await_me_maybe
 from host.app import GreenroomApp, create_app
 from host.config import Config, deep_merge
 from host.http_protocol import server_options
@@ -239,16 +240,14 @@ async def start_host(
 
 async def eventually(
     check: Callable[[], Any | Awaitable[Any]],
-    timeout: float = 10.0,
+    timeout: float = 10.0,  # noqa: ASYNC109 - the polling deadline is this helper's whole point
     interval: float = 0.02,
 ) -> Any:
     """Poll ``check`` (sync or async) until it returns something truthy, and return that; fail after ``timeout`` s."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while True:
-        result = check()
-        if asyncio.iscoroutine(result) or isinstance(result, asyncio.Future):
-            result = await result
+        result = await await_me_maybe(check())
         if result:
             return result
         if loop.time() > deadline:

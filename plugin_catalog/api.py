@@ -18,13 +18,13 @@ principal (a user token gets 403 ``NotAllowedError``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable
 from typing import Any
 
 import falcon
 from falcon.uri import parse_query_string
 
+from host import cancel_and_wait
 from host.errors import InputError, NotFoundError
 from plugin_catalog.catalog import Catalog
 from plugin_catalog.query import parse_fields, parse_filter_params, parse_full_text_fields, parse_order_field
@@ -57,9 +57,7 @@ async def answer(req: falcon.Request, resp: falcon.Response, work: Awaitable[Any
     finally:
         watcher.cancel()
     if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         resp.status = falcon.HTTP_204  # nobody is listening; the server drops it
         return
     resp.media = task.result()

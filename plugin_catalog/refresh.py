@@ -68,19 +68,27 @@ class CatalogRefresher:
             stats = await self._store.replace_all(result.entities, build_relations, keep)
             for error in result.errors:
                 self._logger.warning(
-                    f"Skipped invalid catalog entry at {error.location}: {error.reason}",
+                    "Skipped invalid catalog entry at %s: %s",
+                    error.location,
+                    error.reason,
                     location=error.location,
                     entity_ref=error.entity_ref,
                 )
             if stats.kept:
                 self._logger.warning(
-                    f"Kept {stats.kept} entities of catalog locations that could not be read: "
-                    f"{', '.join(sorted(result.failed_locations))}"
+                    "Kept %s entities of catalog locations that could not be read: %s",
+                    stats.kept,
+                    ", ".join(sorted(result.failed_locations)),
                 )
             entities = len(result.entities) + stats.kept
             self._logger.info(
-                f"Catalog refreshed: {entities} entities, {stats.added} added, {stats.updated} updated, "
-                f"{stats.removed} removed, {stats.kept} kept, {len(result.errors)} errors"
+                "Catalog refreshed: %s entities, %s added, %s updated, %s removed, %s kept, %s errors",
+                entities,
+                stats.added,
+                stats.updated,
+                stats.removed,
+                stats.kept,
+                len(result.errors),
             )
             self.last_report = RefreshReport(entities, stats, result.errors)
             return self.last_report

@@ -63,24 +63,45 @@ async def resolve_users(
         follow: list[str] = []
         for ref in found:
             if _kind(ref) == "group":
-                members = [member for member in targets.get((ref, HAS_MEMBER), []) if _kind(member) == "user"]
-                children = targets.get((ref, PARENT_OF), [])
-                if via is not None:
-                    for member in members:
-                        if member not in users and member not in seen:
-                            via.setdefault(member, (ref, HAS_MEMBER))
-                    for child in children:
-                        if child not in seen:
-                            via.setdefault(child, (ref, PARENT_OF))
-                users.update((member, None) for member in members)
-                follow.extend(children)
+                follow.extend(_expand_group(ref, targets, users, seen, via))
             else:
-                owners = targets.get((ref, OWNED_BY), [])[:1]
-                if via is not None:
-                    for owner in owners:
-                        if owner not in seen:
-                            via.setdefault(owner, (ref, OWNED_BY))
-                follow.extend(owners)
+                follow.extend(_first_owner(ref, targets, seen, via))
         work = [ref for ref in dict.fromkeys(follow) if ref not in seen]
         seen.update(work)
     return [user for user in users if user not in excluded]
+
+
+def _expand_group(
+    ref: str,
+    targets: dict[tuple[str, str], list[str]],
+    users: dict[str, None],
+    seen: set[str],
+    via: dict[str, tuple[str, str]] | None,
+) -> list[str]:
+    """Add the group's member users to ``users``; return its child groups to visit next."""
+    members = [member for member in targets.get((ref, HAS_MEMBER), []) if _kind(member) == "user"]
+    children = targets.get((ref, PARENT_OF), [])
+    if via is not None:
+        for member in members:
+            if member not in users and member not in seen:
+                via.setdefault(member, (ref, HAS_MEMBER))
+        for child in children:
+            if child not in seen:
+                via.setdefault(child, (ref, PARENT_OF))
+    users.update((member, None) for member in members)
+    return children
+
+
+def _first_owner(
+    ref: str,
+    targets: dict[tuple[str, str], list[str]],
+    seen: set[str],
+    via: dict[str, tuple[str, str]] | None,
+) -> list[str]:
+    """The entity's first ``ownedBy`` target (at most one), for the next round to classify."""
+    owners = targets.get((ref, OWNED_BY), [])[:1]
+    if via is not None:
+        for owner in owners:
+            if owner not in seen:
+                via.setdefault(owner, (ref, OWNED_BY))
+    return owners

@@ -682,40 +682,47 @@ def search_entries(entity: dict[str, Any]) -> list[tuple[str, str | None, str | 
     relations become ``relations.<type>`` keys holding target refs. Values
     longer than :data:`MAX_SEARCH_VALUE` are kept as presence only.
     """
-    out: dict[tuple[str, str | None], str | None] = {}
-
-    def add(key: str, value: Any) -> None:
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, (int, float, str)):
-            text = str(value)
-        else:
-            return
-        key = key.lower()
-        if len(key) > 255:
-            return
-        if len(text) > MAX_SEARCH_VALUE:
-            out.setdefault((key, None), None)
-        else:
-            out.setdefault((key, text.lower()), text)
-
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), value)
-        elif isinstance(node, list):
-            for item in node:
-                if not isinstance(item, (dict, list)):
-                    add(prefix, item)
-        else:
-            add(prefix, node)
-
+    out: _SearchRows = {}
     for key, value in entity.items():
         if key == "relations":
             for relation in value:
-                add(f"relations.{relation['type']}", relation["targetRef"])
+                _add_search_row(out, f"relations.{relation['type']}", relation["targetRef"])
         elif key == "metadata":
-            walk("metadata", {k: v for k, v in value.items() if k != "etag"})
+            _walk_search_rows(out, "metadata", {k: v for k, v in value.items() if k != "etag"})
         else:
-            walk(key, value)
+            _walk_search_rows(out, key, value)
     return [(key, value, original) for (key, value), original in out.items()]
+
+
+#: ``(key, lowercase value or None) -> original value``, in the order first found.
+_SearchRows = dict[tuple[str, str | None], str | None]
+
+
+def _add_search_row(out: _SearchRows, key: str, value: Any) -> None:
+    """Add one scalar; values of other types, and keys over 255 characters, are left out."""
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, (int, float, str)):
+        text = str(value)
+    else:
+        return
+    key = key.lower()
+    if len(key) > 255:
+        return
+    if len(text) > MAX_SEARCH_VALUE:
+        out.setdefault((key, None), None)
+    else:
+        out.setdefault((key, text.lower()), text)
+
+
+def _walk_search_rows(out: _SearchRows, prefix: str, node: Any) -> None:
+    """Add every scalar under ``node``; a list's scalar items share the list's key."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _walk_search_rows(out, f"{prefix}.{key}" if prefix else str(key), value)
+    elif isinstance(node, list):
+        for item in node:
+            if not isinstance(item, (dict, list)):
+                _add_search_row(out, prefix, item)
+    else:
+        _add_search_row(out, prefix, node)

@@ -28,20 +28,20 @@ class BackgroundTasks:
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            self._logger.error(f"Background task {task.get_name()} failed", exc_info=task.exception())
+            self._logger.error("Background task %s failed", task.get_name(), exc_info=task.exception())
 
     @property
     def pending(self) -> int:
         """How many tasks are still running."""
         return len(self._tasks)
 
-    async def drain(self, timeout: float | None = 30.0) -> None:
-        """Wait until every task started so far (and any they start) has finished."""
+    async def drain(self, grace: float | None = 30.0) -> None:
+        """Wait until every task started so far (and any they start) has finished, at most ``grace`` seconds."""
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if grace is None else loop.time() + grace
         while self._tasks:
             remaining = None if deadline is None else deadline - loop.time()
             if remaining is not None and remaining <= 0:
-                self._logger.warning(f"{len(self._tasks)} notification background tasks still running at shutdown")
+                self._logger.warning("%s notification background tasks still running at shutdown", len(self._tasks))
                 return
             await asyncio.wait(set(self._tasks), timeout=remaining)

@@ -70,7 +70,7 @@ async def schedule_cleaner(
             swept = await keys.sweep()
         except Exception as error:
             raise RuntimeError(f"Idempotency key cleanup failed: {error}") from error
-        logger.info(f"Deleted {swept} expired idempotency keys")
+        logger.info("Deleted %s expired idempotency keys", swept)
 
     async def clean() -> None:
         if cleans:
@@ -79,13 +79,13 @@ async def schedule_cleaner(
                 deleted = await store.clear_notifications(retention, rules)
             except Exception as error:
                 raise RuntimeError(f"Notification cleaner task failed: {error}") from error
-            logger.info(f"Notification cleaner task finished, deleted {deleted} notifications")
+            logger.info("Notification cleaner task finished, deleted %s notifications", deleted)
         if retention is not None and outbox is not None:
             try:
                 purged = await outbox.purge(retention)
             except Exception as error:
                 raise RuntimeError(f"Outbox cleanup failed: {error}") from error
-            logger.info(f"Deleted {purged} finished outbox rows")
+            logger.info("Deleted %s finished outbox rows", purged)
         await sweep_keys()
 
     if not cleans:

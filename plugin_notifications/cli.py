@@ -104,7 +104,7 @@ async def _engine(config: Config) -> AsyncEngine:
     if manager.client_for(PLUGIN_ID) != "sqlite":
         return await manager.create_engine(PLUGIN_ID)
     path = manager.sqlite_path(PLUGIN_ID)
-    if path != ":memory:" and not path.startswith("file:") and not Path(path).exists():
+    if path != ":memory:" and not path.startswith("file:") and not await asyncio.to_thread(Path(path).exists):
         raise ValueError(f"No notifications database at {path}")
     return create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 30})
 

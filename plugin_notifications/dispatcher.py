@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from host import cancel_and_wait
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 from plugin_notifications.models import utc_now
 from plugin_notifications.outbox import DEAD, FAILED, SENT, SKIPPED, DeliveryConfig, OutboxItems
@@ -61,8 +62,8 @@ class Dispatcher:
         if self._task is None and self.channels:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="notifications:dispatcher")
 
-    async def stop(self, timeout: float = 30.0) -> None:
-        """Finish the round in progress (up to ``timeout`` seconds), then stop.
+    async def stop(self, grace: float = 30.0) -> None:
+        """Finish the round in progress (up to ``grace`` seconds), then stop.
 
         Rows of a round cut short keep their lease and are reclaimed when it expires.
         """
@@ -71,18 +72,16 @@ class Dispatcher:
         if self._task is None:
             return
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
         except TimeoutError:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while not self._stopping:
             try:
                 busy = await self.run_once()
-            except Exception as error:  # a database outage: log, wait, try again
-                self._logger.warning(f"Notification dispatcher round failed: {error}")
+            except Exception as error:  # noqa: BLE001 - the loop must survive any failed round (a database outage): log, wait, retry
+                self._logger.warning("Notification dispatcher round failed: %s", error)
                 busy = False
             if busy or self._stopping:
                 continue
@@ -130,7 +129,7 @@ class Dispatcher:
             deliveries = [row.delivery(index) for row, index in batch]
             outcomes = await self._call(processor, channel, deliveries)
             now = utc_now()
-            for (row, index), delivery in zip(batch, deliveries):
+            for (row, index), delivery in zip(batch, deliveries, strict=True):
                 outcome = outcomes.get(delivery.id) or DeliveryOutcome.retry("The channel returned no outcome")
                 self._apply(row, index, delivery, outcome, now, counters)
 
@@ -139,14 +138,16 @@ class Dispatcher:
     ) -> Mapping[str, DeliveryOutcome]:
         try:
             answer = await processor.call(DELIVER_HOOK, channel=channel.name, deliveries=deliveries)
-        except Exception as error:
-            self._logger.warning(f"Delivery channel {channel.name} failed a batch of {len(deliveries)}: {error}")
+        except Exception as error:  # noqa: BLE001 - a channel is third-party code: whatever it raises, the batch is retried
+            self._logger.warning("Delivery channel %s failed a batch of %s: %s", channel.name, len(deliveries), error)
             outcome = DeliveryOutcome.retry(f"{type(error).__name__}: {error}")
             return {delivery.id: outcome for delivery in deliveries}
         if isinstance(answer, Mapping):
             return {str(key): value for key, value in answer.items() if isinstance(value, DeliveryOutcome)}
         if isinstance(answer, Sequence):
-            return {d.id: value for d, value in zip(deliveries, answer) if isinstance(value, DeliveryOutcome)}
+            return {
+                d.id: value for d, value in zip(deliveries, answer, strict=False) if isinstance(value, DeliveryOutcome)
+            }
         return {}
 
     def _apply(
@@ -170,7 +171,7 @@ class Dispatcher:
         else:
             status, counter = DEAD, "dead"
             self._logger.warning(
-                f"Delivery {delivery.id} on {row.channel} is dead after {delivery.attempt} attempts: {error}"
+                "Delivery %s on %s is dead after %s attempts: %s", delivery.id, row.channel, delivery.attempt, error
             )
         row.set(index, status, error, now)
         counters[(row.channel, counter)] = counters.get((row.channel, counter), 0) + 1

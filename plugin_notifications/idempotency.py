@@ -19,6 +19,7 @@ body (SHA-256 of its canonical JSON) and the zlib-compressed response (at most
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 import zlib
@@ -84,10 +85,8 @@ def parse_header(raw: str | None, max_length: int) -> str | None:
     if raw is None:
         return None
     parsed: Any = None
-    try:
+    with contextlib.suppress(http_sf.StructuredFieldError, UnicodeEncodeError):  # a 400 below
         parsed = http_sf.parse(raw.encode("latin-1"), tltype="item")
-    except (http_sf.StructuredFieldError, UnicodeEncodeError):
-        pass
     value = parsed[0] if isinstance(parsed, tuple) else None  # parameters are ignored, as Structured Fields allow
     if not isinstance(value, str):
         raise InputError(
@@ -256,8 +255,10 @@ class IdempotencyKeys:
         kept: bytes | None = zlib.compress(data)
         if kept is not None and len(kept) > self.settings.max_response_bytes:
             self._logger.warning(
-                f"The response to an {HEADER} send is {len(kept)} bytes compressed, more than "
-                f"notifications.idempotency.maxResponseBytes; repeats will get a 409"
+                "The response to an %s send is %s bytes compressed, more than "
+                "notifications.idempotency.maxResponseBytes; repeats will get a 409",
+                HEADER,
+                len(kept),
             )
             kept = None
         table = t.idempotency_key
@@ -276,7 +277,7 @@ class IdempotencyKeys:
                     table.delete().where(table.c.id == row_id, table.c.claim == claim, table.c.status.is_(None))
                 )
         except Exception as error:  # noqa: BLE001 - the claim lapses with its lease
-            self._logger.warning(f"Could not release an {HEADER} claim: {error}")
+            self._logger.warning("Could not release an %s claim: %s", HEADER, error)
 
     async def sweep(self) -> int:
         """Delete keys older than the window; answer how many."""

@@ -204,7 +204,9 @@ def renumber(rows: Sequence[dict[str, Any]], restored: dict[str, str]) -> None:
         return
     for row in rows:
         items = row["items"]
-        items["nid"] = [restored.get(user, nid) if user else nid for user, nid in zip(items["user"], items["nid"])]
+        items["nid"] = [
+            restored.get(user, nid) if user else nid for user, nid in zip(items["user"], items["nid"], strict=True)
+        ]
 
 
 class OutboxItems:
@@ -311,7 +313,7 @@ class OutboxPlanner:
                     self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain)
                 )
             except Exception as error:  # a broken filter or accepts() must not stop the send
-                self._logger.error(f"Error while planning deliveries of channel {channel.name}", exc_info=error)
+                self._logger.error("Error while planning deliveries of channel %s", channel.name, exc_info=error)
         return rows
 
     def _channel_rows(

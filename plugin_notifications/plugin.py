@@ -76,7 +76,7 @@ def _register(reg: Registrar) -> None:
         loaded = registry.load_entry_points()
         if registry.processors:
             names = ", ".join(registry.channel_names())
-            logger.info(f"Notification processors: {names} ({loaded} from entry points)")
+            logger.info("Notification processors: %s (%s from entry points)", names, loaded)
 
         async def announce_settings_change(user: str) -> None:
             await events.publish(SETTINGS_CHANGED_TOPIC, {"user": user})

@@ -17,6 +17,7 @@ from typing import Any, Protocol, cast
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from host import await_me_maybe
 from plugin_notifications import hookspecs
 from plugin_notifications.delivery import DeliveryChannel
 from plugin_notifications.models import (
@@ -126,10 +127,7 @@ class Processor:
     async def call(self, hook: str, **kwargs: Any) -> Any:
         """Call this processor's ``hook`` with the arguments it asks for; await if async."""
         impl = self._impls[hook]
-        result = impl.function(*(kwargs[name] for name in impl.argnames))
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        return await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
 
     def filters(self) -> ProcessorFilters:
         """This processor's filters (none when the hook is not implemented)."""
@@ -206,7 +204,7 @@ class ProcessorRegistry:
 
     def trace_hook_calls(self, logger: Any) -> None:
         """Log every hook call pluggy makes (``notifications.traceHooks: true``)."""
-        self.plugin_manager.trace.root.setwriter(lambda message: logger.info(f"pluggy: {' '.join(message.split())}"))
+        self.plugin_manager.trace.root.setwriter(lambda message: logger.info("pluggy: %s", " ".join(message.split())))
         self.plugin_manager.enable_tracing()
 
     def resolve_notification_recipients(self, *, entity_refs: list[str], excluded_entity_refs: list[str]) -> Any:
@@ -375,7 +373,10 @@ class ProcessorPipeline:
             return False, None
         if self._trace:
             self._logger.info(
-                f"hook {hook} of {processor.name} returned {type(result).__name__}",
+                "hook %s of %s returned %s",
+                hook,
+                processor.name,
+                type(result).__name__,
                 hook=hook,
                 processor=processor.name,
                 ms=round((time.monotonic() - started) * 1000, 2),
@@ -391,4 +392,6 @@ class ProcessorPipeline:
         ]
 
     def _log_failure(self, processor: Processor, hook: str, error: BaseException) -> None:
-        self._logger.error(f"Error while processing notification with {processor.name}: {hook} failed", exc_info=error)
+        self._logger.error(
+            "Error while processing notification with %s: %s failed", processor.name, hook, exc_info=error
+        )

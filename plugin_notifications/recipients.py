@@ -10,12 +10,12 @@ the form user tokens carry), once each, in order.
 
 from __future__ import annotations
 
-import inspect
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from host import await_me_maybe
 from host.errors import InputError
 from plugin_catalog import normalize_entity_ref
 from plugin_notifications.processing import RecipientResolver
@@ -170,11 +170,9 @@ async def resolve_recipients(
     resolver: RecipientResolver, entity_refs: list[str], excluded_entity_refs: list[str]
 ) -> Resolution:
     """Run ``resolver`` (sync or async; list or ``{userEntityRefs, via?}`` result) and keep user refs."""
-    result = resolver.resolve_notification_recipients(
-        entity_refs=entity_refs, excluded_entity_refs=excluded_entity_refs
+    result = await await_me_maybe(
+        resolver.resolve_notification_recipients(entity_refs=entity_refs, excluded_entity_refs=excluded_entity_refs)
     )
-    if inspect.isawaitable(result):
-        result = await result
     via: dict[str, tuple[str, str]] = {}
     if isinstance(result, dict):
         raw_via = result.get("via")

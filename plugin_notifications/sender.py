@@ -177,7 +177,7 @@ class NotificationSender:
         prepared = []
         template = _new(None, origin, created, options.payload)
         pre_process = self._pipeline.active and self._pipeline.runs("notifications_pre_process", options.payload)
-        for user, notification_id in zip(users, new_ids(len(users))):
+        for user, notification_id in zip(users, new_ids(len(users)), strict=True):
             # model_copy of one template is about twice as fast as model_construct per user
             notification = template.model_copy(update={"id": notification_id, "user": user})
             if pre_process:
@@ -261,8 +261,8 @@ class NotificationSender:
                 return
             for signal in signals:
                 await self._signals.publish(**signal)
-        except Exception as error:  # a signal is a hint; the notification is stored
-            self._logger.warning(f"Failed to publish new_notification signals: {error}")
+        except Exception as error:  # noqa: BLE001 - a signal is only a hint and the notification is stored: never fail the send
+            self._logger.warning("Failed to publish new_notification signals: %s", error)
 
     async def _signal(self, recipients: dict[str, Any], notification_id: str) -> None:
         try:
@@ -271,8 +271,8 @@ class NotificationSender:
                 channel=SIGNAL_CHANNEL,
                 message={"action": "new_notification", "notification_id": notification_id},
             )
-        except Exception as error:  # a signal is a hint; the notification is stored
-            self._logger.warning(f"Failed to publish new_notification signal: {error}")
+        except Exception as error:  # noqa: BLE001 - a signal is only a hint and the notification is stored: never fail the send
+            self._logger.warning("Failed to publish new_notification signal: %s", error)
 
 
 def _channel_check(delivery: DeliverySettings) -> ChannelCheck:

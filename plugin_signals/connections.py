@@ -446,7 +446,7 @@ class SignalManager:
             self._logger.warning(text)
 
     def _evict(self, conn: SignalConnection) -> None:
-        self._logger.warning(f"Connection {conn.id} is not reading its signals; closing it")
+        self._logger.warning("Connection %s is not reading its signals; closing it", conn.id)
         self.remove_connection(conn)
         task = asyncio.get_running_loop().create_task(self._close_quietly(conn, CLOSE_SLOW_CONSUMER))
         self._closing.add(task)
@@ -455,8 +455,8 @@ class SignalManager:
     async def _close_quietly(self, conn: SignalConnection, code: int) -> None:
         try:
             await conn.close(code)
-        except Exception as error:  # the socket is already gone
-            self._logger.debug(f"Closing connection {conn.id} failed: {error}")
+        except Exception as error:  # noqa: BLE001 - whatever the server raises, the socket is already gone
+            self._logger.debug("Closing connection %s failed: %s", conn.id, error)
 
 
 def _frame(channel: str, message: Any, position: Any) -> Frame:

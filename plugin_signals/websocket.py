@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 # The server pings every socket every PING_INTERVAL_SECONDS and drops it after
 # PING_TIMEOUT_SECONDS without a pong (two missed pings); see host.worker.
+from host import cancel_and_wait
 from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: F401
 
 #: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
@@ -87,8 +88,9 @@ class SignalsWebSocket:
         await ws.accept(subprotocol=protocol)
         if not self._manager.has_room_for(info.user_entity_ref):
             self._logger.warning(
-                f"User {info.user_entity_ref} has {self._manager.limits.max_sockets_per_user} "
-                "signal sockets open; closing a new one"
+                "User %s has %s signal sockets open; closing a new one",
+                info.user_entity_ref,
+                self._manager.limits.max_sockets_per_user,
             )
             await ws.close(CLOSE_TOO_MANY_SOCKETS)
             return
@@ -107,11 +109,7 @@ class SignalsWebSocket:
             await self._read(ws, conn)
         finally:
             self._manager.remove_connection(conn)
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(*tasks)
 
     async def _expire(self, ws: falcon.asgi.WebSocket, conn: SignalConnection, expires_at: datetime) -> None:
         """Close the socket when its token expires; it gets no signal after that."""
@@ -138,7 +136,7 @@ class SignalsWebSocket:
         except falcon.errors.WebSocketDisconnected:
             return  # the reader sees the disconnect and cleans up
         except Exception as error:
-            self._logger.error(f"Failed to send a signal to connection {conn.id}", exc_info=error)
+            self._logger.error("Failed to send a signal to connection %s", conn.id, exc_info=error)
 
     async def _reject(self, req: falcon.asgi.Request, ws: falcon.asgi.WebSocket, status: int, reason: str) -> None:
         self._logger.warning(

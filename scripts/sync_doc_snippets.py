@@ -22,7 +22,8 @@ def snippet(path: str, name: str) -> str:
     )
     if match is None:
         raise KeyError(f"no snippet '{name}' in {path}")
-    return textwrap.dedent(match.group(1))
+    # blank lines before the end marker (two after a top-level def) stay out, as the formatter wants
+    return textwrap.dedent(match.group(1)).rstrip("\n") + "\n"
 
 
 def render(markdown: str) -> str:

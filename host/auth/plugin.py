@@ -26,7 +26,6 @@ user owns only their own ref.
 from __future__ import annotations
 
 import hmac
-import inspect
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -34,6 +33,7 @@ from typing import Any
 import falcon
 import pluggy
 
+from host.aio import await_me_maybe
 from host.auth import hookspecs
 from host.auth.config_schema import AuthConfig
 from host.config import Config, ConfigError
@@ -85,14 +85,14 @@ class SignInResolverRegistry:
 
     async def resolve_ownership(self, user_entity_ref: str) -> list[str] | None:
         """Call ``auth_resolve_ownership`` through pluggy (the first answer wins)."""
-        result = self.plugin_manager.hook.auth_resolve_ownership(user_entity_ref=user_entity_ref)
-        refs: list[str] | None = await result if inspect.isawaitable(result) else result
+        refs: list[str] | None = await await_me_maybe(
+            self.plugin_manager.hook.auth_resolve_ownership(user_entity_ref=user_entity_ref)
+        )
         return refs
 
     async def user_exists(self, user_entity_ref: str) -> bool:
         """Call ``auth_user_exists`` through pluggy; no answer means unknown."""
-        result = self.plugin_manager.hook.auth_user_exists(user_entity_ref=user_entity_ref)
-        return bool(await result if inspect.isawaitable(result) else result)
+        return bool(await await_me_maybe(self.plugin_manager.hook.auth_user_exists(user_entity_ref=user_entity_ref)))
 
     def _set_once(self, hook: str, message: str, func: Callable[[str], Awaitable[Any]]) -> None:
         if hook in self._set:
@@ -197,9 +197,8 @@ class RefreshResource:
             if email:
                 profile["email"] = email
             user_ref = to_user_ref(user)
-            if not cfg.get_optional_boolean("allowUnknownUsers"):
-                if not await self._resolvers.user_exists(user_ref):
-                    raise AuthenticationError(UNKNOWN_USER_MESSAGE)
+            if not cfg.get_optional_boolean("allowUnknownUsers") and not await self._resolvers.user_exists(user_ref):
+                raise AuthenticationError(UNKNOWN_USER_MESSAGE)
             return user_ref, profile
         raise NotFoundError(f"Unknown auth provider '{provider}'")
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from host.aio import cancel_and_wait
 from host.event_buses.envelope import decode, encode_batch, encode_event, to_events
 from host.events import Event, EventHandler
 
@@ -64,11 +64,8 @@ class InboundDispatcher:
 
     async def stop(self) -> None:
         """Stop dispatching; envelopes still queued are dropped."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def push(self, raw: str | bytes) -> None:
         """Queue one raw envelope received from the bus."""
@@ -82,7 +79,7 @@ class InboundDispatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # one bad message must not stop the bus
-                self._logger.error(f"Failed to deliver an event received on the {self._bus_name} bus", exc_info=error)
+                self._logger.error("Failed to deliver an event received on the %s bus", self._bus_name, exc_info=error)
 
     async def _dispatch(self, raw: str | bytes) -> None:
         envelope = decode(raw)
@@ -94,7 +91,7 @@ class InboundDispatcher:
             resolved = await self._resolve(envelope["r"])
             if resolved is None:
                 self._logger.warning(
-                    f"Event {envelope['r']} on the {self._bus_name} bus expired before it was read; dropped"
+                    "Event %s on the %s bus expired before it was read; dropped", envelope["r"], self._bus_name
                 )
                 return
             envelope = resolved

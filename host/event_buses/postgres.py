@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from host.aio import cancel_and_wait
 from host.event_buses.base import Backoff, EnvelopePublisher, InboundDispatcher
 from host.event_buses.envelope import decode, encode_reference
 from host.events import EventHandler
@@ -111,7 +112,7 @@ class PostgresBus(EnvelopePublisher):
                     "SELECT pg_notify($1, $2)", self.channel, encode_reference(self.origin, row_id).decode()
                 )
         except _CONNECTION_ERRORS as error:
-            self._logger.error(f'Failed to publish event on topic "{topic}" to the postgres bus', exc_info=error)
+            self._logger.error('Failed to publish event on topic "%s" to the postgres bus', topic, exc_info=error)
 
     async def _notify_batched(self, payload: str) -> None:
         """NOTIFY through one dedicated connection, many payloads per round trip.
@@ -155,11 +156,8 @@ class PostgresBus(EnvelopePublisher):
 
     async def stop(self) -> None:
         """Stop listening and close every connection."""
-        if self._supervisor is not None:
-            self._supervisor.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._supervisor
-            self._supervisor = None
+        await cancel_and_wait(self._supervisor)
+        self._supervisor = None
         await self._close_listener()
         if self._flusher is not None:
             with contextlib.suppress(Exception):

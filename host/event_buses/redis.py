@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from host.aio import cancel_and_wait
 from host.event_buses.base import Backoff, EnvelopePublisher, InboundDispatcher
 from host.events import EventHandler
 
@@ -71,15 +72,12 @@ class RedisBus(EnvelopePublisher):
         try:
             await self._client.publish(self.channel, envelope)
         except _CONNECTION_ERRORS as error:
-            self._logger.error(f'Failed to publish event on topic "{topic}" to the redis bus', exc_info=error)
+            self._logger.error('Failed to publish event on topic "%s" to the redis bus', topic, exc_info=error)
 
     async def stop(self) -> None:
         """Unsubscribe and close the connections."""
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-            self._reader = None
+        await cancel_and_wait(self._reader)
+        self._reader = None
         await self._close_pubsub()
         await self._dispatcher.stop()
         for client in (self._client, self._subscriber):

@@ -27,17 +27,17 @@ class RecordingLogger:
     def __init__(self) -> None:
         self.records: list[tuple[str, str, dict[str, Any]]] = []
 
-    def _log(self, level: str, message: str, **fields: Any) -> None:
-        self.records.append((level, message, fields))
+    def _log(self, level: str, message: str, args: tuple[Any, ...], fields: dict[str, Any]) -> None:
+        self.records.append((level, message % args if args else message, fields))
 
-    def info(self, message: str, **fields: Any) -> None:
-        self._log("info", message, **fields)
+    def info(self, message: str, *args: Any, **fields: Any) -> None:
+        self._log("info", message, args, fields)
 
-    def warning(self, message: str, **fields: Any) -> None:
-        self._log("warning", message, **fields)
+    def warning(self, message: str, *args: Any, **fields: Any) -> None:
+        self._log("warning", message, args, fields)
 
-    def error(self, message: str, **fields: Any) -> None:
-        self._log("error", message, **fields)
+    def error(self, message: str, *args: Any, **fields: Any) -> None:
+        self._log("error", message, args, fields)
 
 
 @pytest.fixture

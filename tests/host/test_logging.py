@@ -23,7 +23,7 @@ async def test_config_secrets_and_bearer_tokens_are_redacted() -> None:
         try:
             logger = await host.backend.get_service(core_services.logger, "auth")
             user_token = await host.user_token("user:default/jane")
-            logger.info(f"calling with {SERVICE_TOKEN}", header=f"Bearer {user_token}")
+            logger.info("calling with %s", SERVICE_TOKEN, header=f"Bearer {user_token}")
             logger.error("proxy secret is proxy-secret-value-42", exc_info=ValueError(SERVICE_TOKEN))
             handler.setFormatter(_JsonFormatter())
             logger.warning("json line", token=SERVICE_TOKEN)

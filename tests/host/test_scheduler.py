@@ -31,12 +31,14 @@ def ticking_plugin(runs: list[tuple[str, float, float]], name: str) -> Any:
 async def test_global_task_runs_on_one_instance_at_a_time(db_kind: str, tmp_path: Any) -> None:
     runs: list[tuple[str, float, float]] = []
     shared = {"prefix": "gr_sched_", "data_dir": str(tmp_path)}
-    async with start_host(db_kind, features=[ticking_plugin(runs, "a")], plugins=["auth"], **shared):
-        async with start_host(db_kind, features=[ticking_plugin(runs, "b")], plugins=["auth"], **shared):
-            await asyncio.sleep(2.0)
+    async with (
+        start_host(db_kind, features=[ticking_plugin(runs, "a")], plugins=["auth"], **shared),
+        start_host(db_kind, features=[ticking_plugin(runs, "b")], plugins=["auth"], **shared),
+    ):
+        await asyncio.sleep(2.0)
     assert len(runs) >= 5
     ordered = sorted(runs, key=lambda r: r[1])
-    for previous, current in zip(ordered, ordered[1:]):
+    for previous, current in zip(ordered, ordered[1:], strict=False):
         assert current[1] >= previous[2] - 0.001, f"overlapping runs {previous} {current}"
 
 

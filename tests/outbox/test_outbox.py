@@ -214,11 +214,13 @@ async def test_a_send_on_one_instance_wakes_the_dispatcher_of_another() -> None:
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
     writer = outbox_config(dispatcher=False)
     deliverer = outbox_config(pollInterval={"seconds": 60})
-    async with start_host("postgres", config=writer, features=[recorder_module(Recorder())], prefix=prefix) as a:
-        async with start_host("postgres", config=deliverer, features=[recorder_module(recorder)], prefix=prefix):
-            await asyncio.sleep(0.5)  # B's dispatcher has made its first (empty) round and sleeps for a minute
-            started = time.monotonic()
-            [item] = await Api(a).send_ok(user("jane"))
-            [delivery] = await eventually(lambda: recorder.delivered, timeout=10)
-            assert delivery.notification.id == item["id"]
-            assert time.monotonic() - started < 10
+    async with (
+        start_host("postgres", config=writer, features=[recorder_module(Recorder())], prefix=prefix) as a,
+        start_host("postgres", config=deliverer, features=[recorder_module(recorder)], prefix=prefix),
+    ):
+        await asyncio.sleep(0.5)  # B's dispatcher has made its first (empty) round and sleeps for a minute
+        started = time.monotonic()
+        [item] = await Api(a).send_ok(user("jane"))
+        [delivery] = await eventually(lambda: recorder.delivered, timeout=10)
+        assert delivery.notification.id == item["id"]
+        assert time.monotonic() - started < 10

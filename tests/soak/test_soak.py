@@ -344,5 +344,5 @@ async def test_soak_two_instances_two_workers() -> None:
 
         runs = task_runs([i.log_path for i in running], "catalog-refresh")
         assert len(runs) >= 2, "the catalog refresh task should have run"
-        for earlier, later in zip(runs, runs[1:]):
+        for earlier, later in zip(runs, runs[1:], strict=False):
             assert later[0] >= earlier[1] - 0.01, f"task ran on two workers at once: {earlier} {later}"

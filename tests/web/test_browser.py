@@ -31,9 +31,11 @@ async def guest_status(host: HostHandle) -> dict[str, int]:
 
 async def test_guest_sign_in_keeps_the_token_in_memory(browser: Any, host: HostHandle) -> None:
     inbox = await new_inbox(browser, host)
-    async with inbox.page.expect_request("**/api/auth/guest/refresh") as sign_in:
-        async with inbox.page.expect_request("**/api/notifications/status") as status:
-            await inbox.open()
+    async with (
+        inbox.page.expect_request("**/api/auth/guest/refresh") as sign_in,
+        inbox.page.expect_request("**/api/notifications/status") as status,
+    ):
+        await inbox.open()
     assert (await sign_in.value).method == "GET"
     authorization = await (await status.value).header_value("authorization")
     assert authorization and authorization.startswith("Bearer ey")

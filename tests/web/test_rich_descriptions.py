@@ -57,7 +57,10 @@ async def test_markdown_renders_harmlessly_and_plain_text_stays_text(browser: An
     assert await links.get_attribute("href") == "https://docs.example.com/deploys"
     assert await links.get_attribute("rel") == "noopener noreferrer"
     inert = rich.locator("p", has_text="run me")
-    assert await inert.inner_text() == "[run me](javascript:window.__xss=2) and [data](data:text/html,<script>parent.__xss=3</script>)"
+    assert (
+        await inert.inner_text()
+        == "[run me](javascript:window.__xss=2) and [data](data:text/html,<script>parent.__xss=3</script>)"
+    )
     await inert.click()
     assert await page.evaluate("() => window.__xss") is None
 

@@ -30,7 +30,7 @@ def _register(reg: Registrar) -> None:
     def init(processing: ProcessorRegistry, config: Config, logger: Any, catalog: Any, lifecycle: Any) -> None:
         settings = read_email_settings(config)
         if settings is None:
-            logger.warning(f"Email notifications are off: '{CONFIG_KEY}' is not configured")
+            logger.warning("Email notifications are off: '%s' is not configured", CONFIG_KEY)
             return
         _warn_ignored(settings, logger)
         processor = EmailProcessor(
@@ -59,15 +59,15 @@ def _warn_ignored(settings: EmailSettings, logger: Any) -> None:
     """Backstage keys Greenroom reads but does not act on (see docs/compat.md)."""
     transport = settings.transport
     if settings.ses_config_unused:
-        logger.warning(f"'{CONFIG_KEY}.sesConfig' only applies to transport 'ses'; ignored")
+        logger.warning("'%s.sesConfig' only applies to transport 'ses'; ignored", CONFIG_KEY)
     if not isinstance(transport, SesSettings):
         return
     if transport.options.source_arn:
         logger.warning("sourceArn is not supported in SESv2 and will be ignored")
     if transport.account_id:
-        logger.warning(f"'{CONFIG_KEY}.transportConfig.accountId' is ignored: credentials come from the AWS chain")
+        logger.warning("'%s.transportConfig.accountId' is ignored: credentials come from the AWS chain", CONFIG_KEY)
     if transport.api_version:
-        logger.warning(f"'{CONFIG_KEY}.transportConfig.apiVersion' is ignored: Greenroom uses the SES v2 API")
+        logger.warning("'%s.transportConfig.apiVersion' is ignored: Greenroom uses the SES v2 API", CONFIG_KEY)
 
 
 #: Backend module ``email`` of plugin ``notifications`` (entry point ``notifications-email``).

@@ -155,7 +155,7 @@ class EmailProcessor:
             try:
                 await self.prefetch_user_emails(users)
             except Exception as error:  # noqa: BLE001 - each delivery then looks its user up (and retries)
-                self._logger.warning(f"Could not look up email addresses in bulk: {error}")
+                self._logger.warning("Could not look up email addresses in bulk: %s", error)
         outcomes = await asyncio.gather(*(self.deliver(delivery) for delivery in deliveries))
         return {delivery.id: outcome for delivery, outcome in zip(deliveries, outcomes, strict=True)}
 
@@ -171,7 +171,7 @@ class EmailProcessor:
         if not emails:
             if invalid and not valid:  # never sendable: dead now instead of retried
                 return DeliveryOutcome.failed(f"{len(invalid)} invalid email address(es), nothing sent")
-            self._logger.info(f"No email recipients found for notification: {notification.id}, skipping")
+            self._logger.info("No email recipients found for notification: %s, skipping", notification.id)
             return DeliveryOutcome.skipped("no email address" if not valid else "no allowed email address")
         content = await self._templates.render(notification, self._base_url, self._settings.description_format)
         results = await asyncio.gather(
@@ -234,7 +234,7 @@ class EmailProcessor:
             if is_valid_address(email):
                 valid.append(email)
             else:
-                self._logger.warning(f"Skipping invalid notification email address for delivery: {email!r}")
+                self._logger.warning("Skipping invalid notification email address for delivery: %r", email)
                 invalid.append(email)
         return valid, invalid
 
@@ -277,7 +277,7 @@ class EmailProcessor:
             try:
                 await self._get_transport().send(self.build_message(address, content, message_key))
             except Exception as error:
-                self._logger.warning(f"Failed to send email to {address}: {error}")
+                self._logger.warning("Failed to send email to %s: %s", address, error)
                 raise
             finally:
                 await asyncio.sleep(self._settings.throttle_interval.total_seconds())

@@ -28,7 +28,6 @@ which the content is asked through (so hook renderers added with
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -38,6 +37,7 @@ import markupsafe
 import pluggy
 
 from greenroom_notifications_email import hookspecs
+from host import await_me_maybe
 from host.features import create_extension_point
 from plugin_notifications import Notification, rich_text
 from plugin_notifications.rich_text import DescriptionFormat
@@ -256,6 +256,5 @@ class EmailTemplates:
 
     async def _part(self, hook: str, notification: Notification) -> str | None:
         """Call ``hook`` through pluggy (the first answer wins)."""
-        result = getattr(self.plugin_manager.hook, hook)(notification=notification)
-        text: str | None = await result if inspect.isawaitable(result) else result
+        text: str | None = await await_me_maybe(getattr(self.plugin_manager.hook, hook)(notification=notification))
         return text

@@ -356,7 +356,7 @@ class StreamTransport:
     async def send(self, message: EmailMessage) -> None:
         """Keep and log ``message``."""
         self.sent.append(message)
-        self._logger.info(f"Email (stream transport, not sent) to {message['To']}: {message['Subject']}")
+        self._logger.info("Email (stream transport, not sent) to %s: %s", message["To"], message["Subject"])
 
     def is_transient(self, error: BaseException) -> bool:
         """Nothing fails here."""

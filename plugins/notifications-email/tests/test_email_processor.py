@@ -424,8 +424,8 @@ async def test_stream_transport_keeps_and_logs_messages() -> None:
     logged: list[str] = []
 
     class Logger:
-        def info(self, message: str, **_: Any) -> None:
-            logged.append(message)
+        def info(self, message: str, *args: Any, **_: Any) -> None:
+            logged.append(message % args)
 
     settings = read({"sender": "a@example.com", "transportConfig": {"transport": "stream"}})
     transport = create_transport(settings.transport, Logger())

@@ -64,7 +64,7 @@ def create_send_action(notifications: Any) -> Any:
     """The action function, sending through ``notifications`` (the notification service)."""
 
     async def send(input: NotificationSendInput, credentials: Any, logger: Any) -> NotificationSendOutput:
-        logger.info(f"Sending notification to {input.recipients}")
+        logger.info("Sending notification to %s", input.recipients)
         if input.recipients == "entity" and input.entity_refs is None:
             if input.optional:
                 return NotificationSendOutput()
@@ -90,7 +90,7 @@ def create_send_action(notifications: Any) -> Any:
                 idempotency_key=key,
             )
         except Exception as error:
-            logger.error(f"Failed to send notification: {error}")
+            logger.error("Failed to send notification: %s", error)
             if not input.optional:
                 raise
         return NotificationSendOutput()
