@@ -185,8 +185,6 @@ def cmd_start(args: argparse.Namespace) -> int:
         print(f"Startup error: {refused}", file=sys.stderr)
         return 1
     os.environ["GREENROOM_CONFIG"] = os.pathsep.join(os.path.abspath(p) for p in args.config)
-    os.environ["GREENROOM_LISTEN"] = f"{host}:{port}"
-    os.environ["GREENROOM_WORKERS"] = str(workers)
     ping = config.get_optional_duration("backend.websocket.pingInterval")
     if ping is not None:
         os.environ["GREENROOM_WS_PING_INTERVAL"] = str(ping.total_seconds())
@@ -206,7 +204,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             self.cfg.set("accesslog", None)
             for key, value in _control_socket_settings(config, self.cfg.settings).items():
                 self.cfg.set(key, value)
-            self.cfg.set("logger_class", gunicorn_logger_class(log_format(config)))
+            self.cfg.set("logger_class", gunicorn_logger_class(log_format(config), config.secret_values()))
 
         def load(self) -> Any:
             from host.app import create_app

@@ -22,7 +22,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -364,7 +364,7 @@ class DatabaseManager(DatabaseLayout):
         if path == ":memory:":
             yield
             return
-        with _file_lock(f"{path}.{name}.lock"):
+        async with _file_lock(f"{path}.{name}.lock"):
             yield
 
 
@@ -381,15 +381,39 @@ def _private_file(path: str) -> None:
                 os.chmod(name, 0o600)
 
 
-@contextlib.contextmanager
-def _file_lock(path: str) -> Iterator[None]:
+@contextlib.asynccontextmanager
+async def _file_lock(path: str) -> AsyncIterator[None]:
+    """Hold an exclusive ``flock`` on ``path``; waiting for it blocks a worker thread, not the event loop."""
+    taking = asyncio.get_running_loop().run_in_executor(None, _lock_file, path)
+    try:
+        fd = await asyncio.shield(taking)
+    except asyncio.CancelledError:  # the thread may still get the lock: give it back then
+        taking.add_done_callback(_unlock_when_taken)
+        raise
+    try:
+        yield
+    finally:
+        _unlock_file(fd)
+
+
+def _lock_file(path: str) -> int:
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
+    except BaseException:
         os.close(fd)
+        raise
+    return fd
+
+
+def _unlock_file(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+
+
+def _unlock_when_taken(taking: asyncio.Future[int]) -> None:
+    if not taking.cancelled() and taking.exception() is None:
+        _unlock_file(taking.result())
 
 
 async def _locked(url: URL, name: str, work: Callable[[AsyncConnection], Awaitable[Any]]) -> None:

@@ -3,7 +3,7 @@
 Log lines are JSON (``backend.logger.format: json``, the default when
 ``auth.environment: production``) or readable text (``text``). Every value that config marks
 as secret (tokens, passwords, keys) is replaced by ``***`` before a line is
-written, and so is any bearer token and the password of any URL
+written (by the :class:`Redactor` the root logger owns; no process-wide state), and so is any bearer token and the password of any URL
 (``postgresql://user:***@host``).
 
 A JSON line holds ``timestamp`` (UTC, milliseconds), ``level``, ``message``,
@@ -49,10 +49,11 @@ def redact_url_passwords(text: str) -> str:
 class Redactor:
     """Replaces known secret strings, bearer tokens and passwords inside URLs with ``***``."""
 
-    def __init__(self) -> None:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
         self._pattern: re.Pattern[str] | None = None
+        self.add(secrets)
 
     def add(self, secrets: Iterable[str]) -> None:
         """Register more secret values."""
@@ -66,9 +67,6 @@ class Redactor:
         if self._pattern is not None:
             text = self._pattern.sub("***", text)
         return redact_url_passwords(_BEARER.sub(r"\1***", text))
-
-
-REDACTOR = Redactor()
 
 
 #: The id of the request being served (set by :class:`host.access_log.AccessLog`), on every line logged for it.
@@ -91,7 +89,19 @@ def _error_text(formatter: logging.Formatter, record: logging.LogRecord) -> str 
     return formatter.formatException(record.exc_info)
 
 
-class _JsonFormatter(logging.Formatter):
+class _Formatter(logging.Formatter):
+    """Redacts with the redactor of the :class:`Logger` that wrote the line, else with its own."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
+
+    def _redact(self, record: logging.LogRecord, text: str) -> str:
+        redactor = getattr(record, "greenroom_redactor", None) or self.redactor
+        return str(redactor(text))
+
+
+class _JsonFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "timestamp": _timestamp(record),
@@ -110,10 +120,10 @@ class _JsonFormatter(logging.Formatter):
         error = _error_text(self, record)
         if error is not None:
             entry["error"] = error
-        return REDACTOR(orjson.dumps(entry, default=str).decode())
+        return self._redact(record, orjson.dumps(entry, default=str).decode())
 
 
-class _TextFormatter(logging.Formatter):
+class _TextFormatter(_Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = getattr(record, "fields", None) or {"service": record.name.split(".")[0]}
         plugin = fields.get("plugin") or fields.get("service", "greenroom")
@@ -128,7 +138,7 @@ class _TextFormatter(logging.Formatter):
         error = _error_text(self, record)
         if error is not None:
             line += "\n" + error
-        return REDACTOR(line)
+        return self._redact(record, line)
 
 
 class Logger:
@@ -138,13 +148,17 @@ class Logger:
     line is written; keyword arguments become the line's fields.
     """
 
-    def __init__(self, base: logging.Logger, fields: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, base: logging.Logger, fields: dict[str, Any] | None = None, redactor: Redactor | None = None
+    ) -> None:
         self._base = base
         self.fields = dict(fields or {})
+        #: What this logger and its children hide; add a secret learnt later with ``redactor.add``.
+        self.redactor = redactor or Redactor()
 
     def child(self, **fields: Any) -> Logger:
-        """Return a logger that adds ``fields`` to every line."""
-        return Logger(self._base, {**self.fields, **fields})
+        """Return a logger that adds ``fields`` to every line (and shares this one's redactor)."""
+        return Logger(self._base, {**self.fields, **fields}, self.redactor)
 
     def _log(self, level: int, message: str, args: tuple[Any, ...], exc_info: Any, fields: dict[str, Any]) -> None:
         if not self._base.isEnabledFor(level):
@@ -154,7 +168,8 @@ class Logger:
         request_id = REQUEST_ID.get()
         if request_id is not None:  # captured now: a handler may format the line later
             fields = {**fields, "requestId": request_id}
-        self._base.log(level, message, *args, exc_info=exc_info, extra={"fields": {**self.fields, **fields}})
+        extra = {"fields": {**self.fields, **fields}, "greenroom_redactor": self.redactor}
+        self._base.log(level, message, *args, exc_info=exc_info, extra=extra)
 
     def debug(self, message: str, *args: Any, **fields: Any) -> None:
         """Log at debug level."""
@@ -176,8 +191,12 @@ class Logger:
 
 
 def create_root_logger(level: str | None = None, fmt: str | None = None, secrets: Iterable[str] = ()) -> Logger:
-    """Configure the ``greenroom`` logging tree and return the root :class:`Logger`."""
-    REDACTOR.add(secrets)
+    """Configure the ``greenroom`` logging tree and return the root :class:`Logger`.
+
+    The logger owns a :class:`Redactor` of ``secrets``, shared by its children; lines of other
+    loggers are redacted with it too (the most recent root logger's, in a process running several).
+    """
+    redactor = Redactor(secrets)
     base = logging.getLogger("greenroom")
     level_name = (level or os.environ.get("LOG_LEVEL") or "info").lower()
     if level_name not in _LEVELS:
@@ -191,17 +210,21 @@ def create_root_logger(level: str | None = None, fmt: str | None = None, secrets
         base.propagate = False
     for existing in base.handlers:
         if getattr(existing, "_greenroom", False):
-            existing.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
-    return Logger(base, {"service": "greenroom"})
+            existing.setFormatter(_JsonFormatter(redactor) if fmt == "json" else _TextFormatter(redactor))
+    return Logger(base, {"service": "greenroom"}, redactor)
 
 
-def gunicorn_logger_class(fmt: str) -> type:
-    """A gunicorn ``logger_class`` writing gunicorn's lines (and its uvicorn workers') in format ``fmt``."""
+def gunicorn_logger_class(fmt: str, secrets: Iterable[str] = ()) -> type:
+    """A gunicorn ``logger_class`` writing gunicorn's lines (and its uvicorn workers') in format ``fmt``.
+
+    ``secrets`` (the config's secret values) are redacted from them.
+    """
+    redactor = Redactor(secrets)
 
     class GunicornLogger(_GunicornBaseLogger):  # type: ignore[misc]
         def setup(self, cfg: Any) -> None:
             super().setup(cfg)
-            formatter = _JsonFormatter() if fmt == "json" else _TextFormatter()
+            formatter = _JsonFormatter(redactor) if fmt == "json" else _TextFormatter(redactor)
             for handler in self.error_log.handlers:
                 handler.setFormatter(formatter)
 

@@ -8,6 +8,11 @@ database a task runs on one of them at a time. Expired tickets (a worker that
 died mid-run) are cleared after the task's timeout. ``scope="local"`` tasks
 run in every process.
 
+``fn`` may be a coroutine function or a plain function; a plain one runs in a
+worker thread (:func:`asyncio.to_thread`), so a blocking task never stalls the
+event loop. A run longer than the task's ``timeout`` counts as failed (a plain
+function's thread finishes on its own).
+
 Frequency is a :class:`~datetime.timedelta`, a duration config value, or
 ``{"cron": "0 0 * * *"}``; ``{"trigger": "manual"}`` runs only when triggered.
 """
@@ -30,6 +35,7 @@ from typing import Any
 import sqlalchemy as sa
 from croniter import croniter
 
+from host.aio import await_me_maybe
 from host.config import parse_duration
 from host.database import PluginDatabase
 from host.errors import ConflictError, InputError, NotFoundError
@@ -204,9 +210,11 @@ class PluginScheduler:
 
     async def _run(self, id: str, fn: TaskFn, limit: timedelta) -> str | None:
         try:
-            result = fn()
-            if inspect.isawaitable(result):
-                await asyncio.wait_for(result, limit.total_seconds())
+            async with asyncio.timeout(limit.total_seconds()):
+                if inspect.iscoroutinefunction(fn):
+                    await fn()
+                else:  # a plain function may block: it runs in a thread, the loop keeps serving
+                    await await_me_maybe(await asyncio.to_thread(fn))
             return None
         except Exception as error:
             self._logger.error("Task %s failed", id, exc_info=error, task=id)

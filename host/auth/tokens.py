@@ -39,7 +39,7 @@ from host.config import Config, ConfigError
 from host.database import DatabaseManager
 from host.environment import is_production
 from host.errors import AuthenticationError
-from host.logging import REDACTOR, Logger
+from host.logging import Logger
 
 USER_TOKEN_TYPE = "vnd.backstage.user"
 LIMITED_USER_TOKEN_TYPE = "vnd.backstage.limited-user"
@@ -114,7 +114,7 @@ class TokenManager:
         self._databases = databases
         self._logger = logger
         self.static_tokens = parse_external_access(config)
-        REDACTOR.add(self.static_tokens.keys())
+        logger.redactor.add(self.static_tokens.keys())
         self._issuer = (config.get_optional_string("backend.baseUrl") or "http://localhost:7007").rstrip(
             "/"
         ) + "/api/auth"

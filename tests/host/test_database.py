@@ -125,3 +125,39 @@ async def test_workers_booting_together_create_the_schema_once() -> None:
             for manager in managers:
                 await manager.dispose()
             await drop_pg_schemas(prefix)
+
+
+async def test_waiting_for_the_sqlite_migration_lock_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    """Another process holds the migration lock: this one waits in a thread while its loop keeps serving."""
+    import asyncio
+    import fcntl
+    import os
+    import threading
+
+    from host.config import Config
+    from host.database import DatabaseManager
+    from tests.conftest import base_config
+
+    manager = DatabaseManager(Config(base_config("sqlite", port=0, data_dir=str(tmp_path), prefix="")))
+    try:
+        engine = await manager.for_plugin("notes").get_engine()
+        path = f"{manager.sqlite_path('notes')}.alembic_version.lock"
+        holder = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)  # as another process would hold it
+        fcntl.flock(holder, fcntl.LOCK_EX)
+        release = threading.Timer(2.0, lambda: (fcntl.flock(holder, fcntl.LOCK_UN), os.close(holder)))
+        release.start()
+        entered = asyncio.Event()
+
+        async def migrate() -> None:
+            async with manager.migration_lock("notes", engine, "alembic_version"):
+                entered.set()
+
+        waiter = asyncio.create_task(migrate())
+        for _ in range(5):  # the loop keeps running while the lock is held elsewhere
+            await asyncio.sleep(0.01)
+        assert not entered.is_set(), "the event loop was blocked until the lock came free"
+        await asyncio.wait_for(waiter, 10)
+        assert entered.is_set()
+        release.join()
+    finally:
+        await manager.dispose()

@@ -63,3 +63,24 @@ def test_passwords_inside_urls_are_redacted_in_log_lines() -> None:
     assert output.count("postgresql+asyncpg://greenroom:***@db.internal:5432/x") == 2
     assert output.count("redis://:***@cache:6379/0") == 2
     assert output.count("https://example.com:8443/a@b") == 2  # a port is not a password
+
+
+def test_each_root_logger_owns_its_redactor() -> None:
+    """No process-wide redactor: a second host's logger neither drops nor learns the first one's secrets."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    base = logging.getLogger("greenroom")
+    base.addHandler(handler)
+    previous = base.level
+    try:
+        first = create_root_logger("info", "text", secrets=["first-host-secret"])
+        second = create_root_logger("info", "text", secrets=["second-host-secret"])
+        handler.setFormatter(_TextFormatter())
+        first.child(plugin="a").info("one %s", "first-host-secret")
+        second.info("two second-host-secret first-host-secret")
+    finally:
+        base.removeHandler(handler)
+        base.setLevel(previous)
+    one, two = stream.getvalue().splitlines()
+    assert one.endswith("one ***")
+    assert two.endswith("two *** first-host-secret")

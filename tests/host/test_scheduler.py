@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from host import core_services, create_backend_plugin
+from host.testing import eventually
 from tests.conftest import start_host
 
 
@@ -74,3 +75,25 @@ async def test_trigger_and_local_tasks() -> None:
                 break
             await asyncio.sleep(0.05)
         assert calls.count("manual") == 1
+
+
+async def test_a_plain_task_function_runs_in_a_thread() -> None:
+    """A sync task may block (a file, a sync client): it runs off the event loop's thread."""
+    import threading
+
+    ran_on: list[int] = []
+
+    def register(reg: Any) -> None:
+        async def init(scheduler: Any) -> None:
+            def blocking() -> None:
+                ran_on.append(threading.get_ident())
+
+            await scheduler.schedule_task(
+                id="sync", frequency=timedelta(hours=1), timeout=timedelta(seconds=5), fn=blocking, scope="local"
+            )
+
+        reg.register_init(deps={"scheduler": core_services.scheduler}, init=init)
+
+    async with start_host(features=[create_backend_plugin("sync-jobs", register)], plugins=["auth"]):
+        await eventually(lambda: ran_on)
+    assert ran_on[0] != threading.get_ident()
