@@ -19,12 +19,22 @@ import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, RootModel, Tag, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    RootModel,
+    Tag,
+    ValidationError,
+)
 from pydantic.alias_generators import to_camel
 
-from host.config import is_secret_key, parse_duration
+from host.config import Config, ConfigError, is_secret_key, parse_duration
 
 Schemas = Mapping[str, type[BaseModel]]
 
@@ -44,6 +54,41 @@ def _duration(value: Any) -> Any:
 
 #: A Backstage duration: ``{hours: 1}``, ISO-8601 ``PT1H``, ``"1 hour"`` or milliseconds.
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be a positive duration")
+    return value
+
+
+#: A :data:`Duration` longer than zero.
+PositiveDuration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+
+SectionT = TypeVar("SectionT", bound=BaseModel)
+
+
+def read_section(config: Config, path: str, model: type[SectionT]) -> SectionT:
+    """The config section at dotted ``path`` validated by ``model``; an absent section gives the model's defaults.
+
+    This is how code reads a section, so types, bounds and defaults live in the model that
+    ``greenroom config check`` uses too. A bad value raises :class:`~host.config.ConfigError`
+    naming the key as the check does (``Invalid config at 'notifications.limits.maxUpdateIds':
+    Input should be greater than 0 (got 0)``). Keys the model does not know are left out here;
+    ``config check`` warns about them.
+    """
+    node = config.get_optional(path)
+    if node is None:
+        node = {}
+    if not isinstance(node, Mapping):
+        raise ConfigError(f"Invalid config at '{path}': expected an object")
+    known = set(_aliases(model)) | set(model.model_fields)
+    node = {key: value for key, value in node.items() if key in known}
+    try:
+        return model.model_validate(node)
+    except ValidationError as error:
+        raise ConfigError("; ".join(finding.message for finding in _findings(path, model, node, error))) from None
+
 
 _TAG_OF: dict[type, str] = {
     bool: "boolean",

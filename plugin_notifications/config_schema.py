@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from host.config_schema import ConfigSection, Duration, by_kind
+from host.config_schema import ConfigSection, Duration, PositiveDuration, by_kind
 from plugin_notifications.models import NotificationSettings
 
 
@@ -23,13 +23,18 @@ class WebInboxConfig(ConfigSection):
     mark_as_read_on_link_open: bool | None = None
 
 
+#: The deepest ``notifications.limits.maxMetadataDepth`` allowed.
+MAX_STORED_METADATA_DEPTH = 200
+
+
 class NotificationsLimits(ConfigSection):
     """``notifications.limits``: size bounds of the notifications API (see :mod:`plugin_notifications.limits`)."""
 
     max_description_length: int | None = Field(default=None, gt=0)
     max_link_length: int | None = Field(default=None, gt=0)
     max_metadata_bytes: int | None = Field(default=None, gt=0)
-    max_metadata_depth: int | None = Field(default=None, gt=0)
+    #: stored metadata nested deeper is left out of responses (JSON encoders stop near 255 levels)
+    max_metadata_depth: int | None = Field(default=None, gt=0, le=MAX_STORED_METADATA_DEPTH)
     max_update_ids: int | None = Field(default=None, gt=0)
     max_search_length: int | None = Field(default=None, gt=0)
 
@@ -37,8 +42,8 @@ class NotificationsLimits(ConfigSection):
 class IdempotencyConfig(ConfigSection):
     """``notifications.idempotency``: ``Idempotency-Key`` sends (see :mod:`plugin_notifications.idempotency`)."""
 
-    window: Duration | None = None
-    lease: Duration | None = None
+    window: PositiveDuration | None = None
+    lease: PositiveDuration | None = None
     max_key_length: int | None = Field(default=None, gt=0)
     max_response_bytes: int | None = Field(default=None, gt=0)
 
@@ -46,8 +51,8 @@ class IdempotencyConfig(ConfigSection):
 class DeliveryBackoff(ConfigSection):
     """``notifications.delivery.backoff``: the exponential retry delay (jittered)."""
 
-    initial: Duration | None = None
-    max: Duration | None = None
+    initial: PositiveDuration | None = None
+    max: PositiveDuration | None = None
 
 
 class DeliveryConfigSection(ConfigSection):
@@ -55,8 +60,8 @@ class DeliveryConfigSection(ConfigSection):
 
     max_attempts: int | None = Field(default=None, ge=1)
     backoff: DeliveryBackoff | None = None
-    lease_seconds: float | None = Field(default=None, gt=0)
-    poll_interval: Duration | None = None
+    lease_seconds: float | None = Field(default=None, ge=0.1)
+    poll_interval: PositiveDuration | None = None
     recipients_per_row: int | None = Field(default=None, ge=1)
     claim_rows: int | None = Field(default=None, ge=1)
     dispatcher: bool | None = None

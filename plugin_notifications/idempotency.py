@@ -34,9 +34,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from host.config import Config
+from host.config import Config, ConfigError
+from host.config_schema import read_section
 from host.errors import BackstageError, ConflictError, InputError
 from plugin_notifications import tables as t
+from plugin_notifications.config_schema import IdempotencyConfig
 from plugin_notifications.models import Notification, notifications_to_wire, utc_now
 from plugin_notifications.store import BeforeCommit
 
@@ -62,22 +64,13 @@ class IdempotencySettings:
 
     @classmethod
     def from_config(cls, config: Config) -> IdempotencySettings:
-        """Read ``notifications.idempotency`` (missing keys keep their defaults)."""
-        section = config.get_config("notifications.idempotency", default={})
-        defaults = cls()
-        window = section.get_optional_duration("window") or defaults.window
-        lease = section.get_optional_duration("lease") or defaults.lease
-        if window <= timedelta(0) or lease <= timedelta(0):
-            raise ValueError("notifications.idempotency.window and .lease must be positive durations")
-        if lease > window:
-            raise ValueError("notifications.idempotency.lease may not be longer than notifications.idempotency.window")
-        numbers = {}
-        for name, key in (("max_key_length", "maxKeyLength"), ("max_response_bytes", "maxResponseBytes")):
-            value = section.get_optional_number(key)
-            if value is not None and value <= 0:
-                raise ValueError(f"notifications.idempotency.{key} must be a positive number, got {value}")
-            numbers[name] = int(value) if value is not None else getattr(defaults, name)
-        return cls(window=window, lease=lease, **numbers)
+        """Read ``notifications.idempotency`` through its model (missing keys keep their defaults)."""
+        settings = cls(
+            **read_section(config, "notifications.idempotency", IdempotencyConfig).model_dump(exclude_none=True)
+        )
+        if settings.lease > settings.window:
+            raise ConfigError("notifications.idempotency.lease may not be longer than notifications.idempotency.window")
+        return settings
 
 
 def parse_header(raw: str | None, max_length: int) -> str | None:

@@ -27,13 +27,13 @@ from typing import Any
 import orjson
 
 from host.config import Config
+from host.config_schema import read_section
 from host.errors import InputError
 from host.limits import json_depth_exceeds
+from plugin_notifications.config_schema import MAX_STORED_METADATA_DEPTH, NotificationsLimits
 
 #: Width of the short text columns (origin, topic, channel and the settings ids).
 MAX_ID_LENGTH = 255
-#: Stored metadata nested deeper than this is left out of responses: JSON encoders stop near 255 levels.
-MAX_STORED_METADATA_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -49,25 +49,9 @@ class NotificationLimits:
 
     @classmethod
     def from_config(cls, config: Config) -> NotificationLimits:
-        """Read ``notifications.limits`` (missing keys keep their defaults)."""
-        section = config.get_config("notifications.limits", default={})
-        defaults = cls()
-        values: dict[str, int] = {}
-        for name, key in (
-            ("max_description_length", "maxDescriptionLength"),
-            ("max_link_length", "maxLinkLength"),
-            ("max_metadata_bytes", "maxMetadataBytes"),
-            ("max_metadata_depth", "maxMetadataDepth"),
-            ("max_update_ids", "maxUpdateIds"),
-            ("max_search_length", "maxSearchLength"),
-        ):
-            value = section.get_optional_number(key)
-            if value is not None and value <= 0:
-                raise ValueError(f"notifications.limits.{key} must be a positive number, got {value}")
-            values[name] = int(value) if value is not None else getattr(defaults, name)
-        if values["max_metadata_depth"] > MAX_STORED_METADATA_DEPTH:
-            raise ValueError(f"notifications.limits.maxMetadataDepth may not exceed {MAX_STORED_METADATA_DEPTH}")
-        return cls(**values)
+        """Read ``notifications.limits`` through its model (missing keys keep their defaults)."""
+        section = read_section(config, "notifications.limits", NotificationsLimits)
+        return cls(**section.model_dump(exclude_none=True))
 
     def check_payload(self, payload: Any) -> None:
         """Bound a validated :class:`~plugin_notifications.models.NotificationPayload`."""

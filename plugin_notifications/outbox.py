@@ -19,10 +19,12 @@ import random
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
 from host.config import Config, ConfigError
+from host.config_schema import read_section
+from plugin_notifications.config_schema import DeliveryBackoff, DeliveryConfigSection
 from plugin_notifications.delivery import Delivery, DeliveryChannel
 from plugin_notifications.models import Notification, NotificationPayload, format_timestamp
 
@@ -35,6 +37,7 @@ ROW_PENDING, ROW_DONE = "pending", "done"
 #: Counter names (``notification_delivery_counter``).
 COUNTERS = ("sent", "failed", "retried", "dead", "skipped")
 CONFIG_KEY = "notifications.delivery"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -52,34 +55,19 @@ class DeliveryConfig:
 
     @classmethod
     def from_config(cls, config: Config) -> DeliveryConfig:
-        """Read and check ``notifications.delivery`` (a bad value fails startup, naming the key)."""
+        """Read ``notifications.delivery`` through its model (a bad value fails startup, naming the key)."""
+        section = read_section(config, CONFIG_KEY, DeliveryConfigSection)
+        backoff = section.backoff or DeliveryBackoff()
         defaults = cls()
-
-        def number(key: str, default: float, minimum: float) -> float:
-            value = config.get_optional_number(f"{CONFIG_KEY}.{key}")
-            if value is None:
-                return default
-            if value < minimum:
-                raise ConfigError(f"{CONFIG_KEY}.{key} must be at least {minimum}")
-            return float(value)
-
-        def seconds(key: str, default: float) -> float:
-            value = config.get_optional_duration(f"{CONFIG_KEY}.{key}")
-            if value is None:
-                return default
-            if value.total_seconds() <= 0:
-                raise ConfigError(f"{CONFIG_KEY}.{key} must be a positive duration")
-            return value.total_seconds()
-
         result = cls(
-            max_attempts=int(number("maxAttempts", defaults.max_attempts, 1)),
-            initial_backoff=seconds("backoff.initial", defaults.initial_backoff),
-            max_backoff=seconds("backoff.max", defaults.max_backoff),
-            lease_seconds=number("leaseSeconds", defaults.lease_seconds, 0.1),
-            poll_interval=seconds("pollInterval", defaults.poll_interval),
-            recipients_per_row=int(number("recipientsPerRow", defaults.recipients_per_row, 1)),
-            claim_rows=int(number("claimRows", defaults.claim_rows, 1)),
-            enabled=config.get_optional_boolean(f"{CONFIG_KEY}.dispatcher") is not False,
+            max_attempts=_or(section.max_attempts, defaults.max_attempts),
+            initial_backoff=_seconds(backoff.initial, defaults.initial_backoff),
+            max_backoff=_seconds(backoff.max, defaults.max_backoff),
+            lease_seconds=_or(section.lease_seconds, defaults.lease_seconds),
+            poll_interval=_seconds(section.poll_interval, defaults.poll_interval),
+            recipients_per_row=_or(section.recipients_per_row, defaults.recipients_per_row),
+            claim_rows=_or(section.claim_rows, defaults.claim_rows),
+            enabled=section.dispatcher is not False,
         )
         if result.max_backoff < result.initial_backoff:
             raise ConfigError(f"{CONFIG_KEY}.backoff.max must not be shorter than backoff.initial")
@@ -381,3 +369,11 @@ class OutboxPlanner:
             whys=whys,
             per_row=self._config.recipients_per_row,
         )
+
+
+def _or(value: T | None, default: T) -> T:
+    return default if value is None else value
+
+
+def _seconds(value: timedelta | None, default: float) -> float:
+    return default if value is None else value.total_seconds()

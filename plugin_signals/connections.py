@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from host.config_schema import read_section
+from plugin_signals.config_schema import SignalsLimitsConfig
 from plugin_signals.history import Position, Replay, SignalHistory, format_position, parse_position
 
 if TYPE_CHECKING:
@@ -73,20 +75,8 @@ class SignalLimits:
 
     @classmethod
     def from_config(cls, config: Any) -> SignalLimits:
-        """Read ``signals.limits`` (missing keys keep their defaults); reject non-positive values."""
-        section = config.get_config("signals.limits", default={})
-        defaults = cls()
-        values: dict[str, int] = {}
-        for name, key in (
-            ("max_channel_name_length", "maxChannelNameLength"),
-            ("max_channels_per_socket", "maxChannelsPerSocket"),
-            ("max_sockets_per_user", "maxSocketsPerUser"),
-        ):
-            value = section.get_optional_number(key)
-            if value is not None and value <= 0:
-                raise ValueError(f"signals.limits.{key} must be a positive number, got {value}")
-            values[name] = int(value) if value is not None else getattr(defaults, name)
-        return cls(**values)
+        """Read ``signals.limits`` through its model (missing keys keep their defaults; bad values fail)."""
+        return cls(**read_section(config, "signals.limits", SignalsLimitsConfig).model_dump(exclude_none=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,7 +324,7 @@ class SignalManager:
             # "": nothing seen yet; anything else is not a position of ours
             return Replay([], await self.history.head(), since != "")
         except Exception as error:
-            self._logger.warning(f"Failed to read the signal history for connection {conn.id}", exc_info=error)
+            self._logger.warning("Failed to read the signal history for connection %s", conn.id, exc_info=error)
             return None
 
     def _send_replay(self, conn: SignalConnection, live: list[str], replay: Replay | None) -> bool:

@@ -113,7 +113,7 @@ class Sequencer:
                 entries = await self._history.entries(self.last, target)
             except Exception as error:
                 self._logger.warning(
-                    f"Failed to read signals {self.last + 1}..{target} from the history", exc_info=error
+                    "Failed to read signals %s..%s from the history", self.last + 1, target, exc_info=error
                 )
         self._filler = None
         if epoch != self.epoch:

@@ -61,7 +61,7 @@ class SignalsService:
             )
         except Exception as error:  # deliver live all the same
             if self._logger is not None:
-                self._logger.warning(f"Failed to store {len(payloads)} signal(s) in the history", exc_info=error)
+                self._logger.warning("Failed to store %s signal(s) in the history", len(payloads), exc_info=error)
             return payloads
         first = last - len(payloads) + 1
         return [{**p, "position": format_position(epoch, first + index)} for index, p in enumerate(payloads)]

@@ -74,3 +74,23 @@ def test_config_check_never_shows_a_rejected_secret() -> None:
     ]
     assert len(findings) == 3 and "(got 'shown')" in " ".join(findings)
     assert "tok-9f8e7d" not in " ".join(findings) and "hunter2" not in " ".join(findings)
+
+
+def test_the_code_reads_sections_through_the_models_config_check_uses() -> None:
+    """A bad limit fails startup with config check's message; the check reports the same key."""
+    import pytest
+
+    from host.config import ConfigError
+    from plugin_notifications.outbox import DeliveryConfig
+    from plugin_signals.connections import SignalLimits
+
+    bad = {"signals": {"limits": {"maxSocketsPerUser": 0, "notAKey": 1}}}
+    with pytest.raises(ConfigError, match=r"^Invalid config at 'signals.limits.maxSocketsPerUser': Input should be"):
+        SignalLimits.from_config(Config(bad))
+    findings = [str(f) for f in check_sections(bad, all_schemas())]
+    assert any(f.startswith("Invalid config at 'signals.limits.maxSocketsPerUser'") for f in findings), findings
+    assert any("Unknown config key 'signals.limits.notAKey'" in f for f in findings), findings
+    # unknown keys are config check's warnings, not startup errors; absent keys keep their defaults
+    assert SignalLimits.from_config(Config({"signals": {"limits": {"notAKey": 1}}})).max_sockets_per_user == 50
+    with pytest.raises(ConfigError, match="'notifications.delivery.pollInterval': must be a positive duration"):
+        DeliveryConfig.from_config(Config({"notifications": {"delivery": {"pollInterval": {"seconds": 0}}}}))

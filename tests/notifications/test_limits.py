@@ -181,6 +181,6 @@ async def test_limits_config_is_checked(tmp_path: Any) -> None:
     from host.config import Config
     from plugin_notifications.limits import NotificationLimits
 
-    with pytest.raises(ValueError, match="maxUpdateIds must be a positive number"):
+    with pytest.raises(ValueError, match="'notifications.limits.maxUpdateIds': Input should be greater than 0"):
         NotificationLimits.from_config(Config({"notifications": {"limits": {"maxUpdateIds": 0}}}))
     assert NotificationLimits.from_config(Config({})).max_update_ids == 10000

@@ -107,6 +107,6 @@ def test_limits_config_is_checked() -> None:
     from host.config import Config
     from plugin_signals.connections import SignalLimits
 
-    with pytest.raises(ValueError, match="maxSocketsPerUser must be a positive number"):
+    with pytest.raises(ValueError, match="'signals.limits.maxSocketsPerUser': Input should be greater than 0"):
         SignalLimits.from_config(Config({"signals": {"limits": {"maxSocketsPerUser": 0}}}))
     assert SignalLimits.from_config(Config({})).max_channel_name_length == 256
