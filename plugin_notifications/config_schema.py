@@ -21,6 +21,8 @@ class WebInboxConfig(ConfigSection):
     api_base_url: str | None = None
     sign_in_provider: Literal["guest", "proxy"] | None = None
     mark_as_read_on_link_open: bool | None = None
+    #: where *Switch user* goes after signing out (an authenticating proxy's sign-out URL)
+    switch_user_url: str | None = Field(default=None, min_length=1)
 
 
 #: The deepest ``notifications.limits.maxMetadataDepth`` allowed.

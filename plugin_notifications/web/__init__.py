@@ -26,7 +26,11 @@ Config (all optional):
 * ``notifications.web.title``: the page title (default ``app.title`` or
   ``Notifications``);
 * ``notifications.web.markAsReadOnLinkOpen``: opening a notification's link
-  marks it read (default ``false``).
+  marks it read (default ``false``);
+* ``notifications.web.switchUserUrl``: where *Switch user* sends the browser
+  after signing out (an authenticating proxy's sign-out, which asks who is
+  there); a path on this origin or an http(s) URL. Without it the menu has
+  *Sign out* only.
 """
 
 from __future__ import annotations
@@ -144,6 +148,9 @@ def page_config(config: Any) -> dict[str, Any]:
     ):
         raise ValueError("notifications.web.apiBaseUrl must be a path (/api) or an http(s) URL")
     mark_read = config.get_optional_boolean("notifications.web.markAsReadOnLinkOpen") if config is not None else None
+    switch_user = config.get_optional_string("notifications.web.switchUserUrl") if config is not None else None
+    if switch_user and not _is_path_or_http_url(switch_user):
+        raise ValueError("notifications.web.switchUserUrl must be a path (/oauth2/sign_out) or an http(s) URL")
     title = None
     if config is not None:
         title = config.get_optional_string("notifications.web.title") or config.get_optional_string("app.title")
@@ -153,7 +160,16 @@ def page_config(config: Any) -> dict[str, Any]:
         "title": title or "Notifications",
         "basePath": MOUNT_PATH,
         "markAsReadOnLinkOpen": bool(mark_read),
+        "switchUserUrl": switch_user or None,
     }
+
+
+def _is_path_or_http_url(value: str) -> bool:
+    """A path on this origin (``/x``, not ``//host``) or an absolute http(s) URL with a host."""
+    if value.startswith("/"):
+        return not value.startswith("//") and "\\" not in value
+    parsed = urlsplit(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
 
 
 def json_for_html(value: Any) -> str:

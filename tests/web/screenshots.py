@@ -98,6 +98,38 @@ async def take(directory: Path) -> list[Path]:
             await inbox.page.locator('input[data-channel="Web"][data-topic="scaffolder"]').uncheck()
             shots.append(directory / "settings.png")
             await inbox.page.screenshot(path=shots[-1], full_page=True)
+
+            # the Archived view, after archiving two notifications from the list
+            await inbox.open()
+            await inbox.page.get_by_test_id("page-size").select_option("10")
+            for title in ("Deploy of payments-api to production succeeded", "Quarterly access review is due"):
+                await inbox.row(title).get_by_test_id("archive").click()
+                await inbox.row(title).wait_for(state="detached")
+            await inbox.choose("filter-view", "archived")
+            await inbox.wait_titles(
+                ["Deploy of payments-api to production succeeded", "Quarterly access review is due"]
+            )
+            shots.append(directory / "inbox-archived.png")
+            await inbox.page.screenshot(path=shots[-1])
+
+            # a phone, 390 px wide: top bar with the account and "Live", pop-ups above the pager
+            phone = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+            mobile = InboxPage(await phone.new_page(), host)
+            await mobile.open()
+            await mobile.page.get_by_test_id("notification").first.wait_for()
+            await send(host, "Disk usage on db-3 above 90%", severity="high", topic="alerts")
+            await send(host, "Payments API is down", severity="critical", topic="alerts")
+            await mobile.page.wait_for_function("() => document.querySelectorAll('#toasts .toast').length === 2")
+            await mobile.page.evaluate("() => window.scrollTo(0, document.documentElement.scrollHeight)")
+            shots.append(directory / "inbox-mobile.png")
+            await mobile.page.screenshot(path=shots[-1])
+            await mobile.page.evaluate(
+                "() => { document.getElementById('toasts').replaceChildren(); window.scrollTo(0, 0); }"
+            )
+            await mobile.page.get_by_test_id("user").click()
+            await mobile.page.get_by_test_id("user-menu").wait_for()
+            shots.append(directory / "inbox-mobile-menu.png")
+            await mobile.page.screenshot(path=shots[-1])
         finally:
             await browser.close()
     return shots

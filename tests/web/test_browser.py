@@ -469,7 +469,15 @@ async def test_screenshots_script(tmp_path: Any) -> None:
 
     require_browser()
     shots = await take(tmp_path)
-    assert [path.name for path in shots] == ["inbox.png", "inbox-live-update.png", "inbox-filtered.png", "settings.png"]
+    assert [path.name for path in shots] == [
+        "inbox.png",
+        "inbox-live-update.png",
+        "inbox-filtered.png",
+        "settings.png",
+        "inbox-archived.png",
+        "inbox-mobile.png",
+        "inbox-mobile-menu.png",
+    ]
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in shots)
 
 

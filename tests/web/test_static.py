@@ -74,6 +74,7 @@ async def test_page_is_served_by_the_notifications_plugin() -> None:
             "title": "Team inbox",
             "basePath": "/notifications",
             "markAsReadOnLinkOpen": False,
+            "switchUserUrl": None,
         }
 
         # every asset the page references is served, with its content type and long-lived caching
@@ -271,3 +272,11 @@ def test_api_base_url_and_csp() -> None:
     for bad in ("javascript:alert(1)", "//evil.example.com/api", "api"):
         with pytest.raises(ValueError, match="apiBaseUrl"):
             page_config(Config({"notifications": {"web": {"apiBaseUrl": bad}}}))
+
+
+def test_switch_user_url_is_a_path_or_an_http_url() -> None:
+    for good in ("/oauth2/sign_out?rd=%2Fnotifications", "https://sso.example.com/logout"):
+        assert page_config(Config({"notifications": {"web": {"switchUserUrl": good}}}))["switchUserUrl"] == good
+    for bad in ("javascript:alert(1)", "//evil.example.com/x", "/\\evil.example.com", "sign_out", "https://"):
+        with pytest.raises(ValueError, match="switchUserUrl"):
+            page_config(Config({"notifications": {"web": {"switchUserUrl": bad}}}))

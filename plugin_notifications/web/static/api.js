@@ -14,6 +14,8 @@ function commonParams(params, opts) {
   if (opts.saved === true || opts.saved === false) params.append('saved', String(opts.saved));
   if (opts.createdAfter) params.append('createdAfter', new Date(opts.createdAfter).toISOString());
   if (opts.minimumSeverity) params.append('minimumSeverity', opts.minimumSeverity);
+  // Greenroom only: without it the API leaves archived notifications out.
+  if (opts.archived === true || opts.archived === false) params.append('archived', String(opts.archived));
   return params;
 }
 
@@ -52,9 +54,14 @@ export class NotificationsClient {
     return this._request('GET', '/status');
   }
 
-  /** POST /notifications/update. */
-  updateNotifications({ ids, read, saved }) {
-    return this._request('POST', '/notifications/update', { ids, read, saved });
+  /** POST /notifications/update (archived: Greenroom only). */
+  updateNotifications({ ids, read, saved, archived }) {
+    return this._request('POST', '/notifications/update', { ids, read, saved, archived });
+  }
+
+  /** POST /notifications/delete (Greenroom only): {deleted: [ids]}; broadcasts go for this user only. */
+  deleteNotifications(ids) {
+    return this._request('POST', '/notifications/delete', { ids });
   }
 
   /** GET /settings. */

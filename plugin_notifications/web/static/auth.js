@@ -4,6 +4,47 @@
 
 export class SignInError extends Error {}
 
+// Signing out is remembered in this browser (every tab of the inbox), so a reload or another tab does
+// not sign straight back in. Only this marker is stored, never a token.
+export const SIGNED_OUT_KEY = 'greenroom.notifications.signedOut';
+// Set in this tab just before it leaves for notifications.web.switchUserUrl: when the page comes back
+// (signed in at the proxy as someone, possibly someone else), it signs in instead of staying signed out.
+const SWITCHING_KEY = 'greenroom.notifications.switchingUser';
+
+function storage(name) {
+  try {
+    return window[name];
+  } catch (e) {
+    return null; // storage blocked: sign-out lasts as long as the page
+  }
+}
+
+/** Whether the user signed out in this browser and has not signed in since. */
+export function isSignedOut() {
+  const local = storage('localStorage');
+  const session = storage('sessionStorage');
+  if (session && session.getItem(SWITCHING_KEY)) {
+    session.removeItem(SWITCHING_KEY);
+    if (local) local.removeItem(SIGNED_OUT_KEY);
+    return false;
+  }
+  return Boolean(local && local.getItem(SIGNED_OUT_KEY));
+}
+
+/** Remember the sign-out (other tabs see it through the storage event); `switching`: this tab comes back signed in. */
+export function rememberSignedOut({ switching = false } = {}) {
+  const local = storage('localStorage');
+  if (local) local.setItem(SIGNED_OUT_KEY, new Date().toISOString());
+  const session = storage('sessionStorage');
+  if (switching && session) session.setItem(SWITCHING_KEY, '1');
+}
+
+/** Sign in again from now on. */
+export function forgetSignedOut() {
+  const local = storage('localStorage');
+  if (local) local.removeItem(SIGNED_OUT_KEY);
+}
+
 export class Identity {
   /**
    * @param {{apiBaseUrl: string, provider: 'guest'|'proxy', onChange?: (identity) => void}} options
@@ -23,6 +64,7 @@ export class Identity {
 
   /** The current token, refreshed first when it is (nearly) expired. */
   async getToken() {
+    if (this._signedOut) throw new SignInError('Signed out');
     if (this._token && Date.now() < this._expiresAt - this._margin()) return this._token;
     return this.refresh();
   }
@@ -41,6 +83,16 @@ export class Identity {
   invalidate() {
     this._token = null;
     this._expiresAt = 0;
+  }
+
+  /** Forget the token and the user for good: no refresh is scheduled, and getToken() fails from now on. */
+  signOut() {
+    clearTimeout(this._timer);
+    this._timer = null;
+    this._signedOut = true;
+    this._token = null;
+    this._expiresAt = 0;
+    this.identity = null;
   }
 
   // Refresh when a quarter of the lifetime (at most 5 minutes) is left.
@@ -74,6 +126,7 @@ export class Identity {
     if (!identity || typeof identity.token !== 'string') {
       throw new SignInError('Sign-in answered without a token');
     }
+    if (this._signedOut) throw new SignInError('Signed out'); // signed out while this sign-in was on its way
     const seconds = Number(identity.expiresInSeconds) > 0 ? Number(identity.expiresInSeconds) : 3600;
     this._token = identity.token;
     this._lifetime = seconds * 1000;

@@ -119,21 +119,52 @@ export function debounce(fn, wait) {
   };
 }
 
-/** Show a short message at the bottom right; `actions` are [{label, onClick}]. */
-export function toast(message, { kind = 'info', actions = [], timeout = 15000, testId } = {}) {
+// At most this many pop-ups at once; the oldest goes first.
+const MAX_TOASTS = 3;
+
+/**
+ * Show a short message at the bottom right (bottom, full width, on narrow screens); `actions` are
+ * [{label, onClick}]. `kind`: info, error, critical, high (each its own colour); `label` is shown as a
+ * chip before the text, so the kind is not told by colour alone.
+ */
+export function toast(message, { kind = 'info', label, actions = [], timeout = 15000, testId } = {}) {
   const container = document.getElementById('toasts');
   if (!container) return () => {};
   const close = () => el.remove();
   const el = h(
     'div',
-    { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': testId || 'toast' },
+    { class: `toast toast-${kind}`, role: kind === 'error' ? 'alert' : 'status', 'data-testid': testId || 'toast', dataset: { kind } },
+    label ? h('span', { class: 'toast-label' }, label) : null,
     h('span', { class: 'toast-text' }, message),
-    actions.map((action) =>
-      h('button', { class: 'toast-action', type: 'button', onclick: () => { close(); action.onClick(); } }, action.label),
-    ),
     h('button', { class: 'toast-close', type: 'button', 'aria-label': 'Dismiss', onclick: close }, '\u00d7'),
+    actions.length
+      ? h(
+          'div',
+          { class: 'toast-actions' },
+          actions.map((action) =>
+            h('button', { class: 'toast-action', type: 'button', onclick: () => { close(); action.onClick(); } }, action.label),
+          ),
+        )
+      : null,
   );
   container.append(el);
+  while (container.children.length > MAX_TOASTS) container.firstElementChild.remove();
   if (timeout) setTimeout(close, timeout);
   return close;
+}
+
+/**
+ * Keep `--toast-space` (on <html>) at the height the pop-ups take at the bottom of the window, so the
+ * page can reserve it (CSS) and its end, the pagination, is never left under a pop-up.
+ */
+export function watchToastSpace() {
+  const container = document.getElementById('toasts');
+  if (!container || typeof ResizeObserver === 'undefined') return;
+  const update = () => {
+    const space = container.children.length ? window.innerHeight - container.getBoundingClientRect().top : 0;
+    document.documentElement.style.setProperty('--toast-space', `${Math.max(0, Math.ceil(space))}px`);
+  };
+  new ResizeObserver(update).observe(container);
+  window.addEventListener('resize', update);
+  update();
 }

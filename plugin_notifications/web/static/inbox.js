@@ -8,6 +8,7 @@ export const VIEWS = {
   read: { label: 'Read', filter: { read: true } },
   saved: { label: 'Saved', filter: { saved: true } },
   all: { label: 'All', filter: {} },
+  archived: { label: 'Archived', filter: { archived: true } },
 };
 const CREATED = {
   any: { label: 'Any time', ms: 0 },
@@ -28,6 +29,44 @@ const SEVERITIES = {
 };
 const PAGE_SIZES = [5, 10, 20, 50];
 const REFRESH_THROTTLE_MS = 2000;
+const CONFIRM_MS = 4000;
+
+/**
+ * A button that asks once more before a destructive action: the first click turns it into
+ * "Confirm ..." (data-confirm=true) for a few seconds, the second runs `onConfirm`.
+ */
+function confirmButton({ label, confirmLabel, testId, className = 'btn btn-small' }, onConfirm) {
+  let timer = null;
+  const reset = () => {
+    clearTimeout(timer);
+    button.textContent = label;
+    button.classList.remove('btn-danger');
+    delete button.dataset.confirm;
+  };
+  const button = h(
+    'button',
+    {
+      type: 'button',
+      class: className,
+      'data-testid': testId,
+      onclick: () => {
+        if (button.dataset.confirm === 'true') {
+          reset();
+          onConfirm();
+          return;
+        }
+        button.textContent = confirmLabel;
+        button.classList.add('btn-danger');
+        button.dataset.confirm = 'true';
+        timer = setTimeout(reset, CONFIRM_MS);
+      },
+      onblur: () => setTimeout(reset, 200),
+    },
+    label,
+  );
+  button.reset = reset;
+  return button;
+}
 
 function select(id, label, options, value, onChange) {
   const el = h(
@@ -95,6 +134,11 @@ export class Inbox {
     });
     this.bulkRead = h('button', { type: 'button', class: 'btn', 'data-testid': 'bulk-read', onclick: () => this._bulkRead() });
     this.bulkSaved = h('button', { type: 'button', class: 'btn', 'data-testid': 'bulk-saved', onclick: () => this._bulkSaved() });
+    this.bulkArchive = h('button', { type: 'button', class: 'btn', 'data-testid': 'bulk-archive', onclick: () => this._bulkArchive() });
+    this.bulkDelete = confirmButton(
+      { label: 'Delete selected', confirmLabel: 'Delete them?', testId: 'bulk-delete', className: 'btn' },
+      () => this._delete(this._selectedItems().map((item) => item.id)),
+    );
     this.markAll = h(
       'button',
       { type: 'button', class: 'btn btn-primary', 'data-testid': 'mark-all-read', onclick: () => this._markAllRead() },
@@ -131,7 +175,7 @@ export class Inbox {
           'div',
           { class: 'table-header' },
           h('div', { class: 'table-header-left' }, this.selectAll, this.titleEl),
-          h('div', { class: 'bulk' }, this.bulkRead, this.bulkSaved, this.markAll),
+          h('div', { class: 'bulk' }, this.bulkRead, this.bulkSaved, this.bulkArchive, this.bulkDelete, this.markAll),
         ),
         this.list,
         this.pager,
@@ -174,6 +218,13 @@ export class Inbox {
         highlight,
       ]);
       if (seq !== this._seq) return;
+      const lastPage = Math.max(0, Math.ceil((page.totalCount || 0) / this.state.pageSize) - 1);
+      if (this.state.page > lastPage) {
+        // the page emptied (archived, deleted or read elsewhere): show the last one that has rows
+        this.state = { ...this.state, page: lastPage };
+        await this.reload();
+        return;
+      }
       let items = page.notifications || [];
       if (highlighted && !items.some((item) => item.id === highlighted.id)) items = [highlighted, ...items];
       this.items = items;
@@ -234,7 +285,13 @@ export class Inbox {
   _emptyText() {
     const filtered = this.state.search || this.state.topic || this.state.severity !== 'low' || this.state.created !== 'any';
     if (filtered) return 'No notifications match these filters.';
-    return { unread: 'No unread notifications. All caught up!', read: 'No read notifications.', saved: 'No saved notifications.', all: 'No notifications yet.' }[this.state.view];
+    return {
+      unread: 'No unread notifications. All caught up!',
+      read: 'No read notifications.',
+      saved: 'No saved notifications.',
+      all: 'No notifications yet.',
+      archived: 'Nothing archived. Archived notifications stay here, out of the inbox and its counts.',
+    }[this.state.view];
   }
 
   _renderTopics() {
@@ -251,6 +308,7 @@ export class Inbox {
     const severity = severityOf(item);
     const isRead = Boolean(item.read);
     const isSaved = Boolean(item.saved);
+    const isArchived = Boolean(item.archived);
     const classes = ['row', `sev-${severity}`, isRead ? 'is-read' : 'is-unread'];
     if (item.id === this.highlightId) classes.push('highlight');
     const checkbox = h('input', {
@@ -274,10 +332,11 @@ export class Inbox {
       h('span', { class: 'meta-origin' }, item.origin),
       h('time', { datetime: item.created, title: new Date(item.created).toLocaleString() }, relativeTime(item.created)),
       isSaved ? h('span', { class: 'meta-saved' }, 'Saved') : null,
+      isArchived ? h('span', { class: 'meta-archived', 'data-testid': 'notification-archived', title: new Date(item.archived).toLocaleString() }, `Archived ${relativeTime(item.archived)}`) : null,
     ].filter(Boolean);
     return h(
       'li',
-      { class: classes.join(' '), 'data-testid': 'notification', dataset: { id: item.id, read: String(isRead), saved: String(isSaved), severity } },
+      { class: classes.join(' '), 'data-testid': 'notification', dataset: { id: item.id, read: String(isRead), saved: String(isSaved), archived: String(isArchived), severity } },
       h('div', { class: 'row-select' }, checkbox),
       h('span', { class: `sev-chip sev-chip-${severity}`, title: `Severity: ${severity}` }, severity),
       h(
@@ -300,6 +359,12 @@ export class Inbox {
           { type: 'button', class: 'btn btn-small', 'data-testid': isSaved ? 'unsave' : 'save', onclick: () => this._update([item.id], { saved: !isSaved }) },
           isSaved ? 'Unsave' : 'Save',
         ),
+        h(
+          'button',
+          { type: 'button', class: 'btn btn-small', 'data-testid': isArchived ? 'unarchive' : 'archive', onclick: () => this._update([item.id], { archived: !isArchived }) },
+          isArchived ? 'Unarchive' : 'Archive',
+        ),
+        confirmButton({ label: 'Delete', confirmLabel: 'Delete?', testId: 'delete' }, () => this._delete([item.id])),
         h(
           'button',
           { type: 'button', class: 'btn btn-small', 'data-testid': 'why', 'aria-expanded': 'false', onclick: (event) => this._toggleWhy(item, event.currentTarget) },
@@ -360,11 +425,20 @@ export class Inbox {
       },
       PAGE_SIZES.map((size) => h('option', { value: String(size), selected: size === pageSize }, String(size))),
     );
+    // On narrow screens the words are visually hidden (CSS), so the pager stays on one line.
     this.pager.append(
-      h('label', { class: 'pager-size' }, 'Rows per page ', sizes),
+      h('label', { class: 'pager-size' }, h('span', { class: 'pager-words' }, 'Rows per page '), sizes),
       h('span', { class: 'pager-range', 'data-testid': 'page-range' }, `${from}\u2013${to} of ${this.total}`),
-      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'page-prev', 'aria-label': 'Previous page', disabled: page === 0, onclick: () => this._page(page - 1) }, '\u2039 Prev'),
-      h('button', { type: 'button', class: 'btn btn-small', 'data-testid': 'page-next', 'aria-label': 'Next page', disabled: page >= lastPage, onclick: () => this._page(page + 1) }, 'Next \u203a'),
+      h(
+        'button',
+        { type: 'button', class: 'btn btn-small', 'data-testid': 'page-prev', 'aria-label': 'Previous page', disabled: page === 0, onclick: () => this._page(page - 1) },
+        '\u2039', h('span', { class: 'pager-words' }, ' Prev'),
+      ),
+      h(
+        'button',
+        { type: 'button', class: 'btn btn-small', 'data-testid': 'page-next', 'aria-label': 'Next page', disabled: page >= lastPage, onclick: () => this._page(page + 1) },
+        h('span', { class: 'pager-words' }, 'Next '), '\u203a',
+      ),
     );
   }
 
@@ -383,10 +457,15 @@ export class Inbox {
     const chosen = this._selectedItems();
     const anyRead = chosen.some((item) => item.read);
     const anySaved = chosen.some((item) => item.saved);
+    const anyArchived = chosen.some((item) => item.archived);
     this.bulkRead.textContent = chosen.length && anyRead ? 'Mark selected unread' : 'Mark selected read';
     this.bulkSaved.textContent = chosen.length && anySaved ? 'Unsave selected' : 'Save selected';
+    this.bulkArchive.textContent = chosen.length && anyArchived ? 'Unarchive selected' : 'Archive selected';
     this.bulkRead.disabled = chosen.length === 0;
     this.bulkSaved.disabled = chosen.length === 0;
+    this.bulkArchive.disabled = chosen.length === 0;
+    if (chosen.length === 0) this.bulkDelete.reset();
+    this.bulkDelete.disabled = chosen.length === 0;
     this.markAll.disabled = !(this.unread > 0);
     this.selectAll.checked = this.items.length > 0 && chosen.length === this.items.length;
     this.selectAll.indeterminate = chosen.length > 0 && chosen.length < this.items.length;
@@ -405,6 +484,24 @@ export class Inbox {
   _bulkSaved() {
     const chosen = this._selectedItems();
     if (chosen.length) this._update(chosen.map((item) => item.id), { saved: !chosen.some((item) => item.saved) });
+  }
+
+  _bulkArchive() {
+    const chosen = this._selectedItems();
+    if (chosen.length) this._update(chosen.map((item) => item.id), { archived: !chosen.some((item) => item.archived) });
+  }
+
+  /** Delete notifications (a broadcast for this user only), then refresh the count and the page. */
+  async _delete(ids) {
+    if (!ids.length) return;
+    try {
+      await this.client.deleteNotifications(ids);
+      this.selected.clear();
+      this.onChanged();
+      await this.reload();
+    } catch (error) {
+      this.onError(error);
+    }
   }
 
   async _markAllRead() {

@@ -2,8 +2,8 @@
 // browser notifications, and the inbox / settings views.
 
 import { NotificationsClient } from './api.js';
-import { Identity } from './auth.js';
-import { clear, h, toast } from './dom.js';
+import { Identity, SIGNED_OUT_KEY, forgetSignedOut, isSignedOut, rememberSignedOut } from './auth.js';
+import { clear, h, toast, watchToastSpace } from './dom.js';
 import { Inbox } from './inbox.js';
 import { Preferences } from './prefs.js';
 import { SettingsView } from './settings.js';
@@ -38,6 +38,9 @@ function truncate(text, length) {
   return text.length > length ? `${text.slice(0, length)}...` : text;
 }
 
+// Pop-up kind (its colour) per severity: critical and high are told apart, not only from the rest.
+const TOAST_KIND = { critical: 'critical', high: 'high' };
+
 class App {
   constructor(config) {
     this.config = config;
@@ -52,7 +55,13 @@ class App {
       onChange: (identity) => this._showUser(identity),
     });
     this.client = new NotificationsClient({ baseUrl: `${this.apiBaseUrl}/notifications`, identity: this.identity });
-    this.onError = (error) => toast(error.message || String(error), { kind: 'error', testId: 'error-toast' });
+    this.signedOut = false;
+    this.signals = null;
+    this._pollTimer = null;
+    this.onError = (error) => {
+      if (this.signedOut) return; // requests that were on their way when the user signed out
+      toast(error.message || String(error), { kind: 'error', testId: 'error-toast' });
+    };
     this.inbox = new Inbox({
       root: document.getElementById('inbox-view'),
       client: this.client,
@@ -70,6 +79,14 @@ class App {
   }
 
   async start() {
+    watchToastSpace();
+    this._wireAccountMenu();
+    window.addEventListener('storage', (event) => this._onStorage(event));
+    if (isSignedOut()) {
+      this.signedOut = true;
+      this._showSignedOut();
+      return;
+    }
     document.body.dataset.state = 'signing-in';
     try {
       await this.identity.getToken();
@@ -148,12 +165,14 @@ class App {
         connection.textContent = { open: 'Live', connecting: 'Connecting\u2026', closed: 'Reconnecting\u2026' }[state] || state;
       },
     });
+    if (this.signedOut) return; // signed out while the script loaded
+    this.signals = client;
     client.subscribe(SIGNAL_CHANNEL, (message) => this._onSignal(message));
   }
 
   // Without signals, poll while the tab is visible (spec 15.4).
   _poll() {
-    setInterval(() => {
+    this._pollTimer = setInterval(() => {
       if (document.visibilityState === 'visible') {
         this.refreshStatus();
         if (!document.getElementById('inbox-view').hidden) this.inbox.reload();
@@ -190,7 +209,8 @@ class App {
       const title = String((notification.payload && notification.payload.title) || 'New notification');
       const severity = (notification.payload && notification.payload.severity) || 'normal';
       toast(truncate(title, 50), {
-        kind: ['critical', 'high'].includes(severity) ? 'warning' : 'info',
+        kind: TOAST_KIND[severity] || 'info',
+        label: TOAST_KIND[severity] ? severity : undefined,
         testId: 'new-notification-toast',
         actions: [
           { label: 'Open', onClick: focusInbox },
@@ -206,10 +226,122 @@ class App {
     const name = ref.replace(/^user:(default\/)?/, '');
     clear(el).append(h('span', { class: 'avatar', 'aria-hidden': 'true' }, (name[0] || '?').toUpperCase()), h('span', { class: 'user-name', title: ref }, name));
     el.dataset.user = ref;
+    el.disabled = false;
+    el.setAttribute('aria-label', `Account: ${ref}`);
+    document.getElementById('user-menu-ref').textContent = ref;
+  }
+
+  // -- account: sign out, switch user -------------------------------------------------
+
+  _wireAccountMenu() {
+    const button = document.getElementById('user');
+    const menu = document.getElementById('user-menu');
+    const switchUser = document.getElementById('switch-user');
+    switchUser.hidden = !this.config.switchUserUrl;
+    const close = () => {
+      menu.hidden = true;
+      button.setAttribute('aria-expanded', 'false');
+    };
+    button.addEventListener('click', () => {
+      const open = menu.hidden;
+      menu.hidden = !open;
+      button.setAttribute('aria-expanded', String(open));
+      if (open) menu.querySelector('.menu-item:not([hidden])').focus();
+    });
+    menu.addEventListener('keydown', (event) => {
+      if (event.key === 'Escape') {
+        close();
+        button.focus();
+      }
+    });
+    document.addEventListener('click', (event) => {
+      if (!menu.hidden && !event.target.closest('.account')) close();
+    });
+    document.getElementById('sign-out').addEventListener('click', () => {
+      close();
+      this.signOut();
+    });
+    switchUser.addEventListener('click', () => {
+      close();
+      this.signOut({ switchUser: true });
+    });
+  }
+
+  /**
+   * Forget the token, stop live updates and take the user's notifications off the page. Every tab of
+   * this browser follows (storage event). With `switchUser`, go to notifications.web.switchUserUrl (an
+   * authenticating proxy's sign-out, which asks who is there), and sign in as whoever comes back.
+   */
+  signOut({ switchUser = false, remember = true } = {}) {
+    this.signedOut = true;
+    if (remember) rememberSignedOut({ switching: switchUser && Boolean(this.config.switchUserUrl) });
+    if (this.signals) this.signals.close();
+    this.signals = null;
+    clearInterval(this._pollTimer);
+    this.identity.signOut();
+    this._showSignedOut();
+    if (switchUser && this.config.switchUserUrl) window.location.assign(this.config.switchUserUrl);
+  }
+
+  _showSignedOut() {
+    document.body.dataset.state = 'signed-out';
+    clear(document.getElementById('inbox-view')).hidden = true;
+    clear(document.getElementById('settings-view')).hidden = true;
+    clear(document.getElementById('toasts'));
+    const user = document.getElementById('user');
+    clear(user).append(h('span', { class: 'avatar avatar-empty', 'aria-hidden': 'true' }, '?'), h('span', { class: 'user-name' }, 'Signed out'));
+    user.dataset.user = '';
+    user.disabled = true;
+    document.getElementById('user-menu').hidden = true;
+    document.getElementById('user-menu-ref').textContent = '';
+    const connection = document.getElementById('connection');
+    connection.dataset.state = 'signed-out';
+    connection.textContent = 'Offline';
+    this.unread = 0;
+    this.badge.hidden = true;
+    this.title.setCount(0);
+    document.getElementById('page-subtitle').textContent = '';
+    const panel = document.getElementById('signed-out');
+    const signIn = () => {
+      forgetSignedOut();
+      window.location.reload();
+    };
+    clear(panel).append(
+      h('h2', {}, 'You are signed out'),
+      h('p', { class: 'muted' }, 'Your notifications are hidden until you sign in again. Signing out here signs out every tab of this inbox in this browser.'),
+      h(
+        'div',
+        { class: 'signed-out-actions' },
+        h('button', { type: 'button', class: 'btn btn-primary', 'data-testid': 'sign-in', onclick: signIn }, 'Sign in'),
+        this.config.switchUserUrl
+          ? h(
+              'button',
+              {
+                type: 'button',
+                class: 'btn',
+                'data-testid': 'sign-in-other',
+                onclick: () => {
+                  rememberSignedOut({ switching: true });
+                  window.location.assign(this.config.switchUserUrl);
+                },
+              },
+              'Sign in as someone else',
+            )
+          : null,
+      ),
+    );
+    panel.hidden = false;
+  }
+
+  /** Another tab signed out (or in): follow it. */
+  _onStorage(event) {
+    if (event.key !== SIGNED_OUT_KEY) return;
+    if (event.newValue && !this.signedOut) this.signOut({ remember: false });
+    else if (!event.newValue && this.signedOut) window.location.reload();
   }
 
   _signInFailed(error) {
-    document.body.dataset.state = 'signed-out';
+    document.body.dataset.state = 'signin-failed';
     const box = document.getElementById('signin-error');
     clear(box).append(
       h('h2', {}, 'Could not sign in'),
