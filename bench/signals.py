@@ -56,7 +56,7 @@ def _bench_plugin() -> Any:
     import falcon.asgi
 
     from host import core_services, create_backend_plugin
-    from plugin_signals import signals_service_ref
+    from host import signals_service_ref
 
     class Publish:
         def __init__(self, http_auth: Any, signals: Any) -> None:

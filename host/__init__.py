@@ -9,10 +9,11 @@ Everything a plugin author needs is importable from ``host`` and listed in
         Config, InputError, NotFoundError, Credentials, Event, json_body,
     )
 
-Plugin services export their own refs and markers from their packages
+The contracts between plugins (:mod:`host.contracts`: the user directory and
+the signals service) and entity-ref parsing (:mod:`host.entity_refs`) are here
+too. A plugin's own services export their refs and markers from its package
 (``plugin_notifications.notification_service_ref`` and ``hookimpl``,
-``plugin_signals.signals_service_ref``, ``plugin_catalog.catalog_service_ref``):
-the host never imports a plugin.
+``plugin_catalog.catalog_service_ref``): the host never imports a plugin.
 
 Only the plugin API (:mod:`host.features`, :mod:`host.services`) is imported
 eagerly; every other name is loaded on first use, so ``import host`` stays
@@ -66,6 +67,8 @@ if TYPE_CHECKING:
     from host.auth.plugin import sign_in_resolver_extension_point
     from host.backend import Backend, BackendStartupError
     from host.config import Config, ConfigError, parse_duration
+    from host.contracts import SignalsService, UserDirectory, signals_service_ref, user_directory_ref
+    from host.entity_refs import normalize_entity_ref, parse_entity_ref, stringify_entity_ref
     from host.errors import (
         AuthenticationError,
         BackstageError,
@@ -93,6 +96,8 @@ _LAZY = {
     "auth_hookimpl": "host.auth.hookspecs",
     **dict.fromkeys(("Backend", "BackendStartupError"), "host.backend"),
     **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
+    **dict.fromkeys(("SignalsService", "UserDirectory", "signals_service_ref", "user_directory_ref"), "host.contracts"),
+    **dict.fromkeys(("normalize_entity_ref", "parse_entity_ref", "stringify_entity_ref"), "host.entity_refs"),
     **dict.fromkeys(
         (
             "AuthenticationError",
@@ -170,6 +175,15 @@ __all__ = [
     "RootLifecycleService",
     "SchedulerService",
     "UserInfoService",
+    # contracts between plugins (host.contracts)
+    "SignalsService",
+    "UserDirectory",
+    "signals_service_ref",
+    "user_directory_ref",
+    # entity refs
+    "normalize_entity_ref",
+    "parse_entity_ref",
+    "stringify_entity_ref",
     # the backend itself
     "Backend",
     "BackendStartupError",

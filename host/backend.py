@@ -226,6 +226,10 @@ class Backend:
                 self._registry.add(feature)
             else:
                 registrations.extend(feature.get_registrations())
+        for feature in self._features:
+            if isinstance(feature, BackendPlugin):
+                for factory in feature.services:
+                    self._registry.add_provided(factory, feature.plugin_id)
         self._registry.check_for_circular_deps()
 
         plugins: dict[str, Registration] = {}

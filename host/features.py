@@ -25,7 +25,7 @@ from __future__ import annotations
 import inspect
 import re
 import warnings
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -224,12 +224,18 @@ class BackendPlugin:
     feature_type = "registrations"
 
     def __init__(
-        self, plugin_id: str, register: Callable[[Registrar], None], config_schema: ConfigSchema | None = None
+        self,
+        plugin_id: str,
+        register: Callable[[Registrar], None],
+        config_schema: ConfigSchema | None = None,
+        services: Sequence[ServiceFactory] = (),
     ) -> None:
         _validate_id(plugin_id, f"pluginId '{plugin_id}'", f"Invalid pluginId '{plugin_id}'")
         self.plugin_id = plugin_id
         self._register = register
         self.config_schema: dict[str, type[Any]] = dict(config_schema or {})
+        #: Service factories the plugin brings: the contracts it provides to other plugins.
+        self.services: list[ServiceFactory] = list(services)
 
     def get_registrations(self) -> list[Registration]:
         """Run ``register`` and return the plugin registration."""
@@ -281,14 +287,24 @@ class BackendModule:
 
 
 def create_backend_plugin(
-    plugin_id: str, register: Callable[[Registrar], None], *, config_schema: ConfigSchema | None = None
+    plugin_id: str,
+    register: Callable[[Registrar], None],
+    *,
+    config_schema: ConfigSchema | None = None,
+    services: Sequence[ServiceFactory] = (),
 ) -> BackendPlugin:
     """Create a backend plugin (Backstage's ``createBackendPlugin``).
 
     ``config_schema`` maps the config sections the plugin reads to their
     pydantic models, e.g. ``{"catalog": CatalogConfig}``.
+
+    ``services`` are factories of the services the plugin provides to other
+    plugins (the contracts of :mod:`host.contracts`, such as the user
+    directory). They are in the backend exactly when the plugin is; a factory
+    added with ``backend.add`` for the same id wins over them, and two plugins
+    providing the same service fail startup.
     """
-    return BackendPlugin(plugin_id, register, config_schema)
+    return BackendPlugin(plugin_id, register, config_schema, services)
 
 
 def create_backend_module(

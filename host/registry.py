@@ -38,6 +38,8 @@ class ServiceRegistry:
                 raise ValueError(f"Duplicate service implementations provided for {factory.service.id}")
             self._defaults[factory.service.id] = factory
         self._explicit: dict[str, list[ServiceFactory]] = {}
+        #: Factories plugins bring (``create_backend_plugin(services=...)``): id -> (plugin id, factory).
+        self._provided: dict[str, tuple[str, ServiceFactory]] = {}
         self._from_ref_defaults: dict[str, ServiceFactory] = {}
         self._instantiated: set[str] = set()
         self._instances: dict[tuple[int, str | None], asyncio.Future[Any]] = {}
@@ -57,13 +59,31 @@ class ServiceRegistry:
             raise ValueError(f"Duplicate service implementations provided for {service_id}")
         existing.append(factory)
 
+    def add_provided(self, factory: ServiceFactory, plugin_id: str) -> None:
+        """Add a factory plugin ``plugin_id`` brings; explicit factories win over it.
+
+        Raises :class:`StartupError` naming both plugins when another plugin provides the same id.
+        """
+        service_id = factory.service.id
+        if service_id == PLUGIN_METADATA_ID:
+            raise StartupError(f"Plugin '{plugin_id}' cannot provide the core.pluginMetadata service")
+        other = self._provided.get(service_id)
+        if other is not None:
+            raise StartupError(
+                f"Service '{service_id}' is provided by both plugin '{other[0]}' and plugin '{plugin_id}'; "
+                "install only one of them"
+            )
+        self._provided[service_id] = (plugin_id, factory)
+
     def factories_for(self, ref: ServiceRef[Any]) -> list[ServiceFactory]:
-        """The factories that build ``ref`` (explicit ones win over defaults)."""
+        """The factories that build ``ref``: explicit ones, else a plugin's, else the defaults."""
         if ref.id in self._explicit:
             explicit = self._explicit[ref.id]
             if ref.multiton and ref.id in self._defaults:
                 return [self._defaults[ref.id], *explicit]
             return explicit
+        if ref.id in self._provided:
+            return [self._provided[ref.id][1]]
         if ref.id in self._defaults:
             return [self._defaults[ref.id]]
         if ref.default_factory is not None:
@@ -80,6 +100,8 @@ class ServiceRegistry:
         """Every factory that is currently provided (explicit, defaults, ref defaults)."""
         seen: dict[str, list[ServiceFactory]] = {}
         for service_id, factory in self._defaults.items():
+            seen[service_id] = [factory]
+        for service_id, (_plugin_id, factory) in self._provided.items():
             seen[service_id] = [factory]
         for service_id, factories in self._explicit.items():
             seen[service_id] = factories

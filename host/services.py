@@ -39,8 +39,9 @@ attribute              id                        scope   what you get
 ``actions_directory``  core.rootActionsDirectory root    :class:`host.actions_directory.ActionsDirectory`
 =====================  ========================  ======  ==================================================
 
-Plugin services (notifications, signals, catalog) export their own refs from
-their packages, for example ``plugin_catalog.catalog_service_ref``.
+Contracts between plugins (the user directory, the signals service) are in
+:mod:`host.contracts`; a plugin's own services export their refs from its
+package, for example ``plugin_notifications.notification_service_ref``.
 """
 
 from __future__ import annotations

@@ -24,13 +24,13 @@ from typing import Any
 
 import yaml
 
+from host.entity_refs import entity_ref_of
 from plugin_catalog.models import (
     MANAGED_BY_LOCATION,
     MANAGED_BY_ORIGIN_LOCATION,
     EntityValidationError,
     validate_entity,
 )
-from plugin_catalog.refs import entity_ref_of
 from plugin_catalog.relations import outgoing_relations
 
 #: libyaml's loader when PyYAML was built with it (about ten times faster), else the pure-Python one.

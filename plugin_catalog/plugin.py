@@ -1,8 +1,9 @@
 """The ``catalog`` backend plugin and its ``auth`` sign-in module.
 
-``catalog_plugin`` migrates its database, ingests ``catalog.locations``
+``catalog_plugin`` brings the ``catalog.service`` factory (the user directory
+contract and ``catalog_service_ref``), migrates its database, ingests ``catalog.locations``
 once during ``init``, provides its :class:`Catalog` through ``catalog_provided_ref``
-(which makes ``catalog_service_ref`` usable), serves ``/api/catalog`` and schedules a
+(which makes ``catalog.service`` usable), serves ``/api/catalog`` and schedules a
 global refresh every ``catalog.refresh.frequency`` (default 30 minutes).
 
 ``catalog_sign_in_module`` extends the ``auth`` plugin: signed-in users own
@@ -25,7 +26,7 @@ from plugin_catalog.catalog import DEFAULT_MAX_FILTER_CONDITIONS, Catalog
 from plugin_catalog.config_schema import CatalogConfig
 from plugin_catalog.openapi import build_openapi_document
 from plugin_catalog.refresh import CatalogRefresher, locations_from_config
-from plugin_catalog.service import catalog_provided_ref, catalog_service_ref
+from plugin_catalog.service import catalog_provided_ref, catalog_service_factory, catalog_service_ref
 from plugin_catalog.store import CatalogStore
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -97,7 +98,11 @@ def _register_sign_in(reg: Registrar) -> None:
 
 
 #: The catalog backend plugin (``/api/catalog``).
-catalog_plugin = create_backend_plugin("catalog", _register, config_schema={"catalog": CatalogConfig})
+# -- start provide-directory --
+catalog_plugin = create_backend_plugin(
+    "catalog", _register, config_schema={"catalog": CatalogConfig}, services=[catalog_service_factory]
+)
+# -- end provide-directory --
 
 #: Auth module: ownership refs of signed-in users come from catalog group membership, and the proxy
 #: provider signs in only users the catalog knows.

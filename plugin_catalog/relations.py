@@ -21,9 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from host.entity_refs import entity_ref_of, normalize_entity_ref
 from host.errors import InputError
 from plugin_catalog.models import EntityValidationError
-from plugin_catalog.refs import entity_ref_of, normalize_entity_ref
 
 MEMBER_OF = "memberOf"
 HAS_MEMBER = "hasMember"

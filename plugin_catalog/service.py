@@ -1,25 +1,36 @@
 """The catalog service other plugins depend on, in-process.
 
-Consumers add ``catalog_service_ref`` to their ``deps``; nothing needs to be
-registered because the ref has a default factory::
+The catalog plugin provides it under id ``catalog.service``, for two refs:
 
-    async def init(catalog):
+* :data:`host.user_directory_ref` (:class:`host.UserDirectory`), the contract
+  plugins such as notifications use: users behind entity refs, their entities
+  and email addresses. It does not import this package.
+* :data:`catalog_service_ref` (:class:`CatalogService`), the whole service
+  (queries, ownership refs) for plugins that depend on the catalog itself::
+
+    async def init(catalog: CatalogService) -> None:
         users = await catalog.resolve_users("group:default/team-a")
 
     reg.register_init(deps={"catalog": catalog_service_ref}, init=init)
+
+Both are built by :data:`catalog_service_factory`, which the catalog plugin
+brings (``create_backend_plugin(..., services=[...])``). Without the catalog
+plugin a dependency on ``catalog_service_ref`` fails startup, and the user
+directory fails every call.
 
 Plugins initialise in parallel, so the service may be called before the
 catalog plugin has finished its first ingestion: every method waits while the
 catalog plugin's init runs (it provides its :class:`Catalog` through
 :data:`catalog_provided_ref`, a :class:`host.Provided`). When the catalog
-plugin is not installed in this backend, or failed to start, it raises
-:class:`host.errors.ServiceUnavailableError` at once.
+plugin failed to start, it raises :class:`host.errors.ServiceUnavailableError`
+at once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from host.contracts import user_directory_ref
 from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
 from host.provided import Provided, create_provided_ref
 from plugin_catalog.catalog import Catalog, FilterSpec
@@ -74,14 +85,18 @@ class CatalogService:
 #: The catalog plugin provides its :class:`Catalog` here at the end of its init.
 catalog_provided_ref: ServiceRef[Provided[Catalog]] = create_provided_ref("catalog.provided", plugin_id="catalog")
 
-
-def _service_factory(ref: ServiceRef[Any]) -> ServiceFactory:
-    return create_service_factory(
-        ref, lambda provided: CatalogService(provided), deps={"provided": catalog_provided_ref}
-    )
+#: Plugin-scoped ref of the whole catalog service (id ``catalog.service``, as :data:`host.user_directory_ref`).
+catalog_service_ref: ServiceRef[CatalogService] = create_service_ref(user_directory_ref.id, "plugin")
 
 
-#: Plugin-scoped ref of the catalog service (id ``catalog.service``).
-catalog_service_ref: ServiceRef[CatalogService] = create_service_ref(
-    "catalog.service", "plugin", default_factory=_service_factory
+def _catalog_service(provided: Provided[Catalog]) -> CatalogService:
+    return CatalogService(provided)
+
+
+# -- start provide-directory --
+#: Builds ``catalog.service`` (typed against the contract, so mypy checks that :class:`CatalogService`
+#: fulfils :class:`host.UserDirectory`); the catalog plugin brings it, and it serves both refs.
+catalog_service_factory: ServiceFactory = create_service_factory(
+    user_directory_ref, _catalog_service, deps={"provided": catalog_provided_ref}
 )
+# -- end provide-directory --

@@ -8,7 +8,7 @@
   checked at send time (a channel's ``accepts``): a send that does not pass
   writes no outbox row for the route.
 * :class:`RecipientMatcher`: ``entityRefs``, checked at delivery time. The
-  refs are resolved through the catalog exactly as a send's
+  refs are resolved through the user directory (the catalog) exactly as a send's
   ``recipients: {type: entity, entityRef: [...]}`` would be (a user is
   itself, a group is its members and its child groups' members), and a
   delivery's recipients are narrowed to those users.
@@ -41,6 +41,7 @@ from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_va
 from host.config import Config, ConfigError
 from host.config_schema import ConfigSection
 from host.config_schema import Duration as AnyDuration
+from host.contracts import UserDirectory
 from plugin_notifications.delivery import DeliveryOutcome
 from plugin_notifications.models import Notification, Severity, severities_at_least
 
@@ -220,7 +221,7 @@ class RecipientMatcher:
     batch costs at most one catalog query per route.
     """
 
-    def __init__(self, catalog: Any, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, catalog: UserDirectory, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._catalog = catalog
         self._ttl = ttl
         self._clock = clock

@@ -12,11 +12,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host import core_services
+from host import SignalsService, UserDirectory, core_services, signals_service_ref, user_directory_ref
 from host.config import Config
 from host.features import Registrar, create_backend_plugin, create_extension_point
 from host.provided import Provided
-from plugin_catalog import catalog_service_ref
 from plugin_notifications.actions import register_notification_actions
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner
@@ -28,7 +27,7 @@ from plugin_notifications.openapi import build_openapi_document
 from plugin_notifications.outbox import DeliveryConfig, OutboxPlanner
 from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
-from plugin_notifications.recipients import CatalogRecipientResolver
+from plugin_notifications.recipients import DirectoryRecipientResolver
 from plugin_notifications.rich_text import configured_default
 from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
@@ -36,7 +35,6 @@ from plugin_notifications.service import notifications_idempotency_ref, notifica
 from plugin_notifications.settings import SETTINGS_CHANGED_TOPIC, SettingsService, read_default_settings
 from plugin_notifications.store import NotificationsStore
 from plugin_notifications.web import mount_web_inbox
-from plugin_signals import signals_service_ref
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DEFAULT_BASE_URL = "http://localhost:3000"
@@ -58,8 +56,8 @@ def _register(reg: Registrar) -> None:
         http_auth: Any,
         scheduler: Any,
         lifecycle: Any,
-        signals: Any,
-        catalog: Any,
+        signals: SignalsService,
+        directory: UserDirectory,
         provided_sender: Provided[NotificationSender],
         provided_idempotency: Provided[IdempotencyKeys],
         events: Any,
@@ -72,7 +70,7 @@ def _register(reg: Registrar) -> None:
         trace_hooks = bool(config.get_optional_boolean("notifications.traceHooks"))
         if trace_hooks:
             registry.trace_hook_calls(logger)
-        registry.set_default_recipient_resolver(CatalogRecipientResolver(catalog))
+        registry.set_default_recipient_resolver(DirectoryRecipientResolver(directory))
         loaded = registry.load_entry_points()
         if registry.processors:
             names = ", ".join(registry.channel_names())
@@ -148,7 +146,7 @@ def _register(reg: Registrar) -> None:
             "scheduler": core_services.scheduler,
             "lifecycle": core_services.lifecycle,
             "signals": signals_service_ref,
-            "catalog": catalog_service_ref,
+            "directory": user_directory_ref,
             "provided_sender": notifications_sender_ref,
             "provided_idempotency": notifications_idempotency_ref,
             "events": core_services.events,

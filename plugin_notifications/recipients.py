@@ -1,6 +1,7 @@
 """Turning ``entity`` recipients into user refs (spec section 3).
 
-The default resolution is the catalog's (``catalog.resolve_users``): user
+The default resolution is the user directory's (``host.user_directory_ref``,
+provided by the catalog: ``resolve_users``): user
 refs are taken as they are, groups expand to their members and child
 groups, other entities to their owner. A module may install its own
 resolver through the extension point. Whatever comes back, only refs of
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from host import await_me_maybe
+from host.contracts import UserDirectory
+from host.entity_refs import normalize_entity_ref
 from host.errors import InputError
-from plugin_catalog import normalize_entity_ref
 from plugin_notifications.processing import RecipientResolver
 
 
@@ -81,18 +83,18 @@ def check_recipient_refs(entity_refs: Iterable[str]) -> None:
         raise InputError("Failed to send user notifications", cause=error) from None
 
 
-class CatalogRecipientResolver:
-    """The default resolver: delegates to the catalog service's ``resolve_users``."""
+class DirectoryRecipientResolver:
+    """The default resolver: delegates to the user directory's ``resolve_users``."""
 
-    def __init__(self, catalog: Any) -> None:
-        self._catalog = catalog
+    def __init__(self, directory: UserDirectory) -> None:
+        self._directory = directory
 
     async def resolve_notification_recipients(
         self, *, entity_refs: list[str], excluded_entity_refs: list[str]
     ) -> dict[str, Any]:
-        """Resolve through the catalog (spec section 3), with how each user was reached."""
+        """Resolve through the user directory (spec section 3), with how each user was reached."""
         via: dict[str, tuple[str, str]] = {}
-        users = list(await self._catalog.resolve_users(entity_refs, excluded_entity_refs, via=via))
+        users = list(await self._directory.resolve_users(entity_refs, excluded_entity_refs, via=via))
         return {"userEntityRefs": users, "via": via}
 
 

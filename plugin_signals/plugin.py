@@ -27,6 +27,7 @@ from typing import Any
 
 from host import core_services, create_backend_plugin
 from host.config import Config
+from host.contracts import SIGNALS_TOPIC
 from host.event_buses import bus_kind
 from host.events import Event
 from host.features import Registrar
@@ -36,7 +37,7 @@ from plugin_signals.connections import SignalLimits, SignalManager
 from plugin_signals.history import HistorySettings, RedisHistory, SignalHistory, SqlHistory
 from plugin_signals.routes import ClientScriptResource, HealthResource
 from plugin_signals.sequencer import Sequencer
-from plugin_signals.service import SIGNALS_TOPIC, signals_history_ref
+from plugin_signals.service import signals_history_ref, signals_service_factory
 from plugin_signals.sse import SignalEventsResource, SseSettings
 from plugin_signals.websocket import SignalsWebSocket
 
@@ -150,4 +151,7 @@ def register(reg: Registrar) -> None:
     )
 
 
-signals_plugin = create_backend_plugin("signals", register, config_schema={"signals": SignalsConfig})
+#: The signals plugin; it provides the host's ``signals_service_ref`` with its history-aware publisher.
+signals_plugin = create_backend_plugin(
+    "signals", register, config_schema={"signals": SignalsConfig}, services=[signals_service_factory]
+)

@@ -1,6 +1,6 @@
 """The signals service: push JSON messages to users' browsers over WebSocket.
 
-Other plugins depend on :data:`signals_service_ref` and call::
+Other plugins depend on the host contract :data:`host.signals_service_ref` and call::
 
     await signals.publish(
         recipients={"type": "user", "entityRef": "user:default/jane"},
@@ -14,19 +14,24 @@ service on topic ``signals``, so it works from any plugin, any gunicorn worker
 and any host instance; the signals plugin delivers it to the matching sockets
 wherever they are connected. When the history cannot be written the signal is
 still delivered live, without a position.
+
+The signals plugin brings :data:`signals_service_factory`, so this publisher
+serves ``host.signals_service_ref`` wherever the plugin runs; a backend
+without the plugin publishes with the host's default (live, no positions),
+as this one does when no history is provided.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from host import core_services
-from host.errors import InputError, ServiceUnavailableError
-from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
+from host import EventsService, core_services
+from host.contracts import SIGNALS_TOPIC, signal_payload, signals_service_ref
+from host.errors import ServiceUnavailableError
+from host.features import ServiceFactory, ServiceRef, create_service_factory
 from host.provided import Provided, create_provided_ref
 from plugin_signals.history import SignalHistory, entry_recipients, format_position
-
-SIGNALS_TOPIC = "signals"
 
 #: The signal history, provided by the signals plugin's init (``None`` when ``signals.history.enabled`` is false).
 signals_history_ref: ServiceRef[Provided[SignalHistory | None]] = create_provided_ref(
@@ -74,41 +79,27 @@ class SignalsService:
         reaches every connection whose ownership refs include one of the refs
         (so a group ref reaches its members).
         """
-        [payload] = await self._positioned([_signal(recipients, channel, message)])
+        [payload] = await self._positioned([signal_payload(recipients, channel, message)])
         await self._events.publish(SIGNALS_TOPIC, payload)
 
-    async def publish_many(self, signals: list[dict[str, Any]]) -> None:
+    async def publish_many(self, signals: Sequence[dict[str, Any]]) -> None:
         """Send many signals at once (each ``{"recipients", "channel", "message"}``).
 
         Equivalent to calling :meth:`publish` for each, but crosses the bus as
         one message: what a fan-out to thousands of users needs.
         """
-        payloads = [_signal(s.get("recipients"), s.get("channel"), s.get("message")) for s in signals]
+        payloads = [signal_payload(s.get("recipients"), s.get("channel"), s.get("message")) for s in signals]
         if payloads:
             await self._events.publish_many(SIGNALS_TOPIC, await self._positioned(payloads))
 
 
-def _signal(recipients: Any, channel: Any, message: Any) -> dict[str, Any]:
-    """Validate one signal and return its event payload."""
-    kind = recipients.get("type") if isinstance(recipients, dict) else None
-    if kind not in ("broadcast", "user"):
-        raise InputError("Signal recipients type must be 'broadcast' or 'user'")
-    if kind == "user" and not recipients.get("entityRef"):
-        raise InputError("Signal recipients of type 'user' need an entityRef")
-    if not channel or not isinstance(message, dict):
-        raise InputError("A signal needs a channel and a JSON object message")
-    return {"recipients": recipients, "channel": channel, "message": message}
+def _signals_service(events: EventsService, history: Provided[SignalHistory | None], logger: Any) -> SignalsService:
+    return SignalsService(events, history, logger)
 
 
-def _default_factory(ref: ServiceRef[Any]) -> ServiceFactory:
-    return create_service_factory(
-        ref,
-        lambda events, history, logger: SignalsService(events, history, logger),
-        deps={"events": core_services.events, "history": signals_history_ref, "logger": core_services.logger},
-    )
-
-
-#: Plugin-scoped ref of the signals service (Backstage id ``signals.service``).
-signals_service_ref: ServiceRef[SignalsService] = create_service_ref(
-    "signals.service", "plugin", default_factory=_default_factory
+#: Builds ``signals.service`` (typed against the host contract); the signals plugin brings it.
+signals_service_factory: ServiceFactory = create_service_factory(
+    signals_service_ref,
+    _signals_service,
+    deps={"events": core_services.events, "history": signals_history_ref, "logger": core_services.logger},
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from host.entity_refs import entity_ref_of
 from plugin_catalog.ingestion import MANAGED_BY_LOCATION, LocationSpec, location_entity, read_locations
-from plugin_catalog.refs import entity_ref_of
 from tests.catalog.conftest import FIXTURES
 
 

@@ -10,17 +10,18 @@ from typing import Any
 
 import pytest
 
+from host import user_directory_ref
 from host.errors import ServiceUnavailableError
 from host.features import create_backend_plugin
-from plugin_catalog import catalog_service_ref
+from plugin_catalog import CatalogService, catalog_service_ref
 from tests.catalog.test_api import CATALOG_PLUGINS, catalog_host
-from tests.conftest import start_host
+from tests.conftest import start_host, startup_error
 
 EXAMPLE_ORG = Path(__file__).resolve().parents[2] / "examples" / "catalog" / "org.yaml"
 TEAM_A = ["user:default/alice", "user:default/bob", "user:default/dave", "user:default/guest"]
 
 
-def consumer_plugin(seen: dict[str, Any], *, call_in_init: bool) -> Any:
+def consumer_plugin(seen: dict[str, Any], *, call_in_init: bool = False, ref: Any = catalog_service_ref) -> Any:
     """A plugin that depends on the catalog service (and may use it during its own init)."""
 
     def register(reg: Any) -> None:
@@ -29,7 +30,7 @@ def consumer_plugin(seen: dict[str, Any], *, call_in_init: bool) -> Any:
             if call_in_init:
                 seen["team-a"] = await catalog.resolve_users("group:default/team-a")
 
-        reg.register_init(deps={"catalog": catalog_service_ref}, init=init)
+        reg.register_init(deps={"catalog": ref}, init=init)
 
     return create_backend_plugin("consumer", register)
 
@@ -76,11 +77,26 @@ async def test_service_works_for_a_plugin_initialising_alongside_the_catalog(db_
         assert _claims(identity["token"])["ent"] == ["user:default/guest", "group:default/team-a"]
 
 
-async def test_service_fails_fast_without_the_catalog_plugin() -> None:
+async def test_the_user_directory_is_the_catalog_service() -> None:
     seen: dict[str, Any] = {}
-    async with start_host("sqlite", features=[consumer_plugin(seen, call_in_init=False)], plugins=["auth"]):
-        with pytest.raises(ServiceUnavailableError, match="The catalog plugin is not installed"):
+    async with catalog_host("sqlite", EXAMPLE_ORG, features=[consumer_plugin(seen, ref=user_directory_ref)]):
+        assert isinstance(seen["service"], CatalogService)
+        assert await seen["service"].resolve_users("group:default/team-a") == TEAM_A
+
+
+async def test_user_directory_fails_fast_without_the_catalog_plugin() -> None:
+    seen: dict[str, Any] = {}
+    features = [consumer_plugin(seen, ref=user_directory_ref)]
+    async with start_host("sqlite", features=features, plugins=["auth"]):
+        with pytest.raises(ServiceUnavailableError, match=r"No installed plugin provides the user directory"):
             await asyncio.wait_for(seen["service"].resolve_users("group:team-a"), 2)
+
+
+async def test_catalog_service_needs_the_catalog_plugin_at_startup(tmp_path: Path) -> None:
+    error = await startup_error(tmp_path, features=[consumer_plugin({})], plugins=["auth"])
+    assert (
+        "dependencies of plugin 'consumer' are missing for the following ref(s): serviceRef{catalog.service}" in error
+    )
 
 
 async def test_service_fails_fast_when_the_catalog_plugin_failed_to_start() -> None:
@@ -89,6 +105,6 @@ async def test_service_fails_fast_when_the_catalog_plugin_failed_to_start() -> N
         "catalog": {"locations": [{"type": "file"}]},  # no target: the catalog plugin's init fails
         "backend": {"startup": {"plugins": {"catalog": {"onPluginBootFailure": "continue"}}}},
     }
-    async with start_host("sqlite", config, [consumer_plugin(seen, call_in_init=False)], plugins=CATALOG_PLUGINS):
+    async with start_host("sqlite", config, [consumer_plugin(seen)], plugins=CATALOG_PLUGINS):
         with pytest.raises(ServiceUnavailableError, match="The catalog plugin failed to start: .*target"):
             await asyncio.wait_for(seen["service"].get_entity_by_ref("user:x"), 2)

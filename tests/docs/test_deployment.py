@@ -23,7 +23,7 @@ import httpx
 import pytest
 import websockets
 
-from plugin_signals import signals_service_ref
+from host import signals_service_ref
 from tests.conftest import HostHandle, free_port, start_host
 from tests.signals.conftest import recv_signal, subscribe, wait_subscribed
 

@@ -14,9 +14,8 @@ from typing import Any
 
 import falcon.asgi
 
-from host import core_services, create_backend_plugin
+from host import core_services, create_backend_plugin, signals_service_ref
 from host.features import Registrar
-from plugin_signals import signals_service_ref
 
 
 class PublishResource:

@@ -14,8 +14,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from host import signals_service_ref
 from host.testing import free_port, start_host
-from plugin_signals import signals_service_ref
 from tests.signals.test_signals_restart import js_client
 
 JANE = "user:default/jane"

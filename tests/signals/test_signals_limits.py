@@ -10,8 +10,7 @@ from typing import Any
 import pytest
 import websockets
 
-from host import core_services
-from plugin_signals import signals_service_ref
+from host import core_services, signals_service_ref
 from tests.conftest import HostHandle, start_host
 from tests.signals.conftest import assert_no_signal, recv_signal, subscribe, wait_subscribed, ws_url
 

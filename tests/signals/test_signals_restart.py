@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import websockets
 
-from plugin_signals import signals_service_ref
+from host import signals_service_ref
 from tests.conftest import HostHandle, free_port, start_host
 from tests.signals.conftest import subscribe, ws_url
 

@@ -17,8 +17,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from host import signals_service_ref
 from host.testing import HostHandle, start_host
-from plugin_signals import signals_service_ref
 from plugin_signals.history import parse_position
 from plugin_signals.service import signals_history_ref
 from tests.signals.conftest import REDIS_URL, recv_signal, subscribe, unique_channel, wait_subscribed, ws_url

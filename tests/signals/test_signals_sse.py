@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
+from host import signals_service_ref
 from host.testing import SERVICE_TOKEN, HostHandle, start_host
-from plugin_signals import signals_service_ref
 from plugin_signals.history import parse_position
 from tests.signals.conftest import unique_channel
 

@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from plugin_signals import signals_service_ref
+from host import signals_service_ref
 from tests.conftest import HostHandle, start_host
 from tests.signals.conftest import (
     assert_no_signal,

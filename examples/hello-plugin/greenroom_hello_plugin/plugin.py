@@ -18,13 +18,14 @@ from host import (
     InputError,
     LoggerService,
     Registrar,
+    SignalsService,
     UserPrincipal,
     core_services,
     create_backend_plugin,
     create_extension_point,
+    signals_service_ref,
 )
 from plugin_notifications import NotificationService, notification_service_ref
-from plugin_signals import SignalsService, signals_service_ref
 
 SIGNAL_CHANNEL = "hello"
 

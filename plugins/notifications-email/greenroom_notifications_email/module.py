@@ -15,10 +15,9 @@ from greenroom_notifications_email.config_schema import EmailConfig
 from greenroom_notifications_email.processor import EmailProcessor
 from greenroom_notifications_email.settings import CONFIG_KEY, EmailSettings, SesSettings, read_email_settings
 from greenroom_notifications_email.templates import EmailTemplates, email_templates_extension_point
-from host import core_services
+from host import UserDirectory, core_services, user_directory_ref
 from host.config import Config
 from host.features import Registrar, create_backend_module
-from plugin_catalog import catalog_service_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.plugin import DEFAULT_BASE_URL
 
@@ -27,7 +26,9 @@ def _register(reg: Registrar) -> None:
     templates = EmailTemplates()
     reg.register_extension_point(email_templates_extension_point, templates)
 
-    def init(processing: ProcessorRegistry, config: Config, logger: Any, catalog: Any, lifecycle: Any) -> None:
+    def init(
+        processing: ProcessorRegistry, config: Config, logger: Any, catalog: UserDirectory, lifecycle: Any
+    ) -> None:
         settings = read_email_settings(config)
         if settings is None:
             logger.warning("Email notifications are off: '%s' is not configured", CONFIG_KEY)
@@ -48,7 +49,7 @@ def _register(reg: Registrar) -> None:
             "processing": notifications_processing_extension_point,
             "config": core_services.config,
             "logger": core_services.logger,
-            "catalog": catalog_service_ref,
+            "catalog": user_directory_ref,
             "lifecycle": core_services.lifecycle,
         },
         init=init,

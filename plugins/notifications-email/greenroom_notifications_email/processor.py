@@ -23,6 +23,7 @@ from typing import Any
 from greenroom_notifications_email.settings import EmailSettings, is_valid_address
 from greenroom_notifications_email.templates import EmailContent, EmailTemplates
 from greenroom_notifications_email.transport import Transport, create_transport
+from host import UserDirectory
 from plugin_notifications import Notification, ProcessorFilters, hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 
@@ -108,7 +109,7 @@ class EmailProcessor:
         self,
         settings: EmailSettings,
         *,
-        catalog: Any,
+        catalog: UserDirectory,
         logger: Any,
         base_url: str,
         templates: EmailTemplates | None = None,

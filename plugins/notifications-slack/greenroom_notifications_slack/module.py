@@ -21,10 +21,9 @@ from typing import Any
 from greenroom_notifications_slack.render import SlackRenderers, slack_block_kit_extension_point
 from greenroom_notifications_slack.settings import CONFIG_KEY, SlackConfig, read_slack_config
 from greenroom_notifications_slack.store import MIGRATIONS, VERSION_TABLE, SlackMessageStore
-from host import core_services
+from host import UserDirectory, core_services, user_directory_ref
 from host.config import Config
 from host.features import Registrar, create_backend_module
-from plugin_catalog import catalog_service_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.outbox import DeliveryConfig
 from plugin_notifications.plugin import DEFAULT_BASE_URL
@@ -42,7 +41,7 @@ def _register(reg: Registrar) -> None:
         processing: ProcessorRegistry,
         config: Config,
         logger: Any,
-        catalog: Any,
+        catalog: UserDirectory,
         lifecycle: Any,
         database: Any,
         scheduler: Any,
@@ -89,7 +88,7 @@ def _register(reg: Registrar) -> None:
             "processing": notifications_processing_extension_point,
             "config": core_services.config,
             "logger": core_services.logger,
-            "catalog": catalog_service_ref,
+            "catalog": user_directory_ref,
             "lifecycle": core_services.lifecycle,
             "database": core_services.database,
             "scheduler": core_services.scheduler,

@@ -41,6 +41,7 @@ from greenroom_notifications_slack.targets import (
     canonical_ref,
     kind_of,
 )
+from host import UserDirectory
 from plugin_notifications import hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 from plugin_notifications.models import Notification
@@ -71,7 +72,7 @@ class SlackProcessor:
         self,
         config: SlackConfig,
         *,
-        catalog: Any,
+        catalog: UserDirectory,
         store: SlackMessageStore,
         renderers: SlackRenderers | None = None,
         base_url: str,

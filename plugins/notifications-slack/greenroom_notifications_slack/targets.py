@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 from cachetools import TTLCache
 
 from greenroom_notifications_slack.settings import BroadcastRoute, SlackWorkspace
+from host import UserDirectory, normalize_entity_ref
 from host.errors import InputError
-from plugin_catalog import normalize_entity_ref
 from plugin_notifications.models import Notification
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def broadcast_channels(notification: Notification, workspace: SlackWorkspace) ->
 class SlackDirectory:
     """Finds Slack ids for catalog entities, with cached catalog reads and e-mail lookups."""
 
-    def __init__(self, catalog: Any, client: SlackClient, workspace: SlackWorkspace) -> None:
+    def __init__(self, catalog: UserDirectory, client: SlackClient, workspace: SlackWorkspace) -> None:
         self._catalog = catalog
         self._client = client
         ttl = workspace.lookup_cache_ttl.total_seconds()

@@ -15,16 +15,17 @@ from typing import Any
 
 from greenroom_notifications_webhook.processor import WebhookProcessor
 from greenroom_notifications_webhook.settings import CONFIG_KEY, WebhookConfig, read_webhook_config
-from host import core_services
+from host import UserDirectory, core_services, user_directory_ref
 from host.config import Config
 from host.features import Registrar, create_backend_module
-from plugin_catalog import catalog_service_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.http_channels import warn_if_batches_outlast_lease
 
 
 def _register(reg: Registrar) -> None:
-    def init(processing: ProcessorRegistry, config: Config, logger: Any, catalog: Any, lifecycle: Any) -> None:
+    def init(
+        processing: ProcessorRegistry, config: Config, logger: Any, catalog: UserDirectory, lifecycle: Any
+    ) -> None:
         settings = read_webhook_config(config)
         if settings is None or not settings.endpoints:
             logger.warning("Webhook notifications are off: no endpoints configured", key=f"{CONFIG_KEY}.endpoints")
@@ -40,7 +41,7 @@ def _register(reg: Registrar) -> None:
             "processing": notifications_processing_extension_point,
             "config": core_services.config,
             "logger": core_services.logger,
-            "catalog": catalog_service_ref,
+            "catalog": user_directory_ref,
             "lifecycle": core_services.lifecycle,
         },
         init=init,

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
 
 from greenroom_notifications_webhook.message import Signer, message_body
 from greenroom_notifications_webhook.settings import WebhookConfig, WebhookEndpoint
+from host import UserDirectory
 from plugin_notifications import hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 from plugin_notifications.http_channels import JsonPoster, RecipientMatcher, RouteFilter
@@ -28,7 +28,7 @@ USER_AGENT = "Greenroom-Webhooks/0.1"
 class WebhookProcessor:
     """Delivers notifications to the configured endpoints through the outbox."""
 
-    def __init__(self, config: WebhookConfig, *, catalog: Any, client: JsonPoster | None = None) -> None:
+    def __init__(self, config: WebhookConfig, *, catalog: UserDirectory, client: JsonPoster | None = None) -> None:
         self._config = config
         self._endpoints = {endpoint.channel: endpoint for endpoint in config.endpoints}
         self._signers = {endpoint.channel: Signer(endpoint.secret.get_secret_value()) for endpoint in config.endpoints}

@@ -1,7 +1,8 @@
 """Entity references: ``kind:namespace/name``, parsed leniently, printed canonically.
 
-Backstage compares refs case-insensitively, so every ref this package returns
-is lowercase. Parsing accepts a missing kind or namespace when a default is
+Shared by the catalog (which stores entities by ref) and every plugin that
+reads refs (notification recipients). Backstage compares refs
+case-insensitively, so every ref this module returns is lowercase. Parsing accepts a missing kind or namespace when a default is
 given::
 
     >>> parse_entity_ref("Group:team-a")
