@@ -26,6 +26,33 @@ arguments, may be ``async``, and may return ``None`` to leave its input
 unchanged. An exception is logged and skipped; it never loses the
 notification.
 
+A processor may also *wrap* ``notifications_process_options``,
+``notifications_pre_process`` or ``notifications_post_process`` with
+``@hookimpl(wrapper=True)``: a generator that runs before each processor's
+call (it may change the arguments), receives the call's results as a list from
+``yield`` (the value an ``async`` implementation returned, not its coroutine)
+and returns the list to use. Each processor's implementation is called
+through pluggy with ``subset_hook_caller``: that processor alone, inside every
+wrapper of the hook, in pluggy's order (``tryfirst`` on a wrapper makes it the
+outermost). A wrapper is not itself called as a processor of the hook it
+wraps, and it sees the calls of every processor whatever their filters::
+
+    class Timing:
+        @hookimpl
+        def notifications_processor_name(self):
+            return "Timing"
+
+        @hookimpl(wrapper=True)
+        def notifications_pre_process(self, notification):
+            started = time.monotonic()
+            results = yield
+            metrics.observe(time.monotonic() - started)
+            return results
+
+When a hook has wrappers, an ``async`` implementation's call runs pluggy in a
+worker thread while the coroutine runs on the event loop; without wrappers
+each implementation is called directly.
+
 ``notifications_resolve_recipients`` is not a processor hook but a
 "pick exactly one" slot (``firstresult``), called through pluggy: the first
 implementation to return a value wins, and the catalog-backed default is

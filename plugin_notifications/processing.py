@@ -9,6 +9,9 @@ that fail.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
+import functools
 import inspect
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -88,12 +91,41 @@ class RecipientResolver(Protocol):
         """Return the user refs to notify for ``entity_refs`` minus ``excluded_entity_refs``."""
 
 
+#: The event loop of the pipeline call running a hook in a worker thread (see :func:`_run_on_loop`).
+_LOOP: contextvars.ContextVar[asyncio.AbstractEventLoop] = contextvars.ContextVar("notifications_hook_loop")
+
+
+def _run_on_loop(function: Callable[..., Any]) -> Callable[..., Any]:
+    """Let pluggy call an ``async`` hook implementation from a worker thread and get its value.
+
+    Inside a wrapped call (the pipeline runs pluggy in a worker thread and sets :data:`_LOOP`)
+    the coroutine runs on the event loop and the thread waits for its result, so wrappers see
+    the value, not a coroutine. Called anywhere else it returns the coroutine, as before.
+    """
+
+    @functools.wraps(function)
+    def call(*args: Any) -> Any:
+        loop = _LOOP.get(None)
+        if loop is None:
+            return function(*args)
+        return asyncio.run_coroutine_threadsafe(function(*args), loop).result()
+
+    return call
+
+
 class Processor:
     """One registered processor: its name and its hook implementations."""
 
-    def __init__(self, plugin: object, impls: Mapping[str, pluggy.HookImpl]) -> None:
+    def __init__(self, plugin: object, impls: Mapping[str, pluggy.HookImpl], wrappers: Iterable[str] = ()) -> None:
         self.plugin = plugin
         self._impls = dict(impls)
+        #: The hooks this processor wraps (``@hookimpl(wrapper=True)``) rather than implements.
+        self.wrapped_hooks = frozenset(wrappers)
+        #: Each implementation as written (``async`` ones return coroutines).
+        self._functions = {hook: impl.function for hook, impl in self._impls.items()}
+        self._async = frozenset(
+            hook for hook, function in self._functions.items() if inspect.iscoroutinefunction(function)
+        )
         name_impl = self._impls.get(NAME_HOOK)
         if name_impl is None:
             raise TypeError(f"Notification processor {plugin!r} does not implement notifications_processor_name")
@@ -124,10 +156,21 @@ class Processor:
         """Whether this processor implements ``hook``."""
         return hook in self._impls
 
+    def is_async(self, hook: str) -> bool:
+        """Whether this processor's ``hook`` is an ``async`` function."""
+        return hook in self._async
+
     async def call(self, hook: str, **kwargs: Any) -> Any:
         """Call this processor's ``hook`` with the arguments it asks for; await if async."""
         impl = self._impls[hook]
-        return await await_me_maybe(impl.function(*(kwargs[name] for name in impl.argnames)))
+        return await await_me_maybe(self._functions[hook](*(kwargs[name] for name in impl.argnames)))
+
+    def bridge_async_impls(self) -> None:
+        """Make pluggy's calls of the ``async`` implementations usable inside wrapped calls."""
+        for hook in self._async:
+            # pluggy keeps the function on the HookImpl (typed Final, assignable at runtime); the
+            # argnames, order and markers it computed at registration stay as they are.
+            self._impls[hook].function = _run_on_loop(self._functions[hook])  # type: ignore[misc]
 
     def filters(self) -> ProcessorFilters:
         """This processor's filters (none when the hook is not implemented)."""
@@ -175,6 +218,7 @@ class ProcessorRegistry:
         self.plugin_manager.add_hookspecs(hookspecs)
         self.processors: list[Processor] = []
         self._resolver_set = False
+        self._subset_callers: dict[tuple[str, int], Callable[..., list[Any]]] = {}
 
     def add_processor(self, *processors: Any) -> None:
         """Register processors: modules or objects with ``@hookimpl`` hooks, or lists of them."""
@@ -244,11 +288,33 @@ class ProcessorRegistry:
         """The processors implementing ``hook``, in pluggy's call order (``tryfirst``/``trylast``)."""
         by_plugin = {id(processor.plugin): processor for processor in self.processors}
         impls = getattr(self.plugin_manager.hook, hook).get_hookimpls()
-        return [by_plugin[id(impl.plugin)] for impl in reversed(impls) if id(impl.plugin) in by_plugin]
+        return [
+            by_plugin[id(impl.plugin)]
+            for impl in reversed(impls)
+            if id(impl.plugin) in by_plugin and not _is_wrapper(impl)
+        ]
+
+    def is_wrapped(self, hook: str) -> bool:
+        """Whether any registered plugin wraps ``hook`` (``@hookimpl(wrapper=True)``)."""
+        return any(_is_wrapper(impl) for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls())
+
+    def hook_caller(self, processor: Processor, hook: str) -> Callable[..., list[Any]]:
+        """pluggy's caller of ``hook`` for ``processor`` alone, inside every wrapper of ``hook``."""
+        key = (hook, id(processor))
+        caller = self._subset_callers.get(key)
+        if caller is None:
+            keep = {id(processor.plugin)} | {
+                id(impl.plugin) for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls() if _is_wrapper(impl)
+            }
+            others = [plugin for plugin in self.plugin_manager.get_plugins() if id(plugin) not in keep]
+            caller = self.plugin_manager.subset_hook_caller(hook, remove_plugins=others)
+            self._subset_callers[key] = caller
+        return caller
 
     def _register(self, plugin: object) -> None:
         if self.plugin_manager.is_registered(plugin):
             return
+        self._subset_callers.clear()
         self.plugin_manager.register(plugin)
         try:
             self.plugin_manager.check_pending()
@@ -260,12 +326,16 @@ class ProcessorRegistry:
         if any(processor.plugin is plugin for processor in self.processors):
             return
         impls = {}
+        wrappers = []
         for hook in PROCESSOR_HOOKS:
             for impl in getattr(self.plugin_manager.hook, hook).get_hookimpls():
                 if impl.plugin is plugin:
-                    impls[hook] = impl
+                    if _is_wrapper(impl):
+                        wrappers.append(hook)
+                    else:
+                        impls[hook] = impl
         try:
-            processor = Processor(plugin, impls)
+            processor = Processor(plugin, impls, wrappers)
             taken = self.durable_channels()
             for channel in processor.delivery_channels:
                 if channel.name in taken:
@@ -276,6 +346,8 @@ class ProcessorRegistry:
         except (TypeError, ValueError):
             self.plugin_manager.unregister(plugin)
             raise
+        processor.bridge_async_impls()
+        self._subset_callers.clear()
         self.processors.append(processor)
 
 
@@ -285,6 +357,10 @@ def _flatten(items: Iterable[Any]) -> Iterable[Any]:
             yield from _flatten(item)
         else:
             yield item
+
+
+def _is_wrapper(impl: pluggy.HookImpl) -> bool:
+    return bool(impl.wrapper or impl.hookwrapper)
 
 
 def _has_hookimpls(item: Any, hooks: Iterable[str] = PROCESSOR_HOOKS) -> bool:
@@ -367,7 +443,10 @@ class ProcessorPipeline:
         """Call one hook; a failure is logged and reported as ``(False, None)``."""
         started = time.monotonic()
         try:
-            result = await processor.call(hook, **kwargs)
+            if self._registry.is_wrapped(hook):
+                result = await self._call_wrapped(processor, hook, kwargs)
+            else:
+                result = await processor.call(hook, **kwargs)
         except Exception as error:  # noqa: BLE001 - a failing processor is logged and skipped, never loses the send
             self._log_failure(processor, hook, error)
             return False, None
@@ -382,6 +461,23 @@ class ProcessorPipeline:
                 ms=round((time.monotonic() - started) * 1000, 2),
             )
         return True, result
+
+    async def _call_wrapped(self, processor: Processor, hook: str, kwargs: dict[str, Any]) -> Any:
+        """Call ``processor``'s ``hook`` through pluggy, inside the hook's wrappers.
+
+        An ``async`` implementation makes pluggy run in a worker thread while the coroutine
+        runs on this loop, so the wrappers see (and may replace) its value.
+        """
+        caller = self._registry.hook_caller(processor, hook)
+        if processor.is_async(hook):
+            token = _LOOP.set(asyncio.get_running_loop())
+            try:
+                results = await asyncio.to_thread(caller, **kwargs)  # the thread inherits _LOOP
+            finally:
+                _LOOP.reset(token)
+        else:
+            results = caller(**kwargs)
+        return results[0] if results else None
 
     def _for(self, hook: str, notification: Notification, allowed: ChannelCheck) -> list[Processor]:
         payload = notification.payload

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +14,7 @@ from host import core_services, create_backend_module
 from host.config import deep_merge
 from host.testing import eventually
 from plugin_notifications import hookimpl, hookspecs, notifications_processing_extension_point
+from plugin_notifications.models import Notification
 from plugin_notifications.processing import HOOKS, PROCESSOR_HOOKS, ProcessorRegistry
 from tests.conftest import HostHandle, install_distribution, on_sys_path, start_host
 from tests.notifications.conftest import BROADCAST, FIXTURES, Api, notifications_config, user
@@ -292,6 +293,61 @@ async def test_processors_run_in_pluggy_call_order() -> None:
     async with start_host(config=notifications_config(), features=[_ordering_module()]) as handle:
         [item] = await Api(handle).send_ok(user(MOCK), title="x")
         assert item["payload"]["title"] == "x123"
+
+
+class AsyncStamp:
+    """An ``async`` pre_process that returns a changed copy (its value is what wrappers see)."""
+
+    @hookimpl
+    def notifications_processor_name(self) -> str:
+        return "AsyncStamp"
+
+    @hookimpl
+    async def notifications_pre_process(self, notification: Any) -> Any:
+        return notification.model_copy(update={"payload": notification.payload.model_copy(update={"topic": "async"})})
+
+
+# -- start wrapper --
+class Wrapping:
+    """Wraps every processor's pre_process call: records what went in and brackets the title."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str | None]] = []
+
+    @hookimpl
+    def notifications_processor_name(self) -> str:
+        return "Wrapping"
+
+    @hookimpl(wrapper=True)
+    def notifications_pre_process(self, notification: Notification) -> Generator[None, list[Any], list[Any]]:
+        before = notification.payload.title
+        results = yield  # the processor's pre_process runs here
+        result = results[0] if results and results[0] is not None else notification  # None: changed in place
+        self.seen.append((before, result.payload.topic))
+        result.payload.title = f"<{result.payload.title}>"
+        return [result]
+
+
+# -- end wrapper --
+
+
+async def test_a_wrapper_sees_and_changes_every_pre_process_call() -> None:
+    """A processor's wrapper runs around each processor's call, sync or async, through pluggy."""
+    wrapping = Wrapping()
+
+    def register(reg: Any) -> None:
+        def init(processing: Any) -> None:
+            processing.add_processor(Last(), First(), AsyncStamp(), wrapping)
+
+        reg.register_init(deps={"processing": notifications_processing_extension_point}, init=init)
+
+    module = create_backend_module("notifications", "test-wrapping", register)
+    async with start_host(config=notifications_config(), features=[module]) as handle:
+        [item] = await Api(handle).send_ok(user(MOCK), title="x")
+    # First, then AsyncStamp, then Last; the wrapper brackets each result and saw each input
+    assert item["payload"]["title"] == "<<<x1>>3>"
+    assert item["payload"]["topic"] == "async"
+    assert wrapping.seen == [("x", None), ("<x1>", "async"), ("<<x1>>", "async")]
 
 
 async def test_trace_hooks_logs_every_hook_call(caplog: pytest.LogCaptureFixture) -> None:
