@@ -7,12 +7,10 @@
 * ``greenroom config check [--config FILE ...] [--print] [--connect]``
   validates the merged config against every schema (see
   :mod:`host.config_check`) and prints it with secrets redacted.
-* ``greenroom template run FILE.yaml [--config FILE ...] [--values JSON]``
-  runs a template's steps through a running host's actions
-  (see :mod:`host.template_runner`).
 * Installed packages add commands through the entry-point group
   ``greenroom.cli`` (for example ``greenroom deliveries`` of the
-  notifications plugin).
+  notifications plugin, and ``greenroom template run`` of the
+  ``greenroom-scaffolder-notifications`` package).
 """
 
 from __future__ import annotations
@@ -301,9 +299,6 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--connect", action="store_true", help="also check that the databases and the bus answer")
     check.set_defaults(func=cmd_config_check)
 
-    from host.template_runner import add_template_parser
-
-    add_template_parser(sub, add_config)
     _add_plugin_commands(sub, add_config)
     return parser
 

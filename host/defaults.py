@@ -176,8 +176,13 @@ def default_service_factories() -> list[ServiceFactory]:
         ),
         create_service_factory(
             s.root_auth,
-            lambda config, databases, logger: TokenManager(config, databases, logger),
-            deps={"config": s.config, "databases": s.root_database, "logger": s.root_logger},
+            _token_manager,
+            deps={
+                "config": s.config,
+                "databases": s.root_database,
+                "logger": s.root_logger,
+                "lifecycle": s.root_lifecycle,
+            },
         ),
         create_service_factory(
             s.auth,
@@ -226,6 +231,15 @@ def default_service_factories() -> list[ServiceFactory]:
         ),
         create_service_factory(s.actions_directory, lambda: ActionsDirectory()),
     ]
+
+
+def _token_manager(
+    config: Config, databases: DatabaseManager, logger: Logger, lifecycle: RootLifecycle
+) -> TokenManager:
+    """The token manager; the sign-in plugin hands it its key database during startup."""
+    tokens = TokenManager(config, databases, logger)
+    lifecycle.add_startup_hook(tokens.backend_started)
+    return tokens
 
 
 def _actions_registry(

@@ -36,7 +36,9 @@ import pluggy
 from host.aio import await_me_maybe
 from host.auth import hookspecs
 from host.auth.config_schema import AuthConfig
+from host.auth.tokens import TokenManager
 from host.config import Config, ConfigError
+from host.database import PluginDatabase
 from host.environment import is_production
 from host.errors import AuthenticationError, InputError, NotFoundError
 from host.features import create_backend_plugin, create_extension_point
@@ -246,8 +248,9 @@ def _register(reg: Any) -> None:
     resolvers = SignInResolverRegistry()
     reg.register_extension_point(sign_in_resolver_extension_point, resolvers)
 
-    async def init(config: Config, router: Any, http_auth: Any, tokens: Any) -> None:
+    async def init(config: Config, router: Any, http_auth: Any, tokens: TokenManager, database: PluginDatabase) -> None:
         check_providers(config, resolvers)
+        tokens.use_key_database(database)  # the signing keys live in this plugin's database
         router.add_route("/{provider}/refresh", RefreshResource(config, tokens, resolvers))
         router.add_route("/v1/userinfo", UserInfoResource(http_auth))
         router.add_route("/.well-known/jwks.json", JwksResource(tokens))
@@ -261,6 +264,7 @@ def _register(reg: Any) -> None:
             "router": core_services.http_router,
             "http_auth": core_services.http_auth,
             "tokens": core_services.root_auth,
+            "database": core_services.database,
         },
         init=init,
     )

@@ -10,9 +10,12 @@ User tokens and plugin-to-plugin tokens are ES256 JWTs, Backstage style:
   plugin id), ``aud`` (target plugin id), optional ``obo`` (the user token the
   call is made on behalf of).
 
-The signing key lives in the ``auth`` plugin's database, so every worker and
-every instance sharing that database issues and accepts the same tokens, or
-in config (``auth.keyStore.provider: static``, see :mod:`host.auth.keys`).
+The signing key lives in the database of the plugin that serves sign-in
+(the ``auth`` plugin hands its database over with :meth:`TokenManager.use_key_database`
+in its init), so every worker and every instance sharing that database issues
+and accepts the same tokens, or in config (``auth.keyStore.provider: static``,
+see :mod:`host.auth.keys`). Until a database is handed over, token calls wait;
+once the backend has started without one they fail at once.
 Static external-access tokens come from ``backend.auth.externalAccess``.
 """
 
@@ -36,9 +39,9 @@ from sqlalchemy import text
 from host.auth.keys import KeySet, generate_private_pem, load_private_key, static_key_set
 from host.auth.published_tokens import is_published
 from host.config import Config, ConfigError
-from host.database import DatabaseManager
+from host.database import DatabaseManager, PluginDatabase
 from host.environment import is_production
-from host.errors import AuthenticationError
+from host.errors import AuthenticationError, ServiceUnavailableError
 from host.logging import Logger
 
 USER_TOKEN_TYPE = "vnd.backstage.user"
@@ -113,6 +116,9 @@ class TokenManager:
     def __init__(self, config: Config, databases: DatabaseManager, logger: Logger) -> None:
         self._databases = databases
         self._logger = logger
+        self._key_database: PluginDatabase | None = None
+        #: Set when the key database is handed over, or when the backend started without one.
+        self._key_database_decided = asyncio.Event()
         self.static_tokens = parse_external_access(config)
         logger.redactor.add(self.static_tokens.keys())
         self._issuer = (config.get_optional_string("backend.baseUrl") or "http://localhost:7007").rstrip(
@@ -134,6 +140,28 @@ class TokenManager:
         )
         self._last_reload = float("-inf")
 
+    def use_key_database(self, database: PluginDatabase) -> None:
+        """Keep the signing keys in ``database`` (the sign-in plugin's own database, from its init)."""
+        if self._key_database is not None and self._key_database is not database:
+            raise RuntimeError(
+                f"The signing keys are already kept in the database of plugin '{self._key_database.plugin_id}'"
+            )
+        self._key_database = database
+        self._key_database_decided.set()
+
+    def backend_started(self) -> None:
+        """The backend started (a root startup hook): without a key database by now, token calls fail."""
+        self._key_database_decided.set()
+
+    async def _signing_key_database(self) -> PluginDatabase:
+        await self._key_database_decided.wait()
+        if self._key_database is None:
+            raise ServiceUnavailableError(
+                "No signing keys: no plugin of this backend keeps them (the auth plugin does) "
+                "and auth.keyStore.provider is not 'static'"
+            )
+        return self._key_database
+
     async def _ensure_keys(self) -> KeySet:
         if self._keys is None:
             async with self._lock:
@@ -144,7 +172,7 @@ class TokenManager:
 
     async def _load_keys(self) -> None:
         """Read the key table (migrating it once, creating the first key if there is none)."""
-        db = self._databases.for_plugin("auth")
+        db = await self._signing_key_database()
         if not self._migrated:
             await db.migrate(_MIGRATIONS, version_table="greenroom_auth_alembic_version")
             self._migrated = True
@@ -154,7 +182,7 @@ class TokenManager:
         if not rows:
             # Workers booting together must agree on one first key: one that read the table before
             # another's key existed would reject that worker's tokens until its next reload.
-            async with self._databases.migration_lock("auth", engine, "signing_keys"):
+            async with self._databases.migration_lock(db.plugin_id, engine, "signing_keys"):
                 rows = await self._load(engine)
                 if not rows:
                     await self._create_key(engine)

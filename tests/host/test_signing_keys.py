@@ -147,3 +147,26 @@ async def test_hosts_booting_together_share_one_signing_key() -> None:
         for host, token in ((hosts[0], tokens[1]), (hosts[1], tokens[0])):
             answer = await host.client.get("/api/auth/v1/userinfo", headers={"Authorization": f"Bearer {token}"})
             assert answer.status_code == 200, answer.text
+
+
+async def test_the_auth_plugin_hands_over_its_database_and_without_it_tokens_fail_fast(tmp_path: Path) -> None:
+    """The signing keys live in the auth plugin's own database (given by its init), not a name in the host."""
+    from host.defaults import create_backend
+    from host.errors import ServiceUnavailableError
+
+    overrides = {"backend": {"database": {"connection": {"directory": str(tmp_path)}}, "logger": {"level": "error"}}}
+    backend = create_backend(Config.load(overrides=overrides), discover=False)
+    await backend.start()
+    try:
+        tokens = await backend.get_service(core_services.root_auth)
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(tokens.issue_user_token("user:default/jane", ["user:default/jane"]), 2)
+        except ServiceUnavailableError as error:
+            assert "No signing keys" in str(error)
+        else:
+            raise AssertionError("a token was issued without a key store")
+        assert time.monotonic() - started < 1
+        assert not (tmp_path / "auth.sqlite").exists()
+    finally:
+        await backend.stop()

@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from greenroom_scaffolder_notifications.template_runner import (
+    TemplateError,
+    load_template,
+    render,
+    resolve_parameters,
+    run_template,
+)
 
-from host.template_runner import TemplateError, load_template, render, resolve_parameters, run_template
 from tests.conftest import SERVICE_TOKEN, HostHandle, start_host
 
 ROOT = Path(__file__).parents[3]
@@ -82,9 +88,22 @@ def test_render_keeps_types_for_whole_expressions_and_drops_undefined() -> None:
         "list": ["api", "x"],
     }
     with pytest.raises(TemplateError, match="Unsupported expression"):
-        render("${{ parameters.name | upper }}", context)
-    with pytest.raises(TemplateError, match="Unsupported expression"):
         render("${{ secrets.token }}", context)
+
+
+def test_expressions_are_jinja2_native_expressions() -> None:
+    context = {"parameters": {"refs": ["a", "b"], "count": "42", "items": "mine", "n": 2}, "steps": {}}
+    assert render("${{ parameters.refs + ['c'] }}", context) == ["a", "b", "c"]
+    assert render("${{ parameters.refs | length }}", context) == 2
+    assert render("${{ parameters.count }}", context) == "42"  # a string stays a string (no literal_eval)
+    assert render("${{ parameters.n }}${{ parameters.n }}", context) == "22"  # text, not the number 22
+    assert render("${{ parameters.items }}", context) == "mine"  # the parameter, not dict.items
+    assert render("${{ parameters.name | upper }}", {"parameters": {"name": "api"}}) == "API"
+    assert render("${{ parameters.refs }} and {% raw %}", context) == '["a", "b"] and {% raw %}'
+    with pytest.raises(TemplateError, match="Invalid expression"):
+        render("${{ parameters.refs[ }}", context)
+    with pytest.raises(TemplateError, match="Invalid expression"):  # the sandbox
+        render("${{ parameters.refs.__class__.__mro__ }}", context)
 
 
 def test_load_template_needs_a_template_document(tmp_path: Path) -> None:

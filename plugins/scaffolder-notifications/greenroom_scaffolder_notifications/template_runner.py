@@ -21,15 +21,21 @@ registry of a running host over HTTP::
 
 A step's ``action`` is matched against the ``name`` (or the full ``id``) of
 the actions listed by each plugin in ``backend.actions.pluginSources``
-(default ``["notifications"]``), at ``/api/<plugin>/.backstage/actions/v1/actions``.
-Every step's action is resolved before the first step runs.
+(default ``["notifications"]``, where this package's ``notification:send``
+lives), at ``/api/<plugin>/.backstage/actions/v1/actions``. Every step's
+action is resolved before the first step runs.
 
-``${{ parameters.x }}`` and ``${{ steps.<id>.output.y }}`` are substituted
-(dotted paths only). A value that is exactly one expression keeps its type
-(lists, booleans); inside other text it is formatted as a string. Undefined
-values become ``null`` and are dropped from inputs, as Backstage drops
-``undefined``. Not supported: nunjucks filters, ``each``, ``spec.output``,
-task checkpoints and secrets.
+``${{ ... }}`` are Jinja2 expressions over ``parameters`` and
+``steps.<id>.output`` (filters too, in Jinja2's sandbox). A value that is
+exactly one expression is evaluated by Jinja2's native environment and keeps
+its type (a list stays a list, a boolean a boolean); inside other text it is
+formatted as a string (objects, lists and booleans as JSON). Undefined values
+become ``null`` and are dropped from inputs, as Backstage drops
+``undefined``. Not supported: ``each``, ``spec.output``, task checkpoints and
+secrets.
+
+The command is added to ``greenroom`` through the ``greenroom.cli`` entry
+point ``template`` of this distribution.
 """
 
 from __future__ import annotations
@@ -40,20 +46,25 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+import jinja2
+import jinja2.meta
 import yaml
+from jinja2.exceptions import SecurityError
+from jinja2.nativetypes import NativeEnvironment, NativeTemplate
+from jinja2.sandbox import SandboxedEnvironment
 
 ACTIONS_PATH = "/.backstage/actions/v1/actions"
 DEFAULT_PLUGIN_SOURCES = ("notifications",)
 TOKEN_ENV = "GREENROOM_TOKEN"
-_EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
-_PATH = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
+#: A value that is exactly one ``${{ ... }}`` expression.
+_EXPRESSION = re.compile(r"\$\{\{(?:(?!\}\}).)*\}\}", re.DOTALL)
 _ROOTS = ("parameters", "steps")
 
 
@@ -142,41 +153,96 @@ def read_steps(template: Mapping[str, Any]) -> list[Step]:
 # -- expressions -----------------------------------------------------------------
 
 
-def _lookup(expression: str, context: Mapping[str, Any]) -> Any:
-    if not _PATH.match(expression) or expression.split(".")[0] not in _ROOTS:
-        raise TemplateError(f"Unsupported expression '${{{{ {expression} }}}}': use parameters.x or steps.id.output.x")
-    node: Any = context
-    for part in expression.split("."):
-        if isinstance(node, Mapping):
-            node = node.get(part)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            return None
-    return node
+def _defined(value: Any) -> Any:
+    """``value``, or ``None`` for an undefined one; what the sandbox refused raises its ``SecurityError``."""
+    if isinstance(value, jinja2.Undefined):
+        if value._undefined_exception is SecurityError:
+            value._fail_with_undefined_error()
+        return None
+    return value
+
+
+def _as_text(value: Any) -> str:
+    value = _defined(value)
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, bool)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _concat(values: Iterable[Any]) -> Any:
+    """One output node keeps its native value (no ``literal_eval`` of strings); several form text."""
+    parts = list(values)
+    if len(parts) == 1:
+        return _defined(parts[0])
+    return "".join(_as_text(part) for part in parts)
+
+
+class _TemplateEnvironment(SandboxedEnvironment, NativeEnvironment):
+    """Jinja2's native environment, sandboxed, with Backstage's ``${{ }}`` delimiters.
+
+    ``parameters.items`` reads the parameter ``items``, not the dict method: mappings are
+    looked up by key first.
+    """
+
+    concat = staticmethod(_concat)
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """Keys of a mapping before its attributes."""
+        if isinstance(obj, Mapping):
+            if attribute in obj:
+                return obj[attribute]
+            return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+
+class _Template(NativeTemplate):
+    """Renders with :class:`_TemplateEnvironment`'s ``concat`` (``NativeTemplate`` names its class)."""
+
+    environment_class = _TemplateEnvironment
+
+
+_TemplateEnvironment.template_class = _Template
+
+_ENVIRONMENT = _TemplateEnvironment(
+    variable_start_string="${{",
+    variable_end_string="}}",
+    block_start_string="${%",
+    block_end_string="%}",
+    comment_start_string="${#",
+    comment_end_string="#}",
+    undefined=jinja2.ChainableUndefined,
+    autoescape=False,
+    keep_trailing_newline=True,
+)
+
+
+def _render_string(value: str, context: Mapping[str, Any]) -> Any:
+    source = value.strip() if _EXPRESSION.fullmatch(value.strip()) else value
+    try:
+        parsed = _ENVIRONMENT.parse(source)
+        unknown = jinja2.meta.find_undeclared_variables(parsed) - set(_ROOTS)
+        if unknown:
+            raise TemplateError(
+                f"Unsupported expression in '{value}': {', '.join(sorted(unknown))} is not defined; "
+                "use parameters.x or steps.id.output.x"
+            )
+        return _ENVIRONMENT.from_string(source).render(dict(context))
+    except jinja2.TemplateError as error:
+        raise TemplateError(f"Invalid expression in '{value}': {error}") from error
 
 
 def render(value: Any, context: Mapping[str, Any]) -> Any:
     """Substitute ``${{ ... }}`` in strings, lists and objects; drop keys that render to ``None``."""
     if isinstance(value, str):
-        whole = _EXPRESSION.fullmatch(value.strip())
-        if whole:
-            return _lookup(whole.group(1), context)
-        return _EXPRESSION.sub(lambda m: _as_text(_lookup(m.group(1), context)), value)
+        return _render_string(value, context) if "${" in value else value
     if isinstance(value, list):
         return [render(item, context) for item in value]
     if isinstance(value, dict):
         rendered = {key: render(item, context) for key, item in value.items()}
         return {key: item for key, item in rendered.items() if item is not None}
     return value
-
-
-def _as_text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list, bool)):
-        return json.dumps(value)
-    return str(value)
 
 
 # -- running -----------------------------------------------------------------------
@@ -303,8 +369,8 @@ def cmd_template_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_template_parser(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
-    """Add ``template run`` to the ``greenroom`` sub-command parsers."""
+def register(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) -> None:
+    """Add ``template run`` to the ``greenroom`` command line (entry point of ``greenroom.cli``)."""
     template = sub.add_parser("template", help="run Backstage-style templates through a running host's actions")
     template_sub = template.add_subparsers(dest="template_command", required=True)
     run = template_sub.add_parser("run", help="run a template's steps (spec.steps) in order")
