@@ -235,8 +235,8 @@ def _control_socket_settings(config: Config, known: dict[str, Any]) -> dict[str,
     """
     if "control_socket" not in known:
         return {}  # an older gunicorn without the control socket
-    path = config.get_optional_string("backend.controlSocket")
-    if not path:
+    path = config.get_optional_path("backend.controlSocket")  # relative to the config file that names it
+    if path is None:
         return {"control_socket_disable": True}
     return {"control_socket_disable": False, "control_socket": os.path.abspath(path), "control_socket_mode": 0o600}
 

@@ -7,6 +7,10 @@
   are supported too.
 * Keys are read with dotted paths and typed getters
   (``config.get_string("backend.baseUrl")``).
+* A relative file-system path read with :meth:`Config.get_optional_path`
+  (and a ``$file`` include) is relative to the directory of the config file
+  that set it, not to the working directory; values given as ``overrides``
+  are relative to the working directory.
 * Values read through :meth:`Config.secret_values` (for example tokens and
   passwords) are known to the logger, which redacts them.
 """
@@ -47,9 +51,13 @@ class ConfigError(ValueError):
 class Config:
     """Read-only view of a merged configuration tree."""
 
-    def __init__(self, data: Mapping[str, Any] | None = None, prefix: str = "") -> None:
+    def __init__(
+        self, data: Mapping[str, Any] | None = None, prefix: str = "", origins: dict[str, Path] | None = None
+    ) -> None:
         self._data: dict[str, Any] = dict(data or {})
         self._prefix = prefix
+        #: Full key (``a.b``, ``a.list[0].c``) -> directory of the config file that set it (shared by sub-configs).
+        self._origins: dict[str, Path] = {} if origins is None else origins
 
     # -- construction --------------------------------------------------------
 
@@ -68,6 +76,7 @@ class Config:
         """
         env = os.environ if env is None else env
         merged: dict[str, Any] = {}
+        origins: dict[str, Path] = {}
         problems: list[str] = []  # every missing variable or file, reported together
         files = [DEFAULT_CONFIG_PATH] if include_defaults else []
         files += [Path(p) for p in paths]
@@ -80,12 +89,18 @@ class Config:
                 raise ConfigError(f"Invalid YAML in config file {path}: {error}") from error
             if not isinstance(raw, dict):
                 raise ConfigError(f"Config file {path} must contain a mapping at the top level")
-            merged = deep_merge(merged, _substitute(raw, env, path.parent, "", problems))
+            substituted = _substitute(raw, env, path.parent, "", problems)
+            # the embedded defaults' relative paths (the SQLite directory) stay relative to the working directory
+            _record_origins(
+                substituted, Path.cwd() if path == DEFAULT_CONFIG_PATH else path.parent.resolve(), "", origins
+            )
+            merged = deep_merge(merged, substituted)
         if problems:
             raise ConfigError("; ".join(problems))
         if overrides:
+            _record_origins(overrides, Path.cwd(), "", origins)
             merged = deep_merge(merged, dict(overrides))
-        return cls(merged)
+        return cls(merged, origins=origins)
 
     # -- reads ---------------------------------------------------------------
 
@@ -156,14 +171,26 @@ class Config:
             value = default
         if not isinstance(value, dict):
             raise ConfigError(f"Invalid type in config for key '{self._full(key)}', expected object")
-        return Config(value, self._full(key))
+        return Config(value, self._full(key), self._origins)
 
     def get_config_list(self, key: str) -> list[Config]:
         """Return a list of objects at ``key`` (empty when missing)."""
         value = self.get_optional(key) or []
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
             raise ConfigError(f"Invalid type in config for key '{self._full(key)}', expected object-array")
-        return [Config(v, f"{self._full(key)}[{i}]") for i, v in enumerate(value)]
+        return [Config(v, f"{self._full(key)}[{i}]", self._origins) for i, v in enumerate(value)]
+
+    def get_optional_path(self, key: str) -> Path | None:
+        """A file-system path, or ``None``: a relative one is resolved against :meth:`base_dir` of ``key``."""
+        value = self.get_optional_string(key)
+        if not value:
+            return None
+        path = Path(value)
+        return path if path.is_absolute() else self.base_dir(key) / path
+
+    def base_dir(self, key: str) -> Path:
+        """The directory of the config file that set ``key`` (the working directory when none did)."""
+        return self._origins.get(self._full(key)) or Path.cwd()
 
     def get_optional_duration(self, key: str) -> timedelta | None:
         """Read a duration: ``{days: 1, hours: 2}``, ISO-8601 (``P1D``) or ``"1y"``-style text."""
@@ -242,6 +269,19 @@ def deep_merge(base: dict[str, Any], other: Mapping[str, Any]) -> dict[str, Any]
         else:
             result[key] = copy.deepcopy(value)
     return result
+
+
+def _record_origins(node: Any, base_dir: Path, key: str, origins: dict[str, Path]) -> None:
+    """Record ``base_dir`` as the origin of every value under ``key`` (later files overwrite)."""
+    if isinstance(node, Mapping):
+        for child, value in node.items():
+            _record_origins(value, base_dir, f"{key}.{child}" if key else str(child), origins)
+    elif isinstance(node, list):
+        origins[key] = base_dir
+        for index, value in enumerate(node):
+            _record_origins(value, base_dir, f"{key}[{index}]", origins)
+    else:
+        origins[key] = base_dir
 
 
 def _substitute(node: Any, env: Mapping[str, str], base_dir: Path, path: str, problems: list[str]) -> Any:

@@ -81,7 +81,7 @@ def check_config(config: Config, *, connect: bool = False) -> list[Finding]:
     schemas = dict(HOST_CONFIG_SCHEMA)
     for item in features:
         schemas.update(getattr(item.feature, "config_schema", None) or {})
-    findings.extend(check_sections(config.as_dict(), schemas, context={"base_dir": Path.cwd()}))
+    findings.extend(check_sections(config.as_dict(), schemas, context={"base_dir": Path.cwd(), "config": config}))
     plugin_ids = sorted({f.plugin_id for f, _ in loaded if isinstance(f, BackendPlugin)})
     findings.extend(unknown_plugin_ids(config, plugin_ids))
     if connect and not any(f.level == "error" for f in findings):

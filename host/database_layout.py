@@ -60,6 +60,18 @@ class DatabaseLayout:
         conn = self._connection(plugin_id)
         return conn.get(key) if isinstance(conn, dict) else None
 
+    def _sqlite_directory(self, plugin_id: str) -> Path:
+        """The SQLite directory of ``plugin_id``, relative to the config file that names it."""
+        own = self._plugin_config(plugin_id)
+        source, key = (
+            (own, "connection.directory")
+            if own.get_optional("connection") is not None
+            else (self._config, "backend.database.connection.directory")
+        )
+        if isinstance(source.get_optional(key), str):
+            return source.get_optional_path(key) or Path(DEFAULT_SQLITE_DIRECTORY)
+        return Path(DEFAULT_SQLITE_DIRECTORY)
+
     def sqlite_path(self, plugin_id: str) -> str:
         """The SQLite file of ``plugin_id`` (``:memory:`` when configured so)."""
         conn = self._connection(plugin_id) or {}
@@ -67,7 +79,7 @@ class DatabaseLayout:
             return conn
         if conn.get("filename") == ":memory:":
             return ":memory:"
-        directory = conn.get("directory") or DEFAULT_SQLITE_DIRECTORY
+        directory = self._sqlite_directory(plugin_id)
         try:
             Path(directory).mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as error:

@@ -1,7 +1,8 @@
 """The catalog plugin's config section (``catalog``), for ``greenroom config check``.
 
-Relative ``file`` targets resolve against the working directory, as at runtime
-(the checker passes it as the validation context's ``base_dir``).
+Relative ``file`` targets resolve against the directory of the config file
+that set them, as at runtime (the checker passes the loaded
+:class:`host.config.Config` as the validation context's ``config``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from host.config import Config
 from host.config_schema import ConfigSection, Duration
+
+LOCATIONS_KEY = "catalog.locations"
 
 
 class CatalogLocation(ConfigSection):
@@ -23,10 +27,19 @@ class CatalogLocation(ConfigSection):
     @field_validator("target")
     @classmethod
     def _file_exists(cls, target: str, info: ValidationInfo) -> str:
-        base = Path((info.context or {}).get("base_dir") or Path.cwd())
-        path = base / target
-        if not path.is_file():
-            raise ValueError(f"catalog file not found: {path.resolve()}")
+        context = info.context or {}
+        config: Config | None = context.get("config")
+        if config is not None:  # every location with this target, each relative to its own config file
+            paths = [
+                entry.get_optional_path("target") or Path(target)
+                for entry in config.get_config_list(LOCATIONS_KEY)
+                if entry.get_optional("target") == target
+            ]
+        else:
+            paths = []
+        for path in paths or [Path(context.get("base_dir") or Path.cwd()) / target]:
+            if not path.is_file():
+                raise ValueError(f"catalog file not found: {path.resolve()}")
         return target
 
 

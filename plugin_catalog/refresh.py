@@ -34,10 +34,15 @@ class RefreshReport:
 
 
 def locations_from_config(config: Config) -> list[LocationSpec]:
-    """Read ``catalog.locations`` (a list of ``{type, target}``)."""
+    """Read ``catalog.locations`` (a list of ``{type, target}``); a relative ``file`` target is
+    made absolute against the directory of the config file that set it."""
     locations = []
     for entry in config.get_config_list("catalog.locations"):
-        locations.append(LocationSpec(entry.get_optional_string("type") or "file", entry.get_string("target")))
+        kind = entry.get_optional_string("type") or "file"
+        target = entry.get_string("target")
+        if kind == "file" and target:
+            target = str(entry.get_optional_path("target"))
+        locations.append(LocationSpec(kind, target))
     if not all(location.target for location in locations):
         raise ConfigError("catalog.locations entries need a non-empty target")
     return locations

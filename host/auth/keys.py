@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import jwt
@@ -85,12 +84,12 @@ def _load_public_key(pem: str, where: str) -> ec.EllipticCurvePublicKey:
 def _pem(entry: Config, name: str, where: str) -> str | None:
     """``<name>`` (PEM text) or the file at ``<name>File``."""
     inline = entry.get_optional_string(name)
-    path = entry.get_optional_string(f"{name}File")
+    path = entry.get_optional_path(f"{name}File")  # relative to the config file that names it
     if inline and path:
         raise ConfigError(f"{where} sets both {name} and {name}File")
     if path:
         try:
-            return Path(path).read_text()
+            return path.read_text()
         except OSError as error:
             raise ConfigError(f"{where}.{name}File cannot be read: {error.strerror}") from error
     return inline

@@ -62,3 +62,33 @@ def test_bad_duration() -> None:
         parse_duration("soon")
     with pytest.raises(ConfigError, match="Invalid duration at 'x'"):
         Config({"x": {"fortnights": 2}}).get_optional_duration("x")
+
+
+# -- paths relative to the config file ------------------------------------------------
+
+
+def test_paths_resolve_against_the_config_file_that_set_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "base").mkdir()
+    (tmp_path / "local").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "base" / "secret.txt").write_text("from-base")
+    (tmp_path / "base" / "app-config.yaml").write_text(
+        "catalog:\n  locations:\n    - {type: file, target: ./org.yaml}\n"
+        "backend:\n  controlSocket: run/greenroom.ctl\n  baseUrl: {$file: secret.txt}\n"
+    )
+    (tmp_path / "local" / "app-config.local.yaml").write_text("backend:\n  controlSocket: ../sockets/gr.ctl\n")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    config = Config.load(
+        [Path("../base/app-config.yaml"), Path("../local/app-config.local.yaml")],
+        overrides={"backend": {"database": {"connection": {"directory": "data"}}}},
+    )
+    [location] = config.get_config_list("catalog.locations")
+    assert location.get_optional_path("target") == (tmp_path / "base" / "org.yaml").resolve()
+    assert config.get_optional_path("backend.controlSocket") == (tmp_path / "local").resolve() / "../sockets/gr.ctl"
+    assert config.get_string("backend.baseUrl") == "from-base"  # $file: next to its config file
+    # overrides and the embedded defaults are relative to the working directory
+    assert config.get_optional_path("backend.database.connection.directory") == tmp_path / "elsewhere" / "data"
+    assert config.get_optional_path("absent.key") is None
+    assert Config.load([]).get_optional_path("backend.database.connection.directory") == (
+        tmp_path / "elsewhere" / ".greenroom" / "data"
+    )
