@@ -15,10 +15,10 @@ saw" a safe place to resume from.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from host import cancel_and_wait
 from plugin_signals.history import Position, SignalHistory, parse_position
 
 if TYPE_CHECKING:
@@ -81,10 +81,7 @@ class Sequencer:
     async def stop(self) -> None:
         """Stop waiting for gaps (held signals are delivered in order)."""
         filler, self._filler = self._filler, None
-        if filler is not None:
-            filler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await filler
+        await cancel_and_wait(filler)
         self._release_all()
 
     def _drain(self) -> None:

@@ -22,7 +22,6 @@ WebSocket, to the same users (targeting and isolation come from the same
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import falcon.asgi
 from falcon.asgi import SSEvent
 
+from host import cancel_and_wait
 from host.errors import BackstageError, InputError, ServiceUnavailableError
 from plugin_signals.connections import Frame, SignalConnection, SignalManager
 
@@ -158,9 +158,7 @@ class SignalEventsResource:
         finally:
             self._streams.discard(conn)
             self._manager.remove_connection(conn)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            await cancel_and_wait(writer)
 
     async def close_all(self) -> None:
         """End every stream and refuse new ones (the server is about to stop)."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from host.aio import cancel_and_wait
 from host.event_buses.envelope import decode, encode_batch, encode_event, to_events
@@ -19,23 +20,30 @@ if TYPE_CHECKING:
 Resolver = Callable[[Any], Awaitable[dict[str, Any] | None]]
 
 
-class Backoff:
-    """Exponential reconnect delays with jitter: ``initial``, doubling, capped at ``maximum`` seconds."""
+#: Waits between reconnect attempts: a random part of 0.2 s, doubling each failure, at most 30 s ("full jitter",
+#: so the workers of a restarted server do not all come back at once).
+RECONNECT_WAIT = wait_random_exponential(multiplier=0.2, max=30.0)
 
-    def __init__(self, initial: float = 0.1, maximum: float = 30.0) -> None:
-        self._initial = initial
-        self._maximum = maximum
-        self._next = initial
 
-    def reset(self) -> None:
-        """Start again from the initial delay (after a successful connection)."""
-        self._next = self._initial
+async def reconnect(
+    connect: Callable[[], Awaitable[None]],
+    errors: tuple[type[BaseException], ...],
+    on_failure: Callable[[BaseException | None], None],
+) -> None:
+    """Call ``connect`` until it succeeds, backing off (:data:`RECONNECT_WAIT`, through tenacity) after each failure.
 
-    def next_delay(self) -> float:
-        """Return the next delay and double it for the time after."""
-        delay = self._next
-        self._next = min(self._next * 2, self._maximum)
-        return delay * random.uniform(0.8, 1.2)
+    A failure with one of ``errors`` is passed to ``on_failure`` and retried; any other error
+    (and cancellation) propagates.
+    """
+    retrying = AsyncRetrying(
+        wait=RECONNECT_WAIT,
+        retry=retry_if_exception_type(errors),
+        before_sleep=lambda state: on_failure(state.outcome.exception() if state.outcome else None),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            await connect()
 
 
 class InboundDispatcher:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from host.aio import cancel_and_wait
-from host.event_buses.base import Backoff, EnvelopePublisher, InboundDispatcher
+from host.event_buses.base import EnvelopePublisher, InboundDispatcher, reconnect
 from host.event_buses.envelope import decode, encode_reference
 from host.events import EventHandler
 
@@ -193,7 +193,6 @@ class PostgresBus(EnvelopePublisher):
 
     async def _supervise(self) -> None:
         """Keep the ``LISTEN`` connection alive: ping it, and reconnect with back-off when it drops."""
-        backoff = Backoff()
         while True:
             if self._listener is not None and not self._lost.is_set():
                 try:
@@ -207,14 +206,11 @@ class PostgresBus(EnvelopePublisher):
                         self._logger.warning("Postgres events listener stopped answering", exc_info=error)
                 self._logger.warning("Postgres events listener connection lost; reconnecting")
                 await self._close_listener()
-            await asyncio.sleep(backoff.next_delay())
-            try:
-                await self._listen()
-            except _CONNECTION_ERRORS as error:
-                self._logger.warning("Postgres events listener failed to reconnect", exc_info=error)
-                continue
-            backoff.reset()
+            await reconnect(self._listen, _CONNECTION_ERRORS, self._failed_to_reconnect)
             self._logger.info("Postgres events listener reconnected")
+
+    def _failed_to_reconnect(self, error: BaseException | None) -> None:
+        self._logger.warning("Postgres events listener failed to reconnect", exc_info=error)
 
     async def _close_listener(self) -> None:
         conn, self._listener = self._listener, None

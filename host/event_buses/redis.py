@@ -17,7 +17,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from host.aio import cancel_and_wait
-from host.event_buses.base import Backoff, EnvelopePublisher, InboundDispatcher
+from host.event_buses.base import EnvelopePublisher, InboundDispatcher, reconnect
 from host.events import EventHandler
 
 if TYPE_CHECKING:
@@ -105,13 +105,12 @@ class RedisBus(EnvelopePublisher):
 
     async def _read_forever(self) -> None:
         """Read messages; ping when idle; resubscribe with back-off when the connection drops."""
-        backoff = Backoff()
         while True:
             try:
                 if self._pubsub is None:
-                    await self._subscribe()
-                    backoff.reset()
+                    await reconnect(self._subscribe, _CONNECTION_ERRORS, self._failed_to_resubscribe)
                     self._logger.info("Redis events subscription re-established")
+                assert self._pubsub is not None
                 message = await self._pubsub.get_message(timeout=self._keepalive_interval)
                 if message is None:
                     await self._pubsub.ping()
@@ -120,4 +119,6 @@ class RedisBus(EnvelopePublisher):
             except _CONNECTION_ERRORS as error:
                 self._logger.warning("Redis events subscription lost; reconnecting", exc_info=error)
                 await self._close_pubsub()
-                await asyncio.sleep(backoff.next_delay())
+
+    def _failed_to_resubscribe(self, error: BaseException | None) -> None:
+        self._logger.warning("Redis events subscription failed to re-establish", exc_info=error)

@@ -24,7 +24,6 @@ or with an object implementing the ``firstresult`` hook ``slack_blocks`` of
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -32,6 +31,7 @@ import pluggy
 
 from greenroom_notifications_slack import hookspecs
 from greenroom_notifications_slack.mrkdwn import escape
+from host import await_me_maybe
 from host.features import create_extension_point
 from plugin_notifications import Notification
 
@@ -137,9 +137,9 @@ class SlackRenderers:
     async def blocks(self, notification: Notification, description: str | None) -> list[dict[str, Any]]:
         """The blocks for ``notification``: the first renderer's answer, else :func:`default_blocks`."""
         if self.plugin_manager.get_plugins():
-            result = self.plugin_manager.hook.slack_blocks(notification=notification, description=description)
-            if inspect.isawaitable(result):
-                result = await result
+            result = await await_me_maybe(
+                self.plugin_manager.hook.slack_blocks(notification=notification, description=description)
+            )
             if result is not None:
                 if not isinstance(result, list) or not all(isinstance(block, dict) for block in result):
                     raise TypeError("A Slack renderer must return a list of Block Kit blocks (dicts)")
