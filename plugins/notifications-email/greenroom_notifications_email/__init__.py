@@ -5,11 +5,13 @@
 * :data:`email_templates_extension_point` - other modules set a template renderer
   (``firstresult`` hooks marked with :data:`email_hookimpl`, see :mod:`.hookspecs`).
 * :class:`EmailProcessor` - the ``Email`` processor itself (for tests and custom wiring).
+* :class:`Transport` and :func:`register_transport` - where messages go (``smtp``, ``ses``,
+  ``sendmail``, ``stream`` are built in, see :mod:`.transport`).
 """
 
 from greenroom_notifications_email.hookspecs import email_hookimpl
 from greenroom_notifications_email.module import email_module
-from greenroom_notifications_email.processor import PROCESSOR_NAME, EmailProcessor
+from greenroom_notifications_email.processor import PROCESSOR_NAME, EmailProcessor, screen_addresses
 from greenroom_notifications_email.settings import EmailSettings, read_email_settings
 from greenroom_notifications_email.templates import (
     EmailContent,
@@ -17,6 +19,7 @@ from greenroom_notifications_email.templates import (
     default_content,
     email_templates_extension_point,
 )
+from greenroom_notifications_email.transport import Transport, create_transport, register_transport
 
 __all__ = [
     "PROCESSOR_NAME",
@@ -24,9 +27,13 @@ __all__ = [
     "EmailProcessor",
     "EmailSettings",
     "EmailTemplates",
+    "Transport",
+    "create_transport",
     "default_content",
     "email_hookimpl",
     "email_module",
     "email_templates_extension_point",
     "read_email_settings",
+    "register_transport",
+    "screen_addresses",
 ]
