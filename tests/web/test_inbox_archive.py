@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from host.testing import eventually
 from tests.conftest import HostHandle, start_host
 from tests.web.conftest import GUEST, PLUGINS, VIEWPORT, InboxPage, launch_browser, require_browser, send, web_config
 
@@ -296,3 +297,67 @@ async def test_sign_out_and_switch_user_through_the_proxy() -> None:
             assert inbox.errors == [] and other_tab.errors == []
         finally:
             await browser.close()
+
+
+# -- live updates across a reconnect (resumable signals) ----------------------------------------------------------
+
+
+async def test_live_updates_survive_a_reconnect_without_a_refetch_storm(browser: Any, host: HostHandle) -> None:
+    """Frames lost while the socket was dying are replayed after the reconnect, and handled as one batch."""
+    inbox = await new_inbox(browser, host)
+    state = {"dropping": False}
+    sent: list[str] = []  # what the page sent to the server
+    lost: list[str] = []  # frames the page never got
+    connections: list[tuple[Any, Any]] = []
+
+    def proxy(page_side: Any) -> None:
+        server = page_side.connect_to_server()
+        connections.append((page_side, server))
+
+        def to_server(message: Any) -> None:
+            sent.append(message)
+            server.send(message)
+
+        def to_page(message: Any) -> None:
+            if state["dropping"]:
+                lost.append(message)
+            else:
+                page_side.send(message)
+
+        page_side.on_message(to_server)
+        server.on_message(to_page)
+
+    await inbox.page.route_web_socket("**/api/signals", proxy)
+    await inbox.open()
+    await inbox.page.wait_for_function("() => document.body.dataset.state === 'ready'")
+    requests: list[str] = []
+    inbox.page.on("request", lambda request: requests.append(request.url.removeprefix(host.url)))
+
+    # the network goes quiet: 20 notifications are published and never reach the page
+    state["dropping"] = True
+    for index in range(20):
+        await send(host, f"Deploy {index} finished")
+    await eventually(lambda: len([frame for frame in lost if "new_notification" in frame]) == 20)
+    assert await inbox.badge() is None
+    # then the connection drops; the client reconnects and resumes from the last position it saw
+    state["dropping"] = False
+    page_side, server = connections[-1]
+    await server.close()
+    await page_side.close(code=4000, reason="network went away")
+    await inbox.wait_badge("20", timeout=15000)
+    await inbox.page.wait_for_function("() => Number(document.body.dataset.signals) >= 20", timeout=15000)
+    await inbox.wait_titles([f"Deploy {index} finished" for index in (19, 18, 17, 16, 15)])
+
+    resumed = [message for message in sent[1:] if '"subscribe"' in message]
+    assert resumed and all('"since":"' in message and '"since":""' not in message for message in resumed)
+    assert len(connections) == 2
+    # one batch: a few refreshes, not one per missed signal, and one summary pop-up instead of 20
+    status = [url for url in requests if url.startswith("/api/notifications/status")]
+    lists = [url for url in requests if url.startswith("/api/notifications/notifications?")]
+    singles = [url for url in requests if url.startswith("/api/notifications/notifications/")]
+    assert 1 <= len(status) <= 3, status
+    assert 1 <= len(lists) <= 3, lists
+    assert singles == []
+    assert "20 new notifications" in await inbox.page.get_by_test_id("new-notifications-toast").inner_text()
+    assert await inbox.page.evaluate("() => document.body.dataset.resyncs") is None
+    assert inbox.errors == []

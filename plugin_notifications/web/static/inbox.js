@@ -263,6 +263,14 @@ export class Inbox {
     await this.reload();
   }
 
+  /** Switch to a view (and its first page), as choosing it in the View filter does. */
+  showView(view) {
+    this.state = { ...this.state, view, page: 0 };
+    this.highlightId = null;
+    const select = this.root.querySelector('#filter-view');
+    if (select) select.value = view;
+  }
+
   _set(change) {
     this.state = { ...this.state, page: 0, ...change };
     this.highlightId = null; // a deep-linked notification is shown until the filters change

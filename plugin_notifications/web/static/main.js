@@ -12,6 +12,10 @@ import * as webNotifications from './webnotify.js';
 
 const SIGNAL_CHANNEL = 'notifications';
 const POLL_MS = 30000;
+// Signals arriving together (a replay after a reconnect, a burst of sends) are handled as one batch:
+// one /status, one (throttled) list refresh, and pop-ups for at most MAX_ANNOUNCED of them.
+const SIGNAL_BATCH_MS = 200;
+const MAX_ANNOUNCED = 3;
 
 function readConfig() {
   const el = document.getElementById('greenroom-config');
@@ -106,9 +110,10 @@ class App {
     });
     window.addEventListener('hashchange', () => this.route());
     this.inbox.mount();
+    // Subscribe first, then fetch: a change in between arrives as a signal instead of being missed.
+    await this._connectSignals();
     await this.route();
     await this.refreshStatus();
-    await this._connectSignals();
     document.body.dataset.state = 'ready';
   }
 
@@ -160,14 +165,19 @@ class App {
     const client = new signals.SignalClient({
       baseUrl: new URL(`${this.apiBaseUrl}/signals`, window.location.href).toString(),
       getToken: () => this.identity.getToken(),
-      onStateChange: (state) => {
+      onStateChange: (state, transport) => {
         connection.dataset.state = state;
+        connection.dataset.transport = transport || 'websocket';
         connection.textContent = { open: 'Live', connecting: 'Connecting\u2026', closed: 'Reconnecting\u2026' }[state] || state;
+        connection.title = state === 'open' ? `Live updates (${transport === 'sse' ? 'Server-Sent Events' : 'WebSocket'})` : '';
       },
     });
     if (this.signedOut) return; // signed out while the script loaded
     this.signals = client;
-    client.subscribe(SIGNAL_CHANNEL, (message) => this._onSignal(message));
+    // The client resumes from its last position after any reconnect: missed signals are replayed, in
+    // order, through the callback (no refetch needed); only when the server cannot replay (resync) is
+    // everything fetched again, once.
+    client.subscribe(SIGNAL_CHANNEL, (message) => this._onSignal(message), { onResync: () => this._onResync() });
   }
 
   // Without signals, poll while the tab is visible (spec 15.4).
@@ -181,10 +191,44 @@ class App {
   }
 
   _onSignal(message) {
-    if (!message || !message.action) return;
+    if (!message || !message.action || this.signedOut) return;
+    this._batch = this._batch || [];
+    this._batch.push(message);
+    if (!this._batchTimer) this._batchTimer = setTimeout(() => this._flushSignals(), SIGNAL_BATCH_MS);
+  }
+
+  _flushSignals() {
+    const messages = this._batch || [];
+    this._batch = [];
+    this._batchTimer = null;
+    if (!messages.length || this.signedOut) return;
+    this.signalsHandled = (this.signalsHandled || 0) + messages.length;
+    document.body.dataset.signals = String(this.signalsHandled);
     this.refreshStatus();
     if (!document.getElementById('inbox-view').hidden) this.inbox.refreshThrottled();
-    if (message.action === 'new_notification' && message.notification_id) this._announce(message.notification_id);
+    const fresh = [...new Set(messages.filter((m) => m.action === 'new_notification' && m.notification_id).map((m) => m.notification_id))];
+    if (fresh.length > MAX_ANNOUNCED) {
+      if (this.preferences.get('snackbarEnabled')) {
+        toast(`${fresh.length} new notifications`, { testId: 'new-notifications-toast', actions: [{ label: 'Show', onClick: () => this._showUnread() }] });
+      }
+      return;
+    }
+    fresh.forEach((id) => this._announce(id));
+  }
+
+  /** The server could not replay what this page missed: fetch the count and the list again, once. */
+  _onResync() {
+    if (this.signedOut) return;
+    this.resyncs = (this.resyncs || 0) + 1;
+    document.body.dataset.resyncs = String(this.resyncs);
+    this.refreshStatus();
+    if (!document.getElementById('inbox-view').hidden) this.inbox.reload();
+  }
+
+  _showUnread() {
+    window.history.pushState(null, '', this.config.basePath || '/notifications');
+    this.inbox.showView('unread');
+    this.route();
   }
 
   async _announce(id) {
