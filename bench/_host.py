@@ -24,7 +24,7 @@ import yaml
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # run as a script
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from host.config import deep_merge  # noqa: E402
+from host.config import deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 PG_CONNECTION = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "database": "test"}
@@ -45,8 +45,7 @@ def pg_config(port: int, prefix: str, token: str, **extra: Any) -> dict[str, Any
         "app": {"baseUrl": url},
         "backend": {
             "baseUrl": url,
-            "database": {"client": "pg", "connection": PG_CONNECTION, "pluginDivisionMode": "schema",
-                         "prefix": prefix},
+            "database": {"client": "pg", "connection": PG_CONNECTION, "pluginDivisionMode": "schema", "prefix": prefix},
             "auth": {"externalAccess": [{"type": "static", "options": {"token": token, "subject": "bench"}}]},
             "logger": {"level": "warn"},
         },
@@ -68,6 +67,10 @@ class RunningHost:
         out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
         return [self.proc.pid, *(int(p) for p in out.split())]
 
+    def tree_memory_mib(self) -> dict[str, float]:
+        """RSS and PSS of the master and every worker, in MiB."""
+        return tree_memory_mib(self.proc.pid)
+
     def rss_mib(self) -> float:
         """Resident memory of the master and every worker, in MiB."""
         total = 0
@@ -79,17 +82,57 @@ class RunningHost:
         return total / 1024
 
 
+def process_tree(root: int) -> list[int]:
+    """``root`` and all its descendants (from the parent ids in ``/proc/*/stat``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat[stat.rindex(")") + 2 :].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def tree_memory_mib(root: int) -> dict[str, float]:
+    """Summed RSS and PSS (``/proc/PID/smaps_rollup``) of ``root``'s process tree, in MiB.
+
+    PSS splits each shared page between the processes sharing it, so unlike RSS it
+    does not count the pages forked workers share with their master twice.
+    """
+    rss = pss = 0
+    pids = process_tree(root)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+    return {"rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1), "processes": len(pids)}
+
+
 @contextlib.asynccontextmanager
 async def greenroom(config: dict[str, Any], workers: int, *, port: int) -> AsyncIterator[RunningHost]:
     """Run ``greenroom start`` with ``config``; yield once it is ready; clean up its schemas."""
-    prefix = config["backend"]["database"]["prefix"]
+    database = config["backend"]["database"]
+    prefix = database.get("prefix", "") if database.get("client") == "pg" else ""
     with tempfile.TemporaryDirectory(prefix="greenroom-bench-") as tmp:
         config_file = Path(tmp) / "app-config.yaml"
         config_file.write_text(yaml.safe_dump(config))
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(
             [str(GREENROOM), "start", "--config", str(config_file), "--workers", str(workers), "--port", str(port)],
-            cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         host = RunningHost(f"http://127.0.0.1:{port}", proc, prefix)
         try:
@@ -110,14 +153,15 @@ async def greenroom(config: dict[str, Any], workers: int, *, port: int) -> Async
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-            await drop_schemas(prefix)
+            if prefix:
+                await drop_schemas(prefix, database.get("connection", PG_CONNECTION))
 
 
-async def drop_schemas(prefix: str) -> None:
-    """Drop every schema named ``<prefix>*``."""
+async def drop_schemas(prefix: str, connection: dict[str, Any] | None = None) -> None:
+    """Drop every schema named ``<prefix>*`` (only this run's: the prefix is unique)."""
     import asyncpg
 
-    conn = await asyncpg.connect(**PG_CONNECTION)
+    conn = await asyncpg.connect(**(connection or PG_CONNECTION))
     try:
         for row in await conn.fetch("SELECT nspname FROM pg_namespace WHERE nspname LIKE $1", prefix + "%"):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{row["nspname"]}" CASCADE')
