@@ -16,12 +16,13 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from cachetools import LRUCache
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -62,6 +63,11 @@ _KEPT_UNLESS_SENT = ("description", "link", "topic", "icon", "metadata")
 _CHUNK = 1000
 #: From this many rows on, PostgreSQL inserts use COPY instead of INSERT.
 _COPY_THRESHOLD = 200
+#: The bind parameter every read of one user's visible set takes: its statements are built once
+#: per shape (filters, order, paging) and cached; ``required`` makes a missing user an error.
+_VIEWER = "viewer"
+#: Built list/count statements kept per store (LRU; the default list is one shape).
+_STATEMENT_CACHE_SIZE = 256
 
 
 @dataclass
@@ -156,15 +162,29 @@ class NotificationsStore:
         self._engine = engine
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._dialect = engine.dialect.name
+        # PERF: building a list statement (a union of two subqueries) cost more CPU than running it.
+        self._statements: LRUCache[Any, Any] = LRUCache(maxsize=_STATEMENT_CACHE_SIZE)
+        self._status: sa.Select[Any] | None = None
 
     # -- visible set -------------------------------------------------------------
 
-    def _visible(self, user: str, filters: NotificationFilters) -> tuple[sa.Select[Any], sa.Select[Any]]:
-        """The two branches (own rows, broadcasts) of the caller's visible set, filtered."""
+    def _cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        """The statement built for ``key`` (None: not cacheable, build it each time)."""
+        if key is None:
+            return build()
+        found = self._statements.get(key)
+        if found is None:
+            found = self._statements[key] = build()
+        return found
+
+    def _visible(self, filters: NotificationFilters) -> tuple[sa.Select[Any], sa.Select[Any]]:
+        """The two branches (own rows, broadcasts) of a user's visible set, filtered; the user is ``:viewer``."""
         n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+        viewer = sa.bindparam(_VIEWER, type_=sa.String(255), required=True)
         sqlite_dialect = self._dialect == "sqlite"
         own = sa.select(*(n.c[name] for name in _SELECT_COLUMNS), *self._insertion_order(n, 0)).where(
-            n.c.user == user, *_conditions(n, _Marks(n.c.read, n.c.saved, n.c.archived), filters, sqlite=sqlite_dialect)
+            n.c.user == viewer,
+            *_conditions(n, _Marks(n.c.read, n.c.saved, n.c.archived), filters, sqlite=sqlite_dialect),
         )
         shared_columns = {
             **{name: b.c[name] for name in _SELECT_COLUMNS if name in b.c},
@@ -175,7 +195,7 @@ class NotificationsStore:
         }
         shared = (
             sa.select(*(shared_columns[name] for name in _SELECT_COLUMNS), *self._insertion_order(b, 1))
-            .select_from(b.outerjoin(s, sa.and_(s.c.broadcast_id == b.c.id, s.c.user == user)))
+            .select_from(b.outerjoin(s, sa.and_(s.c.broadcast_id == b.c.id, s.c.user == viewer)))
             .where(
                 s.c.deleted.is_(None),  # broadcasts this user deleted are gone for them
                 *_conditions(b, _Marks(s.c.read, s.c.saved, s.c.archived), filters, sqlite=sqlite_dialect),
@@ -213,7 +233,13 @@ class NotificationsStore:
         return rows, total
 
     async def _page(self, conn: AsyncConnection, user: str, query: NotificationQuery) -> list[Notification]:
-        own, shared = self._visible(user, query.filters)
+        filters = _filters_key(query.filters)
+        key = None if filters is None else ("page", filters, tuple(query.order), query.offset, query.limit)
+        result = await conn.execute(self._cached(key, lambda: self._page_statement(query)), {_VIEWER: user})
+        return [_to_notification(row) for row in result.mappings()]
+
+    def _page_statement(self, query: NotificationQuery) -> sa.Select[Any]:
+        own, shared = self._visible(query.filters)
         # Equal sort keys keep insertion order, own rows first (as Backstage's union returns them).
         order = [*query.order, ("branch", "asc"), ("seq", "asc")]
         if query.limit is not None:
@@ -228,16 +254,20 @@ class NotificationsStore:
             stmt = stmt.limit(query.limit)
         if query.offset:
             stmt = stmt.offset(query.offset)
-        result = await conn.execute(stmt)
-        return [_to_notification(row) for row in result.mappings()]
+        return stmt
 
     async def _count(self, conn: AsyncConnection, user: str, filters: NotificationFilters) -> int:
-        own, shared = self._visible(user, filters)
-        stmt = sa.select(
-            sa.select(sa.func.count()).select_from(own.subquery()).scalar_subquery()
-            + sa.select(sa.func.count()).select_from(shared.subquery()).scalar_subquery()
+        def build() -> sa.Select[Any]:
+            own, shared = self._visible(filters)
+            return sa.select(
+                sa.select(sa.func.count()).select_from(own.subquery()).scalar_subquery()
+                + sa.select(sa.func.count()).select_from(shared.subquery()).scalar_subquery()
+            )
+
+        key = _filters_key(filters)
+        return int(
+            await conn.scalar(self._cached(None if key is None else ("count", key), build), {_VIEWER: user}) or 0
         )
-        return int(await conn.scalar(stmt) or 0)
 
     async def get_notifications(self, user: str, ids: Sequence[str]) -> list[Notification]:
         """The caller-visible notifications among ``ids``, newest first."""
@@ -265,23 +295,10 @@ class NotificationsStore:
         user's broadcast marks by ``broadcast_user_status(user)``; unread broadcasts are all broadcasts
         minus those this user read, archived or deleted.
         """
-        n, b, s = t.notification, t.broadcast, t.broadcast_user_status
-
-        def count(table: sa.Table, *where: Any) -> sa.ScalarSelect[Any]:
-            return sa.select(sa.func.count()).select_from(table).where(*where).scalar_subquery()
-
-        shown = (s.c.archived.is_(None), s.c.deleted.is_(None))
-        stmt = sa.select(
-            count(n, n.c.user == user, n.c.read.is_(None), n.c.archived.is_(None)).label("own_unread"),
-            count(n, n.c.user == user, n.c.read.is_not(None), n.c.archived.is_(None)).label("own_read"),
-            count(b).label("broadcasts"),
-            count(s, s.c.user == user, s.c.read.is_not(None), *shown).label("broadcasts_read"),
-            count(s, s.c.user == user, sa.or_(s.c.archived.is_not(None), s.c.deleted.is_not(None))).label(
-                "broadcasts_hidden"
-            ),
-        )
+        if self._status is None:
+            self._status = _status_statement()
         async with self._reader.connect() as conn:
-            row = (await conn.execute(stmt)).one()
+            row = (await conn.execute(self._status, {_VIEWER: user})).one()
         return {
             "unread": row.own_unread + row.broadcasts - row.broadcasts_read - row.broadcasts_hidden,
             "read": row.own_read + row.broadcasts_read,
@@ -289,7 +306,7 @@ class NotificationsStore:
 
     async def get_topics(self, user: str, filters: NotificationFilters) -> list[str]:
         """Distinct non-null topics of the caller's visible set, ascending."""
-        own, shared = self._visible(user, filters)
+        own, shared = self._visible(filters)
         n, b = t.notification, t.broadcast
         topics = sa.union(
             own.with_only_columns(n.c.topic).where(n.c.topic.is_not(None)),
@@ -297,7 +314,7 @@ class NotificationsStore:
         ).subquery("topics")
         stmt = sa.select(topics.c.topic).order_by(topics.c.topic)
         async with self._reader.connect() as conn:
-            return list((await conn.scalars(stmt)).all())
+            return list((await conn.scalars(stmt, {_VIEWER: user})).all())
 
     # -- writes ------------------------------------------------------------------
 
@@ -613,6 +630,33 @@ def _conditions(table: sa.Table, marks: _Marks, filters: NotificationFilters, *,
     if filters.archived is not None:
         where.append(marks.archived.is_not(None) if filters.archived else marks.archived.is_(None))
     return where
+
+
+def _filters_key(filters: NotificationFilters) -> tuple[Any, ...] | None:
+    """A hashable key of ``filters`` for the statement cache; None for id lists (one-off statements)."""
+    if filters.ids is not None:
+        return None
+    return tuple(getattr(filters, item.name) for item in fields(filters))
+
+
+def _status_statement() -> sa.Select[Any]:
+    """The five counts behind ``/status`` for the user ``:viewer``."""
+    n, b, s = t.notification, t.broadcast, t.broadcast_user_status
+    viewer = sa.bindparam(_VIEWER, type_=sa.String(255), required=True)
+
+    def count(table: sa.Table, *where: Any) -> sa.ScalarSelect[Any]:
+        return sa.select(sa.func.count()).select_from(table).where(*where).scalar_subquery()
+
+    shown = (s.c.archived.is_(None), s.c.deleted.is_(None))
+    return sa.select(
+        count(n, n.c.user == viewer, n.c.read.is_(None), n.c.archived.is_(None)).label("own_unread"),
+        count(n, n.c.user == viewer, n.c.read.is_not(None), n.c.archived.is_(None)).label("own_read"),
+        count(b).label("broadcasts"),
+        count(s, s.c.user == viewer, s.c.read.is_not(None), *shown).label("broadcasts_read"),
+        count(s, s.c.user == viewer, sa.or_(s.c.archived.is_not(None), s.c.deleted.is_not(None))).label(
+            "broadcasts_hidden"
+        ),
+    )
 
 
 def _order_by(columns: Any, order: Sequence[tuple[str, str]]) -> list[Any]:
