@@ -117,7 +117,7 @@ class HttpRoute(ConfigSection):
 
 
 class HttpChannelSettings(ConfigSection):
-    """How a module's routes are called; subclasses name their list of routes in :meth:`routes`."""
+    """How a module's routes are called; subclasses name their list of routes in :meth:`http_routes`."""
 
     timeout: Duration = timedelta(seconds=10)
     concurrency: int = Field(default=8, ge=1, le=256)
@@ -125,14 +125,14 @@ class HttpChannelSettings(ConfigSection):
     max_retry_after: Duration = timedelta(hours=1)
     entity_refs_cache_ttl: Duration = timedelta(minutes=1)
 
-    def routes(self) -> Sequence[HttpRoute]:
+    def http_routes(self) -> Sequence[HttpRoute]:
         """Every configured route."""
         return ()
 
     @model_validator(mode="after")
     def _unique_channels(self) -> HttpChannelSettings:
         seen: set[str] = set()
-        for route in self.routes():
+        for route in self.http_routes():
             if route.channel in seen:
                 raise ValueError(f"two routes share the channel name {route.channel}; give them distinct names")
             seen.add(route.channel)
@@ -144,7 +144,7 @@ class HttpChannelSettings(ConfigSection):
 
     def longest_batch_seconds(self, routes: Sequence[HttpRoute] | None = None) -> float:
         """How long one dispatcher call can take at worst: every request of a full batch timing out."""
-        routes = self.routes() if routes is None else routes
+        routes = self.http_routes() if routes is None else routes
         rounds = -(-self.batch_size // self.concurrency)
         return rounds * max((self.timeout_for(route) for route in routes), default=self.timeout.total_seconds())
 

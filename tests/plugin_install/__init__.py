@@ -16,6 +16,8 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 PROBE = Path(__file__).with_name("probe.py")
 
 
@@ -46,3 +48,27 @@ def probe(tmp_path: Path, config: dict[str, Any], *site_dirs: Path) -> dict[str,
     )
     assert result.returncode == 0, result.stderr
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def install_fixtures(package: str, package_dir: Path, name: str) -> tuple[Any, Any]:
+    """Module-scoped fixtures ``venv_without_<name>`` and ``<name>_site`` for one ``plugins/*`` distribution.
+
+    ``venv_without_<name>``: :func:`site_without` ``package`` (the import name);
+    ``<name>_site``: the distribution in ``package_dir`` built and installed on its own
+    (a real ``.dist-info`` with its entry points). Assign both in the test module::
+
+        venv_without_webhook, webhook_site = install_fixtures(DIST, PACKAGE_DIR, "webhook")
+    """
+    from tests.conftest import install_distribution
+
+    @pytest.fixture(scope="module", name=f"venv_without_{name}")
+    def venv_without(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return site_without(package, tmp_path_factory.mktemp(f"site-without-{name}"))
+
+    @pytest.fixture(scope="module", name=f"{name}_site")
+    def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+        site = install_distribution(package_dir, tmp_path_factory.mktemp(name))
+        assert list(site.glob(f"{package}-*.dist-info"))
+        return site
+
+    return venv_without, installed

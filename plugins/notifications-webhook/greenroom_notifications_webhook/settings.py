@@ -80,7 +80,7 @@ class WebhookConfig(HttpChannelSettings):
 
     endpoints: tuple[WebhookEndpoint, ...] = ()
 
-    def routes(self) -> Sequence[WebhookEndpoint]:
+    def http_routes(self) -> Sequence[WebhookEndpoint]:
         """The endpoints."""
         return self.endpoints
 

@@ -9,10 +9,7 @@ from __future__ import annotations
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import install_distribution
-from tests.plugin_install import probe, site_without
+from tests.plugin_install import install_fixtures, probe
 
 PACKAGE_DIR = Path(__file__).parents[1]
 DIST = "greenroom_notifications_webhook"
@@ -32,18 +29,7 @@ def test_installed_distribution_declares_the_module() -> None:
     assert "standardwebhooks" in " ".join(distribution("greenroom-notifications-webhook").requires or [])
 
 
-@pytest.fixture(scope="module")
-def venv_without_webhook(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The venv's site-packages less this distribution."""
-    return site_without(DIST, tmp_path_factory.mktemp("site-without-webhook"))
-
-
-@pytest.fixture(scope="module")
-def webhook_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This distribution built and installed on its own (a real .dist-info with its entry point)."""
-    site = install_distribution(PACKAGE_DIR, tmp_path_factory.mktemp("webhook"))
-    assert list(site.glob(f"{DIST}-*.dist-info"))
-    return site
+venv_without_webhook, webhook_site = install_fixtures(DIST, PACKAGE_DIR, "webhook")
 
 
 def test_uninstalled_module_is_gone(venv_without_webhook: Path, tmp_path: Path) -> None:

@@ -11,17 +11,16 @@ from __future__ import annotations
 import base64
 import json
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
-from webhook_receiver import Receiver
 
-from host.testing import eventually
+from tests.channel_delivery import channel_log, send, settled
 from tests.conftest import SERVICE_SUBJECT, HostHandle, start_host
+from tests.http_receiver import Receiver
 
 ORG = Path(__file__).parent / "fixtures" / "webhook-org.yaml"
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
@@ -62,36 +61,6 @@ async def host(db_kind: str, receiver: Receiver) -> AsyncIterator[HostHandle]:
     config = webhook_config({"url": receiver.url, "secret": SECRET, "name": "main"})
     async with start_host(db_kind, config=config) as handle:
         yield handle
-
-
-async def send(host: HostHandle, entity_ref: str | list[str], **payload: Any) -> list[dict[str, Any]]:
-    payload.setdefault("title", f"note {uuid.uuid4().hex[:6]}")
-    response = await host.client.post(
-        "/api/notifications",
-        headers=host.service_headers,
-        json={"recipients": {"type": "entity", "entityRef": entity_ref}, "payload": payload},
-    )
-    assert response.status_code == 200, response.text
-    return list(response.json())
-
-
-async def channel_log(host: HostHandle, user: str, notification_id: str, channel: str) -> dict[str, Any] | None:
-    """The delivery log entry of ``channel`` for ``user``'s notification (``None`` when the channel has none)."""
-    response = await host.client.get(
-        f"/api/notifications/{notification_id}/deliveries", headers=await host.user_headers(user)
-    )
-    assert response.status_code == 200, response.text
-    return next((entry for entry in response.json()["channels"] if entry["channel"] == channel), None)
-
-
-async def settled(host: HostHandle, user: str, notification_id: str, channel: str) -> dict[str, Any]:
-    """Wait until ``channel``'s delivery is final (sent, skipped or dead); return its log entry."""
-
-    async def final() -> dict[str, Any] | None:
-        entry = await channel_log(host, user, notification_id, channel)
-        return entry if entry and entry["status"] in ("sent", "skipped", "dead") else None
-
-    return dict(await eventually(final, timeout=20))
 
 
 async def test_a_receiver_failing_twice_gets_one_accepted_signed_delivery(host: HostHandle, receiver: Receiver) -> None:

@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from greenroom_notifications_webhook import WebhookConfig, WebhookProcessor
 from standardwebhooks import Webhook, WebhookVerificationError
-from webhook_receiver import Receiver
 
 from plugin_notifications.delivery import Delivery
 from plugin_notifications.http_channels import RouteFilter, retry_after_seconds
 from plugin_notifications.models import Notification, NotificationPayload, utc_now
+from tests.http_receiver import Receiver
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 

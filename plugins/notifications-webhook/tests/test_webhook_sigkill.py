@@ -26,10 +26,10 @@ from typing import Any
 import httpx
 import pytest
 from standardwebhooks import Webhook
-from webhook_receiver import Receiver
 
 from tests.conftest import drop_pg_schemas, pg_connection_config
 from tests.faults.conftest import Served, host_config, serve, wait_for
+from tests.http_receiver import Receiver
 
 pytestmark = pytest.mark.faults
 

@@ -1,4 +1,4 @@
-"""A local webhook receiver for the tests: a threaded HTTP server on 127.0.0.1 that records every request.
+"""A local HTTP receiver for the channel tests (webhooks, Teams): a threaded server on 127.0.0.1 that records every request.
 
 It answers ``204`` unless told otherwise: :meth:`Receiver.script` queues
 answers (status and headers) given to the next requests in order, and
