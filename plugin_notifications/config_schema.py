@@ -12,6 +12,7 @@ from pydantic import Field, model_validator
 
 from host.config_schema import ConfigSection, Duration, PositiveDuration, by_kind
 from plugin_notifications.models import NotificationSettings
+from plugin_notifications.preferences import PreferencesConfig
 
 
 class WebInboxConfig(ConfigSection):
@@ -100,6 +101,8 @@ class NotificationsConfig(ConfigSection):
     limits: NotificationsLimits | None = None
     idempotency: IdempotencyConfig | None = None
     delivery: DeliveryConfigSection | None = None
+    #: digest and quiet-hours defaults (see :mod:`plugin_notifications.preferences`)
+    preferences: PreferencesConfig | None = None
     #: default format of ``payload.description`` (see :mod:`plugin_notifications.rich_text`)
     description_format: Literal["plain", "markdown"] | None = None
     processors: dict[str, Any] | None = None

@@ -86,6 +86,25 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class Digest:
+    """Held deliveries of one user on one channel, released together (``notifications_deliver_digest``).
+
+    :param id: stable across retries while the same deliveries are due together
+        (``digest.<id of the first delivery>``): pass it on for deduplication.
+    :param channel: the :attr:`DeliveryChannel.name`.
+    :param user: the recipient.
+    :param deliveries: every delivery in the digest, oldest first.
+    :param attempt: 1 for the first try, then higher.
+    """
+
+    id: str
+    channel: str
+    user: str
+    deliveries: tuple[Delivery, ...]
+    attempt: int = 1
+
+
+@dataclass(frozen=True)
 class DeliveryOutcome:
     """What happened to one delivery; build it with the class methods."""
 

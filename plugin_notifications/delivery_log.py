@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from plugin_notifications.models import WEB_CHANNEL, format_timestamp
-from plugin_notifications.outbox import MUTED, SENT, delivery_id
+from plugin_notifications.outbox import MUTED, PENDING, SENT, delivery_id
 from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.recipients import resolution_path, via_for
 
@@ -80,4 +80,7 @@ async def delivery_log(
                         "deliveryId": delivery_id(row.row_id, index),
                     }
                 )
+                held = items.get("held")
+                if held and items["status"][index] == PENDING:  # waiting for a digest or the end of quiet hours
+                    channels[-1]["heldUntil"] = held[index]
     return {"notificationId": notification_id, "user": user, "resolution": resolution, "channels": channels}

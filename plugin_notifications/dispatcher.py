@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from host import cancel_and_wait
-from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome, Digest
 from plugin_notifications.models import utc_now
 from plugin_notifications.outbox import DEAD, FAILED, SENT, SKIPPED, DeliveryConfig, OutboxItems
 from plugin_notifications.outbox_store import OutboxStore, new_owner
-from plugin_notifications.processing import DELIVER_HOOK, Processor, ProcessorRegistry
+from plugin_notifications.processing import DELIVER_HOOK, DIGEST_HOOK, Processor, ProcessorRegistry
 
 #: Events topic announcing new outbox rows to the dispatchers of every worker.
 OUTBOX_TOPIC = "notifications.outbox"
@@ -34,8 +34,16 @@ _ERROR_LIMIT = 1000
 class Dispatcher:
     """Delivers the outbox rows of the durable channels registered in this worker."""
 
-    def __init__(self, store: OutboxStore, registry: ProcessorRegistry, config: DeliveryConfig, logger: Any) -> None:
+    def __init__(
+        self,
+        store: OutboxStore,
+        registry: ProcessorRegistry,
+        config: DeliveryConfig,
+        logger: Any,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
         self._store = store
+        self._now = now
         self._registry = registry
         self._config = config
         self._logger = logger
@@ -92,7 +100,7 @@ class Dispatcher:
         with contextlib.suppress(Exception):
             due = await self._store.next_due(list(self.channels))
             if due is not None:
-                timeout = min(timeout, max(0.0, (due - utc_now()).total_seconds()))
+                timeout = min(timeout, max(0.0, (due - self._now()).total_seconds()))
         self._wake.clear()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
@@ -112,7 +120,7 @@ class Dispatcher:
         await asyncio.gather(
             *(self._deliver_channel(*channels[name], rows, counters) for name, rows in by_channel.items())
         )
-        now = utc_now()
+        now = self._now()
         await self._store.record(self.owner, [(row, row.next_attempt(now)) for row in claimed], counters)
         return len(claimed) >= self._config.claim_rows
 
@@ -123,21 +131,60 @@ class Dispatcher:
         rows: Sequence[OutboxItems],
         counters: dict[tuple[str, str], int],
     ) -> None:
+        if processor.implements(DIGEST_HOOK):
+            held = [row for row in rows if row.digest_key is not None]
+            if held:
+                await self._deliver_digests(processor, channel, held, counters)
+            rows = [row for row in rows if row.digest_key is None]
         work = [(row, index) for row in rows for index in row.open_indexes()]
         for start in range(0, len(work), channel.batch_size):
             batch = work[start : start + channel.batch_size]
             deliveries = [row.delivery(index) for row, index in batch]
-            outcomes = await self._call(processor, channel, deliveries)
-            now = utc_now()
+            outcomes = await self._call(processor, channel, DELIVER_HOOK, deliveries)
+            now = self._now()
             for (row, index), delivery in zip(batch, deliveries, strict=True):
                 outcome = outcomes.get(delivery.id) or DeliveryOutcome.retry("The channel returned no outcome")
                 self._apply(row, index, delivery, outcome, now, counters)
 
+    async def _deliver_digests(
+        self,
+        processor: Processor,
+        channel: DeliveryChannel,
+        rows: Sequence[OutboxItems],
+        counters: dict[tuple[str, str], int],
+    ) -> None:
+        """One :class:`Digest` per user of the held rows; its outcome applies to each of its deliveries."""
+        groups: dict[str, list[tuple[OutboxItems, int]]] = {}
+        for row in sorted(rows, key=lambda row: (row.created, row.row_id)):
+            for index in row.open_indexes():
+                groups.setdefault(str(row.digest_key), []).append((row, index))
+        digests = []
+        for members in groups.values():
+            deliveries = tuple(row.delivery(index) for row, index in members)
+            user = next((d.recipients[0] for d in deliveries if d.recipients), "")
+            attempt = max(delivery.attempt for delivery in deliveries)
+            digest = Digest(f"digest.{deliveries[0].id}", channel.name, user, deliveries, attempt)
+            digests.append((digest, members))
+        for start in range(0, len(digests), channel.batch_size):
+            batch = digests[start : start + channel.batch_size]
+            outcomes = await self._call(processor, channel, DIGEST_HOOK, [digest for digest, _ in batch])
+            now = self._now()
+            for digest, members in batch:
+                outcome = outcomes.get(digest.id) or DeliveryOutcome.retry("The channel returned no outcome")
+                if outcome.kind == "retry" and outcome.retry_after is None:  # one time for all, kept together
+                    outcome = DeliveryOutcome.retry(outcome.error or "", self._config.backoff(digest.attempt))
+                for (row, index), delivery in zip(members, digest.deliveries, strict=True):
+                    self._apply(row, index, delivery, outcome, now, counters)
+
     async def _call(
-        self, processor: Processor, channel: DeliveryChannel, deliveries: list[Delivery]
+        self, processor: Processor, channel: DeliveryChannel, hook: str, items: Sequence[Delivery | Digest]
     ) -> Mapping[str, DeliveryOutcome]:
+        deliveries = list(items)
         try:
-            answer = await processor.call(DELIVER_HOOK, channel=channel.name, deliveries=deliveries)
+            if hook == DIGEST_HOOK:
+                answer = await processor.call(hook, channel=channel.name, digests=deliveries)
+            else:
+                answer = await processor.call(hook, channel=channel.name, deliveries=deliveries)
         except Exception as error:  # noqa: BLE001 - a channel is third-party code: whatever it raises, the batch is retried
             self._logger.warning("Delivery channel %s failed a batch of %s: %s", channel.name, len(deliveries), error)
             outcome = DeliveryOutcome.retry(f"{type(error).__name__}: {error}")

@@ -80,7 +80,7 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+    from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome, Digest
     from plugin_notifications.models import Notification, NotificationSendOptions
     from plugin_notifications.processing import ProcessorFilters
 
@@ -225,4 +225,27 @@ def notifications_deliver(
         call that raises, is retried with backoff.
 
     Use in processors: required for durable processors.
+    """
+
+
+@hookspec
+def notifications_deliver_digest(
+    channel: str, digests: Sequence[Digest]
+) -> Mapping[str, DeliveryOutcome] | Sequence[DeliveryOutcome] | None:
+    """Deliver held notifications of one user as one message per digest (optional).
+
+    A user's deliveries held by their preferences (a digest mode or quiet
+    hours, :mod:`plugin_notifications.preferences`) are released together: one
+    :class:`~plugin_notifications.delivery.Digest` per user and channel,
+    carrying every delivery due. A channel that implements this sends one
+    summary (one email); one that does not gets the deliveries one by one
+    through ``notifications_deliver``. At least once, like deliveries: a
+    digest may come again with the same :attr:`Digest.id`.
+
+    :param channel: the channel's name.
+    :param digests: the digests due now.
+    :return: one :class:`~plugin_notifications.delivery.DeliveryOutcome` per
+        digest (by digest id, or in order); it applies to every delivery in it.
+
+    Use in processors: optional, for durable ``recipient``-scope channels.
     """

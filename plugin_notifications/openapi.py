@@ -31,13 +31,15 @@ from plugin_notifications.models import (
     NotificationSettings,
     UpdateRequest,
 )
+from plugin_notifications.preferences import NotificationPreferences
 from plugin_notifications.store import ORDER_FIELDS
 
 _TIMESTAMP = {"type": "string", "format": "date-time"}
 _ORDER_NAMES = ", ".join(ORDER_FIELDS)
 #: Literal segments routed before ``/{id}``; an id is never one of them.
 RESERVED_IDS = [
-    "notifications", "update", "delete", "status", "topics", "settings", "openapi.json", "delivery-metrics",
+    "notifications", "update", "delete", "status", "topics", "settings", "preferences", "openapi.json",
+    "delivery-metrics",
 ]  # fmt: skip
 
 
@@ -187,6 +189,19 @@ def _operations() -> dict[str, dict[str, Any]]:
             "summary": "The caller's effective channel x origin x topic settings (user token)",
             "responses": responses(ref("NotificationSettings"), 401, 403),
         },
+        "getPreferences": {
+            "summary": "The caller's delivery preferences (digests, quiet hours) and the channels they apply to "
+            "(user token)",
+            "responses": responses(ref("NotificationPreferencesResponse"), 401, 403),
+        },
+        "putPreferences": {
+            "summary": "Replace the caller's delivery preferences (user token); answers them as stored",
+            "requestBody": {
+                "required": True,
+                **json_body(ref("NotificationPreferencesRequest"), "every channel entry of the caller"),
+            },
+            "responses": responses(ref("NotificationPreferencesResponse"), 400, 401, 403),
+        },
         "saveSettings": {
             "summary": "Replace the caller's settings (user token); answers the new settings",
             "requestBody": {"required": True, **json_body(ref("NotificationSettings"), "the whole matrix")},
@@ -214,6 +229,7 @@ def _paths() -> dict[str, Any]:
         "/status": {"get": op("status", "getStatus")},
         "/topics": {"get": op("topics", "getTopics")},
         "/settings": {"get": op("getSettings", "getSettings"), "post": op("saveSettings", "saveSettings")},
+        "/preferences": {"get": op("getPreferences", "getPreferences"), "put": op("putPreferences", "putPreferences")},
         "/": {
             "get": op("list", "getNotificationsLegacy", deprecated=True),
             "post": op("create", "createNotificationLegacy", deprecated=True),
@@ -335,6 +351,21 @@ def _schemas() -> dict[str, Any]:
             "lagSeconds": {"type": "number", "minimum": 0},
         },
     }
+    preferences = pydantic_schemas([(NotificationPreferences, "validation")])
+    for name in ("QuietHours", "ChannelPreference"):
+        schemas[name] = preferences[name]
+    request = copy.deepcopy(preferences["NotificationPreferences"])
+    # a GET answer may be sent back as it is: "available" is accepted and ignored
+    request["properties"]["available"] = {"type": "array", "items": {"type": "string"}}
+    schemas["NotificationPreferencesRequest"] = request
+    response = copy.deepcopy(preferences["NotificationPreferences"])
+    response["properties"]["available"] = {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "the channels preferences apply to (processors delivering per recipient)",
+    }
+    response["required"] = ["channels", "available"]
+    schemas["NotificationPreferencesResponse"] = response
     schemas["Topics"] = {
         "type": "object",
         "required": ["topics"],

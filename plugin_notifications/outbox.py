@@ -183,6 +183,7 @@ def _row(
         "next_attempt": created,
         "lease_owner": None,
         "lease_expires": None,
+        "digest_key": None,
     }
 
 
@@ -209,6 +210,8 @@ class OutboxItems:
         self.origin = str(row["origin"])
         self.created: datetime = row["created"]
         self.items: dict[str, Any] = dict(row["items"])
+        #: Set on a row held for a digest or quiet hours (:func:`digest_key`).
+        self.digest_key: str | None = row.get("digest_key")
         #: When each delivery that failed this round may be tried again.
         self.retry_at: dict[int, datetime] = {}
 
@@ -265,6 +268,21 @@ class OutboxItems:
 
 #: Decides, for one user and processor name, whether the channel is on and which setting said so.
 Explain = Callable[[str, str], tuple[bool, str]]
+#: For one user and processor name: until when the delivery is held (digest, quiet hours), or ``None``.
+Hold = Callable[[str, str], "datetime | None"]
+
+
+def digest_key(channel: str, user: str) -> str:
+    """The key grouping one user's held deliveries on one channel into a digest."""
+    return f"{channel}\n{user}"
+
+
+def hold_row(row: dict[str, Any], key: str, due: datetime) -> dict[str, Any]:
+    """Make a one-delivery row a held one: due at ``due``, grouped under ``key``."""
+    row["digest_key"] = key
+    row["next_attempt"] = due
+    row["items"]["held"] = [format_timestamp(due)]
+    return row
 
 
 class OutboxPlanner:
@@ -287,8 +305,13 @@ class OutboxPlanner:
         created: datetime,
         notifications: Sequence[Notification],
         explain: Explain,
+        hold: Hold | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows of every durable channel for ``notifications`` (one per user, or one broadcast)."""
+        """Rows of every durable channel for ``notifications`` (one per user, or one broadcast).
+
+        ``hold`` (``recipient``-scope channels only) holds a user's delivery until a digest
+        slot or the end of quiet hours: it gets a row of its own, due then (:func:`hold_row`).
+        """
         rows: list[dict[str, Any]] = []
         if not notifications:
             return rows
@@ -298,7 +321,7 @@ class OutboxPlanner:
                 if not processor.filters().accepts(sample.severity, sample.topic):
                     continue
                 rows.extend(
-                    self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain)
+                    self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain, hold)
                 )
             except Exception as error:  # a broken filter or accepts() must not stop the send
                 self._logger.error("Error while planning deliveries of channel %s", channel.name, exc_info=error)
@@ -313,6 +336,7 @@ class OutboxPlanner:
         channel: DeliveryChannel,
         notifications: Sequence[Notification],
         explain: Explain,
+        hold: Hold | None = None,
     ) -> list[dict[str, Any]]:
         accepts = channel.accepts
         if channel.scope == "send":
@@ -349,6 +373,7 @@ class OutboxPlanner:
         kept: list[Notification] = []
         statuses: list[str] = []
         whys: list[str] = []
+        held: list[dict[str, Any]] = []
         for notification in notifications:
             if notification.user is None:
                 enabled, why = True, "broadcast"
@@ -356,18 +381,35 @@ class OutboxPlanner:
                 enabled, why = explain(notification.user, setting)
                 if enabled and accepts is not None and not accepts(notification):
                     continue
+                due = hold(notification.user, setting) if enabled and hold is not None else None
+                if due is not None:
+                    [row] = plan_rows(
+                        send_id=send_id,
+                        origin=origin,
+                        created=created,
+                        channel=channel,
+                        notifications=[notification],
+                        statuses=[PENDING],
+                        whys=[why],
+                        per_row=1,
+                    )
+                    held.append(hold_row(row, digest_key(channel.name, notification.user), due))
+                    continue
             kept.append(notification)
             statuses.append(PENDING if enabled else MUTED)
             whys.append(why)
-        return plan_rows(
-            send_id=send_id,
-            origin=origin,
-            created=created,
-            channel=channel,
-            notifications=kept,
-            statuses=statuses,
-            whys=whys,
-            per_row=self._config.recipients_per_row,
+        return (
+            plan_rows(
+                send_id=send_id,
+                origin=origin,
+                created=created,
+                channel=channel,
+                notifications=kept,
+                statuses=statuses,
+                whys=whys,
+                per_row=self._config.recipients_per_row,
+            )
+            + held
         )
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -59,39 +59,56 @@ async def _requested_refs(conn: AsyncConnection, send_ids: set[str]) -> dict[str
 class OutboxStore:
     """Claims, outcomes, counters and operator views of ``notification_outbox``."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, now: Callable[[], datetime] = utc_now) -> None:
         self._engine = engine
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._dialect = engine.dialect.name
+        self._now = now
 
     async def claim(self, owner: str, channels: Sequence[str], limit: int, lease_seconds: float) -> list[OutboxItems]:
-        """Lease up to ``limit`` due rows of ``channels`` to ``owner``; return them."""
+        """Lease up to ``limit`` due rows of ``channels`` to ``owner``; return them.
+
+        A held row (one delivery of a digest) brings every other due held row of
+        the same user and channel along, past ``limit``, so a digest is never split.
+        """
         if not channels:
             return []
-        now = utc_now()
+        now = self._now()
+        free = sa.or_(o.c.lease_expires.is_(None), o.c.lease_expires < now)
         due = (
             sa.select(o.c.id)
             .where(
                 o.c.state == ROW_PENDING,
                 o.c.next_attempt <= now,
                 o.c.channel.in_(list(channels)),
-                sa.or_(o.c.lease_expires.is_(None), o.c.lease_expires < now),
+                free,
             )
             .order_by(o.c.next_attempt)
             .limit(limit)
         )
-        if self._dialect == "postgresql":
-            due = due.with_for_update(skip_locked=True)
-        stmt = (
-            sa.update(o)
-            .where(o.c.id.in_(due.scalar_subquery()))
-            .values(lease_owner=owner, lease_expires=now + timedelta(seconds=lease_seconds))
-            .returning(o.c.id, o.c.send_id, o.c.channel, o.c.origin, o.c.created, o.c["items"])
-        )
         async with self._engine.begin() as conn:
-            rows = list((await conn.execute(stmt)).mappings())
+            rows = await self._lease(conn, due, owner, now, lease_seconds)
+            keys = sorted({row["digest_key"] for row in rows if row["digest_key"] is not None})
+            if keys:
+                siblings = sa.select(o.c.id).where(
+                    o.c.digest_key.in_(keys), o.c.state == ROW_PENDING, o.c.next_attempt <= now, free
+                )
+                rows += await self._lease(conn, siblings, owner, now, lease_seconds)
             requested = await _requested_refs(conn, {str(row["send_id"]) for row in rows})
         return [OutboxItems(row, requested.get(str(row["send_id"]), ())) for row in rows]
+
+    async def _lease(
+        self, conn: AsyncConnection, select: Any, owner: str, now: datetime, lease_seconds: float
+    ) -> list[Any]:
+        if self._dialect == "postgresql":
+            select = select.with_for_update(skip_locked=True)
+        stmt = (
+            sa.update(o)
+            .where(o.c.id.in_(select.scalar_subquery()))
+            .values(lease_owner=owner, lease_expires=now + timedelta(seconds=lease_seconds))
+            .returning(o.c.id, o.c.send_id, o.c.channel, o.c.origin, o.c.created, o.c["items"], o.c.digest_key)
+        )
+        return list((await conn.execute(stmt)).mappings())
 
     async def record(
         self, owner: str, rows: Sequence[tuple[OutboxItems, datetime]], counters: dict[tuple[str, str], int]
@@ -101,7 +118,7 @@ class OutboxStore:
         A row whose lease ``owner`` no longer holds (it expired and another worker claimed it)
         is left alone. Returns how many rows were recorded.
         """
-        now = utc_now()
+        now = self._now()
         recorded = 0
         async with self._engine.begin() as conn:
             for items, next_attempt in rows:
@@ -210,7 +227,7 @@ class OutboxStore:
         """Make dead (or failed) deliveries pending again, attempts reset; return how many."""
         wanted = set(delivery_ids)
         retried = 0
-        now = utc_now()
+        now = self._now()
         async with self._engine.begin() as conn:
             result = await conn.execute(sa.select(o.c.id, o.c["items"], o.c.state))
             for row in result.all():
@@ -240,7 +257,7 @@ class OutboxStore:
 
     async def purge(self, older_than: timedelta) -> int:
         """Delete finished outbox rows, and sends, not touched within ``older_than``; return rows deleted."""
-        cutoff = utc_now() - older_than
+        cutoff = self._now() - older_than
         async with self._engine.begin() as conn:
             deleted = (await conn.execute(sa.delete(o).where(o.c.state == ROW_DONE, o.c.updated < cutoff))).rowcount
             s = t.notification_send
@@ -250,7 +267,7 @@ class OutboxStore:
 
     async def metrics(self) -> dict[str, Any]:
         """Counters per channel, queue depth (open deliveries) and lag (age of the oldest due one)."""
-        now = utc_now()
+        now = self._now()
         c = t.notification_delivery_counter
         channels: dict[str, dict[str, int]] = {}
         depth: dict[str, int] = {}

@@ -26,6 +26,7 @@ from plugin_notifications.limits import NotificationLimits
 from plugin_notifications.openapi import build_openapi_document
 from plugin_notifications.outbox import DeliveryConfig, OutboxPlanner
 from plugin_notifications.outbox_store import OutboxStore
+from plugin_notifications.preferences import PreferencesConfig, PreferencesService
 from plugin_notifications.processing import ProcessorPipeline, ProcessorRegistry
 from plugin_notifications.recipients import DirectoryRecipientResolver
 from plugin_notifications.rich_text import configured_default
@@ -86,8 +87,15 @@ def _register(reg: Registrar) -> None:
         tasks = BackgroundTasks(logger)
         limits = NotificationLimits.from_config(config)
         delivery_config = DeliveryConfig.from_config(config)
-        outbox_store = OutboxStore(engine)
-        dispatcher = Dispatcher(outbox_store, registry, delivery_config, logger.child(task="dispatcher"))
+        clock = registry.clock
+        outbox_store = OutboxStore(engine, clock.now)
+        dispatcher = Dispatcher(outbox_store, registry, delivery_config, logger.child(task="dispatcher"), now=clock.now)
+        subscribe = getattr(clock, "subscribe", None)
+        if subscribe is not None:  # a test's manual clock: moving it starts a dispatcher round
+            subscribe(dispatcher.wake)
+        preferences = PreferencesService(
+            engine, PreferencesConfig.from_config(config), registry.recipient_channel_names, clock.now
+        )
         await events.subscribe("notifications-dispatcher", [OUTBOX_TOPIC], dispatcher.on_outbox_event)
 
         def outbox_written() -> None:
@@ -107,6 +115,8 @@ def _register(reg: Registrar) -> None:
             limits=limits,
             outbox=OutboxPlanner(registry, delivery_config, logger),
             on_outbox=outbox_written,
+            preferences=preferences,
+            now=clock.now,
         )
         NotificationsApi(
             store=store,
@@ -118,6 +128,7 @@ def _register(reg: Registrar) -> None:
             idempotency=idempotency,
             outbox=outbox_store,
             description_format=configured_default(config.get_optional_string("notifications.descriptionFormat")),
+            preferences=preferences,
         ).register(router)
         register_notification_actions(
             actions, store=store, sender=sender, signals=signals, limits=limits, idempotency=idempotency

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from host import await_me_maybe
 from plugin_notifications import hookspecs
+from plugin_notifications.clock import Clock, SystemClock
 from plugin_notifications.delivery import DeliveryChannel
 from plugin_notifications.models import (
     SEVERITIES,
@@ -43,6 +44,7 @@ RESOLVE_HOOK = "notifications_resolve_recipients"
 NAME_HOOK = "notifications_processor_name"
 CHANNELS_HOOK = "notifications_delivery_channels"
 DELIVER_HOOK = "notifications_deliver"
+DIGEST_HOOK = "notifications_deliver_digest"
 #: The hooks a processor implements (everything but the recipient-resolver slot).
 PROCESSOR_HOOKS: tuple[str, ...] = tuple(hook for hook in HOOKS if hook != RESOLVE_HOOK)
 
@@ -219,6 +221,24 @@ class ProcessorRegistry:
         self.processors: list[Processor] = []
         self._resolver_set = False
         self._subset_callers: dict[tuple[str, int], Callable[..., list[Any]]] = {}
+        #: What "now" is for sends, holds and the dispatcher (:mod:`plugin_notifications.clock`).
+        self.clock: Clock = SystemClock()
+
+    def set_clock(self, clock: Clock) -> None:
+        """Replace the plugin's clock (tests: a :class:`~plugin_notifications.clock.ManualClock`).
+
+        Call it from a module's ``init``; a clock with ``subscribe(listener)`` wakes the
+        dispatcher whenever it moves.
+        """
+        self.clock = clock
+
+    def recipient_channel_names(self) -> list[str]:
+        """Processor names with a ``recipient``-scope durable channel: the channels preferences apply to."""
+        names: list[str] = []
+        for processor, channel in self.durable_channels().values():
+            if channel.scope == "recipient" and processor.name not in names:
+                names.append(processor.name)
+        return names
 
     def add_processor(self, *processors: Any) -> None:
         """Register processors: modules or objects with ``@hookimpl`` hooks, or lists of them."""

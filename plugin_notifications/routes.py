@@ -27,6 +27,7 @@ from plugin_notifications.models import (
 )
 from plugin_notifications.outbox_store import OutboxStore
 from plugin_notifications.rich_text import DescriptionFormat, description_format, to_html
+from plugin_notifications.preferences import NotificationPreferences, PreferencesService, preferences_wire
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.settings import SettingsService
 from plugin_notifications.store import (
@@ -155,9 +156,11 @@ class NotificationsApi:
         idempotency: IdempotencyKeys | None = None,
         outbox: OutboxStore | None = None,
         description_format: DescriptionFormat = "plain",
+        preferences: PreferencesService | None = None,
     ) -> None:
         self._description_format = description_format
         self._limits = limits or NotificationLimits()
+        self._preferences = preferences
         self._idempotency = idempotency
         self._outbox = outbox
         self._store = store
@@ -181,6 +184,8 @@ class NotificationsApi:
         router.add_route("/status", self, suffix="status")
         router.add_route("/settings", self, suffix="settings")
         router.add_route("/topics", self, suffix="topics")
+        if self._preferences is not None:
+            router.add_route("/preferences", self, suffix="preferences")
 
     async def _user(self, req: falcon.Request) -> str:
         creds = await self._http_auth.credentials(req, allow=("user",))
@@ -309,6 +314,23 @@ class NotificationsApi:
     async def on_get_settings(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /settings``: the effective channel x origin x topic matrix."""
         resp.media = (await self._settings.get(await self._user(req))).to_wire()
+
+    async def on_get_preferences(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``GET /preferences``: the caller's digest and quiet-hours entries and the channels they may set."""
+        assert self._preferences is not None  # routed only with preferences
+        user = await self._user(req)
+        stored = await self._preferences.get(user)
+        resp.media = preferences_wire(stored, self._preferences.channels())
+
+    async def on_put_preferences(self, req: falcon.Request, resp: falcon.Response) -> None:
+        """``PUT /preferences``: replace the caller's entries; answer them as stored."""
+        assert self._preferences is not None
+        user = await self._user(req)
+        body = await req.get_media(default_when_empty=None)
+        if isinstance(body, dict):
+            body = {key: value for key, value in body.items() if key != "available"}  # echoing GET is fine
+        saved = await self._preferences.put(user, parse_body(NotificationPreferences, body))
+        resp.media = preferences_wire(saved, self._preferences.channels())
 
     async def on_post_settings(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``POST /settings``: replace the caller's settings; answer the new matrix."""

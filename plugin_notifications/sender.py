@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import ada_url
@@ -34,6 +35,7 @@ from plugin_notifications.models import (
     utc_now,
 )
 from plugin_notifications.outbox import OutboxPlanner
+from plugin_notifications.preferences import PreferencesService
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
 from plugin_notifications.recipients import Resolution, check_recipient_refs, compact_via, resolve_recipients
 from plugin_notifications.settings import DeliverySettings, SettingsService
@@ -93,6 +95,8 @@ class NotificationSender:
         limits: NotificationLimits | None = None,
         outbox: OutboxPlanner | None = None,
         on_outbox: Any = None,
+        preferences: PreferencesService | None = None,
+        now: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._settings = settings
@@ -107,6 +111,9 @@ class NotificationSender:
         self._outbox = outbox
         #: Called (no arguments) after a send wrote outbox rows: wakes the dispatchers.
         self._on_outbox = on_outbox
+        #: Digest and quiet-hours preferences: held deliveries (None: never held).
+        self._preferences = preferences
+        self._now = now
 
     async def send(self, body: Any, *, origin: str, before_commit: BeforeCommit | None = None) -> list[Notification]:
         """Create notifications from a send body on behalf of ``origin``.
@@ -125,7 +132,7 @@ class NotificationSender:
         validate_link(options.payload.link, self._base_url)
         # Severity is always echoed, even when defaulted.
         options.payload.severity = options.payload.severity
-        created = utc_now()
+        created = self._now()
         if isinstance(options.recipients, BroadcastRecipients):
             return [await self._broadcast(options, origin, created, before_commit)]
         check_recipient_refs(options.recipients.entity_refs())
@@ -204,12 +211,17 @@ class NotificationSender:
         )
         send.before_commit = before_commit
         if self._outbox is not None and self._outbox.active:
+            hold = None
+            if self._preferences is not None:
+                policy = await self._preferences.policy(users, origin, topic, str(options.payload.severity))
+                hold = None if policy.holds_nothing else policy
             send.outbox = self._outbox.rows(
                 send.id,
                 origin,
                 created,
                 prepared,
                 lambda user, channel: delivery.explain(user, channel, origin, topic),
+                hold,
             )
         stored = await self._store.save_user_notifications(web, send)
         self._outbox_written(send)

@@ -169,8 +169,20 @@ notification_outbox = sa.Table(
     sa.Column("next_attempt", UtcDateTime, nullable=False),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires", UtcDateTime, nullable=True),
+    # held for a digest or quiet hours: "<channel>\n<user>" (one delivery per row), else null
+    sa.Column("digest_key", sa.String(512), nullable=True),
     sa.Index("notification_outbox_due_idx", "state", "next_attempt"),
     sa.Index("notification_outbox_send_idx", "send_id"),
+    sa.Index("notification_outbox_digest_idx", "digest_key", "state"),
+)
+
+#: Each user's delivery preferences (digests, quiet hours): the ``PUT /preferences`` document.
+notification_preference = sa.Table(
+    "notification_preference",
+    metadata,
+    sa.Column("user", sa.String(255), primary_key=True),
+    sa.Column("preferences", sa.JSON, nullable=False),
+    sa.Column("updated", UtcDateTime, nullable=False),
 )
 
 #: Delivery counters per channel (sent, failed, retried, dead, skipped), shared by every worker.

@@ -20,12 +20,13 @@ from collections.abc import Awaitable, Callable, Iterable
 from email.message import EmailMessage
 from typing import Any
 
+from greenroom_notifications_email.digest import digest_content
 from greenroom_notifications_email.settings import EmailSettings, is_valid_address
 from greenroom_notifications_email.templates import EmailContent, EmailTemplates
 from greenroom_notifications_email.transport import Transport, create_transport
 from host import UserDirectory
 from plugin_notifications import Notification, ProcessorFilters, hookimpl
-from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome, Digest
 
 PROCESSOR_NAME = "Email"
 #: Deliveries per ``notifications_deliver`` call (``concurrencyLimit`` bounds the messages in flight).
@@ -175,8 +176,30 @@ class EmailProcessor:
             self._logger.info("No email recipients found for notification: %s, skipping", notification.id)
             return DeliveryOutcome.skipped("no email address" if not valid else "no allowed email address")
         content = await self._templates.render(notification, self._base_url, self._settings.description_format)
+        return await self._send_all(emails, content, delivery.id)
+
+    @hookimpl
+    async def notifications_deliver_digest(self, digests: list[Digest]) -> dict[str, DeliveryOutcome]:
+        """One summary email per digest (a user's held notifications); its outcome covers all of them."""
+        outcomes = await asyncio.gather(*(self.deliver_digest(digest) for digest in digests))
+        return {digest.id: outcome for digest, outcome in zip(digests, outcomes, strict=True)}
+
+    async def deliver_digest(self, digest: Digest) -> DeliveryOutcome:
+        """Email the digest's user one message listing every notification in it."""
+        try:
+            valid, _invalid = self._validate(await self._user_emails(digest.user))
+        except Exception as error:  # noqa: BLE001 - the catalog is down: try again later
+            return DeliveryOutcome.retry(f"Could not look up email addresses: {error}")
+        emails = self._screen(valid)
+        if not emails:
+            return DeliveryOutcome.skipped("no email address" if not valid else "no allowed email address")
+        content = digest_content([delivery.notification for delivery in digest.deliveries], self._base_url)
+        return await self._send_all(emails, content, digest.id)
+
+    async def _send_all(self, emails: list[str], content: EmailContent, key: str) -> DeliveryOutcome:
+        """Send ``content`` to each address; ``sent``, or the first failures classified."""
         results = await asyncio.gather(
-            *(self._send(address, content, f"{delivery.id}.{index}") for index, address in enumerate(emails)),
+            *(self._send(address, content, f"{key}.{index}") for index, address in enumerate(emails)),
             return_exceptions=True,
         )
         errors = [result for result in results if isinstance(result, BaseException)]
