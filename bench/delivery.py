@@ -143,7 +143,7 @@ async def sent_counter(client: httpx.AsyncClient) -> int:
     return int(response.json()["channels"].get("Email", {}).get("sent", 0))
 
 
-async def run(users: int, rounds: int, workers: int, webhook_sends: int) -> None:
+async def run(users: int, rounds: int, workers: int, webhook_sends: int, throughput_too: bool = True) -> None:
     from aiosmtpd.controller import Controller
 
     sink = Sink()
@@ -194,19 +194,25 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int) -> None
                     for label in labels[shift:] + labels[:shift]:
                         [elapsed] = await group_sends(clients[label], users, 1, label, warm=False)
                         results.setdefault(label, []).append(elapsed)
-                on = clients["email+webhooks on"]
-                await throughput(on, users, rounds, sink)
-                await webhook_throughput(on, webhook_sends, hooks)
+                report(results, users, rounds)
+                if throughput_too:
+                    on = clients["email+webhooks on"]
+                    await throughput(on, users, rounds, sink)
+                    await webhook_throughput(on, webhook_sends, hooks)
     finally:
         controller.stop()
         hook_server.close()
+
+
+def report(results: dict[str, list[float]], users: int, rounds: int) -> None:
+    """Print each configuration's send latencies and the ratios of the medians to "off"."""
     off = statistics.median(results["off"])
     for label, times in results.items():
         print(f"POST to a {users:,}-user group, {label:<29} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
               f"   median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms")
     for label in ("email+webhooks, no dispatcher", "email+webhooks on"):
         print(f"send latency ratio, {label} / off (medians)   {statistics.median(results[label]) / off:7.2f}")
-    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
 
 async def throughput(client: httpx.AsyncClient, users: int, rounds: int, sink: Sink) -> None:
@@ -368,13 +374,14 @@ def main() -> None:
     parser.add_argument("--webhook-sends", type=int, default=1000)
     parser.add_argument("--noop", action="store_true", help="measure the outbox alone with a counting channel")
     parser.add_argument("--smtp", type=int, metavar="N", help="measure the SMTP transport alone with N messages")
+    parser.add_argument("--latency-only", action="store_true", help="send latencies only, no dispatcher throughput")
     args = parser.parse_args()
     if args.smtp:
         asyncio.run(run_smtp(args.smtp))
     elif args.noop:
         asyncio.run(run_noop(args.users))
     else:
-        asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends))
+        asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends, not args.latency_only))
 
 
 if __name__ == "__main__":
