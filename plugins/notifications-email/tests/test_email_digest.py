@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from test_email_processor import SmtpServer, email_config, send, smtp, user  # noqa: F401 - smtp is a fixture
+from email_servers import SmtpServer, send, smtp_server  # noqa: F401 - the smtp fixture
+from test_email_processor import email_config, user
 
 from host import create_backend_module
 from host.testing import eventually
@@ -28,7 +29,7 @@ def clock_module(clock: ManualClock) -> Any:
     return create_backend_module("notifications", "test-clock", register)
 
 
-async def test_daily_digest_is_one_email_at_the_chosen_time(smtp: SmtpServer) -> None:  # noqa: F811
+async def test_daily_digest_is_one_email_at_the_chosen_time(smtp: SmtpServer) -> None:
     clock = ManualClock(datetime(2026, 3, 2, 10, 0, tzinfo=UTC))  # Monday, 11:00 in Berlin
     async with start_host(config=email_config(smtp.port), features=[clock_module(clock)]) as host:
         api = Api(host)
