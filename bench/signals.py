@@ -99,7 +99,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(port: int, data_dir: str, bus: str, prefix: str) -> dict[str, Any]:
+def _config(port: int, data_dir: str, bus: str, prefix: str, history: bool = True) -> dict[str, Any]:
     url = f"http://127.0.0.1:{port}"
     database: dict[str, Any] = {"client": "sqlite", "connection": {"directory": data_dir}}
     events: dict[str, Any] = {"bus": bus}
@@ -117,13 +117,14 @@ def _config(port: int, data_dir: str, bus: str, prefix: str) -> dict[str, Any]:
             "features": {"include": ["auth", "signals", "signals-bench"]},
             "logger": {"level": "warn"},
         },
-        "auth": {"providers": {"proxy": {}}},
+        "auth": {"providers": {"proxy": {"allowUnknownUsers": True}}},
         "events": events,
+        "signals": {"history": {"enabled": history}, "limits": {"maxSocketsPerUser": 2000}},  # one user, N sockets
     }
 
 
 @contextlib.asynccontextmanager
-async def run_host(bus: str, workers: int) -> AsyncIterator[str]:
+async def run_host(bus: str, workers: int, history: bool = True) -> AsyncIterator[str]:
     """``greenroom start`` with the bench plugin; yields the base URL."""
     import httpx
     import yaml
@@ -138,7 +139,7 @@ async def run_host(bus: str, workers: int) -> AsyncIterator[str]:
             "[greenroom.backend_features]\nsignals-bench = bench.signals:bench_plugin\n"
         )
         config_file = Path(tmp) / "app-config.yaml"
-        config_file.write_text(yaml.safe_dump(_config(port, tmp, bus, prefix)))
+        config_file.write_text(yaml.safe_dump(_config(port, tmp, bus, prefix, history)))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(dist.parent), str(REPO)])}
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("greenroom")), "start", "--config", str(config_file),
@@ -251,13 +252,14 @@ def _pct(values: list[float], q: float) -> float:
 async def main(args: argparse.Namespace) -> None:
     import httpx
 
-    async with run_host(args.bus, args.workers) as url, httpx.AsyncClient(
+    async with run_host(args.bus, args.workers, not args.no_history) as url, httpx.AsyncClient(
         base_url=url, timeout=30, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
     ) as http:
         token = (await http.get("/api/auth/proxy/refresh", headers={"x-forwarded-user": "bench"})).json()[
             "backstageIdentity"]["token"]
         sockets = Sockets(url, token, "bench")
-        print(f"signals benchmark: bus={args.bus} workers={args.workers} rounds={args.rounds}")
+        history = "off" if args.no_history else "on"
+        print(f"signals benchmark: bus={args.bus} workers={args.workers} rounds={args.rounds} history={history}")
         print(f"{'sockets':>8} {'probe p50':>10} {'probe p99':>10} {'all p50':>9} {'all p99':>9}  (ms, POST to frame)")
         for count in args.sockets:
             await sockets.grow(count)
@@ -287,6 +289,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--bus", choices=["inprocess", "postgres", "redis"], default="inprocess")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--no-history", action="store_true", help="signals.history.enabled: false (no positions)")
     parser.add_argument("--rounds", type=int, default=200, help="publishes per socket count (half for 1000)")
     parser.add_argument("--sockets", type=int, nargs="+", default=[1, 100, 1000])
     return parser.parse_args(argv)
