@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from host.config_schema import ConfigSection, Duration
+from host.config_schema import ConfigSection, PositiveDuration
 
 
 class SignalsLimitsConfig(ConfigSection):
@@ -19,17 +19,17 @@ class SignalsHistoryConfig(ConfigSection):
     """``signals.history``: see :class:`plugin_signals.history.HistorySettings`."""
 
     enabled: bool | None = None
-    max_age: Duration | None = None
+    max_age: PositiveDuration | None = None
     max_messages: int | None = Field(default=None, ge=1)
-    prune_interval: Duration | None = None
-    gap_timeout: Duration | None = None
-    position_interval: Duration | None = None
+    prune_interval: PositiveDuration | None = None
+    gap_timeout: PositiveDuration | None = None
+    position_interval: PositiveDuration | None = None
 
 
 class SignalsSseConfig(ConfigSection):
     """``signals.sse``: see :class:`plugin_signals.sse.SseSettings`."""
 
-    heartbeat_interval: Duration | None = None
+    heartbeat_interval: PositiveDuration | None = None
 
 
 class SignalsConfig(ConfigSection):

@@ -37,6 +37,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 import sqlalchemy as sa
 
+from host.config_schema import read_section
+from plugin_signals.config_schema import SignalsHistoryConfig
+
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -134,29 +137,8 @@ class HistorySettings:
 
     @classmethod
     def from_config(cls, config: Any) -> HistorySettings:
-        """Read ``signals.history`` (missing keys keep their defaults)."""
-        section = config.get_config("signals.history", default={})
-        defaults = cls()
-        enabled = section.get_optional_boolean("enabled")
-        max_messages = section.get_optional_number("maxMessages")
-        if max_messages is not None and max_messages < 1:
-            raise ValueError(f"signals.history.maxMessages must be at least 1, got {max_messages}")
-        durations: dict[str, timedelta] = {}
-        for name, key in (
-            ("max_age", "maxAge"),
-            ("prune_interval", "pruneInterval"),
-            ("gap_timeout", "gapTimeout"),
-            ("position_interval", "positionInterval"),
-        ):
-            value = section.get_optional_duration(key)
-            if value is not None and value <= timedelta(0):
-                raise ValueError(f"signals.history.{key} must be positive")
-            durations[name] = value if value is not None else getattr(defaults, name)
-        return cls(
-            enabled=defaults.enabled if enabled is None else enabled,
-            max_messages=defaults.max_messages if max_messages is None else int(max_messages),
-            **durations,
-        )
+        """Read ``signals.history`` through its model (missing keys keep their defaults; bad values fail)."""
+        return cls(**read_section(config, "signals.history", SignalsHistoryConfig).model_dump(exclude_none=True))
 
 
 class SignalHistory(Protocol):

@@ -31,7 +31,9 @@ import falcon.asgi
 from falcon.asgi import SSEvent
 
 from host import cancel_and_wait
+from host.config_schema import read_section
 from host.errors import BackstageError, InputError, ServiceUnavailableError
+from plugin_signals.config_schema import SignalsSseConfig
 from plugin_signals.connections import Frame, SignalConnection, SignalManager
 
 if TYPE_CHECKING:
@@ -55,11 +57,8 @@ class SseSettings:
 
     @classmethod
     def from_config(cls, config: Any) -> SseSettings:
-        """Read ``signals.sse`` (missing keys keep their defaults)."""
-        value = config.get_optional_duration("signals.sse.heartbeatInterval")
-        if value is not None and value <= timedelta(0):
-            raise ValueError("signals.sse.heartbeatInterval must be positive")
-        return cls(heartbeat_interval=value or cls.heartbeat_interval)
+        """Read ``signals.sse`` through its model (missing keys keep their defaults; bad values fail)."""
+        return cls(**read_section(config, "signals.sse", SignalsSseConfig).model_dump(exclude_none=True))
 
 
 def sse_event(frame: Frame) -> SSEvent:

@@ -69,3 +69,25 @@ async def test_unpositioned_signals_pass_and_a_new_epoch_restarts() -> None:
     sequencer.push(positioned(8, epoch="e2"))
     assert out == [0, 1, 3, 7, 8]
     await sequencer.stop()
+
+
+def test_history_and_sse_settings_come_from_their_models() -> None:
+    from datetime import timedelta
+
+    import pytest
+
+    from host.config import Config, ConfigError
+    from plugin_signals.history import HistorySettings
+    from plugin_signals.sse import SseSettings
+
+    settings = HistorySettings.from_config(Config({"signals": {"history": {"maxAge": "2m", "maxMessages": 7}}}))
+    assert (settings.max_age, settings.max_messages, settings.gap_timeout) == (
+        timedelta(minutes=2),
+        7,
+        timedelta(seconds=1),
+    )
+    assert SseSettings.from_config(Config({})).heartbeat_interval == timedelta(seconds=15)
+    with pytest.raises(ConfigError, match="signals.history.maxMessages"):
+        HistorySettings.from_config(Config({"signals": {"history": {"maxMessages": 0}}}))
+    with pytest.raises(ConfigError, match="signals.sse.heartbeatInterval"):
+        SseSettings.from_config(Config({"signals": {"sse": {"heartbeatInterval": 0}}}))
