@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,6 +18,7 @@ from host.connection_errors import short_error
 from host.cors import with_cors
 from host.defaults import create_backend
 from host.security_headers import with_security_headers
+from host.server_limits import config_paths_from_env
 from host.services import core_services
 
 
@@ -81,12 +81,6 @@ class GreenroomApp:
                 await self.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def config_paths_from_env() -> list[str]:
-    """Config files named in ``GREENROOM_CONFIG`` (separated by ``os.pathsep``)."""
-    raw = os.environ.get("GREENROOM_CONFIG", "")
-    return [p for p in raw.split(os.pathsep) if p]
 
 
 def create_app(

@@ -187,7 +187,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if ping is not None:
         os.environ["GREENROOM_WS_PING_INTERVAL"] = str(ping.total_seconds())
 
-    from host.defaults import log_format
+    from host.environment import log_format
     from host.logging import gunicorn_logger_class
 
     class _Server(BaseApplication):  # type: ignore[misc]
@@ -259,8 +259,8 @@ def _lock_sqlite_directories(config: Config) -> str | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (exposed for tests and docs)."""
+def build_parser(plugin_commands: bool = True) -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs); ``plugin_commands`` adds the installed packages' commands."""
     parser = argparse.ArgumentParser(prog="greenroom", description="Greenroom backend plugin host")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -299,7 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--connect", action="store_true", help="also check that the databases and the bus answer")
     check.set_defaults(func=cmd_config_check)
 
-    _add_plugin_commands(sub, add_config)
+    if plugin_commands:
+        _add_plugin_commands(sub, add_config)
     return parser
 
 
@@ -325,7 +326,10 @@ def _add_plugin_commands(sub: Any, add_config: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``greenroom`` script."""
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # ``greenroom start`` becomes the gunicorn master: loading the plugins' commands would import their
+    # database and model stacks (about 60 MiB) into a process that keeps them for its whole life.
+    args = build_parser(plugin_commands=argv[:1] != ["start"]).parse_args(argv)
     return int(args.func(args) or 0)
 
 

@@ -114,7 +114,7 @@ def host_problems(config: Config) -> list[str]:
     from host.cors import read_cors_options
     from host.database import DatabaseManager
     from host.event_buses import check_bus_for_workers
-    from host.limits import ServerLimits
+    from host.server_limits import ServerLimits
 
     problems: list[str] = []
     workers = 1

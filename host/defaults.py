@@ -17,25 +17,19 @@ from host.connection_errors import CONNECTION_ERRORS
 from host.database import DatabaseManager
 from host.database_health import DEFAULT_INTERVAL_SECONDS, DEFAULT_TIMEOUT_SECONDS, DatabaseProbe
 from host.discovery import Discovery
-from host.environment import is_production
+from host.environment import log_format
 from host.event_buses import bus_failure_for, check_bus_for_workers, create_bus
 from host.events import EventsService, RootEventsService
 from host.features import ServiceFactory, create_service_factory
 from host.http import PluginHttpRouter, RootHttpRouter
 from host.lifecycle import PluginLifecycle, RootLifecycle
-from host.limits import ServerLimits
 from host.logging import Logger, create_root_logger
 from host.scheduler import PluginScheduler
+from host.server_limits import ServerLimits
 from host.services import core_services
 
 #: What starting the events bus raises when its server cannot be reached.
 _BUS_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
-
-
-def log_format(config: Config) -> str:
-    """``backend.logger.format``, else ``json`` in production and ``text`` elsewhere."""
-    configured = config.get_optional_string("backend.logger.format")
-    return configured or ("json" if is_production(config) else "text")
 
 
 def _root_logger(config: Config) -> Logger:

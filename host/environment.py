@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from host.config import ConfigError
+from host.config import Config, ConfigError
 
 Environment = Literal["development", "production"]
 ENVIRONMENTS: tuple[Environment, ...] = ("development", "production")
@@ -34,3 +34,13 @@ def environment(config: Any) -> Environment:
 def is_production(config: Any) -> bool:
     """Whether the host runs with ``auth.environment: production``."""
     return environment(config) == "production"
+
+
+def log_format(config: Config) -> str:
+    """``backend.logger.format``, else ``json`` in production and ``text`` elsewhere.
+
+    Here rather than in :mod:`host.defaults`, so the gunicorn master can read it without
+    importing the whole service stack (about 65 MiB it would keep for its whole life).
+    """
+    configured = config.get_optional_string("backend.logger.format")
+    return configured or ("json" if is_production(config) else "text")

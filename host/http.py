@@ -43,9 +43,10 @@ from host.errors import (
     unavailable_error,
 )
 from host.json_syntax import JsonSyntaxError, parse_body
-from host.limits import BodyLimit, ServerLimits
+from host.limits import BodyLimit
 from host.logging import Logger
 from host.request_validation import RequestValidator, normalise_template
+from host.server_limits import ServerLimits
 
 ASGIApp = Callable[[dict[str, Any], Callable[..., Awaitable[Any]], Callable[..., Awaitable[Any]]], Awaitable[None]]
 

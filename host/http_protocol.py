@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from host.limits import ServerLimits
+from host.server_limits import ServerLimits
 
 _LOGGER = logging.getLogger("uvicorn.error")
 #: At most one "too many connections" warning per this many seconds.

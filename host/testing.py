@@ -42,7 +42,7 @@ from host.aio import await_me_maybe
 from host.app import GreenroomApp, create_app
 from host.config import Config, deep_merge
 from host.http_protocol import server_options
-from host.limits import ServerLimits
+from host.server_limits import ServerLimits
 from host.services import core_services
 
 __all__ = [

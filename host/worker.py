@@ -93,10 +93,9 @@ class GreenroomWorker(UvicornWorker):  # type: ignore[misc]
 
 def _limit_options() -> dict[str, Any]:
     """uvicorn settings enforcing ``backend.limits`` of the configured files."""
-    from host.app import config_paths_from_env
     from host.config import Config
     from host.http_protocol import raise_open_files_limit, server_options
-    from host.limits import ServerLimits
+    from host.server_limits import ServerLimits, config_paths_from_env
 
     raise_open_files_limit()  # before the limits are read: the default connection cap follows it
     return server_options(ServerLimits.from_config(Config.load(config_paths_from_env())))
