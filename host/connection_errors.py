@@ -66,9 +66,9 @@ def bus_failure(
         where = f"Redis at {host or 'localhost'}:{port or 6379}"
         reason, hint = _network_reason(error, "Redis", host, port, config_key)
         return ConnectionFailedError(f"The events bus cannot connect to {where}: {reason}. {hint}")
-    where = f"PostgreSQL at {host or 'localhost'}:{port or 5432}, database '{database}'"
-    reason, hint = _postgres_reason(error, host, port, database, user, config_key)
-    return ConnectionFailedError(f"The events bus cannot connect to {where} as user '{user}': {reason}. {hint}")
+    return database_failure(
+        "The events bus", host=host, port=port, database=database, user=user, config_key=config_key, error=error
+    )
 
 
 def find_actionable(error: BaseException) -> BaseException | None:
