@@ -45,6 +45,7 @@ __all__ = [
     "install_distribution",
     "on_sys_path",
     "pg_connection_config",
+    "pip_install_target",
     "start_host",
     "startup_error",
 ]
@@ -92,12 +93,17 @@ def install_distribution(source: Path, directory: Path) -> Path:
     Put the returned directory on ``sys.path`` to "install" it, remove it to "uninstall" it.
     """
     import shutil
-    import subprocess
-    import sys
 
     copy = directory / "src" / source.name
     shutil.copytree(source, copy)
-    site = directory / "site"
+    return pip_install_target(directory / "site", copy)
+
+
+def pip_install_target(site: Path, *sources: Path) -> Path:
+    """``pip install --target site`` the distributions at ``sources`` (no deps, no build isolation); return ``site``."""
+    import subprocess
+    import sys
+
     subprocess.run(
         [
             sys.executable,
@@ -109,7 +115,7 @@ def install_distribution(source: Path, directory: Path) -> Path:
             "--no-build-isolation",
             "--target",
             str(site),
-            str(copy),
+            *map(str, sources),
         ],
         check=True,
     )

@@ -13,7 +13,7 @@ import asyncpg
 import pytest
 import yaml
 
-from tests.conftest import PG_DSN, free_port
+from tests.conftest import PG_DSN, free_port, pip_install_target
 
 GREENROOM = [sys.executable, "-m", "host.cli"]
 
@@ -198,24 +198,8 @@ def bad_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             f'[project.entry-points."greenroom.backend_features"]\n"{entry}" = "{module}:plugin"\n'
             f'[tool.setuptools]\npackages = ["{module}"]\n'
         )
-        sources.append(str(source))
-    site = root / "site"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--target",
-            str(site),
-            *sources,
-        ],
-        check=True,
-    )
-    return site
+        sources.append(source)
+    return pip_install_target(root / "site", *sources)
 
 
 def test_entry_point_import_error_names_the_distribution(tmp_path: Path, bad_site: Path) -> None:
