@@ -21,6 +21,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from host import await_me_maybe
+from host.hooks import register_checked
 from plugin_notifications import hookspecs
 from plugin_notifications.clock import Clock, SystemClock
 from plugin_notifications.delivery import DeliveryChannel
@@ -335,12 +336,7 @@ class ProcessorRegistry:
         if self.plugin_manager.is_registered(plugin):
             return
         self._subset_callers.clear()
-        self.plugin_manager.register(plugin)
-        try:
-            self.plugin_manager.check_pending()
-        except pluggy.PluginValidationError:
-            self.plugin_manager.unregister(plugin)
-            raise
+        register_checked(self.plugin_manager, plugin)
 
     def _track(self, plugin: object) -> None:
         if any(processor.plugin is plugin for processor in self.processors):

@@ -42,6 +42,7 @@ from host.database import PluginDatabase
 from host.environment import is_production
 from host.errors import AuthenticationError, InputError, NotFoundError
 from host.features import create_backend_plugin, create_extension_point
+from host.hooks import register_checked
 from host.services import core_services
 
 OwnershipResolver = Callable[[str], Awaitable[list[str]]]
@@ -65,12 +66,7 @@ class SignInResolverRegistry:
 
     def add_resolver(self, resolver: object) -> None:
         """Register an object (or module) with ``@auth_hookimpl`` implementations of the sign-in hooks."""
-        self.plugin_manager.register(resolver)
-        try:
-            self.plugin_manager.check_pending()
-        except pluggy.PluginValidationError:
-            self.plugin_manager.unregister(resolver)
-            raise
+        register_checked(self.plugin_manager, resolver)
 
     def set_ownership_resolver(self, resolver: OwnershipResolver) -> None:
         """Use ``resolver(user_entity_ref)`` to compute a signed-in user's ownership refs."""

@@ -34,12 +34,12 @@ from urllib.parse import urljoin, urlsplit
 
 import jinja2
 import markupsafe
-import pluggy
 
 from greenroom_notifications_email import hookspecs
 from host import await_me_maybe
 from host.features import create_extension_point
 from plugin_notifications import Notification, rich_text
+from plugin_notifications.renderers import RendererRegistry
 from plugin_notifications.rich_text import DescriptionFormat
 
 #: The parts of an email: hook name -> Backstage-style renderer method.
@@ -214,22 +214,12 @@ def _call_with(func: Any) -> Any:
     return part
 
 
-class EmailTemplates:
+class EmailTemplates(RendererRegistry):
     """The ``notifications.email.templates`` extension point: the email hooks' plugin manager."""
 
     def __init__(self) -> None:
-        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.plugin_manager.add_hookspecs(hookspecs)
+        super().__init__(hookspecs)
         self._renderer_set = False
-
-    def add_renderer(self, renderer: object) -> None:
-        """Register an object (or module) implementing email hooks with ``@email_hookimpl``."""
-        self.plugin_manager.register(renderer)
-        try:
-            self.plugin_manager.check_pending()
-        except pluggy.PluginValidationError:
-            self.plugin_manager.unregister(renderer)
-            raise
 
     def set_template_renderer(self, renderer: Any) -> None:
         """Use ``renderer`` (``get_subject``/``get_text``/``get_html``, each optional, sync or async)."""

@@ -24,31 +24,20 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-import pluggy
-
 from greenroom_notifications_msteams import hookspecs
 from host.features import create_extension_point
 from plugin_notifications import Notification
+from plugin_notifications.renderers import RendererRegistry
 
 #: Modules call ``add_renderer(obj)`` on what this point gives them.
 msteams_cards_extension_point = create_extension_point("notifications.msteams.cards")
 
 
-class CardRenderers:
+class CardRenderers(RendererRegistry):
     """The ``notifications.msteams.cards`` extension point: the card hook's plugin manager."""
 
     def __init__(self) -> None:
-        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.plugin_manager.add_hookspecs(hookspecs)
-
-    def add_renderer(self, renderer: object) -> None:
-        """Register an object (or module) implementing ``msteams_card`` with ``@msteams_hookimpl``."""
-        self.plugin_manager.register(renderer)
-        try:
-            self.plugin_manager.check_pending()
-        except pluggy.PluginValidationError:
-            self.plugin_manager.unregister(renderer)
-            raise
+        super().__init__(hookspecs)
 
     async def card(self, notification: Notification, card: dict[str, Any], destination: str) -> dict[str, Any]:
         """The card for ``notification``: the first renderer's answer, else ``card``."""

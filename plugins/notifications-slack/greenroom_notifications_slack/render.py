@@ -27,13 +27,12 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import pluggy
-
 from greenroom_notifications_slack import hookspecs
 from greenroom_notifications_slack.mrkdwn import escape
 from host import await_me_maybe
 from host.features import create_extension_point
 from plugin_notifications import Notification
+from plugin_notifications.renderers import RendererRegistry
 
 #: Modules call ``set_block_kit_renderer(fn)`` or ``add_renderer(obj)`` on what this point gives them.
 slack_block_kit_extension_point = create_extension_point("notifications.slack.blockkit")
@@ -110,22 +109,12 @@ class _FunctionRenderer:
         return self.function(notification.payload)
 
 
-class SlackRenderers:
+class SlackRenderers(RendererRegistry):
     """The ``notifications.slack.blockkit`` extension point: the renderer hook's plugin manager."""
 
     def __init__(self) -> None:
-        self.plugin_manager = pluggy.PluginManager(hookspecs.PROJECT_NAME)
-        self.plugin_manager.add_hookspecs(hookspecs)
+        super().__init__(hookspecs)
         self._function_set = False
-
-    def add_renderer(self, renderer: object) -> None:
-        """Register an object (or module) implementing ``slack_blocks`` with ``@slack_hookimpl``."""
-        self.plugin_manager.register(renderer)
-        try:
-            self.plugin_manager.check_pending()
-        except pluggy.PluginValidationError:
-            self.plugin_manager.unregister(renderer)
-            raise
 
     def set_block_kit_renderer(self, function: Any) -> None:
         """Use ``function(payload) -> blocks`` (sync or async) for every message; only one may be set."""
