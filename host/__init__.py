@@ -61,14 +61,31 @@ from host.services import (
 
 if TYPE_CHECKING:
     from host.actions import Action
+    from host.actions_directory import ActionsDirectory
     from host.aio import await_me_maybe, cancel_and_wait
     from host.auth.credentials import Credentials, NonePrincipal, Principal, ServicePrincipal, UserInfo, UserPrincipal
     from host.auth.hookspecs import auth_hookimpl
     from host.auth.plugin import sign_in_resolver_extension_point
     from host.backend import Backend, BackendStartupError
     from host.config import Config, ConfigError, parse_duration
-    from host.contracts import SignalsService, UserDirectory, signals_service_ref, user_directory_ref
-    from host.entity_refs import normalize_entity_ref, parse_entity_ref, stringify_entity_ref
+    from host.config_schema import ConfigSection, Duration, PositiveDuration, by_kind, read_section
+    from host.contracts import (
+        SIGNALS_TOPIC,
+        SignalsService,
+        UserDirectory,
+        signal_payload,
+        signals_service_ref,
+        user_directory_ref,
+    )
+    from host.database import DatabaseManager
+    from host.entity_refs import (
+        DEFAULT_NAMESPACE,
+        entity_ref_of,
+        normalize_entity_ref,
+        parse_entity_ref,
+        stringify_entity_ref,
+    )
+    from host.environment import is_production
     from host.errors import (
         AuthenticationError,
         BackstageError,
@@ -78,15 +95,21 @@ if TYPE_CHECKING:
         NotAllowedError,
         NotFoundError,
         ServiceUnavailableError,
+        is_database_unavailable,
     )
+    from host.event_buses import bus_kind
     from host.events import Event
+    from host.limits import json_depth_exceeds
+    from host.logging import Logger
     from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
     from host.provided import Provided, create_provided_ref
     from host.scheduler import Schedule
+    from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS
 
 #: Lazily imported names: name -> defining module.
 _LAZY = {
     "Action": "host.actions",
+    "ActionsDirectory": "host.actions_directory",
     **dict.fromkeys(("await_me_maybe", "cancel_and_wait"), "host.aio"),
     **dict.fromkeys(
         ("Credentials", "NonePrincipal", "Principal", "ServicePrincipal", "UserInfo", "UserPrincipal"),
@@ -96,8 +119,24 @@ _LAZY = {
     "auth_hookimpl": "host.auth.hookspecs",
     **dict.fromkeys(("Backend", "BackendStartupError"), "host.backend"),
     **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
-    **dict.fromkeys(("SignalsService", "UserDirectory", "signals_service_ref", "user_directory_ref"), "host.contracts"),
-    **dict.fromkeys(("normalize_entity_ref", "parse_entity_ref", "stringify_entity_ref"), "host.entity_refs"),
+    **dict.fromkeys(("ConfigSection", "Duration", "PositiveDuration", "by_kind", "read_section"), "host.config_schema"),
+    **dict.fromkeys(
+        (
+            "SIGNALS_TOPIC",
+            "SignalsService",
+            "UserDirectory",
+            "signal_payload",
+            "signals_service_ref",
+            "user_directory_ref",
+        ),
+        "host.contracts",
+    ),
+    "DatabaseManager": "host.database",
+    **dict.fromkeys(
+        ("DEFAULT_NAMESPACE", "entity_ref_of", "normalize_entity_ref", "parse_entity_ref", "stringify_entity_ref"),
+        "host.entity_refs",
+    ),
+    "is_production": "host.environment",
     **dict.fromkeys(
         (
             "AuthenticationError",
@@ -108,16 +147,21 @@ _LAZY = {
             "NotAllowedError",
             "NotFoundError",
             "ServiceUnavailableError",
+            "is_database_unavailable",
         ),
         "host.errors",
     ),
+    "bus_kind": "host.event_buses",
     "Event": "host.events",
+    "json_depth_exceeds": "host.limits",
+    "Logger": "host.logging",
     **dict.fromkeys(
         ("json_body", "openapi_document", "path_param", "pydantic_schemas", "query_param", "ref", "responses"),
         "host.openapi",
     ),
     **dict.fromkeys(("Provided", "create_provided_ref"), "host.provided"),
     "Schedule": "host.scheduler",
+    **dict.fromkeys(("PING_INTERVAL_SECONDS", "PING_TIMEOUT_SECONDS"), "host.worker"),
 }
 
 
@@ -180,7 +224,11 @@ __all__ = [
     "UserDirectory",
     "signals_service_ref",
     "user_directory_ref",
+    "SIGNALS_TOPIC",
+    "signal_payload",
     # entity refs
+    "DEFAULT_NAMESPACE",
+    "entity_ref_of",
     "normalize_entity_ref",
     "parse_entity_ref",
     "stringify_entity_ref",
@@ -193,6 +241,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "parse_duration",
+    "is_production",
+    # config schemas (pydantic models of a plugin's config sections)
+    "ConfigSection",
+    "Duration",
+    "PositiveDuration",
+    "by_kind",
+    "read_section",
     # errors (Backstage's error names and HTTP statuses)
     "AuthenticationError",
     "BackstageError",
@@ -202,6 +257,7 @@ __all__ = [
     "NotAllowedError",
     "NotFoundError",
     "ServiceUnavailableError",
+    "is_database_unavailable",
     # credentials and auth
     "Credentials",
     "NonePrincipal",
@@ -223,6 +279,14 @@ __all__ = [
     "query_param",
     "ref",
     "responses",
+    # for the first-party plugins that extend the host's own machinery
+    "ActionsDirectory",
+    "DatabaseManager",
+    "Logger",
+    "PING_INTERVAL_SECONDS",
+    "PING_TIMEOUT_SECONDS",
+    "bus_kind",
+    "json_depth_exceeds",
     # asyncio helpers
     "await_me_maybe",
     "cancel_and_wait",

@@ -8,7 +8,7 @@ Plugins that need only users and their addresses depend on ``host.user_directory
 Entity refs are parsed with :mod:`host.entity_refs` (re-exported here).
 """
 
-from host.entity_refs import entity_ref_of, normalize_entity_ref, parse_entity_ref, stringify_entity_ref
+from host import entity_ref_of, normalize_entity_ref, parse_entity_ref, stringify_entity_ref
 from plugin_catalog.query import CATALOG_FILTER_EXISTS
 from plugin_catalog.service import CatalogService, catalog_provided_ref, catalog_service_factory, catalog_service_ref
 

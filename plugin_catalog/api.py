@@ -24,9 +24,7 @@ from typing import Any
 import falcon
 from falcon.uri import parse_query_string
 
-from host import cancel_and_wait
-from host.entity_refs import parse_entity_ref, stringify_entity_ref
-from host.errors import InputError, NotFoundError
+from host import InputError, NotFoundError, cancel_and_wait, parse_entity_ref, stringify_entity_ref
 from plugin_catalog.catalog import Catalog
 from plugin_catalog.query import parse_fields, parse_filter_params, parse_full_text_fields, parse_order_field
 from plugin_catalog.refresh import CatalogRefresher

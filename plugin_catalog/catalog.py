@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from host.entity_refs import normalize_entity_ref
+from host import normalize_entity_ref
 from plugin_catalog.query import check_filter_size, decode_cursor, encode_cursor, normalize_filter, project
 from plugin_catalog.relations import MEMBER_OF
 from plugin_catalog.resolution import resolve_users

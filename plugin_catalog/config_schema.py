@@ -12,8 +12,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from host.config import Config
-from host.config_schema import ConfigSection, Duration
+from host import Config, ConfigSection, Duration
 
 LOCATIONS_KEY = "catalog.locations"
 

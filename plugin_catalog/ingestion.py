@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from host.entity_refs import entity_ref_of
+from host import entity_ref_of
 from plugin_catalog.models import (
     MANAGED_BY_LOCATION,
     MANAGED_BY_ORIGIN_LOCATION,

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from host.entity_refs import DEFAULT_NAMESPACE
+from host import DEFAULT_NAMESPACE
 
 # Backstage's name rules: 1-63 chars of [a-zA-Z0-9], separated by [-_.].
 _NAME = re.compile(r"^[a-zA-Z0-9]+(?:[-_.][a-zA-Z0-9]+)*$")

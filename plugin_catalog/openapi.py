@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
+from host import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
 from plugin_catalog.models import Metadata
 
 # -- the catalog document ------------------------------------------------------------

@@ -16,11 +16,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from host import core_services
-from host.auth.plugin import sign_in_resolver_extension_point
-from host.config import Config
-from host.features import Registrar, create_backend_module, create_backend_plugin
-from host.provided import Provided
+from host import (
+    Config,
+    Provided,
+    Registrar,
+    core_services,
+    create_backend_module,
+    create_backend_plugin,
+    sign_in_resolver_extension_point,
+)
 from plugin_catalog.api import add_routes
 from plugin_catalog.catalog import DEFAULT_MAX_FILTER_CONDITIONS, Catalog
 from plugin_catalog.config_schema import CatalogConfig

@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from host.errors import InputError
+from host import InputError
 from plugin_catalog.store import Filter
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host.config import Config, ConfigError
+from host import Config, ConfigError
 from plugin_catalog.ingestion import IngestionError, LocationSpec, location_targets, read_locations
 from plugin_catalog.relations import build_relations
 from plugin_catalog.store import CatalogStore, KeepLastGood, RefreshStats

@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from host.entity_refs import entity_ref_of, normalize_entity_ref
-from host.errors import InputError
+from host import InputError, entity_ref_of, normalize_entity_ref
 from plugin_catalog.models import EntityValidationError
 
 MEMBER_OF = "memberOf"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from host.entity_refs import normalize_entity_ref
+from host import normalize_entity_ref
 from plugin_catalog.relations import HAS_MEMBER, OWNED_BY, PARENT_OF
 from plugin_catalog.store import CatalogStore
 

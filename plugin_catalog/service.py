@@ -30,9 +30,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from host.contracts import user_directory_ref
-from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
-from host.provided import Provided, create_provided_ref
+from host import (
+    Provided,
+    ServiceFactory,
+    ServiceRef,
+    create_provided_ref,
+    create_service_factory,
+    create_service_ref,
+    user_directory_ref,
+)
 from plugin_catalog.catalog import Catalog, FilterSpec
 
 

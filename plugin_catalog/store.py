@@ -53,8 +53,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 
-from host.entity_refs import entity_ref_of, parse_entity_ref
-from host.errors import ServiceUnavailableError
+from host import ServiceUnavailableError, entity_ref_of, parse_entity_ref
 from plugin_catalog.models import MANAGED_BY_LOCATION
 from plugin_catalog.relations import Relation
 

@@ -22,11 +22,7 @@ import mcp_types as types
 from mcp.server import Server, ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-from host import core_services
-from host.actions_directory import ActionsDirectory
-from host.errors import BackstageError
-from host.features import Registrar, create_backend_plugin
-from host.logging import Logger
+from host import ActionsDirectory, BackstageError, Logger, Registrar, core_services, create_backend_plugin
 from plugin_mcp_actions.bridge import CREDENTIALS_SCOPE_KEY, call_asgi
 from plugin_mcp_actions.tools import call_tool, describe_tool, tool_names
 

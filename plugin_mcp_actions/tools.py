@@ -9,10 +9,7 @@ from typing import Any
 import mcp_types as types
 import orjson
 
-from host.actions import Action
-from host.actions_directory import ActionsDirectory
-from host.errors import BackstageError
-from host.logging import Logger
+from host import Action, ActionsDirectory, BackstageError, Logger
 
 #: What MCP allows in a tool name (SEP-986); other characters become ``_``.
 _INVALID_TOOL_CHARS = re.compile(r"[^A-Za-z0-9._-]")

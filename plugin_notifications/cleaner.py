@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from host.config import Config, ConfigError
+from host import Config, ConfigError
 from plugin_notifications.config_schema import RetentionRuleConfig
 from plugin_notifications.idempotency import IdempotencyKeys
 from plugin_notifications.outbox_store import OutboxStore

@@ -24,7 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from host.config import Config, ConfigError, parse_duration
+from host import Config, ConfigError, parse_duration
 from plugin_notifications.outbox import DEAD, FAILED, MUTED, PENDING, SENT, SKIPPED
 from plugin_notifications.outbox_store import OutboxStore
 
@@ -98,7 +98,7 @@ async def _engine(config: Config) -> AsyncEngine:
     SQLite is opened directly rather than through the host's database manager, which
     would take the data directory's instance lock a running host holds.
     """
-    from host.database import DatabaseManager
+    from host import DatabaseManager
 
     manager = DatabaseManager(config)
     if manager.client_for(PLUGIN_ID) != "sqlite":

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from host.config_schema import ConfigSection, Duration, PositiveDuration, by_kind
+from host import ConfigSection, Duration, PositiveDuration, by_kind
 from plugin_notifications.models import NotificationSettings
 from plugin_notifications.preferences import PreferencesConfig
 

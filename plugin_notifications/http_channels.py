@@ -38,10 +38,8 @@ from typing import Annotated, Any, ClassVar, TypeVar
 import httpx
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 
-from host.config import Config, ConfigError
-from host.config_schema import ConfigSection
-from host.config_schema import Duration as AnyDuration
-from host.contracts import UserDirectory
+from host import Config, ConfigError, ConfigSection, UserDirectory
+from host import Duration as AnyDuration
 from plugin_notifications.delivery import DeliveryOutcome
 from plugin_notifications.models import Notification, Severity, severities_at_least
 

@@ -34,9 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from host.config import Config, ConfigError
-from host.config_schema import read_section
-from host.errors import BackstageError, ConflictError, InputError
+from host import BackstageError, Config, ConfigError, ConflictError, InputError, read_section
 from plugin_notifications import tables as t
 from plugin_notifications.config_schema import IdempotencyConfig
 from plugin_notifications.models import Notification, notifications_to_wire, utc_now

@@ -26,10 +26,7 @@ from typing import Any
 
 import orjson
 
-from host.config import Config
-from host.config_schema import read_section
-from host.errors import InputError
-from host.limits import json_depth_exceeds
+from host import Config, InputError, json_depth_exceeds, read_section
 from plugin_notifications.config_schema import MAX_STORED_METADATA_DEPTH, NotificationsLimits
 
 #: Width of the short text columns (origin, topic, channel and the settings ids).

@@ -26,7 +26,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from host.errors import InputError
+from host import InputError
 
 #: Severities from the most to the least severe (Backstage's ``notificationSeverities``).
 SEVERITIES: tuple[str, ...] = ("critical", "high", "normal", "low")

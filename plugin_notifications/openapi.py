@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from host.openapi import (
+from host import (
     json_body,
     openapi_document,
     path_param,

@@ -22,8 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
-from host.config import Config, ConfigError
-from host.config_schema import read_section
+from host import Config, ConfigError, read_section
 from plugin_notifications.config_schema import DeliveryBackoff, DeliveryConfigSection
 from plugin_notifications.delivery import Delivery, DeliveryChannel
 from plugin_notifications.models import Notification, NotificationPayload, format_timestamp

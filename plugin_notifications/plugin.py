@@ -12,10 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from host import SignalsService, UserDirectory, core_services, signals_service_ref, user_directory_ref
-from host.config import Config
-from host.features import Registrar, create_backend_plugin, create_extension_point
-from host.provided import Provided
+from host import (
+    Config,
+    Provided,
+    Registrar,
+    SignalsService,
+    UserDirectory,
+    core_services,
+    create_backend_plugin,
+    create_extension_point,
+    signals_service_ref,
+    user_directory_ref,
+)
 from plugin_notifications.actions import register_notification_actions
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.cleaner import schedule_cleaner

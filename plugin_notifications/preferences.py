@@ -27,8 +27,7 @@ import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from host.config import Config, ConfigError
-from host.errors import InputError
+from host import Config, ConfigError, InputError
 from plugin_notifications import tables as t
 from plugin_notifications.models import WEB_CHANNEL, describe_validation_error
 

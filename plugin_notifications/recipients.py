@@ -16,10 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from host import await_me_maybe
-from host.contracts import UserDirectory
-from host.entity_refs import normalize_entity_ref
-from host.errors import InputError
+from host import InputError, UserDirectory, await_me_maybe, normalize_entity_ref
 from plugin_notifications.processing import RecipientResolver
 
 

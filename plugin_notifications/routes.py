@@ -13,7 +13,7 @@ from typing import Any
 
 import falcon
 
-from host.errors import InputError, NotFoundError
+from host import InputError, NotFoundError
 from plugin_notifications.delivery_log import delivery_log
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys
@@ -26,8 +26,8 @@ from plugin_notifications.models import (
     parse_body,
 )
 from plugin_notifications.outbox_store import OutboxStore
-from plugin_notifications.rich_text import DescriptionFormat, description_format, to_html
 from plugin_notifications.preferences import NotificationPreferences, PreferencesService, preferences_wire
+from plugin_notifications.rich_text import DescriptionFormat, description_format, to_html
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.settings import SettingsService
 from plugin_notifications.store import (

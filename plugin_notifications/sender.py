@@ -21,7 +21,7 @@ from typing import Any
 
 import ada_url
 
-from host.errors import InputError
+from host import InputError
 from plugin_notifications.background import BackgroundTasks
 from plugin_notifications.ids import new_ids
 from plugin_notifications.limits import NotificationLimits

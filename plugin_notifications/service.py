@@ -24,9 +24,15 @@ from typing import Any
 
 import httpx
 
-from host import core_services
-from host.features import ServiceFactory, ServiceRef, create_service_factory, create_service_ref
-from host.provided import Provided, create_provided_ref
+from host import (
+    Provided,
+    ServiceFactory,
+    ServiceRef,
+    core_services,
+    create_provided_ref,
+    create_service_factory,
+    create_service_ref,
+)
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys, check_key, header_value
 from plugin_notifications.sender import NotificationSender

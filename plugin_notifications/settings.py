@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from host.config import Config, ConfigError
-from host.errors import InputError
+from host import Config, ConfigError, InputError
 from plugin_notifications.models import (
     WEB_CHANNEL,
     ChannelSetting,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from host.config_schema import ConfigSection, PositiveDuration
+from host import ConfigSection, PositiveDuration
 
 
 class SignalsLimitsConfig(ConfigSection):

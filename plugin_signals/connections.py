@@ -47,13 +47,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from host.config_schema import read_section
+from host import read_section
 from plugin_signals.config_schema import SignalsLimitsConfig
 from plugin_signals.history import Position, Replay, SignalHistory, format_position, parse_position
 
 if TYPE_CHECKING:
-    from host.events import Event
-    from host.logging import Logger
+    from host import Event, Logger
 
 #: Frames waiting for one socket before it is considered stuck and closed.
 MAX_QUEUED_FRAMES = 1000

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import orjson
 import sqlalchemy as sa
 
-from host.config_schema import read_section
+from host import read_section
 from plugin_signals.config_schema import SignalsHistoryConfig
 
 if TYPE_CHECKING:

@@ -25,13 +25,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from host import core_services, create_backend_plugin
-from host.config import Config
-from host.contracts import SIGNALS_TOPIC
-from host.event_buses import bus_kind
-from host.events import Event
-from host.features import Registrar
-from host.provided import Provided
+from host import SIGNALS_TOPIC, Config, Event, Provided, Registrar, bus_kind, core_services, create_backend_plugin
 from plugin_signals.config_schema import SignalsConfig
 from plugin_signals.connections import SignalLimits, SignalManager
 from plugin_signals.history import HistorySettings, RedisHistory, SignalHistory, SqlHistory

@@ -22,7 +22,7 @@ from host import cancel_and_wait
 from plugin_signals.history import Position, SignalHistory, parse_position
 
 if TYPE_CHECKING:
-    from host.logging import Logger
+    from host import Logger
 
 #: Signals held while waiting for a gap; beyond this the gap is filled at once.
 MAX_PENDING = 1000

@@ -26,11 +26,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from host import EventsService, core_services
-from host.contracts import SIGNALS_TOPIC, signal_payload, signals_service_ref
-from host.errors import ServiceUnavailableError
-from host.features import ServiceFactory, ServiceRef, create_service_factory
-from host.provided import Provided, create_provided_ref
+from host import (
+    SIGNALS_TOPIC,
+    EventsService,
+    Provided,
+    ServiceFactory,
+    ServiceRef,
+    ServiceUnavailableError,
+    core_services,
+    create_provided_ref,
+    create_service_factory,
+    signal_payload,
+    signals_service_ref,
+)
 from plugin_signals.history import SignalHistory, entry_recipients, format_position
 
 #: The signal history, provided by the signals plugin's init (``None`` when ``signals.history.enabled`` is false).

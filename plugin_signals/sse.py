@@ -30,14 +30,12 @@ from typing import TYPE_CHECKING, Any
 import falcon.asgi
 from falcon.asgi import SSEvent
 
-from host import cancel_and_wait
-from host.config_schema import read_section
-from host.errors import BackstageError, InputError, ServiceUnavailableError
+from host import BackstageError, InputError, ServiceUnavailableError, cancel_and_wait, read_section
 from plugin_signals.config_schema import SignalsSseConfig
 from plugin_signals.connections import Frame, SignalConnection, SignalManager
 
 if TYPE_CHECKING:
-    from host.logging import Logger
+    from host import Logger
 
 #: Put in a stream's queue to end it (shutdown, slow consumer).
 _END: Any = object()

@@ -37,16 +37,15 @@ from typing import TYPE_CHECKING, Any
 import falcon
 import falcon.asgi
 
-from host.errors import AuthenticationError, BackstageError, NotAllowedError, is_database_unavailable
+from host import AuthenticationError, BackstageError, NotAllowedError, is_database_unavailable
 from plugin_signals.connections import CLOSE_TOO_MANY_SOCKETS, Frame, SignalConnection, SignalManager
 
 if TYPE_CHECKING:
-    from host.logging import Logger
+    from host import Logger
 
 # The server pings every socket every PING_INTERVAL_SECONDS and drops it after
 # PING_TIMEOUT_SECONDS without a pong (two missed pings); see host.worker.
-from host import cancel_and_wait
-from host.worker import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS  # noqa: F401
+from host import PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS, cancel_and_wait  # noqa: F401
 
 #: WebSocket close code before accept that the host turns into an HTTP status: ``3000 + status``.
 HTTP_STATUS_CLOSE_BASE = 3000

@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from host.environment import is_production
+from host import is_production
 
 WEB_DIR = Path(__file__).parent
 STATIC_DIR = WEB_DIR / "static"

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from host.config_schema import ConfigSection, Duration
+from host import ConfigSection, Duration
 from plugin_notifications.models import Severity
 
 

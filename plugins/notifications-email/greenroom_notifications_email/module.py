@@ -15,9 +15,7 @@ from greenroom_notifications_email.config_schema import EmailConfig
 from greenroom_notifications_email.processor import EmailProcessor
 from greenroom_notifications_email.settings import CONFIG_KEY, EmailSettings, SesSettings, read_email_settings
 from greenroom_notifications_email.templates import EmailTemplates, email_templates_extension_point
-from host import UserDirectory, core_services, user_directory_ref
-from host.config import Config
-from host.features import Registrar, create_backend_module
+from host import Config, Registrar, UserDirectory, core_services, create_backend_module, user_directory_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.plugin import DEFAULT_BASE_URL
 

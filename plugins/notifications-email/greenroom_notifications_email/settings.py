@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from host.config import Config, ConfigError
+from host import Config, ConfigError
 from plugin_notifications.rich_text import DescriptionFormat, configured_default
 
 CONFIG_KEY = "notifications.processors.email"

@@ -36,8 +36,7 @@ import jinja2
 import markupsafe
 
 from greenroom_notifications_email import hookspecs
-from host import await_me_maybe
-from host.features import create_extension_point
+from host import await_me_maybe, create_extension_point
 from plugin_notifications import Notification, rich_text
 from plugin_notifications.renderers import RendererRegistry
 from plugin_notifications.rich_text import DescriptionFormat

@@ -17,9 +17,7 @@ from typing import Any
 from greenroom_notifications_msteams.processor import MSTeamsProcessor
 from greenroom_notifications_msteams.renderers import CardRenderers, msteams_cards_extension_point
 from greenroom_notifications_msteams.settings import CONFIG_KEY, MSTeamsConfig, read_msteams_config
-from host import core_services
-from host.config import Config
-from host.features import Registrar, create_backend_module
+from host import Config, Registrar, core_services, create_backend_module
 from plugin_catalog import catalog_service_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.http_channels import warn_if_batches_outlast_lease

@@ -25,7 +25,7 @@ import inspect
 from typing import Any
 
 from greenroom_notifications_msteams import hookspecs
-from host.features import create_extension_point
+from host import create_extension_point
 from plugin_notifications import Notification
 from plugin_notifications.renderers import RendererRegistry
 

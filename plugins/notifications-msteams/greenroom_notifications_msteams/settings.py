@@ -39,8 +39,7 @@ from typing import ClassVar, Literal
 import httpx
 from pydantic import Field, field_validator
 
-from host.config import Config
-from host.config_schema import ConfigSection
+from host import Config, ConfigSection
 from plugin_notifications.http_channels import HttpChannelSettings, HttpRoute, read_section
 
 CONFIG_KEY = "notifications.processors.msteams"

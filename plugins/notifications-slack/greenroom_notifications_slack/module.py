@@ -21,9 +21,7 @@ from typing import Any
 from greenroom_notifications_slack.render import SlackRenderers, slack_block_kit_extension_point
 from greenroom_notifications_slack.settings import CONFIG_KEY, SlackConfig, read_slack_config
 from greenroom_notifications_slack.store import MIGRATIONS, VERSION_TABLE, SlackMessageStore
-from host import UserDirectory, core_services, user_directory_ref
-from host.config import Config
-from host.features import Registrar, create_backend_module
+from host import Config, Registrar, UserDirectory, core_services, create_backend_module, user_directory_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.outbox import DeliveryConfig
 from plugin_notifications.plugin import DEFAULT_BASE_URL

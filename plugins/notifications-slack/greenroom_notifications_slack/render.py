@@ -29,8 +29,7 @@ from urllib.parse import urljoin, urlsplit
 
 from greenroom_notifications_slack import hookspecs
 from greenroom_notifications_slack.mrkdwn import escape
-from host import await_me_maybe
-from host.features import create_extension_point
+from host import await_me_maybe, create_extension_point
 from plugin_notifications import Notification
 from plugin_notifications.renderers import RendererRegistry
 

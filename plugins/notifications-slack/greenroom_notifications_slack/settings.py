@@ -39,8 +39,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, RootModel, SecretStr, field_validator, model_validator
 
-from host.config import Config
-from host.config_schema import ConfigSection
+from host import Config, ConfigSection
 from plugin_notifications.http_channels import Duration, check_http_url, read_section
 
 CONFIG_KEY = "notifications.processors.slack"

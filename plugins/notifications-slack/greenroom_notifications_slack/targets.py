@@ -24,8 +24,7 @@ from typing import TYPE_CHECKING, Any
 from cachetools import TTLCache
 
 from greenroom_notifications_slack.settings import BroadcastRoute, SlackWorkspace
-from host import UserDirectory, normalize_entity_ref
-from host.errors import InputError
+from host import InputError, UserDirectory, normalize_entity_ref
 from plugin_notifications.models import Notification
 
 if TYPE_CHECKING:

@@ -15,9 +15,7 @@ from typing import Any
 
 from greenroom_notifications_webhook.processor import WebhookProcessor
 from greenroom_notifications_webhook.settings import CONFIG_KEY, WebhookConfig, read_webhook_config
-from host import UserDirectory, core_services, user_directory_ref
-from host.config import Config
-from host.features import Registrar, create_backend_module
+from host import Config, Registrar, UserDirectory, core_services, create_backend_module, user_directory_ref
 from plugin_notifications import ProcessorRegistry, notifications_processing_extension_point
 from plugin_notifications.http_channels import warn_if_batches_outlast_lease
 

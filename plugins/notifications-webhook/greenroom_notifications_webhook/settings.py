@@ -34,7 +34,7 @@ from typing import ClassVar
 
 from pydantic import SecretStr, field_validator
 
-from host.config import Config
+from host import Config
 from plugin_notifications.http_channels import HttpChannelSettings, HttpRoute, read_section
 
 CONFIG_KEY = "notifications.processors.webhook"

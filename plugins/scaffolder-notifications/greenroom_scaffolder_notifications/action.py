@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from host.errors import InputError
+from host import InputError
 
 ACTION_NAME = "notification:send"
 

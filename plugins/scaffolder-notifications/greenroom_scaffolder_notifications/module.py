@@ -10,8 +10,7 @@ from greenroom_scaffolder_notifications.action import (
     NotificationSendOutput,
     create_send_action,
 )
-from host import core_services
-from host.features import Registrar, create_backend_module
+from host import Registrar, core_services, create_backend_module
 from plugin_notifications import notification_service_ref
 
 

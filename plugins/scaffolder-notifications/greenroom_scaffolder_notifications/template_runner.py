@@ -345,7 +345,7 @@ async def run_template(
 
 def cmd_template_run(args: argparse.Namespace) -> int:
     """``greenroom template run FILE.yaml [--config ...] [--values JSON] [--url URL] [--token TOKEN]``."""
-    from host.config import Config, ConfigError
+    from host import Config, ConfigError
 
     try:
         config = Config.load(args.config)
