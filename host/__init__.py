@@ -99,6 +99,7 @@ if TYPE_CHECKING:
     )
     from host.event_buses import bus_kind
     from host.events import Event
+    from host.hooks import register_checked
     from host.limits import json_depth_exceeds
     from host.logging import Logger
     from host.openapi import json_body, openapi_document, path_param, pydantic_schemas, query_param, ref, responses
@@ -153,6 +154,7 @@ _LAZY = {
     ),
     "bus_kind": "host.event_buses",
     "Event": "host.events",
+    "register_checked": "host.hooks",
     "json_depth_exceeds": "host.limits",
     "Logger": "host.logging",
     **dict.fromkeys(
@@ -287,6 +289,8 @@ __all__ = [
     "PING_TIMEOUT_SECONDS",
     "bus_kind",
     "json_depth_exceeds",
+    # pluggy: register a plugin whose hook implementations must all match a spec
+    "register_checked",
     # asyncio helpers
     "await_me_maybe",
     "cancel_and_wait",

@@ -20,8 +20,7 @@ from typing import Any, Protocol, cast
 import pluggy
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from host import await_me_maybe
-from host.hooks import register_checked
+from host import await_me_maybe, register_checked
 from plugin_notifications import hookspecs
 from plugin_notifications.clock import Clock, SystemClock
 from plugin_notifications.delivery import DeliveryChannel

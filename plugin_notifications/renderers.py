@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pluggy
 
-from host.hooks import register_checked
+from host import register_checked
 
 
 class RendererRegistry:
