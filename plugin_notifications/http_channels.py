@@ -36,6 +36,7 @@ from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, ClassVar, TypeVar
 
 import httpx
+from cachetools import TTLCache
 from pydantic import AfterValidator, BaseModel, Field, ValidationError, field_validator, model_validator
 
 from host import Config, ConfigError, ConfigSection, UserDirectory
@@ -212,6 +213,10 @@ class RouteFilter:
         return self._severities is None or payload.severity in self._severities
 
 
+#: Routes whose resolved users one matcher remembers.
+_MATCHER_CACHE_SIZE = 4096
+
+
 class RecipientMatcher:
     """Narrows a delivery's recipients to the users a route's ``entityRefs`` resolve to.
 
@@ -221,9 +226,7 @@ class RecipientMatcher:
 
     def __init__(self, catalog: UserDirectory, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._catalog = catalog
-        self._ttl = ttl
-        self._clock = clock
-        self._cache: dict[str, tuple[float, frozenset[str]]] = {}
+        self._cache: TTLCache[str, frozenset[str]] = TTLCache(maxsize=_MATCHER_CACHE_SIZE, ttl=ttl, timer=clock)
 
     async def recipients(self, route: HttpRoute, recipients: tuple[str, ...]) -> tuple[str, ...]:
         """``recipients`` that the route wants, in order (all of them without ``entityRefs``)."""
@@ -234,11 +237,11 @@ class RecipientMatcher:
 
     async def _users(self, route: HttpRoute) -> frozenset[str]:
         hit = self._cache.get(route.channel)
-        if hit is not None and hit[0] > self._clock():
-            return hit[1]
+        if hit is not None:
+            return hit
         users = await self._catalog.resolve_users(list(route.entity_refs or ()), [])
         resolved = frozenset(ref.lower() for ref in users)
-        self._cache[route.channel] = (self._clock() + self._ttl, resolved)
+        self._cache[route.channel] = resolved
         return resolved
 
 

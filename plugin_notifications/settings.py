@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cachetools import TTLCache
 from pydantic import ValidationError
 
 from host import Config, ConfigError, InputError
@@ -157,9 +158,7 @@ class SettingsRowCache:
     """
 
     def __init__(self, ttl: float = 30.0, max_users: int = 200_000) -> None:
-        self._ttl = ttl
-        self._max_users = max_users
-        self._rows: dict[str, tuple[float, list[SettingRow]]] = {}
+        self._rows: TTLCache[str, list[SettingRow]] = TTLCache(maxsize=max_users, ttl=ttl, timer=time.monotonic)
         self._generation: dict[str, int] = {}
 
     def generation(self, user: str) -> int:
@@ -168,18 +167,13 @@ class SettingsRowCache:
 
     def get(self, user: str) -> list[SettingRow] | None:
         """Cached rows of ``user``, or ``None``."""
-        entry = self._rows.get(user)
-        if entry is None or entry[0] < time.monotonic():
-            return None
-        return entry[1]
+        return self._rows.get(user)
 
     def put(self, user: str, rows: list[SettingRow], generation: int) -> None:
         """Cache ``rows`` unless ``user`` was invalidated since ``generation`` was read."""
         if self._generation.get(user, 0) != generation:
             return
-        if len(self._rows) >= self._max_users:
-            self._rows.clear()
-        self._rows[user] = (time.monotonic() + self._ttl, rows)
+        self._rows[user] = rows
 
     def invalidate(self, user: str) -> None:
         """Forget ``user``'s rows."""

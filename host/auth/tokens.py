@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cachetools import TTLCache
+from cachetools import TLRUCache, TTLCache
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import text
 
@@ -129,7 +129,10 @@ class TokenManager:
         self._jwks: list[dict[str, Any]] = self._keys.jwks() if self._keys else []
         self._migrated = False
         self._lock = asyncio.Lock()
-        self._cache: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+        # Verified tokens, each kept until its own ``exp`` (least recently used out first when full).
+        self._cache: TLRUCache[str, tuple[float, dict[str, Any], dict[str, Any]]] = TLRUCache(
+            maxsize=_CACHE_LIMIT, ttu=lambda _token, entry, _now: entry[0], timer=time.time
+        )
         # A token whose kid is unknown must not make every request reload the keys: unknown kids are
         # remembered, and the key table is read again at most once per reload interval.
         unknown_ttl = config.get_optional_duration("auth.keyStore.unknownKeyIdTtl")
@@ -288,7 +291,7 @@ class TokenManager:
     async def verify_jwt(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Verify a host-issued JWT; returns ``(header, claims)`` or raises AuthenticationError."""
         cached = self._cache.get(token)
-        if cached is not None and cached[0] > time.time():
+        if cached is not None:
             return cached[1], cached[2]
         try:
             header = jwt.get_unverified_header(token)
@@ -305,7 +308,5 @@ class TokenManager:
             raise AuthenticationError("Token has expired") from error
         except jwt.PyJWTError as error:
             raise AuthenticationError("Illegal token") from error
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
         self._cache[token] = (float(claims["exp"]), header, claims)
         return header, claims
