@@ -67,52 +67,31 @@ def test_every_yaml_block_loads_and_config_blocks_validate(where: str, text: str
     assert [str(f) for f in findings] == []
 
 
-def test_the_production_config_passes_config_check(tmp_path: Path) -> None:
-    """docs/operations.md's production file, merged after the repository's app-config.yaml, via the CLI."""
-    text = next(t for w, t in yaml_blocks() if w.startswith("operations.md") and "app-config.production" in t)
-    production = tmp_path / "app-config.production.yaml"
-    production.write_text(text)
-    env = {**os.environ, **EXAMPLE_ENV}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "host.cli",
-            "config",
-            "check",
-            "--config",
-            "app-config.yaml",
-            "--config",
-            str(production),
-        ],
+def config_check(*configs: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``greenroom config check --config C ...`` run from the repository root."""
+    args = [arg for config in configs for arg in ("--config", config)]
+    return subprocess.run(
+        [sys.executable, "-m", "host.cli", "config", "check", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         env=env,
     )
+
+
+def test_the_production_config_passes_config_check(tmp_path: Path) -> None:
+    """docs/operations.md's production file, merged after the repository's app-config.yaml, via the CLI."""
+    text = next(t for w, t in yaml_blocks() if w.startswith("operations.md") and "app-config.production" in t)
+    production = tmp_path / "app-config.production.yaml"
+    production.write_text(text)
+    result = config_check("app-config.yaml", str(production), env={**os.environ, **EXAMPLE_ENV})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Config OK" and result.stderr == ""
 
 
 def test_the_repository_configs_pass_config_check() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "host.cli",
-            "config",
-            "check",
-            "--config",
-            "app-config.yaml",
-            "--config",
-            "app-config.local.yaml",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = config_check("app-config.yaml", "app-config.local.yaml")
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
 
