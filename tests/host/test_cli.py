@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -35,12 +36,12 @@ def write_config(tmp_path: Path, extra: dict | None = None) -> Path:
     return path
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+@contextlib.contextmanager
+def greenroom_start(config: Path, workers: int) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``greenroom start --config config --workers N`` on a free port, ready; yields its URL and process."""
     port = free_port()
-    config = write_config(tmp_path, {"events": {"bus": "redis", "redis": {"url": "redis://127.0.0.1:6379/0"}}})
     proc = subprocess.Popen(
-        [*GREENROOM, "start", "--config", str(config), "--workers", "2", "--port", str(port)],
+        [*GREENROOM, "start", "--config", str(config), "--workers", str(workers), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -66,6 +67,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             proc.wait(20)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    config = write_config(tmp_path, {"events": {"bus": "redis", "redis": {"url": "redis://127.0.0.1:6379/0"}}})
+    with greenroom_start(config, workers=2) as started:
+        yield started
 
 
 @pytest.mark.redis

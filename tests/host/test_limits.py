@@ -7,8 +7,6 @@ the server does before it has read a request (or its body) completely.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -17,8 +15,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.conftest import free_port, start_host
-from tests.host.test_cli import GREENROOM, write_config
+from tests.conftest import start_host
+from tests.host.test_cli import GREENROOM, greenroom_start, write_config
 
 SHORT = {"backend": {"limits": {"headersTimeout": {"milliseconds": 500}, "keepAliveTimeout": {"milliseconds": 500}}}}
 
@@ -193,28 +191,10 @@ async def test_websocket_messages_over_the_limit_close_the_socket() -> None:
 
 def test_greenroom_start_workers_apply_the_limits(tmp_path: Path) -> None:
     """The gunicorn worker reads ``backend.limits`` from the config files (not only the test harness)."""
-    port = free_port()
     config = write_config(
         tmp_path, {"backend": {"limits": {"headersTimeout": {"milliseconds": 500}, "maxBodyBytes": 1000}}}
     )
-    proc = subprocess.Popen(
-        [*GREENROOM, "start", "--config", str(config), "--workers", "1", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/.backstage/health/v1/readiness", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read().decode() if proc.stdout else "server exited"
-            assert time.time() < deadline, "server did not become ready"
-            time.sleep(0.2)
+    with greenroom_start(config, workers=1) as (url, _proc):
 
         async def probe() -> bytes:
             reader, writer = await _open(url)
@@ -230,12 +210,6 @@ def test_greenroom_start_workers_apply_the_limits(tmp_path: Path) -> None:
             headers={"Content-Type": "application/json"},
         )
         assert big.status_code == 413
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_config_check_refuses_bad_limits(tmp_path: Path) -> None:
