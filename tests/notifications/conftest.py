@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from host import core_services
 from host.testing import eventually as eventually  # re-exported: tests import it from here
+from plugin_notifications.service import NotificationService, notifications_sender_ref
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -138,3 +139,24 @@ async def capture_signals(handle: HostHandle) -> list[dict[str, Any]]:
 
     await events.subscribe("capture", ["signals"], record)
     return seen
+
+
+class _Remote:
+    """Discovery and instance metadata that place the notifications plugin on another host."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def get_base_url(self, plugin_id: str) -> str:
+        return f"{self.url}/api/{plugin_id}"
+
+    def is_installed(self, plugin_id: str) -> bool:
+        return False
+
+
+async def remote_notification_service(handle: HostHandle) -> NotificationService:
+    """A ``NotificationService`` of plugin ``scaffolder`` that reaches ``handle``'s notifications over HTTP."""
+    auth = await handle.backend.get_service(core_services.auth, "scaffolder")
+    local = await handle.backend.get_service(notifications_sender_ref)
+    where = _Remote(handle.url)
+    return NotificationService(local_sender=local, auth=auth, discovery=where, instance_metadata=where)

@@ -18,9 +18,16 @@ from host import ServiceUnavailableError, core_services, create_backend_plugin
 from host.config import deep_merge
 from host.testing import eventually
 from plugin_notifications import NotificationSendError, notification_service_ref
-from plugin_notifications.service import NotificationService, notifications_sender_ref
+from plugin_notifications.service import NotificationService
 from tests.conftest import start_host
-from tests.notifications.conftest import BROADCAST, ORG, Api, notifications_config, user
+from tests.notifications.conftest import (
+    BROADCAST,
+    ORG,
+    Api,
+    notifications_config,
+    remote_notification_service,
+    user,
+)
 
 WRITE = re.compile(
     r"\s*(INSERT INTO|UPDATE|DELETE FROM) (notification|broadcast|broadcast_user_status|user_settings)\b"
@@ -271,19 +278,6 @@ async def test_service_fails_fast_when_notifications_failed_to_start() -> None:
         assert outcome["seconds"] < 5
 
 
-class _Remote:
-    """Discovery and instance metadata that place the notifications plugin on another host."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    async def get_base_url(self, plugin_id: str) -> str:
-        return f"{self.url}/api/{plugin_id}"
-
-    def is_installed(self, plugin_id: str) -> bool:
-        return False
-
-
 @pytest.fixture
 async def remote(db_kind: str) -> AsyncIterator[Any]:
     """A host running notifications, and the auth service of a plugin on it acting as a remote caller."""
@@ -293,10 +287,7 @@ async def remote(db_kind: str) -> AsyncIterator[Any]:
 
 async def test_service_over_http(remote: Any) -> None:
     """Without a local notifications plugin the service POSTs with a plugin token via discovery."""
-    auth = await remote.backend.get_service(core_services.auth, "scaffolder")
-    local = await remote.backend.get_service(notifications_sender_ref)
-    where = _Remote(remote.url)
-    service = NotificationService(local_sender=local, auth=auth, discovery=where, instance_metadata=where)
+    service = await remote_notification_service(remote)
     await service.send(recipients={"type": "entity", "entityRef": "group:default/mock"}, payload={"title": "remote"})
     [item] = (await Api(remote).list(MOCK))["notifications"]
     assert item["origin"] == "plugin:scaffolder"

@@ -20,7 +20,13 @@ from host.testing import eventually
 from plugin_notifications import notification_service_ref, notifications_processing_extension_point
 from plugin_notifications.idempotency import fingerprint, key_id
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, start_host
-from tests.notifications.conftest import SECOND_SERVICE_TOKEN, Api, notifications_config, user
+from tests.notifications.conftest import (
+    SECOND_SERVICE_TOKEN,
+    Api,
+    notifications_config,
+    remote_notification_service,
+    user,
+)
 
 MOCK = "user:default/mock"
 KEY = '"8e03978e-40d5-43e8-bc93-6894a57f9324"'
@@ -319,23 +325,10 @@ async def test_the_service_accepts_a_key(db_kind: str) -> None:
 
 async def test_the_service_over_http_sends_the_header(db_kind: str) -> None:
     """Without a local notifications plugin, the key travels as the header (a quoted string)."""
-    from plugin_notifications.service import NotificationSendError, NotificationService, notifications_sender_ref
-
-    class Remote:
-        def __init__(self, url: str) -> None:
-            self.url = url
-
-        async def get_base_url(self, plugin_id: str) -> str:
-            return f"{self.url}/api/{plugin_id}"
-
-        def is_installed(self, plugin_id: str) -> bool:
-            return False
+    from plugin_notifications.service import NotificationSendError
 
     async with start_host(db_kind, config=notifications_config()) as handle:
-        auth = await handle.backend.get_service(core_services.auth, "scaffolder")
-        local = await handle.backend.get_service(notifications_sender_ref)
-        where = Remote(handle.url)
-        service = NotificationService(local_sender=local, auth=auth, discovery=where, instance_metadata=where)
+        service = await remote_notification_service(handle)
         for _ in range(2):
             await service.send(recipients=user("mock"), payload={"title": "remote"}, idempotency_key='say "hi"')
         api = Api(handle)
