@@ -25,7 +25,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import IN_CI, SERVICE_SUBJECT, SERVICE_TOKEN, free_port
+from tests.conftest import IN_CI, SERVICE_SUBJECT, SERVICE_TOKEN, free_port, pg_connection_config
 
 GREENROOM = [sys.executable, "-m", "host.cli"]
 READY_TIMEOUT = 90.0
@@ -81,6 +81,14 @@ def host_config(tmp: Path, *, database: dict[str, Any] | None = None, **extra: A
     for key, value in extra.items():
         config.setdefault(key, {}).update(value)
     return config
+
+
+def database_options(db: str, prefix: str) -> dict[str, Any]:
+    """:func:`host_config` keywords for ``db``: on ``postgres`` schemas and events channel under ``prefix``."""
+    if db != "postgres":
+        return {"database": None, "events": {}}
+    database = {"client": "pg", "connection": pg_connection_config(), "pluginDivisionMode": "schema", "prefix": prefix}
+    return {"database": database, "events": {"postgres": {"channel": f"{prefix}events"}}}
 
 
 @dataclass

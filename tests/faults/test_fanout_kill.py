@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PG_DSN, drop_pg_schemas, pg_connection_config
-from tests.faults.conftest import host_config, serve, wait_for, write_org
+from tests.conftest import PG_DSN, drop_pg_schemas
+from tests.faults.conftest import database_options, host_config, serve, wait_for, write_org
 
 pytestmark = pytest.mark.faults
 
@@ -136,19 +136,10 @@ def test_sigkill_during_group_send_keeps_all_or_nothing(db: str, tmp_path: Path)
     org = tmp_path / "org.yaml"
     write_org(org, GROUP, SIZE)
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
-    database = None
-    if db == "postgres":
-        database = {
-            "client": "pg",
-            "connection": pg_connection_config(),
-            "pluginDivisionMode": "schema",
-            "prefix": prefix,
-        }
     config = host_config(
         tmp_path,
-        database=database,
+        **database_options(db, prefix),
         catalog={"locations": [{"type": "file", "target": str(org)}]},
-        events={"postgres": {"channel": f"{prefix}events"}} if db == "postgres" else {},
     )
     probe: Any = SqliteProbe(tmp_path / "data") if db == "sqlite" else PostgresProbe(f"{prefix}notifications")
     title = f"fan-out {uuid.uuid4().hex[:8]}"

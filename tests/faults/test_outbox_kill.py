@@ -21,8 +21,8 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from tests.conftest import drop_pg_schemas, free_port, pg_connection_config
-from tests.faults.conftest import host_config, serve, wait_for
+from tests.conftest import drop_pg_schemas, free_port
+from tests.faults.conftest import database_options, host_config, serve, wait_for
 
 pytestmark = pytest.mark.faults
 
@@ -51,19 +51,10 @@ def _email_status(url: str, headers: dict[str, str], notification_id: str) -> di
 def test_sigkill_with_smtp_down_then_restart_delivers_the_email(db: str, tmp_path: Path) -> None:
     smtp_port = free_port()  # nothing listens here yet
     prefix = f"gr_{uuid.uuid4().hex[:8]}_"
-    database = None
-    if db == "postgres":
-        database = {
-            "client": "pg",
-            "connection": pg_connection_config(),
-            "pluginDivisionMode": "schema",
-            "prefix": prefix,
-        }
     config = host_config(
         tmp_path,
-        database=database,
+        **database_options(db, prefix),
         catalog={"locations": [{"type": "file", "target": str(ORG)}]},
-        events={"postgres": {"channel": f"{prefix}events"}} if db == "postgres" else {},
         notifications={
             "processors": {
                 "email": {
