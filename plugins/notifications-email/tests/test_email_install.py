@@ -9,10 +9,7 @@ from __future__ import annotations
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import install_distribution
-from tests.plugin_install import probe, site_without
+from tests.plugin_install import install_fixtures, probe
 
 PACKAGE_DIR = Path(__file__).parents[1]
 DIST = "greenroom_notifications_email"
@@ -33,18 +30,7 @@ def test_installed_distribution_declares_the_module() -> None:
     assert "aiosmtplib" in requires and "jinja2" in requires
 
 
-@pytest.fixture(scope="module")
-def venv_without_email(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The venv's site-packages less this distribution."""
-    return site_without(DIST, tmp_path_factory.mktemp("site-without-email"))
-
-
-@pytest.fixture(scope="module")
-def email_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This distribution installed on its own into a site directory (a real .dist-info with entry points)."""
-    site = install_distribution(PACKAGE_DIR, tmp_path_factory.mktemp("email"))
-    assert list(site.glob(f"{DIST}-*.dist-info"))
-    return site
+venv_without_email, email_site = install_fixtures(DIST, PACKAGE_DIR, "email")
 
 
 def test_uninstalled_module_is_gone(venv_without_email: Path, tmp_path: Path) -> None:

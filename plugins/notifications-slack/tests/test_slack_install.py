@@ -10,10 +10,7 @@ from __future__ import annotations
 from importlib.metadata import distribution, entry_points
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import install_distribution
-from tests.plugin_install import probe, site_without
+from tests.plugin_install import install_fixtures, probe
 
 PACKAGE_DIR = Path(__file__).parents[1]
 DIST = "greenroom_notifications_slack"
@@ -31,19 +28,11 @@ def test_installed_distribution_declares_the_module() -> None:
     assert "slack_sdk" in " ".join(distribution("greenroom-notifications-slack").requires or [])
 
 
-@pytest.fixture(scope="module")
-def venv_without_slack(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The venv's site-packages less this distribution."""
-    return site_without(DIST, tmp_path_factory.mktemp("site-without-slack"))
+venv_without_slack, slack_site = install_fixtures(DIST, PACKAGE_DIR, "slack")
 
 
-@pytest.fixture(scope="module")
-def slack_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """This distribution built and installed on its own (a real .dist-info with its entry point)."""
-    site = install_distribution(PACKAGE_DIR, tmp_path_factory.mktemp("slack"))
-    assert list(site.glob(f"{DIST}-*.dist-info"))
-    assert list(site.glob(f"{DIST}/migrations/versions/*.py"))  # the Alembic history is packaged
-    return site
+def test_the_alembic_history_is_packaged(slack_site: Path) -> None:
+    assert list(slack_site.glob(f"{DIST}/migrations/versions/*.py"))
 
 
 def test_uninstalled_module_is_gone(venv_without_slack: Path, tmp_path: Path) -> None:
