@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 
 from host import core_services
 from host.testing import eventually as eventually  # re-exported: tests import it from here
+from plugin_notifications.models import Notification, NotificationPayload, utc_now
 from plugin_notifications.service import NotificationService, notifications_sender_ref
 from tests.conftest import SERVICE_SUBJECT, SERVICE_TOKEN, HostHandle, start_host
 
@@ -160,3 +162,15 @@ async def remote_notification_service(handle: HostHandle) -> NotificationService
     local = await handle.backend.get_service(notifications_sender_ref)
     where = _Remote(handle.url)
     return NotificationService(local_sender=local, auth=auth, discovery=where, instance_metadata=where)
+
+
+def notification(origin: str = "plugin:ci", **payload: Any) -> Notification:
+    """A broadcast :class:`Notification` from ``origin`` with ``payload`` (title "Deploy finished" unless given)."""
+    payload.setdefault("title", "Deploy finished")
+    return Notification(
+        id=str(uuid.uuid4()),
+        user=None,
+        created=utc_now(),
+        origin=origin,
+        payload=NotificationPayload.model_validate(payload),
+    )

@@ -4,27 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 import pytest
 from greenroom_notifications_msteams import CardRenderers, default_card, message_body, msteams_hookimpl
 from greenroom_notifications_msteams.card import escape, markdown_blocks
 
-from plugin_notifications.models import Notification, NotificationPayload, utc_now
+from plugin_notifications.models import Notification
+from tests.notifications.conftest import notification
 
 BASE = "https://portal.example.com"
-
-
-def notification(**payload: Any) -> Notification:
-    payload.setdefault("title", "Deploy finished")
-    return Notification(
-        id=str(uuid.uuid4()),
-        user=None,
-        created=utc_now(),
-        origin="plugin:ci",
-        payload=NotificationPayload.model_validate(payload),
-    )
 
 
 def texts(card: dict[str, Any]) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -16,20 +15,10 @@ from slack_sdk.errors import SlackApiError
 
 from host.config import Config, ConfigError
 from host.config_schema import check_sections
-from plugin_notifications.models import Notification, NotificationPayload, utc_now
+from plugin_notifications.models import Notification, NotificationPayload
+from tests.notifications.conftest import notification
 
 TOKEN = "xoxb-" + "1" * 20
-
-
-def notification(origin: str = "plugin:ci", **payload: Any) -> Notification:
-    payload.setdefault("title", "Deploy finished")
-    return Notification(
-        id=str(uuid.uuid4()),
-        user=None,
-        created=utc_now(),
-        origin=origin,
-        payload=NotificationPayload.model_validate(payload),
-    )
 
 
 @pytest.mark.parametrize(

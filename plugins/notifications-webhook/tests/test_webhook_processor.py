@@ -22,8 +22,9 @@ from standardwebhooks import Webhook, WebhookVerificationError
 
 from plugin_notifications.delivery import Delivery
 from plugin_notifications.http_channels import RouteFilter, retry_after_seconds
-from plugin_notifications.models import Notification, NotificationPayload, utc_now
+from plugin_notifications.models import Notification
 from tests.http_receiver import Receiver
+from tests.notifications.conftest import notification
 
 SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
@@ -54,17 +55,6 @@ class Catalog:
 def processor(*endpoints: dict[str, Any], catalog: Catalog | None = None, **settings: Any) -> WebhookProcessor:
     config = WebhookConfig.model_validate({"endpoints": list(endpoints), **settings})
     return WebhookProcessor(config, catalog=catalog or Catalog())
-
-
-def notification(**payload: Any) -> Notification:
-    payload.setdefault("title", "Deploy finished")
-    return Notification(
-        id=str(uuid.uuid4()),
-        user=None,
-        created=utc_now(),
-        origin="plugin:ci",
-        payload=NotificationPayload.model_validate(payload),
-    )
 
 
 def delivery(note: Notification | None = None, recipients: tuple[str, ...] = ("user:default/jane",)) -> Delivery:
