@@ -11,6 +11,7 @@ import pytest
 
 from host import create_backend_module
 from plugin_notifications import hookimpl, notifications_processing_extension_point
+from plugin_notifications.clock import ManualClock
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 from tests.conftest import HostHandle, start_host
 from tests.notifications.conftest import notifications_config
@@ -64,6 +65,18 @@ def recorder_module(recorder: Recorder) -> Any:
         )
 
     return create_backend_module("notifications", "test-recorder", register)
+
+
+def clock_module(clock: ManualClock) -> Any:
+    """A module of plugin ``notifications`` that installs ``clock``."""
+
+    def register(reg: Any) -> None:
+        reg.register_init(
+            deps={"processing": notifications_processing_extension_point},
+            init=lambda processing: processing.set_clock(clock),
+        )
+
+    return create_backend_module("notifications", "test-clock", register)
 
 
 def outbox_config(**delivery: Any) -> dict[str, Any]:

@@ -7,10 +7,8 @@ from typing import Any
 
 import pytest
 
-from host import create_backend_module
 from host.config import Config, ConfigError
 from host.testing import eventually
-from plugin_notifications import notifications_processing_extension_point
 from plugin_notifications.clock import ManualClock
 from plugin_notifications.preferences import (
     ChannelPreference,
@@ -20,22 +18,10 @@ from plugin_notifications.preferences import (
 )
 from tests.conftest import HostHandle, start_host
 from tests.notifications.conftest import Api, user
-from tests.outbox.conftest import Recorder, outbox_config, recorder_module
+from tests.outbox.conftest import Recorder, clock_module, outbox_config, recorder_module
 
 JANE, JOHN = "user:default/jane", "user:default/john"
 PREFERENCES = "/api/notifications/preferences"
-
-
-def clock_module(clock: ManualClock) -> Any:
-    """A module of plugin ``notifications`` that installs ``clock``."""
-
-    def register(reg: Any) -> None:
-        reg.register_init(
-            deps={"processing": notifications_processing_extension_point},
-            init=lambda processing: processing.set_clock(clock),
-        )
-
-    return create_backend_module("notifications", "test-clock", register)
 
 
 async def put(api: Api, who: str, body: Any) -> Any:

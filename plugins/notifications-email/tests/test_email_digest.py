@@ -6,27 +6,15 @@ Time is a manual clock installed through ``notifications.processing`` (no sleeps
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from email_servers import SmtpServer, send, smtp_server  # noqa: F401 - the smtp fixture
 from test_email_processor import email_config, user
 
-from host import create_backend_module
 from host.testing import eventually
-from plugin_notifications import notifications_processing_extension_point
 from plugin_notifications.clock import ManualClock
 from tests.conftest import start_host
 from tests.notifications.conftest import Api
-
-
-def clock_module(clock: ManualClock) -> Any:
-    def register(reg: Any) -> None:
-        reg.register_init(
-            deps={"processing": notifications_processing_extension_point},
-            init=lambda processing: processing.set_clock(clock),
-        )
-
-    return create_backend_module("notifications", "test-clock", register)
+from tests.outbox.conftest import clock_module
 
 
 async def test_daily_digest_is_one_email_at_the_chosen_time(smtp: SmtpServer) -> None:
