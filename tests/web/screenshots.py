@@ -16,6 +16,13 @@ from tests.conftest import start_host
 from tests.web.conftest import GUEST, PLUGINS, VIEWPORT, InboxPage, launch_browser, send
 
 DEFAULT_DIR = Path(__file__).parents[2] / "docs" / "screenshots"
+#: The email module (never sending: a stream transport) makes ``Email`` a channel of the delivery schedule.
+EMAIL_CONFIG: dict[str, Any] = {
+    "notifications": {
+        "processors": {"email": {"sender": "greenroom@example.com", "transportConfig": {"transport": "stream"}}}
+    }
+}
+PREFERENCE_PLUGINS = [*PLUGINS, "notifications-email"]
 
 SEED: list[tuple[str, dict[str, Any]]] = [
     (
@@ -135,10 +142,41 @@ async def take(directory: Path) -> list[Path]:
     return shots
 
 
+async def take_preferences(directory: Path) -> Path:
+    """Photograph the delivery schedule of the settings view (with the email module); return the path."""
+    from playwright.async_api import async_playwright
+
+    directory.mkdir(parents=True, exist_ok=True)
+    shot = directory / "inbox-preferences.png"
+    async with (
+        start_host("sqlite", config=EMAIL_CONFIG, plugins=PREFERENCE_PLUGINS) as host,
+        async_playwright() as playwright,
+    ):
+        browser = await launch_browser(playwright)
+        try:
+            context = await browser.new_context(viewport=VIEWPORT, device_scale_factor=1, timezone_id="Europe/Berlin")
+            inbox = InboxPage(await context.new_page(), host)
+            await inbox.open("/notifications#settings")
+            email = inbox.page.locator('[data-testid=pref-channel][data-channel="Email"]')
+            await email.get_by_test_id("pref-mode").select_option("weekly")
+            await email.get_by_test_id("pref-weekday").select_option("friday")
+            await email.get_by_test_id("pref-at").fill("16:30")
+            await email.get_by_test_id("pref-quiet").check()
+            await email.get_by_test_id("pref-quiet-start").fill("22:00")
+            await email.get_by_test_id("pref-quiet-end").fill("07:00")
+            await inbox.page.get_by_test_id("preferences-save").click()
+            await inbox.page.locator('[data-testid=preferences-status][data-state="ok"]').wait_for()
+            await inbox.page.screenshot(path=shot, full_page=True)
+        finally:
+            await browser.close()
+    return shot
+
+
 def main() -> None:
     directory = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_DIR
     for path in asyncio.run(take(directory)):
         print(path)
+    print(asyncio.run(take_preferences(directory)))
 
 
 if __name__ == "__main__":

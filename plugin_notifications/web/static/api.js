@@ -2,9 +2,11 @@
 // NotificationsClient (spec 15.1). A 401 signs in again and retries once.
 
 export class ResponseError extends Error {
-  constructor(status, message) {
+  constructor(status, message, detail) {
     super(message);
     this.status = status;
+    /** The API's own error message (Backstage's error.message), when it sent one. */
+    this.detail = detail;
   }
 }
 
@@ -74,6 +76,16 @@ export class NotificationsClient {
     return this._request('POST', '/settings', settings);
   }
 
+  /** GET /preferences (Greenroom only): {channels, available}, the caller's digests and quiet hours. */
+  getPreferences() {
+    return this._request('GET', '/preferences');
+  }
+
+  /** PUT /preferences (Greenroom only): replace the caller's entries; answers them as stored. */
+  updatePreferences(preferences) {
+    return this._request('PUT', '/preferences', preferences);
+  }
+
   /** GET /topics: {topics}. */
   getTopics(opts = {}) {
     return this._request('GET', `/topics?${commonParams(new URLSearchParams(), opts)}`);
@@ -103,8 +115,8 @@ export class NotificationsClient {
       }
     }
     if (!response.ok) {
-      const message = (data && data.error && data.error.message) || response.statusText;
-      throw new ResponseError(response.status, `Request failed with ${response.status}: ${message}`);
+      const detail = (data && data.error && data.error.message) || undefined;
+      throw new ResponseError(response.status, `Request failed with ${response.status}: ${detail || response.statusText}`, detail);
     }
     return data;
   }

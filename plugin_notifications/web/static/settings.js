@@ -1,6 +1,8 @@
 // The settings view: this browser's preferences (localStorage) and the
-// channel x origin x topic matrix of GET/POST /api/notifications/settings (spec 15.5).
+// channel x origin x topic matrix of GET/POST /api/notifications/settings (spec 15.5), and the
+// delivery schedule (digests, quiet hours) of /api/notifications/preferences (delivery.js).
 
+import { DeliveryPreferences } from './delivery.js';
 import { clear, h } from './dom.js';
 import * as webNotifications from './webnotify.js';
 
@@ -50,8 +52,10 @@ export class SettingsView {
     clear(this.root);
     this.browserCard = h('div', { class: 'card settings-card', 'data-testid': 'browser-settings' });
     this.matrixCard = h('div', { class: 'card settings-card', 'data-testid': 'delivery-settings' });
-    this.root.append(this.browserCard, this.matrixCard);
+    this.scheduleCard = h('div', { class: 'card settings-card', 'data-testid': 'delivery-preferences' });
+    this.root.append(this.browserCard, this.matrixCard, this.scheduleCard);
     this._renderBrowser();
+    const schedule = new DeliveryPreferences({ root: this.scheduleCard, client: this.client }).load();
     this.matrixCard.append(h('p', { class: 'muted' }, 'Loading settings\u2026'));
     try {
       this.settings = await this.client.getNotificationSettings();
@@ -61,6 +65,7 @@ export class SettingsView {
       clear(this.matrixCard).append(h('p', { class: 'muted' }, 'Could not load the delivery settings.'));
       this.onError(error);
     }
+    await schedule;
   }
 
   _renderBrowser() {
