@@ -132,12 +132,12 @@ BROADCAST = {"type": "broadcast"}
 
 
 async def capture_signals(handle: HostHandle) -> list[dict[str, Any]]:
-    """Record every signal published on the host (the events topic ``signals``)."""
+    """Record every signal published on the host (the events topic ``signals``), without its history position."""
     events = await handle.backend.get_service(core_services.events, "notifications-tests")
     seen: list[dict[str, Any]] = []
 
     async def record(event: Any) -> None:
-        seen.append(event.payload)
+        seen.append({key: value for key, value in event.payload.items() if key != "position"})
 
     await events.subscribe("capture", ["signals"], record)
     return seen
