@@ -41,12 +41,24 @@ class DeliveryChannel:
     :param accepts: an optional extra filter, called at send time with the
         notification (for ``send`` scope, the notification without a user);
         ``False`` writes nothing for this channel.
+    :param holds_users: ``send`` scope only: the channel reaches users one by one
+        (a Slack DM, a personal Teams webhook), so users' digests and quiet hours
+        apply to it. A recipient whose preferences hold the notification leaves
+        the send's delivery and gets a held delivery of their own, keyed by
+        channel and user like a ``recipient``-scope channel's (released through
+        ``notifications_deliver_digest`` when the processor implements it); the
+        other recipients stay on the one send delivery. That delivery is written
+        even when every user was held, so what is not per user (a post to a
+        group's channel) still goes out at once: its ``recipients`` may then be
+        empty, and only its empty ``entity_refs`` tell a broadcast. ``recipient``
+        scope always holds; ``send`` scope without this never does.
     """
 
     name: str
     scope: DeliveryScope = "recipient"
     batch_size: int = 50
     accepts: Callable[[Notification], bool] | None = None
+    holds_users: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 255:
@@ -55,6 +67,13 @@ class DeliveryChannel:
             raise ValueError(f"Invalid delivery channel scope {self.scope!r}")
         if self.batch_size < 1:
             raise ValueError("A delivery channel's batch_size must be at least 1")
+        if self.holds_users and self.scope != "send":
+            raise ValueError("holds_users applies to send-scope channels (recipient scope always holds)")
+
+    @property
+    def holds(self) -> bool:
+        """Whether users' digests and quiet hours hold deliveries on this channel."""
+        return self.scope == "recipient" or self.holds_users
 
 
 @dataclass(frozen=True)
@@ -68,8 +87,9 @@ class Delivery:
     :param notification: the notification as stored for the user (``user``
         is ``None`` for a broadcast and for ``send`` scope).
     :param recipients: the recipient user refs: ``[user]`` for ``recipient``
-        scope, every user the channel is enabled for in ``send`` scope, ``[]``
-        for a broadcast.
+        scope and for a held delivery, every user the channel is enabled for
+        (and, with :attr:`DeliveryChannel.holds_users`, not held) in ``send``
+        scope, ``[]`` for a broadcast.
     :param attempt: 1 for the first try, 2 for the first retry, and so on.
     :param entity_refs: the entity refs the send addressed (its ``recipients.entityRef``, as sent),
         so a channel can tell a user named in the send from one reached through a group, or post

@@ -153,7 +153,10 @@ class Dispatcher:
         rows: Sequence[OutboxItems],
         counters: dict[tuple[str, str], int],
     ) -> None:
-        """One :class:`Digest` per user of the held rows; its outcome applies to each of its deliveries."""
+        """One :class:`Digest` per user of the held rows; its outcome applies to each of its deliveries.
+
+        Unless the channel answered a delivery of it by its own id (say, ``skipped``).
+        """
         groups: dict[str, list[tuple[OutboxItems, int]]] = {}
         for row in sorted(rows, key=lambda row: (row.created, row.row_id)):
             for index in row.open_indexes():
@@ -173,8 +176,8 @@ class Dispatcher:
                 outcome = outcomes.get(digest.id) or DeliveryOutcome.retry("The channel returned no outcome")
                 if outcome.kind == "retry" and outcome.retry_after is None:  # one time for all, kept together
                     outcome = DeliveryOutcome.retry(outcome.error or "", self._config.backoff(digest.attempt))
-                for (row, index), delivery in zip(members, digest.deliveries, strict=True):
-                    self._apply(row, index, delivery, outcome, now, counters)
+                for (row, index), delivery in zip(members, digest.deliveries, strict=True):  # an own answer wins
+                    self._apply(row, index, delivery, outcomes.get(delivery.id) or outcome, now, counters)
 
     async def _call(
         self, processor: Processor, channel: DeliveryChannel, hook: str, items: Sequence[Delivery | Digest]

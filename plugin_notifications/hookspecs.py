@@ -247,5 +247,11 @@ def notifications_deliver_digest(
     :return: one :class:`~plugin_notifications.delivery.DeliveryOutcome` per
         digest (by digest id, or in order); it applies to every delivery in it.
 
-    Use in processors: optional, for durable ``recipient``-scope channels.
+    A mapping may also answer single deliveries of a digest by their
+    :attr:`~plugin_notifications.delivery.Delivery.id` (for example
+    ``skipped`` for one the channel does not reach the user with): that
+    outcome replaces the digest's for them.
+
+    Use in processors: optional, for durable ``recipient``-scope channels and
+    ``send``-scope ones with ``holds_users``.
     """

@@ -308,8 +308,10 @@ class OutboxPlanner:
     ) -> list[dict[str, Any]]:
         """Rows of every durable channel for ``notifications`` (one per user, or one broadcast).
 
-        ``hold`` (``recipient``-scope channels only) holds a user's delivery until a digest
-        slot or the end of quiet hours: it gets a row of its own, due then (:func:`hold_row`).
+        ``hold`` holds a user's delivery until a digest slot or the end of quiet hours: it gets
+        a row of its own, due then (:func:`hold_row`). It applies to ``recipient``-scope
+        channels and to ``send``-scope ones with :attr:`DeliveryChannel.holds_users`, whose
+        send row then lists only the users not held.
         """
         rows: list[dict[str, Any]] = []
         if not notifications:
@@ -347,14 +349,20 @@ class OutboxPlanner:
                 return []
             users: list[str] = []
             muted: dict[str, str] = {}
+            held: list[dict[str, Any]] = []
+            holds = hold if channel.holds_users else None
             for notification in notifications:
                 if notification.user is None:
                     continue
                 enabled, why = explain(notification.user, setting)
-                if enabled:
-                    users.append(notification.user)
-                else:
+                if not enabled:
                     muted[notification.user] = why
+                elif (
+                    row := _held_row(send_id, origin, created, channel, notification, why, holds, setting)
+                ) is not None:
+                    held.append(row)
+                else:
+                    users.append(notification.user)
             row = plan_send_row(
                 send_id=send_id,
                 origin=origin,
@@ -365,14 +373,14 @@ class OutboxPlanner:
                 why="broadcast" if broadcast else "send",
                 muted=muted,
             )
-            if not broadcast and not users:
+            if not broadcast and not users and not held:
                 row["items"]["status"] = [MUTED]
                 row["state"] = ROW_DONE
-            return [row]
+            return [row, *held]
         kept: list[Notification] = []
         statuses: list[str] = []
         whys: list[str] = []
-        held: list[dict[str, Any]] = []
+        held = []
         for notification in notifications:
             if notification.user is None:
                 enabled, why = True, "broadcast"
@@ -380,19 +388,8 @@ class OutboxPlanner:
                 enabled, why = explain(notification.user, setting)
                 if enabled and accepts is not None and not accepts(notification):
                     continue
-                due = hold(notification.user, setting) if enabled and hold is not None else None
-                if due is not None:
-                    [row] = plan_rows(
-                        send_id=send_id,
-                        origin=origin,
-                        created=created,
-                        channel=channel,
-                        notifications=[notification],
-                        statuses=[PENDING],
-                        whys=[why],
-                        per_row=1,
-                    )
-                    held.append(hold_row(row, digest_key(channel.name, notification.user), due))
+                if enabled and (row := _held_row(send_id, origin, created, channel, notification, why, hold, setting)):
+                    held.append(row)
                     continue
             kept.append(notification)
             statuses.append(PENDING if enabled else MUTED)
@@ -410,6 +407,34 @@ class OutboxPlanner:
             )
             + held
         )
+
+
+def _held_row(
+    send_id: str,
+    origin: str,
+    created: datetime,
+    channel: DeliveryChannel,
+    notification: Notification,
+    why: str,
+    hold: Hold | None,
+    setting: str,
+) -> dict[str, Any] | None:
+    """A row of its own for a user's delivery their preferences hold (due at release), else ``None``."""
+    user = notification.user
+    due = hold(user, setting) if hold is not None and user is not None else None
+    if due is None or user is None:
+        return None
+    [row] = plan_rows(
+        send_id=send_id,
+        origin=origin,
+        created=created,
+        channel=channel,
+        notifications=[notification],
+        statuses=[PENDING],
+        whys=[why],
+        per_row=1,
+    )
+    return hold_row(row, digest_key(channel.name, user), due)
 
 
 def _or(value: T | None, default: T) -> T:

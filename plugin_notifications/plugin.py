@@ -102,7 +102,7 @@ def _register(reg: Registrar) -> None:
         if subscribe is not None:  # a test's manual clock: moving it starts a dispatcher round
             subscribe(dispatcher.wake)
         preferences = PreferencesService(
-            engine, PreferencesConfig.from_config(config), registry.recipient_channel_names, clock.now
+            engine, PreferencesConfig.from_config(config), registry.holding_channel_names, clock.now
         )
         await events.subscribe("notifications-dispatcher", [OUTBOX_TOPIC], dispatcher.on_outbox_event)
 

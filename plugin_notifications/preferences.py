@@ -303,7 +303,7 @@ class PreferencesService:
         self._announce = announce
 
     def channels(self) -> list[str]:
-        """The channels a user may set preferences for (processors with ``recipient``-scope channels)."""
+        """The channels a user may set preferences for (processors with a channel that holds: ``recipient`` scope or ``holds_users``)."""
         return [name for name in self._channel_names() if name.lower() != WEB_CHANNEL.lower()]
 
     @property

@@ -232,11 +232,14 @@ class ProcessorRegistry:
         """
         self.clock = clock
 
-    def recipient_channel_names(self) -> list[str]:
-        """Processor names with a ``recipient``-scope durable channel: the channels preferences apply to."""
+    def holding_channel_names(self) -> list[str]:
+        """Processor names with a durable channel that holds users' deliveries: the channels preferences apply to.
+
+        ``recipient``-scope channels, and ``send``-scope ones with :attr:`DeliveryChannel.holds_users`.
+        """
         names: list[str] = []
         for processor, channel in self.durable_channels().values():
-            if channel.scope == "recipient" and processor.name not in names:
+            if channel.holds and processor.name not in names:
                 names.append(processor.name)
         return names
 

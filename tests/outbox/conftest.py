@@ -33,6 +33,7 @@ class Recorder:
     delivered: list[Delivery] = field(default_factory=list)
     calls: list[list[Delivery]] = field(default_factory=list)
     scope: str = "recipient"
+    holds_users: bool = False
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @hookimpl
@@ -41,7 +42,7 @@ class Recorder:
 
     @hookimpl
     def notifications_delivery_channels(self) -> list[DeliveryChannel]:
-        return [DeliveryChannel("recorder", scope=self.scope, batch_size=10)]  # type: ignore[arg-type]
+        return [DeliveryChannel("recorder", scope=self.scope, batch_size=10, holds_users=self.holds_users)]  # type: ignore[arg-type]
 
     @hookimpl
     async def notifications_deliver(self, channel: str, deliveries: list[Delivery]) -> dict[str, DeliveryOutcome]:

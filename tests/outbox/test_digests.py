@@ -10,6 +10,7 @@ import pytest
 from host.config import Config, ConfigError
 from host.testing import eventually
 from plugin_notifications.clock import ManualClock
+from plugin_notifications.delivery import DeliveryChannel
 from plugin_notifications.preferences import (
     ChannelPreference,
     PreferencesConfig,
@@ -176,3 +177,43 @@ async def test_quiet_hours_hold_and_release_and_critical_bypasses(db_kind: str) 
         assert recorder.delivered[-1].notification.id == held["id"]
         log = (await api.get(JANE, f"/{held['id']}/deliveries")).json()
         assert log["channels"][1]["status"] == "sent"
+
+
+@pytest.mark.parametrize("holds_users", [True, False])
+async def test_a_send_scope_channel_holds_users_only_when_it_opts_in(db_kind: str, holds_users: bool) -> None:
+    """With ``holds_users`` Jane's quiet hours take her off the send's delivery onto a held one of her own."""
+    clock = ManualClock(at("2026-03-02T23:00Z"))
+    recorder = Recorder(scope="send", holds_users=holds_users)
+    features = [recorder_module(recorder), clock_module(clock)]
+    async with start_host(db_kind, config=outbox_config(), features=features) as host:
+        api = Api(host)
+        assert (await api.get(JANE, "/preferences")).json()["available"] == (["Recorder"] if holds_users else [])
+        quiet = {"channels": [{"channel": "Recorder", "quietHours": {"start": "22:00", "end": "07:00"}}]}
+        response = await put(api, JANE, quiet)
+        if not holds_users:  # a send-scope channel that does not hold is no channel for preferences
+            assert response.status_code == 400 and "Unknown channel 'Recorder'" in response.text
+            return
+        assert response.status_code == 200, response.text
+        items = await api.send_ok({"type": "entity", "entityRef": [JANE, JOHN]}, title="night build")
+        janes = next(item for item in items if item["user"] == JANE)
+        [send_delivery] = await eventually(lambda: recorder.delivered)
+        assert send_delivery.recipients == (JOHN,)  # John stays on the one send delivery, at once
+        assert send_delivery.notification.user is None
+        [*_, channel] = (await api.get(JANE, f"/{janes['id']}/deliveries")).json()["channels"]
+        assert channel["status"] == "pending" and channel["heldUntil"] == "2026-03-03T07:00:00.000Z"
+        # every user held: the send's delivery is still written (for what is not per user), with no recipients
+        await api.send_ok(user("jane"), title="only jane")
+        await eventually(lambda: len(recorder.delivered) == 2)
+        assert recorder.delivered[1].recipients == () and recorder.delivered[1].entity_refs == (JANE,)
+        clock.set(at("2026-03-03T07:00Z"))
+        await eventually(lambda: len(recorder.delivered) == 4)
+        released = recorder.delivered[2:]
+        assert sorted(d.notification.payload.title for d in released) == ["night build", "only jane"]
+        assert {d.recipients for d in released} == {(JANE,)}
+        assert janes["id"] in {d.notification.id for d in released}
+        assert (await api.get(JANE, f"/{janes['id']}/deliveries")).json()["channels"][-1]["status"] == "sent"
+
+
+def test_holds_users_is_for_send_scope_channels() -> None:
+    with pytest.raises(ValueError, match="holds_users applies to send-scope channels"):
+        DeliveryChannel("recorder", holds_users=True)
