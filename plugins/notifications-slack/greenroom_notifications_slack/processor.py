@@ -17,6 +17,13 @@ One delivery per send (or broadcast) and workspace. Delivering it:
 The delivery id travels in the message's ``metadata``
 (``event_type: greenroom_notification``), so anything reading the channel
 can tell a repeat from a new message.
+
+The channels hold users (``holds_users``): a user whose preferences for
+``SlackNotificationProcessor`` hold a notification (a digest mode, quiet
+hours) leaves the send's delivery and gets it later in one digest DM
+(:mod:`greenroom_notifications_slack.digest`), if the send named them (users
+reached through a group get no DM, held or not). Channel posts are not per
+user and go out at once.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any
 
 from greenroom_notifications_slack import PROCESSOR_NAME
 from greenroom_notifications_slack.client import SlackCallError, SlackClient, Throttle
+from greenroom_notifications_slack.digest import digest_message
 from greenroom_notifications_slack.mrkdwn import markdown_to_mrkdwn, plain_to_mrkdwn
 from greenroom_notifications_slack.render import SlackRenderers, absolute_link, message
 from greenroom_notifications_slack.settings import SlackConfig, SlackWorkspace
@@ -43,7 +51,7 @@ from greenroom_notifications_slack.targets import (
 )
 from host import UserDirectory
 from plugin_notifications import hookimpl
-from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome, Digest
 from plugin_notifications.models import Notification
 from plugin_notifications.rich_text import DescriptionFormat, description_format
 
@@ -112,9 +120,9 @@ class SlackProcessor:
 
     @hookimpl
     def notifications_delivery_channels(self) -> list[DeliveryChannel]:
-        """One ``send``-scope channel per workspace."""
+        """One ``send``-scope channel per workspace; users' digests and quiet hours hold their DMs."""
         return [
-            DeliveryChannel(channel, scope="send", batch_size=workspace.settings.batch_size)
+            DeliveryChannel(channel, scope="send", batch_size=workspace.settings.batch_size, holds_users=True)
             for channel, workspace in self.workspaces.items()
         ]
 
@@ -139,7 +147,65 @@ class SlackProcessor:
         await asyncio.gather(*(run(group) for group in groups.values()))
         return outcomes
 
+    @hookimpl
+    async def notifications_deliver_digest(self, channel: str, digests: Sequence[Digest]) -> dict[str, DeliveryOutcome]:
+        """One DM per digest (a user's held notifications); deliveries that reach no DM are answered ``skipped``."""
+        workspace = self.workspaces.get(channel)
+        if workspace is None:
+            return {digest.id: DeliveryOutcome.failed(f"no Slack workspace {channel}") for digest in digests}
+        deadline = time.monotonic() + self._wait_budget
+        outcomes: dict[str, DeliveryOutcome] = {}
+        for answers in await asyncio.gather(*(self.deliver_digest(workspace, digest, deadline) for digest in digests)):
+            outcomes.update(answers)
+        return outcomes
+
     # -- delivery --------------------------------------------------------------
+
+    async def deliver_digest(self, workspace: Workspace, digest: Digest, deadline: float) -> dict[str, DeliveryOutcome]:
+        """DM the digest's user one message listing the held notifications of sends that named them."""
+        user = canonical_ref(digest.user) or digest.user
+        named = [d for d in digest.deliveries if user in {canonical_ref(ref) for ref in d.entity_refs}]
+        through_group = DeliveryOutcome.skipped("reached through a group: no DM (its channel message is not held)")
+        answers = {d.id: through_group for d in digest.deliveries if not any(d.id == n.id for n in named)}
+        answers[digest.id] = (
+            await self._post_digest(workspace, digest, user, named, deadline) if named else through_group
+        )
+        return answers
+
+    async def _post_digest(
+        self, workspace: Workspace, digest: Digest, user: str, deliveries: Sequence[Delivery], deadline: float
+    ) -> DeliveryOutcome:
+        try:
+            entity = (await workspace.directory.entities([user])).get(user)
+            user_id = await workspace.directory.user_id(entity) if entity else None
+        except SlackCallError as failure:
+            return failure.outcome
+        if not user_id:
+            return DeliveryOutcome.skipped(f"no Slack destination: no Slack user for {user}")
+        if user_id in await self._store.posted_by(digest.id):
+            return DeliveryOutcome.sent()  # a retry: it went out on an earlier attempt
+        wait = await workspace.throttle.acquire(deadline)
+        if wait is not None:
+            return DeliveryOutcome.retry("throttled (concurrencyLimit per throttleInterval)", wait)
+        notifications = [delivery.notification for delivery in deliveries]
+        content = digest_message(notifications, self._base_url, workspace.settings.username)
+        metadata = {
+            "event_type": EVENT_TYPE,
+            "event_payload": {"delivery_id": digest.id, "notification_count": len(notifications)},
+        }
+        try:
+            conversation, ts = await workspace.client.post(user_id, content, metadata)
+        except SlackCallError as failure:
+            return failure.outcome
+        await self._store.record(
+            channel=workspace.channel,
+            delivery_id=digest.id,
+            destination=user_id,
+            message=PostedMessage(conversation, ts),
+            origin=notifications[0].origin,
+            scope=None,
+        )
+        return DeliveryOutcome.sent()
 
     async def deliver_one(self, workspace: Workspace, delivery: Delivery, deadline: float) -> DeliveryOutcome:
         """Post (or update) one delivery's message at each of its destinations."""
@@ -216,7 +282,7 @@ class SlackProcessor:
     async def _destinations(self, workspace: Workspace, delivery: Delivery) -> tuple[list[str], str]:
         """The Slack destinations of ``delivery`` in order, and why there are none when there are none."""
         notification = delivery.notification
-        if not delivery.recipients:
+        if not delivery.recipients and not delivery.entity_refs:  # a send whose users are all held has refs
             channels = list(dict.fromkeys(broadcast_channels(notification, workspace.settings)))
             return channels, "no broadcastRoutes entry or broadcastChannels for this broadcast"
         requested = [ref for ref in (canonical_ref(r) for r in delivery.entity_refs) if ref is not None]
