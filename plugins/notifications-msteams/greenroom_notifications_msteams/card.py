@@ -281,6 +281,52 @@ def default_card(
     }
 
 
+#: At most this many notifications are listed in a digest card (then "and N more").
+DIGEST_ITEMS = 40
+
+
+def digest_card(notifications: Sequence[Notification], *, base_url: str) -> dict[str, Any]:
+    """One Adaptive Card listing a user's held notifications (a digest or the end of quiet hours), oldest first.
+
+    A bold summary line, then one TextBlock per notification (its title linking to
+    it, its severity when not normal), "and N more" past :data:`DIGEST_ITEMS`, and
+    an "Open inbox" action.
+    """
+    count = len(notifications)
+    inbox = f"{base_url.rstrip('/')}/notifications"
+    body: list[dict[str, Any]] = [
+        {
+            "type": "TextBlock",
+            "text": f"{count} notification{'s' if count != 1 else ''} since your last digest",
+            "weight": "Bolder",
+            "size": "Medium",
+            "wrap": True,
+        }
+    ]
+    shown = notifications[:DIGEST_ITEMS] if count <= DIGEST_ITEMS else notifications[: DIGEST_ITEMS - 1]
+    for notification in shown:
+        payload = notification.payload
+        link = (absolute_link(payload.link, base_url) or inbox).replace("(", "%28").replace(")", "%29")
+        text = f"[{escape(payload.title)}]({link})"
+        if payload.severity and payload.severity != "normal":
+            text += f" ({escape(str(payload.severity))})"
+        severity = payload.severity if payload.severity in SEVERITY_STYLES else "normal"
+        block = {"type": "TextBlock", "text": text, "wrap": True, "separator": True}
+        if severity in ("critical", "high"):
+            block["color"] = SEVERITY_STYLES[severity][1]
+        body.append(block)
+    if len(shown) < count:
+        body.append({"type": "TextBlock", "text": f"and {count - len(shown)} more", "isSubtle": True, "wrap": True})
+    return {
+        "$schema": CARD_SCHEMA,
+        "type": "AdaptiveCard",
+        "version": CARD_VERSION,
+        "body": body,
+        "actions": [{"type": "Action.OpenUrl", "title": "Open inbox", "url": inbox}],
+        "msteams": {"width": "Full"},
+    }
+
+
 def message_body(card: dict[str, Any]) -> bytes:
     """The UTF-8 JSON message carrying ``card``, as Workflows and incoming webhooks take it."""
     message = {

@@ -14,6 +14,14 @@ the recipient users whose ``MSTeams`` setting is on):
   users (a personal Workflows webhook). Each distinct URL gets one card.
   Broadcasts reach routes only.
 
+The ``MSTeams`` channel holds users (``holds_users``): a user whose
+``MSTeams`` preferences hold a notification (a digest mode, quiet hours)
+leaves the send's delivery (so their personal webhook gets no card then) and
+gets one digest card (:func:`~greenroom_notifications_msteams.card.digest_card`)
+at the release time, posted to their own ``microsoft.com/teams-webhook``;
+without one the digest is skipped. Cards to a group's or other entity's
+webhook, and route channels, are not per user and are never held.
+
 Teams webhooks take no idempotency key, so a retry posts again. For the
 ``MSTeams`` channel, which may post to several webhooks in one delivery, the
 webhooks that already took a delivery's card are remembered in this process
@@ -30,11 +38,11 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from greenroom_notifications_msteams.card import default_card, message_body
+from greenroom_notifications_msteams.card import default_card, digest_card, message_body
 from greenroom_notifications_msteams.renderers import CardRenderers
 from greenroom_notifications_msteams.settings import ANNOTATION, MSTeamsConfig, TeamsRoute
 from plugin_notifications import hookimpl
-from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
+from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome, Digest
 from plugin_notifications.http_channels import JsonPoster, RecipientMatcher, RouteFilter
 from plugin_notifications.rich_text import DescriptionFormat
 
@@ -111,7 +119,9 @@ class MSTeamsProcessor:
             for route in self._config.routes
         ]
         if self._config.annotations.enabled:
-            channels.append(DeliveryChannel(ANNOTATION_CHANNEL, scope="send", batch_size=self._config.batch_size))
+            channels.append(
+                DeliveryChannel(ANNOTATION_CHANNEL, scope="send", batch_size=self._config.batch_size, holds_users=True)
+            )
         return channels
 
     @hookimpl
@@ -125,7 +135,33 @@ class MSTeamsProcessor:
             return {delivery.id: DeliveryOutcome.failed(f"no Teams channel {channel}") for delivery in deliveries}
         return {delivery.id: outcome for delivery, outcome in zip(deliveries, outcomes, strict=True)}
 
+    @hookimpl
+    async def notifications_deliver_digest(self, channel: str, digests: Sequence[Digest]) -> dict[str, DeliveryOutcome]:
+        """One card per digest (a user's held notifications) to the user's own webhook."""
+        if channel != ANNOTATION_CHANNEL or not self._config.annotations.enabled:
+            return {
+                digest.id: DeliveryOutcome.failed(f"no Teams channel {channel} holding users") for digest in digests
+            }
+        outcomes = await asyncio.gather(*(self.deliver_digest(digest) for digest in digests))
+        return {digest.id: outcome for digest, outcome in zip(digests, outcomes, strict=True)}
+
     # -- delivery --------------------------------------------------------------
+
+    async def deliver_digest(self, digest: Digest) -> DeliveryOutcome:
+        """Post one digest card to the ``microsoft.com/teams-webhook`` of the digest's user (skipped without one)."""
+        url = (await self._annotations.urls([digest.user])).get(digest.user.lower())
+        if url is None:
+            return DeliveryOutcome.skipped(f"{digest.user} has no {ANNOTATION} annotation")
+        refusal = self._config.annotations.refusal(url)
+        if refusal is not None:
+            return DeliveryOutcome.skipped(f"the {ANNOTATION} annotation of {digest.user} is refused: {refusal}")
+        if (digest.id, url) in self._posted:
+            return DeliveryOutcome.sent()  # a retry here: this webhook already took the card
+        card = digest_card([delivery.notification for delivery in digest.deliveries], base_url=self._base_url)
+        outcome = await self._post(url, message_body(card), self._config.timeout.total_seconds())
+        if outcome.kind == "sent":
+            self._posted[(digest.id, url)] = True
+        return outcome
 
     async def card(self, delivery: Delivery, destination: str) -> bytes:
         """The message body for ``delivery`` at ``destination`` (renderer hooks first, then the default card)."""
@@ -172,7 +208,7 @@ class MSTeamsProcessor:
 
     async def deliver_annotated(self, delivery: Delivery) -> DeliveryOutcome:
         """Post one card to every webhook the delivery's entities name; skip when none does."""
-        if not delivery.recipients:
+        if not delivery.recipients and not delivery.entity_refs:  # a send whose users are all held has refs
             return DeliveryOutcome.skipped("a broadcast reaches Teams routes only")
         targets, refused = await self.annotated_targets(delivery)
         pending = {url: ref for url, ref in targets.items() if (delivery.id, url) not in self._posted}
