@@ -95,6 +95,8 @@ class NotificationsConfig(ConfigSection):
     #: per origin and/or topic, on top of ``retention``; the first rule that matches decides
     retention_rules: list[RetentionRuleConfig] | None = None
     concurrency_limit: int | None = Field(default=None, ge=1)
+    #: users per batch of a large fan-out's rows (see :data:`plugin_notifications.store.FAN_OUT_BATCH`)
+    fan_out_batch_size: int | None = Field(default=None, ge=1)
     throttle_interval: Duration | None = None
     default_settings: NotificationSettings | None = None
     web: WebInboxConfig | None = None

@@ -23,7 +23,7 @@ import contextlib
 import hashlib
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -111,7 +111,7 @@ def fingerprint(body: Any) -> str:
     return hashlib.sha256(canonical).hexdigest()
 
 
-def _answer_bytes(answer: list[Notification]) -> bytes:
+def _answer_bytes(answer: Sequence[Notification]) -> bytes:
     """The JSON body of a send's 200, as the host's JSON handler writes it."""
     return orjson.dumps(notifications_to_wire(answer), option=orjson.OPT_NON_STR_KEYS)
 
@@ -143,7 +143,7 @@ class IdempotencyKeys:
         return parse_header(raw, self.settings.max_key_length)
 
     async def run(
-        self, principal: str, key: str, body: Any, send: Callable[[BeforeCommit], Awaitable[list[Notification]]]
+        self, principal: str, key: str, body: Any, send: Callable[[BeforeCommit], Awaitable[Sequence[Notification]]]
     ) -> KeptResponse:
         """Run ``send`` once per ``(principal, key)`` in the window; answer its 200 (or the first one again).
 
@@ -159,7 +159,7 @@ class IdempotencyKeys:
             return replay
         recorded: list[bytes] = []
 
-        async def record(conn: AsyncConnection, answer: list[Notification]) -> None:
+        async def record(conn: AsyncConnection, answer: Sequence[Notification]) -> None:
             data = _answer_bytes(answer)
             if not await self._complete(conn, row_id, claim, 200, data):
                 raise ConflictError(

@@ -9,8 +9,9 @@ OpenAPI validator (``request/body/payload must have required property
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, overload
 
 from pydantic import (
     BaseModel,
@@ -134,12 +135,14 @@ _WIRE_FIELDS = ("id", "user", "created", "saved", "read", "updated", "origin", "
 _TIMESTAMP_FIELDS = frozenset({"created", "saved", "read", "updated", "archived"})
 
 
-def notifications_to_wire(items: list[Notification]) -> list[dict[str, Any]]:
+def notifications_to_wire(items: Sequence[Notification]) -> list[dict[str, Any]]:
     """``[item.to_wire() for item in items]``, fast for large fan-outs.
 
     A send to N users gives N notifications sharing one payload object, so
     each distinct payload (and timestamp) is serialised once.
     """
+    if isinstance(items, FanOut):
+        return items.to_wire()
     payloads: dict[int, dict[str, Any]] = {}
     stamps: dict[datetime, str] = {}
     result = []
@@ -163,6 +166,49 @@ def notifications_to_wire(items: list[Notification]) -> list[dict[str, Any]]:
             entry["payload"] = payload
         result.append(entry)
     return result
+
+
+class FanOut(Sequence[Notification]):
+    """The notifications of one unscoped send to many users: one template, users and ids side by side.
+
+    A group send creates N notifications that differ only in ``id`` and ``user``; holding them as
+    two lists and one template costs two strings per user instead of a pydantic model each. Indexing
+    builds a :class:`Notification` on demand, so code that wants objects still gets them.
+    """
+
+    def __init__(self, template: Notification, users: Sequence[str], ids: Sequence[str]) -> None:
+        if len(users) != len(ids):
+            raise ValueError("a fan-out needs one id per user")
+        self.template = template
+        self.users = users
+        self.ids = ids
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    @overload
+    def __getitem__(self, index: int) -> Notification: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> FanOut: ...
+
+    def __getitem__(self, index: int | slice) -> Notification | FanOut:
+        if isinstance(index, slice):
+            return FanOut(self.template, self.users[index], self.ids[index])
+        return self.template.model_copy(update={"id": self.ids[index], "user": self.users[index]})
+
+    def __iter__(self) -> Iterator[Notification]:
+        for user, notification_id in zip(self.users, self.ids, strict=True):
+            yield self.template.model_copy(update={"id": notification_id, "user": user})
+
+    def to_wire(self) -> list[dict[str, Any]]:
+        """Every notification's wire form: the template serialised once, ``id`` and ``user`` per item."""
+        [shared] = notifications_to_wire([self.template])
+        rest = {name: value for name, value in shared.items() if name not in ("id", "user")}
+        return [
+            {"id": notification_id, "user": user, **rest}
+            for user, notification_id in zip(self.users, self.ids, strict=True)
+        ]
 
 
 class _EntityRefsMixin:

@@ -42,7 +42,7 @@ from plugin_notifications.routes import NotificationsApi
 from plugin_notifications.sender import NotificationSender
 from plugin_notifications.service import notifications_idempotency_ref, notifications_sender_ref
 from plugin_notifications.settings import SETTINGS_CHANGED_TOPIC, SettingsService, read_default_settings
-from plugin_notifications.store import NotificationsStore
+from plugin_notifications.store import FAN_OUT_BATCH, NotificationsStore
 from plugin_notifications.web import mount_web_inbox
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -74,7 +74,9 @@ def _register(reg: Registrar) -> None:
     ) -> None:
         await database.migrate(MIGRATIONS)
         engine = await database.get_engine()
-        store = NotificationsStore(engine)
+        store = NotificationsStore(
+            engine, fan_out_batch=int(config.get_optional_number("notifications.fanOutBatchSize") or FAN_OUT_BATCH)
+        )
         idempotency = IdempotencyKeys(engine, IdempotencySettings.from_config(config), logger)
         trace_hooks = bool(config.get_optional_boolean("notifications.traceHooks"))
         if trace_hooks:

@@ -28,6 +28,14 @@ def is_user_ref(ref: Any) -> bool:
     return kind.lower() == "user" and bool(rest) and not rest.endswith("/")
 
 
+def _is_canonical_user(ref: Any) -> bool:
+    """Whether ``ref`` is already ``user:<namespace>/<name>`` as :func:`normalize_entity_ref` writes it."""
+    if type(ref) is not str or not ref.startswith("user:") or not ref.islower() or ref != ref.strip():
+        return False
+    namespace, slash, name = ref[5:].partition("/")
+    return bool(slash and namespace and name) and ":" not in ref[5:] and "/" not in name and "\x00" not in ref
+
+
 def only_users(refs: Iterable[Any]) -> list[str]:
     """The user refs of ``refs`` in canonical form, de-duplicated, first occurrence first.
 
@@ -36,7 +44,9 @@ def only_users(refs: Iterable[Any]) -> list[str]:
     """
     canonical = []
     for ref in refs:
-        if is_user_ref(ref):
+        if _is_canonical_user(ref):  # PERF: what the catalog returns; a 10,000-user group skips the parser
+            canonical.append(ref)
+        elif is_user_ref(ref):
             try:
                 canonical.append(normalize_entity_ref(ref))
             except InputError:

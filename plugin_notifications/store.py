@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from plugin_notifications import tables as t
 from plugin_notifications.limits import stored_metadata_is_renderable
 from plugin_notifications.models import (
+    FanOut,
     Notification,
     NotificationPayload,
     NotificationSettings,
@@ -61,6 +62,8 @@ _PAYLOAD_COLUMNS = ("title", "description", "link", "severity", "topic", "scope"
 _REPLACED_COLUMNS = ("title", "severity")
 _KEPT_UNLESS_SENT = ("description", "link", "topic", "icon", "metadata")
 _CHUNK = 1000
+#: Users per batch of a large fan-out: rows are built and written one batch at a time.
+FAN_OUT_BATCH = 5000
 #: From this many rows on, PostgreSQL inserts use COPY instead of INSERT.
 _COPY_THRESHOLD = 200
 #: The bind parameter every read of one user's visible set takes: its statements are built once
@@ -96,7 +99,7 @@ class NotificationQuery:
 
 
 #: A step run last inside a send's transaction, with what the send answers.
-BeforeCommit = Callable[[AsyncConnection, list[Notification]], Awaitable[None]]
+BeforeCommit = Callable[[AsyncConnection, Sequence[Notification]], Awaitable[None]]
 
 
 @dataclass
@@ -108,6 +111,8 @@ class SendWrite:
     #: Runs last inside the send's transaction with what the send answers (an idempotency key records
     #: that answer there); raising rolls the whole send back.
     before_commit: BeforeCommit | None = None
+    #: Set by the store: in how many batches a fan-out's rows were written.
+    batches: int = 0
 
     @property
     def id(self) -> str:
@@ -158,8 +163,10 @@ def valid_ids(ids: Iterable[str]) -> list[str]:
 class NotificationsStore:
     """All reads and writes of notifications, broadcasts, their status and user settings."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, fan_out_batch: int = FAN_OUT_BATCH) -> None:
         self._engine = engine
+        #: Users per batch of a large fan-out (``notifications.fanOutBatchSize``).
+        self._fan_out_batch = max(1, fan_out_batch)
         self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._dialect = engine.dialect.name
         # PERF: building a list statement (a union of two subqueries) cost more CPU than running it.
@@ -320,7 +327,7 @@ class NotificationsStore:
 
     async def save_user_notifications(
         self, notifications: Sequence[Notification], send: SendWrite | None = None
-    ) -> list[Notification]:
+    ) -> Sequence[Notification]:
         """Store per-user notifications in bulk and return what the caller should see.
 
         Unscoped notifications are inserted. A notification with a scope
@@ -333,9 +340,11 @@ class NotificationsStore:
         """
         if not notifications and send is None:
             return []
+        send_id = send.id if send is not None else None
+        if isinstance(notifications, FanOut) and notifications.template.payload.scope is None:
+            return await self._save_fan_out(notifications, send)
         plain = [item for item in notifications if item.payload.scope is None]
         scoped = [item for item in notifications if item.payload.scope is not None]
-        send_id = send.id if send is not None else None
         restored: dict[str, Notification] = {}
         # One send is one transaction: a process killed mid-write leaves none of its rows.
         # Only a one-row INSERT or a PostgreSQL COPY (one statement each) may skip BEGIN/COMMIT;
@@ -365,6 +374,41 @@ class NotificationsStore:
                 if send.before_commit is not None:
                     await send.before_commit(conn, final)
         return final
+
+    async def _save_fan_out(self, fan_out: FanOut, send: SendWrite | None) -> FanOut:
+        """Store an unscoped fan-out in batches of ``fan_out_batch`` users, all in one transaction.
+
+        Rows are built batch by batch from the template's column values (computed once), so a
+        100,000-user send never holds more than one batch of rows; PostgreSQL takes each batch
+        with ``COPY`` (binary), SQLite with one ``executemany``. One transaction: a send is
+        stored whole or not at all (a process killed mid-write leaves none of its rows).
+        """
+        send_id = send.id if send is not None else None
+        base = _row(fan_out.template, user=True, send_id=send_id)
+        del base["id"], base["user"]
+        copy = self._dialect == "postgresql" and len(fan_out) >= _COPY_THRESHOLD
+        batch = self._fan_out_batch if copy else min(self._fan_out_batch, _CHUNK)
+        batches = 0
+        async with self._engine.begin() as conn:
+            for start in range(0, len(fan_out), batch):
+                users, ids = fan_out.users[start : start + batch], fan_out.ids[start : start + batch]
+                if copy:
+                    await _copy_rows(conn, base, users, ids)
+                else:
+                    await conn.execute(
+                        sa.insert(t.notification),
+                        [
+                            {**base, "id": notification_id, "user": user}
+                            for user, notification_id in zip(users, ids, strict=True)
+                        ],
+                    )
+                batches += 1
+            if send is not None:
+                send.batches = batches
+                await write_send(conn, send.row, send.outbox)
+                if send.before_commit is not None:
+                    await send.before_commit(conn, fan_out)
+        return fan_out
 
     async def save_broadcast(self, notification: Notification, send: SendWrite | None = None) -> Notification:
         """Store a broadcast; a scoped one updates the existing (origin, scope) broadcast in place.
@@ -666,6 +710,27 @@ def _order_by(columns: Any, order: Sequence[tuple[str, str]]) -> list[Any]:
         column = columns[name]
         clauses.append(column.desc().nulls_first() if direction == "desc" else column.asc().nulls_last())
     return clauses
+
+
+async def _copy_rows(conn: AsyncConnection, base: dict[str, Any], users: Sequence[str], ids: Sequence[str]) -> None:
+    """``COPY`` one batch of a fan-out: ``base``'s column values with each user's id and user."""
+    shared = dict(base)
+    if shared.get("metadata") is not None:
+        shared["metadata"] = orjson.dumps(shared["metadata"]).decode()
+    # Columns left out of a COPY take their default, NULL for every column here (seq: its identity),
+    # so only the template's non-null values are sent: less to encode per row.
+    names = [
+        column.name
+        for column in t.notification.c
+        if column.name not in ("id", "user") and shared.get(column.name) is not None
+    ]
+    prefix = tuple(shared[name] for name in names)
+    records = [(*prefix, notification_id, user) for user, notification_id in zip(users, ids, strict=True)]
+    raw = await conn.get_raw_connection()
+    assert raw.driver_connection is not None
+    await raw.driver_connection.copy_records_to_table(
+        t.notification.name, records=records, columns=[*names, "id", "user"]
+    )
 
 
 async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notification], send_id: str | None) -> None:
