@@ -138,6 +138,17 @@ class PeakMemory:
         return self.peak
 
 
+async def send_to_group(client: httpx.AsyncClient, group: str, title: str) -> httpx.Response:
+    """One ``POST /api/notifications`` to ``group:default/<group>``."""
+    return await client.post(
+        "/api/notifications",
+        json={
+            "recipients": {"type": "entity", "entityRef": f"group:default/{group}"},
+            "payload": {"title": title, "severity": "normal"},
+        },
+    )
+
+
 async def time_group_send(url: str, group: str, reps: int, root: int | None) -> dict[str, float]:
     """Median time of ``reps`` POSTs to ``group`` and the peak PSS of the tree meanwhile."""
     timings: list[float] = []
@@ -147,13 +158,7 @@ async def time_group_send(url: str, group: str, reps: int, root: int | None) -> 
     ) as client:
         for index in range(reps):
             start = time.perf_counter()
-            response = await client.post(
-                "/api/notifications",
-                json={
-                    "recipients": {"type": "entity", "entityRef": f"group:default/{group}"},
-                    "payload": {"title": f"curve {index}", "severity": "normal"},
-                },
-            )
+            response = await send_to_group(client, group, f"curve {index}")
             timings.append((time.perf_counter() - start) * 1000)
             response.raise_for_status()
     result = {"ms": round(statistics.median(timings), 1)}

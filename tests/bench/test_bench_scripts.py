@@ -69,3 +69,12 @@ def test_curves_quick_draws_every_curve(tmp_path: Path) -> None:
         assert all(p["list_p99_ms"] > 0 and p["status_p99_ms"] > 0 for p in curves["list"])
         assert [p["sockets"] for p in curves["sockets"]] == [5, 20]
         assert all(p["frame_p99_ms"] > 0 and p["pss_mib"] > 0 for p in curves["sockets"])
+
+
+def test_fanout_quick_measures_time_cpu_and_memory(tmp_path: Path) -> None:
+    _run(["bench/fanout.py", "--quick", "--db", "sqlite", "--results", str(tmp_path)])
+    [written] = tmp_path.glob("fanout-*.json")
+    points = json.loads(written.read_text())["systems"]["sqlite"]
+    assert [p["size"] for p in points] == [5, 20]
+    assert all(p["answered"] == p["size"] and p["wall_ms"] > 0 and p["worker_peak_rss_mib"] > 0 for p in points)
+    assert all(len(p["loadavg"]) == 3 for p in points)
