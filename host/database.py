@@ -14,6 +14,7 @@ SQLite), so many gunicorn workers can start at once.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
 import fcntl
@@ -117,6 +118,8 @@ class PluginDatabase:
         if self.skip_migrations:
             return
         engine = await self.get_engine()
+        if target == "heads" and await _at_heads(engine, Path(location), version_table):
+            return  # the usual restart and every worker after the first: Alembic is never imported
         # Alembic keeps its migration context in module globals, so migrations in
         # one process run one at a time; the cross-process lock comes on top.
         async with (
@@ -150,6 +153,49 @@ def unicode_lower(value: Any) -> Any:
     ``NULL`` stays ``NULL``. SQLite's own ``lower()`` folds ASCII letters only.
     """
     return value.lower() if isinstance(value, str) else value
+
+
+def head_revisions(location: Path) -> set[str]:
+    """The head revision ids of the Alembic history in ``location``/``versions``, read without Alembic.
+
+    Each revision file's module-level ``revision`` and ``down_revision`` assignments are read with
+    :mod:`ast`; a head is a revision no other one revises. An empty set when the files cannot be read
+    that way (the caller then migrates through Alembic as usual).
+    """
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (location / "versions").glob("*.py"):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            return set()
+        values: dict[str, Any] = {}
+        for node in tree.body:
+            target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+            if isinstance(target, ast.Name) and target.id in ("revision", "down_revision"):
+                try:
+                    values[target.id] = ast.literal_eval(node.value)  # type: ignore[attr-defined]
+                except ValueError:
+                    return set()
+        if not isinstance(values.get("revision"), str):
+            return set()
+        revisions.add(values["revision"])
+        down = values.get("down_revision")
+        revised.update([down] if isinstance(down, str) else list(down or ()))
+    return revisions - revised
+
+
+async def _at_heads(engine: AsyncEngine, location: Path, version_table: str) -> bool:
+    """Whether the database already records exactly the heads of the history at ``location``."""
+    heads = await asyncio.to_thread(head_revisions, location)
+    if not heads or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", version_table):
+        return False
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.exec_driver_sql(f"SELECT version_num FROM {version_table}")).all()
+    except DBAPIError:
+        return False  # no version table yet: a new database
+    return {row[0] for row in rows} == heads
 
 
 def _upgrade(connection: Connection, location: str, version_table: str, target: str) -> None:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from redis.exceptions import RedisError
-
 from host.actions import ActionsRegistry
 from host.actions_directory import ActionsDirectory
 from host.auth.service import AuthService, HttpAuthService, UserInfoService
@@ -27,9 +25,6 @@ from host.logging import Logger, create_root_logger
 from host.scheduler import PluginScheduler
 from host.server_limits import ServerLimits
 from host.services import core_services
-
-#: What starting the events bus raises when its server cannot be reached.
-_BUS_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, RedisError)
 
 
 def _root_logger(config: Config) -> Logger:
@@ -89,9 +84,11 @@ async def _root_events(
     check_bus_for_workers(config, int(config.get_optional_number("backend.workers") or 1))
     bus = create_bus(config, databases, logger.child(component="events-bus"))
     root = RootEventsService(bus, logger.child(component="events"))
+    # What starting the bus raises when its server cannot be reached (a bus class may add its own).
+    unreachable = (*CONNECTION_ERRORS, *getattr(bus, "connection_errors", ()))
     try:
         await root.start()
-    except _BUS_ERRORS as error:
+    except unreachable as error:
         raise bus_failure_for(config, error) from error
     lifecycle.add_shutdown_hook(root.stop)
     return root

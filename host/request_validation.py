@@ -24,15 +24,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import parse_qsl
 
 import jsonschema_rs
-from jsonschema import Draft202012Validator, ValidationError
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 
 from host.errors import InputError
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator, ValidationError
 
 #: Keyword order of AJV's rule groups (untyped, number, string, array, object), so that the first
 #: error jsonschema reports is the one AJV would report.
@@ -79,12 +80,27 @@ class _Parameter:
     allow_empty: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Schema:
-    """One schema, compiled twice: a fast validity check and a validator that explains failures."""
+    """One schema, compiled twice: a fast validity check and, on the first failure, a validator that explains it.
+
+    ``jsonschema`` is imported only then, so a worker that never sees a bad request never loads it.
+    """
 
     fast: Any
-    explain: Draft202012Validator
+    schema: dict[str, Any]
+    document: dict[str, Any]
+
+    @cached_property
+    def explain(self) -> Draft202012Validator:
+        """The ``jsonschema`` validator of :attr:`schema`, its ``$ref``s resolved in :attr:`document`."""
+        from jsonschema import Draft202012Validator
+        from referencing import Registry, Resource
+        from referencing.jsonschema import DRAFT202012
+
+        resource = Resource.from_contents(self.document, default_specification=DRAFT202012)
+        registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, resource)
+        return Draft202012Validator(self.schema, registry=registry)
 
     def raise_first(self, instance: Any, prefix: str) -> None:
         """Raise an ``InputError`` with AJV's message for the first failure, if any."""
@@ -109,8 +125,6 @@ class RequestValidator:
     def __init__(self, document: Mapping[str, Any]) -> None:
         ordered = _ajv_order(dict(document))
         self._document = ordered
-        resource = Resource.from_contents(ordered, default_specification=DRAFT202012)
-        self._registry: Registry[Any] = Registry().with_resource(_DOCUMENT_URI, resource)
         self._fast_registry = jsonschema_rs.Registry([(_DOCUMENT_URI, ordered)])
         self._operations: dict[tuple[str, str], _Operation] = {}
         for path, item in ordered.get("paths", {}).items():
@@ -139,7 +153,8 @@ class RequestValidator:
     def _validator(self, schema: dict[str, Any]) -> _Schema:
         return _Schema(
             fast=jsonschema_rs.Draft202012Validator(schema, registry=self._fast_registry, validate_formats=False),
-            explain=Draft202012Validator(schema, registry=self._registry),
+            schema=schema,
+            document=self._document,
         )
 
     def _compile(self, parameters: Iterable[dict[str, Any]], body: dict[str, Any] | None) -> _Operation:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import nh3
-from markdown_it import MarkdownIt
-from markdown_it.token import Token
+
+if TYPE_CHECKING:
+    from markdown_it import MarkdownIt
+    from markdown_it.token import Token
 
 DescriptionFormat = Literal["plain", "markdown"]
 
@@ -58,6 +60,9 @@ def configured_default(value: object) -> DescriptionFormat:
 
 @lru_cache(maxsize=1)
 def _markdown() -> MarkdownIt:
+    # Imported on first use: a host whose notifications are all plain text never loads it.
+    from markdown_it import MarkdownIt
+
     # CommonMark with tables and strikethrough; raw HTML is not passed through.
     return MarkdownIt("commonmark", {"html": False, "linkify": False}).enable(["table", "strikethrough"])
 

@@ -20,9 +20,7 @@ plugin-to-plugin token, exactly like Backstage's ``DefaultNotificationService``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from host import (
     Provided,
@@ -36,6 +34,9 @@ from host import (
 from plugin_notifications.idempotency import HEADER as IDEMPOTENCY_HEADER
 from plugin_notifications.idempotency import IdempotencyKeys, check_key, header_value
 from plugin_notifications.sender import NotificationSender
+
+if TYPE_CHECKING:
+    import httpx
 
 PLUGIN_ID = "notifications"
 
@@ -107,6 +108,8 @@ class NotificationService:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         if idempotency_key is not None:
             headers[IDEMPOTENCY_HEADER] = header_value(check_key(idempotency_key, MAX_REMOTE_KEY_LENGTH))
+        import httpx  # only a service whose notifications plugin runs elsewhere needs an HTTP client
+
         try:
             if self._http_client is not None:
                 response = await self._http_client.post(base_url, json=body, headers=headers)

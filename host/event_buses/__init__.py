@@ -21,12 +21,12 @@ from sqlalchemy.engine import make_url
 
 from host.config import Config, ConfigError
 from host.connection_errors import ConnectionFailedError, bus_failure
-from host.event_buses.postgres import PostgresBus
-from host.event_buses.redis import RedisBus
 from host.events import EventBus, InProcessBus
 
 if TYPE_CHECKING:
     from host.database import DatabaseManager
+    from host.event_buses.postgres import PostgresBus
+    from host.event_buses.redis import RedisBus
     from host.logging import Logger
 
 __all__ = [
@@ -40,6 +40,19 @@ __all__ = [
 ]
 
 BUS_KINDS = ("inprocess", "postgres", "redis")
+#: The bus classes, imported on first use: a worker on the Redis bus never loads asyncpg's
+#: listener and one on PostgreSQL never loads the Redis client (about 7 MiB per worker).
+_LAZY_BUSES = {"PostgresBus": "host.event_buses.postgres", "RedisBus": "host.event_buses.redis"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_BUSES:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_BUSES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _PG_CLIENTS = ("pg", "postgres", "postgresql")
 
 
@@ -85,6 +98,8 @@ def create_bus(config: Config, database_manager: DatabaseManager | None, logger:
         if not url:
             raise ConfigError("events.bus: redis needs events.redis.url (for example redis://127.0.0.1:6379/0)")
         channel = config.get_optional_string("events.redis.channel")
+        from host.event_buses.redis import RedisBus
+
         return RedisBus(url, bus_logger, channel=channel) if channel else RedisBus(url, bus_logger)
     if kind == "postgres":
         options: dict[str, Any] = {}
@@ -92,6 +107,8 @@ def create_bus(config: Config, database_manager: DatabaseManager | None, logger:
             options["channel"] = channel
         if retention := config.get_optional_duration("events.postgres.payloadRetention"):
             options["payload_retention"] = retention
+        from host.event_buses.postgres import PostgresBus
+
         return PostgresBus(postgres_connect_kwargs(config), bus_logger, **options)
     return InProcessBus()
 

@@ -31,6 +31,8 @@ class RedisBus(EnvelopePublisher):
     """Carries events between processes through Redis ``PUBLISH``/``SUBSCRIBE``."""
 
     name = "redis"
+    #: What :meth:`start` raises when the server cannot be reached, beyond the standard connection errors.
+    connection_errors: tuple[type[BaseException], ...] = (RedisError,)
 
     def __init__(
         self,

@@ -161,3 +161,62 @@ async def test_waiting_for_the_sqlite_migration_lock_does_not_block_the_event_lo
         release.join()
     finally:
         await manager.dispose()
+
+
+_MIGRATE_AND_REPORT = """
+import asyncio, json, sys
+from host.config import Config
+from host.database import DatabaseManager
+
+async def main():
+    manager = DatabaseManager(Config(json.loads(sys.argv[1])))
+    try:
+        await manager.for_plugin("notes").migrate(sys.argv[2])
+    finally:
+        await manager.dispose()
+    print(json.dumps({"alembic": "alembic" in sys.modules}))
+
+asyncio.run(main())
+"""
+
+
+async def test_a_database_already_at_the_head_is_not_migrated_through_alembic(db_kind: str, tmp_path: Path) -> None:
+    """The first process migrates with Alembic; the next (a restart, a second worker) sees the heads and never loads it."""
+    import asyncio
+    import json
+    import sys
+
+    from tests.conftest import base_config, drop_pg_schemas
+
+    prefix = f"gr_heads_{tmp_path.name[-8:]}_"
+    config = json.dumps(base_config(db_kind, port=0, data_dir=str(tmp_path), prefix=prefix))
+
+    async def migrate_in_a_new_process() -> bool:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _MIGRATE_AND_REPORT, config, str(MIGRATIONS), stdout=asyncio.subprocess.PIPE
+        )
+        out, _ = await proc.communicate()
+        assert proc.returncode == 0
+        return bool(json.loads(out)["alembic"])
+
+    try:
+        assert await migrate_in_a_new_process() is True  # a new database: Alembic runs the history
+        assert await migrate_in_a_new_process() is False  # already at notes_0002: nothing to load
+    finally:
+        if db_kind == "postgres":
+            await drop_pg_schemas(prefix)
+
+
+def test_head_revisions_are_read_from_the_revision_files(tmp_path: Path) -> None:
+    from host.database import head_revisions
+
+    assert head_revisions(MIGRATIONS) == {"notes_0002"}
+    branched = tmp_path / "versions"
+    branched.mkdir()
+    (branched / "a.py").write_text('revision = "a"\ndown_revision = None\n')
+    (branched / "b.py").write_text('revision = "b"\ndown_revision = "a"\n')
+    (branched / "c.py").write_text('revision = "c"\ndown_revision = "a"\n')
+    (branched / "d.py").write_text('revision = "d"\ndown_revision = ("b", "c")\n')
+    assert head_revisions(tmp_path) == {"d"}
+    (branched / "e.py").write_text("revision = compute()\n")  # not a literal: Alembic decides
+    assert head_revisions(tmp_path) == set()
