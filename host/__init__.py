@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from host.auth.hookspecs import auth_hookimpl
     from host.auth.plugin import sign_in_resolver_extension_point
     from host.backend import Backend, BackendStartupError
+    from host.cli import run_headless
     from host.config import Config, ConfigError, parse_duration
     from host.config_schema import ConfigSection, Duration, PositiveDuration, by_kind, read_section
     from host.contracts import (
@@ -119,6 +120,7 @@ _LAZY = {
     "sign_in_resolver_extension_point": "host.auth.plugin",
     "auth_hookimpl": "host.auth.hookspecs",
     **dict.fromkeys(("Backend", "BackendStartupError"), "host.backend"),
+    "run_headless": "host.cli",
     **dict.fromkeys(("Config", "ConfigError", "parse_duration"), "host.config"),
     **dict.fromkeys(("ConfigSection", "Duration", "PositiveDuration", "by_kind", "read_section"), "host.config_schema"),
     **dict.fromkeys(
@@ -239,6 +241,7 @@ __all__ = [
     "BackendStartupError",
     "StartupError",
     "create_backend",
+    "run_headless",
     # config
     "Config",
     "ConfigError",

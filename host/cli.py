@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import math
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from typing import Any
 import yaml
 
 from host.config import Config, ConfigError
+from host.services import core_services
 
 
 def _load(paths: Sequence[str]) -> Config:
@@ -92,11 +94,38 @@ def _print_problems(problems: Sequence[str]) -> None:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """``greenroom migrate``: a failure is one message (the traceback only with ``LOG_LEVEL=debug``)."""
+    code = run_headless(args.config, until_signalled=False, failure="Migration failed")
+    if code == 0:
+        print("Migrations applied")
+    return code
+
+
+def run_headless(
+    config_paths: Sequence[str],
+    *,
+    overrides: dict[str, Any] | None = None,
+    until_signalled: bool = True,
+    failure: str = "Startup failed",
+) -> int:
+    """Start the backend without an HTTP server, run it until SIGTERM or SIGINT, stop it; return an exit code.
+
+    Every feature starts as in a web worker (modules register their processors,
+    channels and config; scheduled tasks take turns with the other processes;
+    the events bus connects), but nothing listens on a port: for processes
+    that only do background work beside the web workers, such as
+    ``greenroom deliveries dispatch``. The stop is a worker's graceful one
+    (each plugin's shutdown hooks, bounded by ``backend.lifecycle.shutdownTimeout``).
+    With ``until_signalled=False`` it stops as soon as it has started
+    (``greenroom migrate``). ``overrides`` are merged over the config files.
+
+    A config error, a SQLite data directory in use by a running host, or a
+    failed startup is one line on stderr (``failure: ...``; the traceback at
+    debug level) and exit code 1; a graceful stop is 0.
+    """
     from host.app import create_app
 
     try:
-        config = _load(args.config)
-        refused = _lock_sqlite_directories(config)
+        refused = _lock_sqlite_directories(Config.load(config_paths, overrides=overrides))
     except ConfigError as error:
         _print_problems(str(error).split("; "))
         return 1
@@ -104,24 +133,33 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"Startup error: {refused}", file=sys.stderr)
         return 1
     try:
-        app = create_app(args.config)
+        app = create_app(config_paths, overrides=overrides)
     except ConfigError as error:
         _print_problems(str(error).split("; "))
         return 1
     except Exception as error:  # noqa: BLE001 - any failure is one short message (traceback at debug)
-        return _failed("Migration failed", error)
+        return _failed(failure, error)
 
     async def run() -> None:
+        stop = asyncio.Event()
+        if until_signalled:
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
         try:
             await app.start()
+            if until_signalled:
+                logger = await app.backend.get_service(core_services.root_logger)
+                logger.info("Running without an HTTP server (pid %s) until SIGTERM or SIGINT", os.getpid())
+                await stop.wait()
+                logger.info("Stopping: finishing background work")
         finally:
             await app.stop()
 
     try:
         asyncio.run(run())
     except Exception as error:  # noqa: BLE001 - any failure is one short message (traceback at debug)
-        return _failed("Migration failed", error)
-    print("Migrations applied")
+        return _failed(failure, error)
     return 0
 
 
