@@ -4,10 +4,19 @@
 * ``greenroom deliveries retry ID ... | --all-dead``: pending again, attempts reset
 * ``greenroom deliveries purge --older-than 30d``: finished rows (and their sends)
 * ``greenroom deliveries metrics``: the counters, queue depth and lag (JSON)
+* ``greenroom deliveries dispatch [--nice N]``: a dispatcher-only process
 
-Registered through the entry-point group ``greenroom.cli``; it works on the
-configured notifications database directly, so it runs next to a serving
-host (PostgreSQL, or SQLite, whose writes wait for each other).
+Registered through the entry-point group ``greenroom.cli``. ``list``,
+``retry``, ``purge`` and ``metrics`` work on the configured notifications
+database directly, so they run next to a serving host (PostgreSQL, or
+SQLite, whose writes wait for each other). ``dispatch`` starts the whole
+backend without an HTTP server (:func:`host.run_headless`), so the channel
+modules and their config are loaded as in a web worker, and runs its
+dispatcher (whatever ``notifications.delivery.dispatcher`` says) until
+SIGTERM or SIGINT; web workers configured with ``dispatcher: false`` then
+only write outbox rows, and their sends wake it through the events bus.
+It needs a database other processes may share (PostgreSQL): a SQLite data
+directory belongs to one running host.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -24,7 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from host import Config, ConfigError, parse_duration
+from host import Config, ConfigError, parse_duration, run_headless
 from plugin_notifications.outbox import DEAD, FAILED, MUTED, PENDING, SENT, SKIPPED
 from plugin_notifications.outbox_store import OutboxStore
 
@@ -60,6 +70,37 @@ def register(sub: Any, add_config: Callable[[argparse.ArgumentParser], None]) ->
     metrics = commands.add_parser("metrics", help="print the delivery counters, queue depth and lag as JSON")
     add_config(metrics)
     metrics.set_defaults(func=_command(_metrics))
+
+    dispatch = commands.add_parser(
+        "dispatch", help="run only the delivery dispatcher (no HTTP server) until SIGTERM or SIGINT"
+    )
+    add_config(dispatch)
+    dispatch.add_argument(
+        "--nice",
+        type=_niceness,
+        default=0,
+        metavar="N",
+        help="lower this process's CPU priority by N (os.nice, 0-19) so web workers on the machine come first",
+    )
+    dispatch.set_defaults(func=_dispatch)
+
+
+#: What ``greenroom deliveries dispatch`` merges over the config files: the dispatcher runs here.
+DISPATCHER_ON = {"notifications": {"delivery": {"dispatcher": True}}}
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    """``greenroom deliveries dispatch``: the backend without HTTP, for its dispatcher, until a signal."""
+    if args.nice:
+        os.nice(args.nice)
+    return run_headless(args.config, overrides=DISPATCHER_ON, failure="Dispatcher startup failed")
+
+
+def _niceness(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 19:
+        raise argparse.ArgumentTypeError("must be from 0 to 19 (only root may raise a priority)")
+    return value
 
 
 def _command(run: Callable[[OutboxStore, argparse.Namespace], Any]) -> Callable[[argparse.Namespace], int]:

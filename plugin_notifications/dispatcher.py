@@ -1,7 +1,10 @@
-"""The outbox dispatcher: one per worker, claiming due rows and calling the channels' delivery hooks.
+"""The outbox dispatcher: one per process, claiming due rows and calling the channels' delivery hooks.
 
-Woken at once after a send (:meth:`Dispatcher.wake`, called by this worker's
-sender and by the events bus for sends on other workers), otherwise it polls
+It runs in every web worker, or, with ``notifications.delivery.dispatcher:
+false`` there, only in ``greenroom deliveries dispatch`` processes (see
+:mod:`plugin_notifications.cli`). Woken at once after a send
+(:meth:`Dispatcher.wake`, called by this process's sender and by the events
+bus for sends in other processes), otherwise it polls
 every ``notifications.delivery.pollInterval`` and sleeps until the next
 retry falls due. Each round claims up to ``claimRows`` rows under a lease,
 delivers them per channel in batches of the channel's ``batch_size`` (the
@@ -26,7 +29,7 @@ from plugin_notifications.outbox import DEAD, FAILED, SENT, SKIPPED, DeliveryCon
 from plugin_notifications.outbox_store import OutboxStore, new_owner
 from plugin_notifications.processing import DELIVER_HOOK, DIGEST_HOOK, Processor, ProcessorRegistry
 
-#: Events topic announcing new outbox rows to the dispatchers of every worker.
+#: Events topic announcing new outbox rows to the dispatchers of every process.
 OUTBOX_TOPIC = "notifications.outbox"
 _ERROR_LIMIT = 1000
 

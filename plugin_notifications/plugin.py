@@ -154,6 +154,12 @@ def _register(reg: Registrar) -> None:
         lifecycle.add_shutdown_hook(lambda: dispatcher.stop(drain_seconds))
         if delivery_config.enabled:
             lifecycle.add_startup_hook(dispatcher.start)
+        elif registry.durable_channels():
+            logger.info(
+                "Delivery dispatcher off here (notifications.delivery.dispatcher: false): "
+                "run `greenroom deliveries dispatch` to deliver %s",
+                ", ".join(sorted(registry.durable_channels())),
+            )
         provided_sender.provide(sender)
 
     reg.register_init(

@@ -40,9 +40,14 @@ pytestmark = pytest.mark.skipif(
 
 def doc_block(language: str) -> str:
     """The first fenced block of ``language`` in docs/deployment.md."""
-    match = re.search(rf"^```{language}\n(.*?)^```", DOC.read_text(), re.S | re.M)
-    assert match, f"no {language} block in {DOC}"
-    return match.group(1)
+    return doc_blocks(language)[0]
+
+
+def doc_blocks(language: str) -> list[str]:
+    """Every fenced block of ``language`` in docs/deployment.md, in order."""
+    blocks = re.findall(rf"^```{language}\n(.*?)^```", DOC.read_text(), re.S | re.M)
+    assert blocks, f"no {language} block in {DOC}"
+    return blocks
 
 
 @dataclass
@@ -223,12 +228,15 @@ async def test_a_client_cannot_name_itself_through_nginx(proxy: Proxy) -> None:
             assert "mallory" not in response.text
 
 
-def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("index", "command"), [(0, "greenroom start"), (1, "greenroom deliveries dispatch")], ids=["host", "dispatcher"]
+)
+def test_the_systemd_units_verify(tmp_path: Path, index: int, command: str) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
-    unit = doc_block("ini")
-    assert "ExecStart=/srv/greenroom/.venv/bin/greenroom start" in unit
+    unit = doc_blocks("ini")[index]
+    assert f"ExecStart=/srv/greenroom/.venv/bin/{command}" in unit
     # verify with the paths of this checkout, so the executables exist
     greenroom = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "greenroom")
     local = unit.replace("/srv/greenroom/.venv/bin/greenroom", greenroom).replace("/srv/greenroom", str(tmp_path))
