@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,24 +118,37 @@ def tree_memory_mib(root: int) -> dict[str, float]:
     return {"rss_mib": round(rss / 1024, 1), "pss_mib": round(pss / 1024, 1), "processes": len(pids)}
 
 
+@contextlib.contextmanager
+def greenroom_process(config: dict[str, Any], *args: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``greenroom ARGS --config FILE`` with ``config`` written to FILE; SIGTERM (then SIGKILL) when the block ends."""
+    with tempfile.TemporaryDirectory(prefix="greenroom-bench-") as tmp:
+        config_file = Path(tmp) / "app-config.yaml"
+        config_file.write_text(yaml.safe_dump(config))
+        proc = subprocess.Popen(
+            [str(GREENROOM), *args, "--config", str(config_file)],
+            cwd=tmp,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 @contextlib.asynccontextmanager
 async def greenroom(config: dict[str, Any], workers: int, *, port: int) -> AsyncIterator[RunningHost]:
     """Run ``greenroom start`` with ``config``; yield once it is ready; clean up its schemas."""
     database = config["backend"]["database"]
     prefix = database.get("prefix", "") if database.get("client") == "pg" else ""
-    with tempfile.TemporaryDirectory(prefix="greenroom-bench-") as tmp:
-        config_file = Path(tmp) / "app-config.yaml"
-        config_file.write_text(yaml.safe_dump(config))
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
-        proc = subprocess.Popen(
-            [str(GREENROOM), "start", "--config", str(config_file), "--workers", str(workers), "--port", str(port)],
-            cwd=tmp,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        host = RunningHost(f"http://127.0.0.1:{port}", proc, prefix)
-        try:
+    try:
+        with greenroom_process(config, "start", "--workers", str(workers), "--port", str(port)) as proc:
+            host = RunningHost(f"http://127.0.0.1:{port}", proc, prefix)
             async with httpx.AsyncClient(base_url=host.url, timeout=2) as client:
                 for _ in range(900):
                     if proc.poll() is not None:
@@ -147,14 +160,9 @@ async def greenroom(config: dict[str, Any], workers: int, *, port: int) -> Async
                 else:
                     raise SystemExit("greenroom start did not come up")
             yield host
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            if prefix:
-                await drop_schemas(prefix, database.get("connection", PG_CONNECTION))
+    finally:
+        if prefix:
+            await drop_schemas(prefix, database.get("connection", PG_CONNECTION))
 
 
 async def drop_schemas(prefix: str, connection: dict[str, Any] | None = None) -> None:

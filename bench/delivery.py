@@ -8,10 +8,13 @@ with an email address):
    but no dispatcher (the send path alone: notification and outbox rows in
    one transaction), and with both on and delivering (SMTP to a local
    aiosmtpd sink, two signed webhook endpoints on a local HTTP receiver, both
-   in this process) while the next sends arrive; the ratios to "off" are
-   printed. The three hosts run at the same time and the sends alternate
-   between them, the order rotating every round, so that the shared
-   machine's busy spells slow every configuration alike;
+   in this process) while the next sends arrive, once by the dispatcher of
+   the web worker itself and once by a ``greenroom deliveries dispatch
+   --nice 10`` process beside a web worker with ``dispatcher: false`` (with
+   sinks of its own); the ratios to "off" are printed. The four hosts run
+   at the same time and the sends alternate between them, the order
+   rotating every round, so that the shared machine's busy spells slow
+   every configuration alike;
 2. dispatcher throughput: after the sends with email on, deliveries per
    second until the sink has every message, and until the outbox's
    ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so;
@@ -54,11 +57,13 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _host import free_port, greenroom, pg_config, unique_prefix  # noqa: E402
+from _host import free_port, greenroom, greenroom_process, pg_config, unique_prefix  # noqa: E402
 
 SERVICE_TOKEN = "bench-delivery-token-0123456789"
 GROUP = "group:default/everyone"
 BASE_FEATURES = ["auth", "catalog", "catalog-auth-resolver", "signals", "notifications"]
+#: The configuration whose deliveries a ``greenroom deliveries dispatch`` process makes.
+PROCESS = "email+webhooks on, dispatcher process (nice)"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(os.urandom(32)).decode()
 
 
@@ -143,37 +148,47 @@ async def sent_counter(client: httpx.AsyncClient) -> int:
     return int(response.json()["channels"].get("Email", {}).get("sent", 0))
 
 
-async def run(users: int, rounds: int, workers: int, webhook_sends: int, throughput_too: bool = True) -> None:
+async def sinks(stack: contextlib.AsyncExitStack) -> tuple[Sink, WebhookSink, dict[str, Any]]:
+    """An SMTP sink and a webhook receiver (closed with ``stack``), and the processors' config posting to them."""
     from aiosmtpd.controller import Controller
 
     sink = Sink()
     smtp_port = free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
     controller.start()
+    stack.callback(controller.stop)
     hooks = WebhookSink()
     hook_server = await asyncio.start_server(hooks.handle, "127.0.0.1", 0)
+    stack.callback(hook_server.close)
     hook_url = f"http://127.0.0.1:{hook_server.sockets[0].getsockname()[1]}"
+    email = {"sender": "bench@example.com", "concurrencyLimit": 32, "throttleInterval": {"milliseconds": 0},
+             "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1", "port": smtp_port}}
+    webhook = {"endpoints": [{"url": f"{hook_url}/{name}", "secret": WEBHOOK_SECRET, "name": name}
+                             for name in ("a", "b")]}
+    return sink, hooks, {"email": email, "webhook": webhook}
+
+
+async def run(users: int, rounds: int, workers: int, webhook_sends: int, throughput_too: bool = True) -> None:
     results: dict[str, list[float]] = {}
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        sink, hooks, processors = await sinks(stack)
+        own_sink, own_hooks, own_processors = await sinks(stack)  # the dispatcher process's, counted apart
         with tempfile.TemporaryDirectory(prefix="greenroom-dbench-") as tmp:
             catalog = write_catalog(Path(tmp), users)
-            email = {"sender": "bench@example.com", "concurrencyLimit": 32, "throttleInterval": {"milliseconds": 0},
-                     "transportConfig": {"transport": "smtp", "hostname": "127.0.0.1", "port": smtp_port}}
-            webhook = {"endpoints": [{"url": f"{hook_url}/{name}", "secret": WEBHOOK_SECRET, "name": name}
-                                     for name in ("a", "b")]}
-            processors = {"email": email, "webhook": webhook}
             with_email = [*BASE_FEATURES, "notifications-email", "notifications-webhook"]
+            off = {"dispatcher": False}
             configurations = [
                 ("off", BASE_FEATURES, {}),
                 # the send path alone: outbox rows written, nobody delivering them meanwhile
-                ("email+webhooks, no dispatcher", with_email, {"processors": processors,
-                                                                "delivery": {"dispatcher": False}}),
+                ("email+webhooks, no dispatcher", with_email, {"processors": processors, "delivery": off}),
                 # the real thing: this worker's dispatcher delivers while the next sends arrive
                 ("email+webhooks on", with_email, {"processors": processors}),
+                # the production answer: the web worker only writes; a process of its own delivers
+                (PROCESS, with_email, {"processors": own_processors, "delivery": off}),
             ]
-            # All three hosts run at once and the sends alternate between them (the order rotating
+            # All the hosts run at once and the sends alternate between them (the order rotating
             # every round), so a busy spell of the shared machine slows every configuration alike.
-            async with contextlib.AsyncExitStack() as stack:
+            async with contextlib.AsyncExitStack() as hosts:
                 clients: dict[str, httpx.AsyncClient] = {}
                 for label, features, notifications in configurations:
                     port = free_port()
@@ -181,8 +196,10 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int, through
                                        backend={"features": {"include": features}},
                                        catalog={"locations": [{"type": "file", "target": str(catalog)}]},
                                        notifications=notifications)
-                    host = await stack.enter_async_context(greenroom(config, workers, port=port))
-                    clients[label] = await stack.enter_async_context(
+                    host = await hosts.enter_async_context(greenroom(config, workers, port=port))
+                    if label == PROCESS:  # beside the web worker, with the same config
+                        hosts.enter_context(greenroom_process(config, "deliveries", "dispatch", "--nice", "10"))
+                    clients[label] = await hosts.enter_async_context(
                         httpx.AsyncClient(base_url=host.url, timeout=300))
                 for client in clients.values():
                     await wait_for_group(client, users)
@@ -195,23 +212,22 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int, through
                         [elapsed] = await group_sends(clients[label], users, 1, label, warm=False)
                         results.setdefault(label, []).append(elapsed)
                 report(results, users, rounds)
+                print(f"the dispatcher process delivered {own_sink.count:,} emails and {own_hooks.count:,} webhooks "
+                      "meanwhile", flush=True)
                 if throughput_too:
                     on = clients["email+webhooks on"]
                     await throughput(on, users, rounds, sink)
                     await webhook_throughput(on, webhook_sends, hooks)
-    finally:
-        controller.stop()
-        hook_server.close()
 
 
 def report(results: dict[str, list[float]], users: int, rounds: int) -> None:
     """Print each configuration's send latencies and the ratios of the medians to "off"."""
     off = statistics.median(results["off"])
     for label, times in results.items():
-        print(f"POST to a {users:,}-user group, {label:<29} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
+        print(f"POST to a {users:,}-user group, {label:<46} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
               f"   median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms")
-    for label in ("email+webhooks, no dispatcher", "email+webhooks on"):
-        print(f"send latency ratio, {label} / off (medians)   {statistics.median(results[label]) / off:7.2f}")
+    for label in ("email+webhooks, no dispatcher", "email+webhooks on", PROCESS):
+        print(f"send latency ratio, {label + ' / off':<52} (medians) {statistics.median(results[label]) / off:7.2f}")
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
 
