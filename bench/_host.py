@@ -119,20 +119,25 @@ def tree_memory_mib(root: int) -> dict[str, float]:
 
 
 @contextlib.contextmanager
-def greenroom_process(config: dict[str, Any], *args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``greenroom ARGS --config FILE`` with ``config`` written to FILE; SIGTERM (then SIGKILL) when the block ends."""
+def greenroom_process(config: dict[str, Any], *args: str) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``greenroom ARGS --config FILE`` with ``config`` written to FILE; yields the process and its log file.
+
+    SIGTERM (then SIGKILL) when the block ends.
+    """
     with tempfile.TemporaryDirectory(prefix="greenroom-bench-") as tmp:
         config_file = Path(tmp) / "app-config.yaml"
         config_file.write_text(yaml.safe_dump(config))
-        proc = subprocess.Popen(
-            [str(GREENROOM), *args, "--config", str(config_file)],
-            cwd=tmp,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        log = Path(tmp) / "greenroom.log"
+        with log.open("wb") as output:
+            proc = subprocess.Popen(
+                [str(GREENROOM), *args, "--config", str(config_file)],
+                cwd=tmp,
+                env={**os.environ, "PYTHONPATH": str(REPO)},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
         try:
-            yield proc
+            yield proc, log
         finally:
             proc.terminate()
             try:
@@ -141,18 +146,23 @@ def greenroom_process(config: dict[str, Any], *args: str) -> Iterator[subprocess
                 proc.kill()
 
 
+def log_tail(log: Path, lines: int = 20) -> str:
+    """The last ``lines`` lines of a process's log."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
 @contextlib.asynccontextmanager
 async def greenroom(config: dict[str, Any], workers: int, *, port: int) -> AsyncIterator[RunningHost]:
     """Run ``greenroom start`` with ``config``; yield once it is ready; clean up its schemas."""
     database = config["backend"]["database"]
     prefix = database.get("prefix", "") if database.get("client") == "pg" else ""
     try:
-        with greenroom_process(config, "start", "--workers", str(workers), "--port", str(port)) as proc:
+        with greenroom_process(config, "start", "--workers", str(workers), "--port", str(port)) as (proc, log):
             host = RunningHost(f"http://127.0.0.1:{port}", proc, prefix)
             async with httpx.AsyncClient(base_url=host.url, timeout=2) as client:
                 for _ in range(900):
                     if proc.poll() is not None:
-                        raise SystemExit(f"greenroom start exited with {proc.returncode}")
+                        raise SystemExit(f"greenroom start exited with {proc.returncode}:\n{log_tail(log)}")
                     with contextlib.suppress(httpx.HTTPError):
                         if (await client.get("/.backstage/health/v1/readiness")).status_code == 200:
                             break

@@ -47,9 +47,11 @@ import base64
 import contextlib
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +59,7 @@ import httpx
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _host import free_port, greenroom, greenroom_process, pg_config, unique_prefix  # noqa: E402
+from _host import free_port, greenroom, greenroom_process, log_tail, pg_config, unique_prefix  # noqa: E402
 
 SERVICE_TOKEN = "bench-delivery-token-0123456789"
 GROUP = "group:default/everyone"
@@ -168,6 +170,19 @@ async def sinks(stack: contextlib.AsyncExitStack) -> tuple[Sink, WebhookSink, di
     return sink, hooks, {"email": email, "webhook": webhook}
 
 
+@contextlib.contextmanager
+def dispatch_process(config: dict[str, Any]) -> Iterator[tuple[subprocess.Popen[bytes], Path]]:
+    """``greenroom deliveries dispatch --nice 10`` on ``config``, once it runs (its log at info level)."""
+    config = {**config, "backend": {**config["backend"], "logger": {"level": "info"}}}
+    with greenroom_process(config, "deliveries", "dispatch", "--nice", "10") as (proc, log):
+        deadline = time.monotonic() + 300
+        while "Running without an HTTP server" not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"greenroom deliveries dispatch did not start ({proc.poll()}):\n{log_tail(log)}")
+            time.sleep(0.2)
+        yield proc, log
+
+
 async def run(users: int, rounds: int, workers: int, webhook_sends: int, throughput_too: bool = True) -> None:
     results: dict[str, list[float]] = {}
     async with contextlib.AsyncExitStack() as stack:
@@ -198,7 +213,7 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int, through
                                        notifications=notifications)
                     host = await hosts.enter_async_context(greenroom(config, workers, port=port))
                     if label == PROCESS:  # beside the web worker, with the same config
-                        hosts.enter_context(greenroom_process(config, "deliveries", "dispatch", "--nice", "10"))
+                        dispatcher = hosts.enter_context(dispatch_process(config))
                     clients[label] = await hosts.enter_async_context(
                         httpx.AsyncClient(base_url=host.url, timeout=300))
                 for client in clients.values():
@@ -212,6 +227,9 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int, through
                         [elapsed] = await group_sends(clients[label], users, 1, label, warm=False)
                         results.setdefault(label, []).append(elapsed)
                 report(results, users, rounds)
+                proc, log = dispatcher
+                if proc.poll() is not None:
+                    raise SystemExit(f"the dispatcher process exited with {proc.returncode}:\n{log_tail(log)}")
                 print(f"the dispatcher process delivered {own_sink.count:,} emails and {own_hooks.count:,} webhooks "
                       "meanwhile", flush=True)
                 if throughput_too:
