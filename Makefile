@@ -6,6 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PLUGIN_DIRS := $(wildcard plugins/*/pyproject.toml)
 STAMP := $(VENV)/.installed
+# parallel test workers (pytest-xdist); `make test PYTEST_WORKERS=0` runs serially
+PYTEST_WORKERS ?= 4
 
 .PHONY: run test setup services clean
 
@@ -25,7 +27,7 @@ services:
 
 test: $(STAMP) services
 	./scripts/test-setup.sh $(PY)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .greenroom
