@@ -221,7 +221,10 @@ async def start_host(
     try:
         while not server.started:
             if task.done():
-                task.result()
+                try:
+                    task.result()
+                except SystemExit as exit_:  # uvicorn's way to say startup failed: a test failure, not an exit
+                    raise RuntimeError("The test host failed to start (see the log above)") from exit_
                 raise RuntimeError("The test host failed to start (see the log above)")
             await asyncio.sleep(0.02)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

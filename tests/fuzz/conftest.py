@@ -35,7 +35,8 @@ class BackgroundHost:
         self._thread.start()
         self._context = start_host(db, config=config)
         try:
-            self.handle: HostHandle = self.run(self._context.__aenter__())
+            # a deadline, not a wait: a big catalog on a busy machine (parallel workers) takes a while
+            self.handle: HostHandle = self.run(self._context.__aenter__(), timeout=240)
         except BaseException:
             self._stop_loop()
             raise

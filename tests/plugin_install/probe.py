@@ -25,6 +25,8 @@ async def main(data_dir: str, config: dict[str, Any]) -> None:
         "backend": {
             "database": {"client": "sqlite", "connection": {"directory": data_dir}},
             "logger": {"level": "error"},
+            # the MCP plugin has nothing to do with channels and its imports are most of a start
+            "features": {"exclude": ["mcp-actions"]},
         },
         **config,
     }

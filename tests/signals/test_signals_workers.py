@@ -102,7 +102,8 @@ async def greenroom_start(
                 await drop_pg_schemas(prefix)
 
 
-async def wait_until_serving(proc: subprocess.Popen[str], url: str, timeout: float = 60.0) -> None:
+async def wait_until_serving(proc: subprocess.Popen[str], url: str, timeout: float = 180.0) -> None:
+    """Poll the health endpoint until it answers (a deadline for a busy machine running the suite in parallel)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     async with httpx.AsyncClient(base_url=url, timeout=2) as client:
