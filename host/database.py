@@ -23,6 +23,7 @@ import json
 import logging
 import os
 import re
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -155,6 +156,11 @@ def unicode_lower(value: Any) -> Any:
     return value.lower() if isinstance(value, str) else value
 
 
+#: ``ast.parse`` in several threads at once (plugins migrate side by side, each in ``to_thread``) can fail
+#: on CPython 3.11 with "SystemError: AST constructor recursion depth mismatch" (CPython gh-106905).
+_AST_PARSE = threading.Lock()
+
+
 def head_revisions(location: Path) -> set[str]:
     """The head revision ids of the Alembic history in ``location``/``versions``, read without Alembic.
 
@@ -166,7 +172,8 @@ def head_revisions(location: Path) -> set[str]:
     revised: set[str] = set()
     for path in (location / "versions").glob("*.py"):
         try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
+            with _AST_PARSE:
+                tree = ast.parse(path.read_text(encoding="utf-8"))
         except (OSError, SyntaxError, ValueError):
             return set()
         values: dict[str, Any] = {}
