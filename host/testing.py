@@ -217,14 +217,22 @@ async def start_host(
         )
     )
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # SIGINT stays pytest's
-    task = asyncio.create_task(server.serve())
+
+    async def serve() -> None:
+        # uvicorn says "startup failed" with sys.exit(3); a SystemExit escaping the task would stop the
+        # event loop and the test run's bookkeeping (every later test on the worker errors): fail this test only
+        try:
+            await server.serve()
+        except SystemExit as exit_:
+            raise RuntimeError(
+                f"The test host failed to start (uvicorn exit {exit_.code}, see the log above)"
+            ) from None
+
+    task = asyncio.create_task(serve())
     try:
         while not server.started:
             if task.done():
-                try:
-                    task.result()
-                except SystemExit as exit_:  # uvicorn's way to say startup failed: a test failure, not an exit
-                    raise RuntimeError("The test host failed to start (see the log above)") from exit_
+                task.result()
                 raise RuntimeError("The test host failed to start (see the log above)")
             await asyncio.sleep(0.02)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:

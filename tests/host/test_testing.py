@@ -56,3 +56,21 @@ async def test_eventually_returns_the_first_truthy_result_and_accepts_coroutines
     assert await eventually(check) == "done"
     with pytest.raises(AssertionError, match="not met within 0.1 s"):
         await eventually(lambda: False, timeout=0.1)
+
+
+async def test_a_host_that_fails_to_start_fails_as_an_error_not_an_exit() -> None:
+    """uvicorn ends a failed startup with ``sys.exit(3)``; ``start_host`` raises an ordinary error instead.
+
+    A ``SystemExit`` would escape the event loop and pytest's setup bookkeeping, and every later test
+    in the process would error with "previous item was not torn down properly".
+    """
+
+    def register(reg: Any) -> None:
+        def init() -> None:
+            raise ValueError("broken on purpose")
+
+        reg.register_init(deps={}, init=init)
+
+    with pytest.raises(RuntimeError, match="The test host failed to start"):
+        async with start_host(features=[create_backend_plugin("broken", register)]):
+            pass  # pragma: no cover - never reached
