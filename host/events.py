@@ -6,6 +6,10 @@ process (gunicorn worker or host instance); those processes call their own
 local subscribers. Delivery is fan-out and at-most-once: a process that is
 not running when an event is published does not receive it later.
 
+``publish_many`` hands a whole batch at once to subscribers that take batches
+(``subscribe(..., on_batch=...)``) and one event at a time to the others; on
+the bus the batch is one message, delivered the same way in every process.
+
 Buses (``events.bus``):
 
 * ``inprocess`` - nothing leaves the process; the default with SQLite.
@@ -34,6 +38,20 @@ class Event:
 
 
 EventHandler = Callable[[Event], Awaitable[None]]
+#: Takes a whole batch published with ``publish_many``: its topic and its payloads, in order.
+BatchHandler = Callable[[str, Sequence[Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """Payloads published together on one topic (one bus message)."""
+
+    topic: str
+    payloads: Sequence[Any]
+
+
+#: What a bus hands to the process for each message it receives: one event, or a batch.
+Delivery = Callable[[Event | EventBatch], Awaitable[None]]
 
 
 class EventBus(Protocol):
@@ -41,8 +59,8 @@ class EventBus(Protocol):
 
     name: str
 
-    async def start(self, deliver: EventHandler) -> None:
-        """Start receiving events published by *other* processes and pass each to ``deliver``."""
+    async def start(self, deliver: Delivery) -> None:
+        """Start receiving events published by *other* processes and pass each (or each batch) to ``deliver``."""
 
     async def publish(self, event: Event) -> None:
         """Send ``event`` to every other process."""
@@ -51,14 +69,14 @@ class EventBus(Protocol):
         """Stop receiving and release connections."""
 
 
-async def publish_all(bus: EventBus, events: list[Event]) -> None:
-    """Hand ``events`` to ``bus`` at once when it supports batches, else one by one."""
-    many = getattr(bus, "publish_many", None)
-    if many is not None:
-        await many(events)
+async def publish_all(bus: EventBus, batch: EventBatch) -> None:
+    """Hand ``batch`` to ``bus`` as one message when it supports batches, else event by event."""
+    publish_batch = getattr(bus, "publish_batch", None)
+    if publish_batch is not None:
+        await publish_batch(batch)
         return
-    for event in events:
-        await bus.publish(event)
+    for payload in batch.payloads:
+        await bus.publish(Event(batch.topic, payload))
 
 
 class InProcessBus:
@@ -66,13 +84,13 @@ class InProcessBus:
 
     name = "inprocess"
 
-    async def start(self, deliver: EventHandler) -> None:
+    async def start(self, deliver: Delivery) -> None:
         return None
 
     async def publish(self, event: Event) -> None:
         return None
 
-    async def publish_many(self, events: list[Event]) -> None:
+    async def publish_batch(self, batch: EventBatch) -> None:
         return None
 
     async def stop(self) -> None:
@@ -84,6 +102,7 @@ class _Subscription:
     id: str
     topics: frozenset[str]
     handler: EventHandler
+    batch_handler: BatchHandler | None = None
 
 
 class RootEventsService:
@@ -99,7 +118,7 @@ class RootEventsService:
     async def start(self) -> None:
         """Connect the bus; called once by the backend at startup."""
         if not self._started:
-            await self.bus.start(self._deliver_local)
+            await self.bus.start(self._deliver_incoming)
             self._started = True
 
     async def stop(self) -> None:
@@ -116,14 +135,39 @@ class RootEventsService:
 
     async def publish_many(self, topic: str, payloads: Sequence[Any]) -> None:
         """Publish many events on ``topic`` at once: local delivery in order, one bus message."""
-        events = [Event(topic, payload) for payload in payloads]
-        for event in events:
-            await self._deliver_local(event)
-        await publish_all(self.bus, events)
+        batch = EventBatch(topic, list(payloads))
+        await self._deliver_batch(batch)
+        await publish_all(self.bus, batch)
 
-    async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
-        """Call ``on_event`` for every event on ``topics`` from any process."""
-        self._subscriptions.append(_Subscription(id, frozenset(topics), on_event))
+    async def subscribe(
+        self, id: str, topics: Sequence[str], on_event: EventHandler, on_batch: BatchHandler | None = None
+    ) -> None:
+        """Call ``on_event`` for every event on ``topics`` from any process.
+
+        With ``on_batch``, a batch (``publish_many``) is passed to it whole instead of event by event.
+        """
+        self._subscriptions.append(_Subscription(id, frozenset(topics), on_event, on_batch))
+
+    async def _deliver_incoming(self, item: Event | EventBatch) -> None:
+        if isinstance(item, EventBatch):
+            await self._deliver_batch(item)
+        else:
+            await self._deliver_local(item)
+
+    async def _deliver_batch(self, batch: EventBatch) -> None:
+        """Each subscriber of the topic gets the batch: whole when it takes batches, else event by event."""
+        for sub in [s for s in self._subscriptions if batch.topic in s.topics]:
+            if sub.batch_handler is not None:
+                await self._call(sub, batch.topic, sub.batch_handler(batch.topic, batch.payloads))
+                continue
+            for payload in batch.payloads:
+                await self._call(sub, batch.topic, sub.handler(Event(batch.topic, payload)))
+
+    async def _call(self, sub: _Subscription, topic: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception as error:
+            self._logger.error('Subscriber "%s" failed to process event for topic "%s"', sub.id, topic, exc_info=error)
 
     async def _deliver_local(self, event: Event) -> None:
         targets = [s for s in self._subscriptions if event.topic in s.topics]
@@ -163,6 +207,8 @@ class EventsService:
         """Publish many payloads on ``topic`` at once (one message on the bus)."""
         await self._root.publish_many(topic, payloads)
 
-    async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
-        """Subscribe ``on_event`` to ``topics`` as ``<pluginId>.<id>``."""
-        await self._root.subscribe(f"{self._plugin_id}.{id}", topics, on_event)
+    async def subscribe(
+        self, id: str, topics: Sequence[str], on_event: EventHandler, on_batch: BatchHandler | None = None
+    ) -> None:
+        """Subscribe ``on_event`` (and ``on_batch`` for whole batches) to ``topics`` as ``<pluginId>.<id>``."""
+        await self._root.subscribe(f"{self._plugin_id}.{id}", topics, on_event, on_batch)

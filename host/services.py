@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from host.auth.tokens import TokenManager
     from host.config import Config
     from host.database import DatabaseManager
-    from host.events import EventHandler, RootEventsService
+    from host.events import BatchHandler, EventHandler, RootEventsService
     from host.logging import Logger
 
 Hook = Any  # a callable taking no arguments, sync or async
@@ -246,8 +246,10 @@ class EventsService(Protocol):
         """Publish several payloads at once."""
         ...
 
-    async def subscribe(self, id: str, topics: Sequence[str], on_event: EventHandler) -> None:
-        """Call ``on_event(event)`` for each event on ``topics``."""
+    async def subscribe(
+        self, id: str, topics: Sequence[str], on_event: EventHandler, on_batch: BatchHandler | None = None
+    ) -> None:
+        """Call ``on_event(event)`` for each event on ``topics`` (``on_batch(topic, payloads)`` for whole batches)."""
         ...
 
 

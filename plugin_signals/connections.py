@@ -41,7 +41,7 @@ import asyncio
 import time
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -405,6 +405,17 @@ class SignalManager:
                 delivered += 1
             else:
                 self._evict(conn)
+        return delivered
+
+    def deliver_many(self, signals: Sequence[Any]) -> int:
+        """:meth:`deliver` each of ``signals`` in order, skipping at once those on channels no socket here follows."""
+        subscribed = self._by_channel
+        delivered = 0
+        for signal in signals:
+            if isinstance(signal, dict):
+                channel = signal.get("channel")
+                if isinstance(channel, str) and channel in subscribed:
+                    delivered += self.deliver(signal)
         return delivered
 
     def targets(self, recipients: Any, channel: str) -> set[SignalConnection]:

@@ -110,6 +110,8 @@ def entry_recipients(recipients: dict[str, Any]) -> tuple[str, ...] | None:
         return None
     refs = recipients.get("entityRef")
     refs = [refs] if isinstance(refs, str) else refs
+    if isinstance(refs, list) and len(refs) == 1 and isinstance(refs[0], str):
+        return (refs[0].lower(),)  # the common case (one user), without a set and a sort
     if not isinstance(refs, list):
         return ()  # reaches nobody, as live delivery
     return tuple(sorted({ref.lower() for ref in refs if isinstance(ref, str)}))
@@ -208,14 +210,16 @@ history_table = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
 )
 _STREAM_ID = 1
-# $1 stream id, $2 entry count, $3 created_ms, $4 channels, $5 bodies (entry i gets seq - $2 + i, i from 1)
+# $1 stream id, $2 entry count, $3 created_ms, $4 channels (one per entry, or one for all), $5 the bodies joined
+# with newlines (compact JSON has none): one text, not an array of thousands. Entry i gets seq - $2 + i, i from 1.
 _PG_APPEND = """
 WITH stream AS (
     UPDATE signal_stream SET seq = seq + $2 WHERE id = $1 RETURNING epoch, seq
 ), inserted AS (
     INSERT INTO signal_history (seq, created_ms, channel, body)
-    SELECT stream.seq - $2 + entry.ord, $3, entry.channel, entry.body
-    FROM stream, unnest($4::text[], $5::text[]) WITH ORDINALITY AS entry(channel, body, ord)
+    SELECT stream.seq - $2 + entry.ord, $3,
+           CASE WHEN cardinality($4::text[]) = 1 THEN ($4::text[])[1] ELSE ($4::text[])[entry.ord] END, entry.body
+    FROM stream, unnest(string_to_array($5::text, E'\\n')) WITH ORDINALITY AS entry(body, ord)
 )
 SELECT epoch, seq FROM stream
 """
@@ -280,7 +284,11 @@ class SqlHistory:
         instead of four, and the stream row's lock is held only while the statement runs.
         """
         channels = [channel for channel, _, _ in items]
-        bodies = [_encode_entry(channel, recipients, message).decode() for channel, recipients, message in items]
+        if channels and channels.count(channels[0]) == len(channels):
+            channels = channels[:1]  # a fan-out: one channel for every entry
+        bodies = "\n".join(
+            [_encode_entry(channel, recipients, message).decode() for channel, recipients, message in items]
+        )
         async with self._engine.connect() as conn:
             raw = await conn.get_raw_connection()
             driver = raw.driver_connection

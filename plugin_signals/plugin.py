@@ -21,6 +21,7 @@ event stream ends.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,9 @@ def register(reg: Registrar) -> None:
             history = await create_history(config, database, settings)
             await history.start()
         manager = SignalManager(logger, SignalLimits.from_config(config), history)
-        sequencer = Sequencer(manager.deliver, history, logger, settings.gap_timeout.total_seconds())
+        sequencer = Sequencer(
+            manager.deliver, history, logger, settings.gap_timeout.total_seconds(), deliver_many=manager.deliver_many
+        )
         if history is not None:
             sequencer.reset(await history.head())
         sse = SignalEventsResource(manager, http_auth, user_info, logger, SseSettings.from_config(config))
@@ -90,8 +93,11 @@ def register(reg: Registrar) -> None:
         async def on_signal(event: Event) -> None:
             sequencer.push(event.payload)
 
-        # A distinct id per process: every process receives every signal (fan-out).
-        await events.subscribe(f"signals-{secrets.token_hex(8)}", [SIGNALS_TOPIC], on_signal)
+        async def on_signals(_topic: str, signals: Sequence[Any]) -> None:
+            sequencer.push_many(signals)
+
+        # A distinct id per process: every process receives every signal (fan-out); a batch arrives whole.
+        await events.subscribe(f"signals-{secrets.token_hex(8)}", [SIGNALS_TOPIC], on_signal, on_signals)
 
         if history is not None:
             await scheduler.schedule_task(

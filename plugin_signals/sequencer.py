@@ -15,7 +15,7 @@ saw" a safe place to resume from.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from host import cancel_and_wait
@@ -37,8 +37,10 @@ class Sequencer:
         history: SignalHistory | None,
         logger: Logger,
         gap_timeout: float,
+        deliver_many: Callable[[Sequence[Any]], Any] | None = None,
     ) -> None:
         self._deliver = deliver
+        self._deliver_many = deliver_many or (lambda signals: [deliver(signal) for signal in signals])
         self._history = history
         self._logger = logger
         self._gap_timeout = gap_timeout
@@ -77,6 +79,31 @@ class Sequencer:
         if self._filler is None:
             delay = 0.0 if len(self._pending) >= MAX_PENDING else self._gap_timeout
             self._filler = asyncio.get_running_loop().create_task(self._fill(delay), name="signals-gap-fill")
+
+    def push_many(self, signals: Sequence[Any]) -> None:
+        """:meth:`push` each of ``signals`` in order; a run that continues the stream is delivered at once."""
+        if self._continues(signals):
+            self._deliver_many(signals)
+            self.last += len(signals)
+            self._drain()
+            return
+        for signal in signals:
+            self.push(signal)
+
+    def _continues(self, signals: Sequence[Any]) -> bool:
+        """Whether ``signals`` hold exactly the positions after :attr:`last` in this epoch, in order."""
+        if not signals or self._pending or not isinstance(signals[0], dict):
+            return False
+        position = parse_position(signals[0].get("position"))
+        if position is None or position.epoch != self.epoch or position.seq != self.last + 1:
+            return False
+        prefix = f"{position.epoch}-"
+        seq = position.seq
+        for signal in signals:
+            if not isinstance(signal, dict) or signal.get("position") != f"{prefix}{seq}":
+                return False
+            seq += 1
+        return True
 
     async def stop(self) -> None:
         """Stop waiting for gaps (held signals are delivered in order)."""

@@ -39,7 +39,7 @@ from host import (
     signal_payload,
     signals_service_ref,
 )
-from plugin_signals.history import SignalHistory, entry_recipients, format_position
+from plugin_signals.history import SignalHistory, entry_recipients
 
 #: The signal history, provided by the signals plugin's init (``None`` when ``signals.history.enabled`` is false).
 signals_history_ref: ServiceRef[Provided[SignalHistory | None]] = create_provided_ref(
@@ -59,7 +59,7 @@ class SignalsService:
         self._logger = logger
 
     async def _positioned(self, payloads: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Store ``payloads`` in the history and add their ``position`` (left out when that fails)."""
+        """Store ``payloads`` (fresh dicts) in the history and set their ``position`` (left out when that fails)."""
         if self._history is _UNKNOWN:
             assert self._provided is not None
             try:
@@ -76,8 +76,12 @@ class SignalsService:
             if self._logger is not None:
                 self._logger.warning("Failed to store %s signal(s) in the history", len(payloads), exc_info=error)
             return payloads
-        first = last - len(payloads) + 1
-        return [{**p, "position": format_position(epoch, first + index)} for index, p in enumerate(payloads)]
+        seq = last - len(payloads)
+        prefix = f"{epoch}-"  # format_position, without a call per signal
+        for payload in payloads:
+            seq += 1
+            payload["position"] = f"{prefix}{seq}"
+        return payloads
 
     async def publish(self, *, recipients: dict[str, Any], channel: str, message: dict[str, Any]) -> None:
         """Send ``message`` on ``channel`` to ``recipients``.

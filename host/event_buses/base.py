@@ -11,7 +11,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 
 from host.aio import cancel_and_wait
 from host.event_buses.envelope import decode, encode_batch, encode_event, to_events
-from host.events import Event, EventHandler
+from host.events import Delivery, Event, EventBatch
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -62,9 +62,9 @@ class InboundDispatcher:
         self._resolve = resolve
         self._queue: asyncio.Queue[str | bytes] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
-        self._deliver: EventHandler | None = None
+        self._deliver: Delivery | None = None
 
-    def start(self, deliver: EventHandler) -> None:
+    def start(self, deliver: Delivery) -> None:
         """Start the dispatch task."""
         self._deliver = deliver
         if self._task is None:
@@ -104,12 +104,16 @@ class InboundDispatcher:
                 return
             envelope = resolved
         assert self._deliver is not None
-        for event in to_events(envelope):
+        carried = to_events(envelope)
+        if isinstance(carried, EventBatch):
+            await self._deliver(carried)
+            return
+        for event in carried:
             await self._deliver(event)
 
 
 class EnvelopePublisher:
-    """``publish`` and ``publish_many`` for a bus that sends encoded envelopes with ``_send``."""
+    """``publish`` and ``publish_batch`` for a bus that sends encoded envelopes with ``_send``."""
 
     @property
     def origin(self) -> str:
@@ -123,7 +127,7 @@ class EnvelopePublisher:
         """Send ``event`` to every other process; failures are logged, not raised (at-most-once delivery)."""
         await self._send(encode_event(self.origin, event), event.topic)
 
-    async def publish_many(self, events: list[Event]) -> None:
-        """Send several events to every other process as one message."""
-        if events:
-            await self._send(encode_batch(self.origin, events), events[0].topic)
+    async def publish_batch(self, batch: EventBatch) -> None:
+        """Send a batch of payloads to every other process as one message."""
+        if batch.payloads:
+            await self._send(encode_batch(self.origin, batch), batch.topic)

@@ -4,8 +4,9 @@ Every bus sends the same JSON envelope::
 
     {"o": "<origin process id>", "t": "<topic>", "p": <payload>, "m": {<metadata>}}
 
-Many events published together travel as one envelope
-``{"o": ..., "b": [{"t": ..., "p": ..., "m": ...}, ...]}``.
+Payloads published together on one topic (``publish_many``) travel as one
+envelope ``{"o": ..., "t": <topic>, "ps": [<payload>, ...]}``; receivers
+still read the older batch form ``{"o": ..., "b": [{"t": ..., "p": ..., "m": ...}, ...]}``.
 
 ``o`` lets a process drop its own events: :class:`host.events.RootEventsService`
 has already delivered them locally before handing them to the bus. A bus that
@@ -20,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from host.events import Event
+from host.events import Event, EventBatch
 
 
 def encode_event(origin: str, event: Event) -> bytes:
@@ -31,15 +32,9 @@ def encode_event(origin: str, event: Event) -> bytes:
     return orjson.dumps(envelope)
 
 
-def encode_batch(origin: str, events: list[Event]) -> bytes:
-    """Serialise several events published together by ``origin`` as one envelope."""
-    items = []
-    for event in events:
-        item: dict[str, Any] = {"t": event.topic, "p": event.payload}
-        if event.metadata:
-            item["m"] = event.metadata
-        items.append(item)
-    return orjson.dumps({"o": origin, "b": items})
+def encode_batch(origin: str, batch: EventBatch) -> bytes:
+    """Serialise the payloads of ``batch``, published together by ``origin``, as one envelope."""
+    return orjson.dumps({"o": origin, "t": batch.topic, "ps": batch.payloads})
 
 
 def encode_reference(origin: str, reference: int | str) -> bytes:
@@ -55,8 +50,14 @@ def decode(raw: str | bytes) -> dict[str, Any]:
     return envelope
 
 
-def to_events(envelope: dict[str, Any]) -> list[Event]:
-    """The events carried by a full envelope (one, or a batch)."""
+def to_events(envelope: dict[str, Any]) -> list[Event] | EventBatch:
+    """What a full envelope carries: one event, a batch, or (the older batch form) a list of events."""
+    payloads = envelope.get("ps")
+    if isinstance(payloads, list):
+        topic = envelope.get("t")
+        if not isinstance(topic, str):
+            raise ValueError("event envelope has no topic")
+        return EventBatch(topic, payloads)
     batch = envelope.get("b")
     if isinstance(batch, list):
         return [to_event(item) for item in batch]

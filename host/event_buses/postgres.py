@@ -27,7 +27,7 @@ import asyncpg
 from host.aio import cancel_and_wait
 from host.event_buses.base import EnvelopePublisher, InboundDispatcher, reconnect
 from host.event_buses.envelope import decode, encode_reference
-from host.events import EventHandler
+from host.events import Delivery
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -89,7 +89,7 @@ class PostgresBus(EnvelopePublisher):
         """The id this process puts on the events it publishes."""
         return self._dispatcher.origin
 
-    async def start(self, deliver: EventHandler) -> None:
+    async def start(self, deliver: Delivery) -> None:
         """Open the publish pool and the ``LISTEN`` connection; raises if PostgreSQL is unreachable."""
         self._dispatcher.start(deliver)
         self._pool = await asyncpg.create_pool(min_size=1, max_size=self._pool_size, **self._connect_kwargs)

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from host.aio import cancel_and_wait
 from host.event_buses.base import EnvelopePublisher, InboundDispatcher, reconnect
-from host.events import EventHandler
+from host.events import Delivery
 
 if TYPE_CHECKING:
     from host.logging import Logger
@@ -57,7 +57,7 @@ class RedisBus(EnvelopePublisher):
         """The id this process puts on the events it publishes."""
         return self._dispatcher.origin
 
-    async def start(self, deliver: EventHandler) -> None:
+    async def start(self, deliver: Delivery) -> None:
         """Connect and subscribe; raises if Redis is unreachable."""
         self._dispatcher.start(deliver)
         self._client = aioredis.Redis.from_url(self._url)

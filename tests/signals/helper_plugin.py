@@ -2,7 +2,9 @@
 
 The request body is ``{"recipients", "channel", "message"}``; the published
 message gets ``"pid"`` (the worker that published it) added, and the
-response is ``{"pid": <worker pid>}``. Loaded into ``greenroom start``
+response is ``{"pid": <worker pid>}``. ``POST /api/signals-test/publish-many``
+takes ``{"signals": [...]}`` and publishes them together (``publish_many``,
+one batch), each message with the ``"pid"`` added. Loaded into ``greenroom start``
 workers through an entry point written by the test (see
 ``test_signals_workers.py``).
 """
@@ -35,9 +37,21 @@ class PublishResource:
         resp.media = {"pid": pid}
 
 
+class PublishManyResource(PublishResource):
+    """Publish the posted signals from this worker as one batch."""
+
+    async def on_post(self, req: falcon.asgi.Request, resp: falcon.asgi.Response) -> None:
+        await self._http_auth.credentials(req, allow=("service",))
+        body = await req.get_media()
+        pid = os.getpid()
+        await self._signals.publish_many([{**s, "message": {**s["message"], "pid": pid}} for s in body["signals"]])
+        resp.media = {"pid": pid}
+
+
 def _register(reg: Registrar) -> None:
     def init(router: Any, http_auth: Any, signals: Any) -> None:
         router.add_route("/publish", PublishResource(http_auth, signals))
+        router.add_route("/publish-many", PublishManyResource(http_auth, signals))
 
     reg.register_init(
         deps={

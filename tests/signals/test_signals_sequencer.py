@@ -91,3 +91,21 @@ def test_history_and_sse_settings_come_from_their_models() -> None:
         HistorySettings.from_config(Config({"signals": {"history": {"maxMessages": 0}}}))
     with pytest.raises(ConfigError, match="signals.sse.heartbeatInterval"):
         SseSettings.from_config(Config({"signals": {"sse": {"heartbeatInterval": 0}}}))
+
+
+async def test_batches_continue_the_stream_or_fall_back_to_one_by_one() -> None:
+    """A batch that continues the stream is delivered whole; one with a gap, a hole or a repeat waits or is trimmed."""
+    history = FakeHistory()
+    sequencer, out = make(history, gap=5)
+    sequencer.push_many([positioned(n) for n in (1, 2, 3)])
+    assert out == [1, 2, 3] and sequencer.watermark == Position("e1", 3)
+    sequencer.push_many([positioned(n) for n in (6, 7)])  # 4 and 5 are still on their way
+    assert out == [1, 2, 3]
+    sequencer.push_many([positioned(n) for n in (3, 4, 5)])  # overlaps what was delivered: 3 is dropped
+    assert out == [1, 2, 3, 4, 5, 6, 7]
+    sequencer.push_many([positioned(8), positioned(10)])  # a hole inside the batch: 10 waits for 9
+    assert out == [1, 2, 3, 4, 5, 6, 7, 8]
+    sequencer.push_many([positioned(9)])
+    assert out == list(range(1, 11)) and sequencer.watermark == Position("e1", 10)
+    assert history.reads == []
+    await sequencer.stop()
