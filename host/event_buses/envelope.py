@@ -37,11 +37,6 @@ def encode_batch(origin: str, batch: EventBatch) -> bytes:
     return orjson.dumps({"o": origin, "t": batch.topic, "ps": batch.payloads})
 
 
-def encode_reference(origin: str, reference: int | str) -> bytes:
-    """Serialise a pointer to an envelope stored out of band."""
-    return orjson.dumps({"o": origin, "r": reference})
-
-
 def decode(raw: str | bytes) -> dict[str, Any]:
     """Parse an envelope; raises ``ValueError`` when it is not a JSON object with an origin."""
     envelope = orjson.loads(raw)

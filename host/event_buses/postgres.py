@@ -5,8 +5,8 @@ Every process keeps one dedicated connection that ``LISTEN``\\ s on a channel
 lost; a small pool publishes with ``SELECT pg_notify(channel, payload)``.
 
 ``NOTIFY`` payloads must stay under 8000 bytes. A larger envelope is written
-to the table ``greenroom_event_payloads`` and only its id is notified; the
-receivers read the row by id. Rows older than the retention (5 minutes by
+to the table ``greenroom_event_payloads`` and only its id is notified (one
+statement does both); the receivers read the row by id. Rows older than the retention (5 minutes by
 default) are deleted by every process, at most once a minute.
 
 Delivery is at-most-once: events published while a listener is reconnecting
@@ -26,7 +26,7 @@ import asyncpg
 
 from host.aio import cancel_and_wait
 from host.event_buses.base import EnvelopePublisher, InboundDispatcher, reconnect
-from host.event_buses.envelope import decode, encode_reference
+from host.event_buses.envelope import decode
 from host.events import Delivery
 
 if TYPE_CHECKING:
@@ -104,13 +104,14 @@ class PostgresBus(EnvelopePublisher):
             if len(envelope) < MAX_NOTIFY_BYTES:
                 await self._notify_batched(envelope.decode())
                 return
-            async with self._pool.acquire() as conn, conn.transaction():
-                row_id = await conn.fetchval(
-                    f"INSERT INTO {self._table} (body) VALUES ($1) RETURNING id", envelope.decode()
-                )
-                await conn.execute(
-                    "SELECT pg_notify($1, $2)", self.channel, encode_reference(self.origin, row_id).decode()
-                )
+            # One statement (atomic on its own): the row is committed when the reference is notified.
+            await self._pool.execute(
+                f"WITH stored AS (INSERT INTO {self._table} (body) VALUES (convert_from($3::bytea, 'UTF8')) RETURNING id)"
+                " SELECT pg_notify($1, json_build_object('o', $2::text, 'r', stored.id)::text) FROM stored",
+                self.channel,
+                self.origin,
+                envelope,
+            )
         except _CONNECTION_ERRORS as error:
             self._logger.error('Failed to publish event on topic "%s" to the postgres bus', topic, exc_info=error)
 
