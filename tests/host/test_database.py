@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,8 @@ async def test_migrations_and_queries(db_kind: str) -> None:
 
 
 async def test_data_survives_restart_and_migrations_are_idempotent(db_kind: str, tmp_path: Path) -> None:
-    prefix = "gr_restart_"
+    prefix = f"gr_restart_{uuid.uuid4().hex[:8]}_"  # unique: tests run side by side
     kwargs: dict[str, Any] = {"features": [notes_plugin("notes")], "plugins": ["auth"], "data_dir": str(tmp_path)}
-    if db_kind == "postgres":
-        from tests.conftest import drop_pg_schemas
-
-        await drop_pg_schemas(prefix)
     import os
 
     os.environ["GREENROOM_TEST_KEEP_DB"] = "1"
@@ -113,7 +110,7 @@ async def test_workers_booting_together_create_the_schema_once() -> None:
     from tests.conftest import base_config, drop_pg_schemas
 
     for attempt in range(5):
-        prefix = f"gr_race_{attempt}_"
+        prefix = f"gr_race_{uuid.uuid4().hex[:8]}_{attempt}_"
         await drop_pg_schemas(prefix)
         managers = [
             DatabaseManager(Config(base_config("postgres", port=0, data_dir="", prefix=prefix))) for _ in range(6)
@@ -188,7 +185,7 @@ async def test_a_database_already_at_the_head_is_not_migrated_through_alembic(db
 
     from tests.conftest import base_config, drop_pg_schemas
 
-    prefix = f"gr_heads_{tmp_path.name[-8:]}_"
+    prefix = f"gr_heads_{uuid.uuid4().hex[:8]}_"
     config = json.dumps(base_config(db_kind, port=0, data_dir=str(tmp_path), prefix=prefix))
 
     async def migrate_in_a_new_process() -> bool:

@@ -8,6 +8,7 @@ upgrades to head at startup, and the data must come back through the API.
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,11 +57,7 @@ def note(title: str, user: str | None, minutes_ago: int) -> Notification:
 
 
 async def test_notifications_upgrade_keeps_data(db_kind: str, tmp_path: Path) -> None:
-    prefix = "gr_upgrade_"
-    if db_kind == "postgres":
-        from tests.conftest import drop_pg_schemas
-
-        await drop_pg_schemas(prefix)
+    prefix = f"gr_upgrade_{uuid.uuid4().hex[:8]}_"  # unique: tests run side by side (start_host drops it)
     config = base_config(db_kind, port=0, data_dir=str(tmp_path), prefix=prefix)
     manager = DatabaseManager(Config(config))
     database = manager.for_plugin("notifications")
@@ -127,11 +124,7 @@ async def test_notifications_upgrade_keeps_data(db_kind: str, tmp_path: Path) ->
 
 
 async def test_catalog_upgrade_from_first_revision(db_kind: str, tmp_path: Path) -> None:
-    prefix = "gr_upgrade_cat_"
-    if db_kind == "postgres":
-        from tests.conftest import drop_pg_schemas
-
-        await drop_pg_schemas(prefix)
+    prefix = f"gr_upgrade_cat_{uuid.uuid4().hex[:8]}_"
     catalog = tmp_path / "org.yaml"
     catalog.write_text(
         "apiVersion: backstage.io/v1alpha1\nkind: User\nmetadata: {name: alice}\nspec: {memberOf: [team]}\n---\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,7 @@ def body(title: str) -> dict[str, object]:
 
 @pytest.mark.postgres
 async def test_saving_settings_on_one_instance_reaches_the_others(tmp_path: Path) -> None:
-    prefix = "gr_settings_cache_"
-    await drop_pg_schemas(prefix)
+    prefix = f"gr_settings_cache_{uuid.uuid4().hex[:8]}_"  # unique: tests run side by side
     shared = {"prefix": prefix, "data_dir": str(tmp_path), "config": notifications_config()}
     async with start_host("postgres", **shared) as first, start_host("postgres", **shared) as second:
         # the second instance caches alice's (empty) settings while sending
