@@ -27,7 +27,7 @@ services:
 
 test: $(STAMP) services
 	./scripts/test-setup.sh $(PY)
-	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .greenroom

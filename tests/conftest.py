@@ -8,10 +8,12 @@ prefix) in the ``test`` database, dropped afterwards. With ``CI=true`` a
 missing PostgreSQL or Redis fails the run instead of skipping.
 
 ``make test`` runs the suite on several pytest-xdist workers (``--dist
-loadgroup``): every name a test takes from a shared server (schema prefix,
-NOTIFY channel, Redis channel, port) is unique per test, and the tests that
-share a module-scoped fixture are kept on one worker (see
-:func:`pytest_collection_modifyitems`).
+loadfile``): every name a test takes from a shared server (schema prefix,
+NOTIFY channel, Redis channel, port) is unique per test, and the tests of one
+file run on one worker in file order, so the tests that share a module-scoped
+fixture see it as in a serial run. (``--dist loadgroup`` with ``xdist_group``
+marks does not group on pytest 9.2: xdist 3.8 renames ``item._nodeid``, which
+pytest 9.2 no longer reads, so every test was spread on its own.)
 """
 
 from __future__ import annotations
@@ -143,35 +145,6 @@ def on_sys_path(site: Path, *modules: str) -> Iterator[None]:
         for module in modules:
             sys.modules.pop(module, None)
         importlib.invalidate_caches()
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Place tests on xdist workers: the fault and soak tests on one, one after another; the tests
-    of a module that share a module-scoped fixture on one.
-
-    Such a fixture (a host, an installed distribution) is then built once, not once per worker
-    that happens to get one of the module's tests.
-    """
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None or item.get_closest_marker("xdist_group") is not None:
-            continue
-        if item.get_closest_marker("faults") or item.get_closest_marker("soak"):
-            # several real hosts each, with deadlines: one at a time, as the suites were written
-            item.add_marker(pytest.mark.xdist_group("faults-and-soak"))
-            continue
-        shared = {
-            name: definition
-            for name, definitions in info.name2fixturedefs.items()
-            for definition in definitions[-1:]
-            if definition.scope in ("module", "package") and definition.baseid
-        }
-        if shared:
-            # one group per instance of a parametrized fixture (one host per database, say)
-            params = getattr(item, "callspec", None)
-            instance = [f"{name}={params.params[name]}" for name in sorted(shared) if params and name in params.params]
-            item.add_marker(pytest.mark.xdist_group("::".join([item.nodeid.split("::")[0], *instance])))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
