@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 from host import Config, ConfigError, read_section
 from plugin_notifications.config_schema import DeliveryBackoff, DeliveryConfigSection
 from plugin_notifications.delivery import Delivery, DeliveryChannel
-from plugin_notifications.models import Notification, NotificationPayload, format_timestamp
+from plugin_notifications.models import FanOut, Notification, NotificationPayload, format_timestamp
 
 #: Delivery statuses (shown in delivery logs). ``failed`` will be retried; ``dead`` will not.
 PENDING, SENT, FAILED, DEAD, MUTED, SKIPPED = "pending", "sent", "failed", "dead", "muted", "skipped"
@@ -110,20 +110,28 @@ def plan_rows(
     for start in range(0, len(notifications), per_row):
         batch = notifications[start : start + per_row]
         payloads: list[dict[str, Any]] = []
-        index_of: dict[int, int] = {}
-        positions = []
-        for notification in batch:
-            key = id(notification.payload)  # recipients of one send share a payload object
-            if key not in index_of:
-                index_of[key] = len(payloads)
-                payloads.append(_payload_wire(notification.payload))
-            positions.append(index_of[key])
+        positions: list[int] = []
+        if isinstance(batch, FanOut):  # one payload for all: no model per user
+            payloads.append(_payload_wire(batch.template.payload))
+            positions = [0] * len(batch)
+            batch_users: list[str | None] = list(batch.users)
+            batch_ids = list(batch.ids)
+        else:
+            index_of: dict[int, int] = {}
+            for notification in batch:
+                key = id(notification.payload)  # recipients of one send share a payload object
+                if key not in index_of:
+                    index_of[key] = len(payloads)
+                    payloads.append(_payload_wire(notification.payload))
+                positions.append(index_of[key])
+            batch_users = [notification.user for notification in batch]
+            batch_ids = [notification.id for notification in batch]
         size = len(batch)
         batch_statuses = list(statuses[start : start + per_row])
         items = {
             "payloads": payloads,
-            "user": [notification.user for notification in batch],
-            "nid": [notification.id for notification in batch],
+            "user": batch_users,
+            "nid": batch_ids,
             "p": positions,
             "status": batch_statuses,
             "attempts": [0] * size,
@@ -351,18 +359,20 @@ class OutboxPlanner:
             muted: dict[str, str] = {}
             held: list[dict[str, Any]] = []
             holds = hold if channel.holds_users else None
-            for notification in notifications:
-                if notification.user is None:
+            for index, user in enumerate(_users(notifications)):
+                if user is None:
                     continue
-                enabled, why = explain(notification.user, setting)
+                enabled, why = explain(user, setting)
                 if not enabled:
-                    muted[notification.user] = why
+                    muted[user] = why
                 elif (
-                    row := _held_row(send_id, origin, created, channel, notification, why, holds, setting)
+                    row := _held_row(
+                        send_id, origin, created, channel, (notifications, index, user), why, holds, setting
+                    )
                 ) is not None:
                     held.append(row)
                 else:
-                    users.append(notification.user)
+                    users.append(user)
             row = plan_send_row(
                 send_id=send_id,
                 origin=origin,
@@ -377,21 +387,25 @@ class OutboxPlanner:
                 row["items"]["status"] = [MUTED]
                 row["state"] = ROW_DONE
             return [row, *held]
-        kept: list[Notification] = []
+        kept: list[int] = []
         statuses: list[str] = []
         whys: list[str] = []
         held = []
-        for notification in notifications:
-            if notification.user is None:
+        for index, user in enumerate(_users(notifications)):
+            if user is None:
                 enabled, why = True, "broadcast"
             else:
-                enabled, why = explain(notification.user, setting)
-                if enabled and accepts is not None and not accepts(notification):
+                enabled, why = explain(user, setting)
+                if enabled and accepts is not None and not accepts(notifications[index]):
                     continue
-                if enabled and (row := _held_row(send_id, origin, created, channel, notification, why, hold, setting)):
+                if enabled and (
+                    row := _held_row(
+                        send_id, origin, created, channel, (notifications, index, user), why, hold, setting
+                    )
+                ):
                     held.append(row)
                     continue
-            kept.append(notification)
+            kept.append(index)
             statuses.append(PENDING if enabled else MUTED)
             whys.append(why)
         return (
@@ -400,7 +414,7 @@ class OutboxPlanner:
                 origin=origin,
                 created=created,
                 channel=channel,
-                notifications=kept,
+                notifications=_subset(notifications, kept),
                 statuses=statuses,
                 whys=whys,
                 per_row=self._config.recipients_per_row,
@@ -409,27 +423,49 @@ class OutboxPlanner:
         )
 
 
+def _users(notifications: Sequence[Notification]) -> Sequence[str | None]:
+    """The recipient of each notification; a :class:`FanOut` answers its list without building models."""
+    if isinstance(notifications, FanOut):
+        return notifications.users
+    return [notification.user for notification in notifications]
+
+
+def _subset(notifications: Sequence[Notification], kept: list[int]) -> Sequence[Notification]:
+    """The notifications at ``kept`` (ascending); a fan-out stays a fan-out, and whole when nothing was left out."""
+    if len(kept) == len(notifications):
+        return notifications
+    if isinstance(notifications, FanOut):
+        return FanOut(
+            notifications.template, [notifications.users[i] for i in kept], [notifications.ids[i] for i in kept]
+        )
+    return [notifications[i] for i in kept]
+
+
 def _held_row(
     send_id: str,
     origin: str,
     created: datetime,
     channel: DeliveryChannel,
-    notification: Notification,
+    recipient: tuple[Sequence[Notification], int, str],
     why: str,
     hold: Hold | None,
     setting: str,
 ) -> dict[str, Any] | None:
-    """A row of its own for a user's delivery their preferences hold (due at release), else ``None``."""
-    user = notification.user
-    due = hold(user, setting) if hold is not None and user is not None else None
-    if due is None or user is None:
+    """A row of its own for a user's delivery their preferences hold (due at release), else ``None``.
+
+    ``recipient`` is ``(notifications, index, user)``: ``notifications[index]`` is built only for
+    a held user (a fan-out builds its models on demand).
+    """
+    notifications, index, user = recipient
+    due = hold(user, setting) if hold is not None else None
+    if due is None:
         return None
     [row] = plan_rows(
         send_id=send_id,
         origin=origin,
         created=created,
         channel=channel,
-        notifications=[notification],
+        notifications=[notifications[index]],
         statuses=[PENDING],
         whys=[why],
         per_row=1,
