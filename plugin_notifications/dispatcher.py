@@ -89,6 +89,9 @@ class Dispatcher:
 
     async def _run(self) -> None:
         while not self._stopping:
+            # Cleared before the round, not before the sleep: a wake that comes while the round
+            # or the sleep's due-time query runs must start another round, not be lost.
+            self._wake.clear()
             try:
                 busy = await self.run_once()
             except Exception as error:  # noqa: BLE001 - the loop must survive any failed round (a database outage): log, wait, retry
@@ -104,7 +107,6 @@ class Dispatcher:
             due = await self._store.next_due(list(self.channels))
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self._now()).total_seconds()))
-        self._wake.clear()
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout)
 
