@@ -9,6 +9,9 @@ of the notification rows (:meth:`NotificationsStore.save_user_notifications`).
 A row's deliveries are kept as parallel lists (``user``, ``nid``, ``p``,
 ``status``, ``attempts``, ``error``, ``updated``, ``why``) so that a large
 fan-out builds them by slicing; :class:`OutboxItems` reads and changes them.
+A column in :data:`UNIFORM_COLUMNS` whose deliveries all hold one value is
+stored as that value alone (:func:`compact_items`; a new 200-delivery row
+stores two lists, not eight), and read back as a list (:func:`expand_items`).
 A delivery's id is its row's id and its position (:func:`delivery_id`):
 unique, stable across retries, and free to generate.
 """
@@ -36,6 +39,8 @@ ROW_PENDING, ROW_DONE = "pending", "done"
 #: Counter names (``notification_delivery_counter``).
 COUNTERS = ("sent", "failed", "retried", "dead", "skipped")
 CONFIG_KEY = "notifications.delivery"
+#: Per-delivery columns a row may store as one value shared by all its deliveries.
+UNIFORM_COLUMNS = ("p", "status", "attempts", "error", "updated", "why")
 T = TypeVar("T")
 
 
@@ -87,6 +92,29 @@ def delivery_id(row_id: str, index: int) -> str:
     return f"{row_id}.{index}"
 
 
+def compact_items(items: dict[str, Any]) -> dict[str, Any]:
+    """``items`` with each column of :data:`UNIFORM_COLUMNS` that holds one value throughout stored as that value.
+
+    Changes and returns ``items``. Lists of one delivery are left as they are.
+    """
+    for column in UNIFORM_COLUMNS:
+        values = items.get(column)
+        if isinstance(values, list) and len(values) > 1 and values.count(values[0]) == len(values):
+            items[column] = values[0]
+    return items
+
+
+def expand_items(items: dict[str, Any]) -> dict[str, Any]:
+    """A copy of stored ``items`` with every column of :data:`UNIFORM_COLUMNS` as a list again."""
+    expanded = dict(items)
+    size = len(items["user"])
+    for column in UNIFORM_COLUMNS:
+        value = expanded.get(column)
+        if not isinstance(value, list):
+            expanded[column] = [value] * size
+    return expanded
+
+
 def _payload_wire(payload: NotificationPayload) -> dict[str, Any]:
     return payload.model_dump(mode="json", exclude_unset=True)
 
@@ -126,7 +154,6 @@ def plan_rows(
                 positions.append(index_of[key])
             batch_users = [notification.user for notification in batch]
             batch_ids = [notification.id for notification in batch]
-        size = len(batch)
         batch_statuses = list(statuses[start : start + per_row])
         items = {
             "payloads": payloads,
@@ -134,12 +161,12 @@ def plan_rows(
             "nid": batch_ids,
             "p": positions,
             "status": batch_statuses,
-            "attempts": [0] * size,
-            "error": [None] * size,
-            "updated": [None] * size,
+            "attempts": 0,
+            "error": None,
+            "updated": None,
             "why": list(whys[start : start + per_row]),
         }
-        rows.append(_row(send_id, origin, created, channel.name, items, PENDING in batch_statuses))
+        rows.append(_row(send_id, origin, created, channel.name, compact_items(items), PENDING in batch_statuses))
     return rows
 
 
@@ -216,7 +243,7 @@ class OutboxItems:
         self.channel = str(row["channel"])
         self.origin = str(row["origin"])
         self.created: datetime = row["created"]
-        self.items: dict[str, Any] = dict(row["items"])
+        self.items: dict[str, Any] = expand_items(row["items"])
         #: Set on a row held for a digest or quiet hours (:func:`digest_key`).
         self.digest_key: str | None = row.get("digest_key")
         #: When each delivery that failed this round may be tried again.

@@ -30,7 +30,9 @@ from plugin_notifications.outbox import (
     ROW_DONE,
     ROW_PENDING,
     OutboxItems,
+    compact_items,
     delivery_id,
+    expand_items,
 )
 
 o = t.notification_outbox
@@ -126,7 +128,7 @@ class OutboxStore:
                     sa.update(o)
                     .where(o.c.id == items.row_id, o.c.lease_owner == owner)
                     .values(
-                        items=items.items,
+                        items=compact_items(dict(items.items)),
                         state=ROW_PENDING if items.open else ROW_DONE,
                         next_attempt=next_attempt,
                         updated=now,
@@ -202,7 +204,7 @@ class OutboxStore:
             stmt = stmt.where(o.c.state == ROW_PENDING)
         async with self._engine.connect() as conn:  # a server-side cursor needs a transaction
             async for row in await conn.stream(stmt):
-                items = row._mapping["items"]
+                items = expand_items(row._mapping["items"])
                 for index, status in enumerate(items["status"]):
                     if status in wanted:
                         found.append(
@@ -231,7 +233,7 @@ class OutboxStore:
         async with self._engine.begin() as conn:
             result = await conn.execute(sa.select(o.c.id, o.c["items"], o.c.state))
             for row in result.all():
-                items = dict(row._mapping["items"])
+                items = expand_items(row._mapping["items"])
                 changed = False
                 for index, status in enumerate(items["status"]):
                     chosen = delivery_id(str(row.id), index) in wanted or (all_dead and status == DEAD)
@@ -245,7 +247,7 @@ class OutboxStore:
                         sa.update(o)
                         .where(o.c.id == row.id)
                         .values(
-                            items=items,
+                            items=compact_items(items),
                             state=ROW_PENDING,
                             next_attempt=now,
                             updated=now,
@@ -277,7 +279,8 @@ class OutboxStore:
                 channels.setdefault(row.channel, {})[row.name] = int(row.value)
             pending = sa.select(o.c.channel, o.c["items"], o.c.next_attempt).where(o.c.state == ROW_PENDING)
             async for row in await conn.stream(pending):
-                open_count = sum(1 for status in row._mapping["items"]["status"] if status in OPEN_STATUSES)
+                statuses = expand_items(row._mapping["items"])["status"]
+                open_count = sum(1 for status in statuses if status in OPEN_STATUSES)
                 depth[row.channel] = depth.get(row.channel, 0) + open_count
                 due = row.next_attempt
                 if due <= now and (oldest_due is None or due < oldest_due):
