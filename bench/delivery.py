@@ -183,7 +183,18 @@ def dispatch_process(config: dict[str, Any]) -> Iterator[tuple[subprocess.Popen[
         yield proc, log
 
 
-async def run(users: int, rounds: int, workers: int, webhook_sends: int, throughput_too: bool = True) -> None:
+#: ``--configs`` names of the configurations, in the order of ``run``'s list.
+CONFIG_NAMES = ("off", "written", "worker", "process")
+
+
+async def run(
+    users: int,
+    rounds: int,
+    workers: int,
+    webhook_sends: int,
+    throughput_too: bool = True,
+    chosen: tuple[str, ...] = CONFIG_NAMES,
+) -> None:
     results: dict[str, list[float]] = {}
     async with contextlib.AsyncExitStack() as stack:
         sink, hooks, processors = await sinks(stack)
@@ -201,6 +212,7 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int, through
                 # the production answer: the web worker only writes; a process of its own delivers
                 (PROCESS, with_email, {"processors": own_processors, "delivery": off}),
             ]
+            configurations = [c for name, c in zip(CONFIG_NAMES, configurations, strict=True) if name in chosen]
             # All the hosts run at once and the sends alternate between them (the order rotating
             # every round), so a busy spell of the shared machine slows every configuration alike.
             async with contextlib.AsyncExitStack() as hosts:
@@ -227,25 +239,34 @@ async def run(users: int, rounds: int, workers: int, webhook_sends: int, through
                         [elapsed] = await group_sends(clients[label], users, 1, label, warm=False)
                         results.setdefault(label, []).append(elapsed)
                 report(results, users, rounds)
-                proc, log = dispatcher
-                if proc.poll() is not None:
-                    raise SystemExit(f"the dispatcher process exited with {proc.returncode}:\n{log_tail(log)}")
-                print(f"the dispatcher process delivered {own_sink.count:,} emails and {own_hooks.count:,} webhooks "
-                      "meanwhile", flush=True)
-                if throughput_too:
+                if PROCESS in clients:
+                    proc, log = dispatcher
+                    if proc.poll() is not None:
+                        raise SystemExit(f"the dispatcher process exited with {proc.returncode}:\n{log_tail(log)}")
+                    print(f"the dispatcher process delivered {own_sink.count:,} emails and {own_hooks.count:,} "
+                          "webhooks meanwhile", flush=True)
+                if throughput_too and "email+webhooks on" in clients:
                     on = clients["email+webhooks on"]
                     await throughput(on, users, rounds, sink)
                     await webhook_throughput(on, webhook_sends, hooks)
 
 
 def report(results: dict[str, list[float]], users: int, rounds: int) -> None:
-    """Print each configuration's send latencies and the ratios of the medians to "off"."""
+    """Print each configuration's send latencies (every one, in order) and their ratios to "off".
+
+    Two ratios: of the medians, and the median of each round's ratio (the sends of a round
+    are made back to back, so a slow spell of the machine, or the tables growing round
+    after round, weigh on both sides of a round alike).
+    """
     off = statistics.median(results["off"])
     for label, times in results.items():
         print(f"POST to a {users:,}-user group, {label:<46} ({rounds} rounds)   min {min(times) * 1000:7.1f} ms"
               f"   median {statistics.median(times) * 1000:7.1f} ms   max {max(times) * 1000:7.1f} ms")
-    for label in ("email+webhooks, no dispatcher", "email+webhooks on", PROCESS):
-        print(f"send latency ratio, {label + ' / off':<52} (medians) {statistics.median(results[label]) / off:7.2f}")
+        print(f"  each round (ms): {' '.join(f'{elapsed * 1000:.0f}' for elapsed in times)}")
+    for label in [name for name in results if name != "off"]:
+        paired = statistics.median(a / b for a, b in zip(results[label], results["off"], strict=True))
+        print(f"send latency ratio, {label + ' / off':<52} (medians) {statistics.median(results[label]) / off:7.2f}"
+              f"   (median of the rounds' ratios) {paired:5.2f}")
     print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
 
 
@@ -409,13 +430,21 @@ def main() -> None:
     parser.add_argument("--noop", action="store_true", help="measure the outbox alone with a counting channel")
     parser.add_argument("--smtp", type=int, metavar="N", help="measure the SMTP transport alone with N messages")
     parser.add_argument("--latency-only", action="store_true", help="send latencies only, no dispatcher throughput")
+    parser.add_argument("--configs", default=",".join(CONFIG_NAMES),
+                        help="configurations to run, of off (no durable channel), written (email and webhooks "
+                             "on, nobody delivering), worker (the web worker delivers) and process (a dispatcher "
+                             "process delivers); 'off' is always run")
     args = parser.parse_args()
     if args.smtp:
         asyncio.run(run_smtp(args.smtp))
     elif args.noop:
         asyncio.run(run_noop(args.users))
     else:
-        asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends, not args.latency_only))
+        chosen = {name.strip() for name in args.configs.split(",")} | {"off"}
+        if unknown := chosen - set(CONFIG_NAMES):
+            parser.error(f"unknown configurations: {', '.join(sorted(unknown))}")
+        asyncio.run(run(args.users, args.rounds, args.workers, args.webhook_sends, not args.latency_only,
+                        tuple(name for name in CONFIG_NAMES if name in chosen)))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -340,6 +340,7 @@ class OutboxPlanner:
         notifications: Sequence[Notification],
         explain: Explain,
         hold: Hold | None = None,
+        individual: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of every durable channel for ``notifications`` (one per user, or one broadcast).
 
@@ -347,6 +348,10 @@ class OutboxPlanner:
         a row of its own, due then (:func:`hold_row`). It applies to ``recipient``-scope
         channels and to ``send``-scope ones with :attr:`DeliveryChannel.holds_users`, whose
         send row then lists only the users not held.
+
+        ``individual``, when given, promises that ``explain`` answers every user outside it
+        alike (they stored no settings): a fan-out then asks ``explain`` once per channel for
+        them, not once per user.
         """
         rows: list[dict[str, Any]] = []
         if not notifications:
@@ -357,7 +362,9 @@ class OutboxPlanner:
                 if not processor.filters().accepts(sample.severity, sample.topic):
                     continue
                 rows.extend(
-                    self._channel_rows(send_id, origin, created, processor.name, channel, notifications, explain, hold)
+                    self._channel_rows(
+                        send_id, origin, created, processor.name, channel, notifications, explain, hold, individual
+                    )
                 )
             except Exception as error:  # a broken filter or accepts() must not stop the send
                 self._logger.error("Error while planning deliveries of channel %s", channel.name, exc_info=error)
@@ -373,8 +380,15 @@ class OutboxPlanner:
         notifications: Sequence[Notification],
         explain: Explain,
         hold: Hold | None = None,
+        individual: Collection[str] | None = None,
     ) -> list[dict[str, Any]]:
         accepts = channel.accepts
+        # PERF: a fan-out's users mostly share one answer: ask once, then the few with settings.
+        answers = (
+            _fan_out_answers(notifications, setting, explain, individual)
+            if isinstance(notifications, FanOut) and individual is not None
+            else None
+        )
         if channel.scope == "send":
             broadcast = notifications[0].user is None
             template = (
@@ -386,20 +400,26 @@ class OutboxPlanner:
             muted: dict[str, str] = {}
             held: list[dict[str, Any]] = []
             holds = hold if channel.holds_users else None
-            for index, user in enumerate(_users(notifications)):
-                if user is None:
-                    continue
-                enabled, why = explain(user, setting)
-                if not enabled:
-                    muted[user] = why
-                elif (
-                    row := _held_row(
-                        send_id, origin, created, channel, (notifications, index, user), why, holds, setting
-                    )
-                ) is not None:
-                    held.append(row)
-                else:
-                    users.append(user)
+            if answers is not None and holds is None and answers[0][0] and isinstance(notifications, FanOut):
+                _, special = answers
+                fan_out_users = notifications.users
+                muted = {fan_out_users[i]: why for i, (enabled, why) in special.items() if not enabled}
+                users = [user for user in fan_out_users if user not in muted] if muted else list(fan_out_users)
+            else:
+                for index, user in enumerate(_users(notifications)):
+                    if user is None:
+                        continue
+                    enabled, why = explain(user, setting)
+                    if not enabled:
+                        muted[user] = why
+                    elif (
+                        row := _held_row(
+                            send_id, origin, created, channel, (notifications, index, user), why, holds, setting
+                        )
+                    ) is not None:
+                        held.append(row)
+                    else:
+                        users.append(user)
             row = plan_send_row(
                 send_id=send_id,
                 origin=origin,
@@ -414,9 +434,25 @@ class OutboxPlanner:
                 row["items"]["status"] = [MUTED]
                 row["state"] = ROW_DONE
             return [row, *held]
+        if answers is not None and hold is None and accepts is None:
+            (enabled, why), special = answers
+            statuses = [PENDING if enabled else MUTED] * len(notifications)
+            whys = [why] * len(notifications)
+            for index, (enabled, why) in special.items():
+                statuses[index], whys[index] = (PENDING if enabled else MUTED), why
+            return plan_rows(
+                send_id=send_id,
+                origin=origin,
+                created=created,
+                channel=channel,
+                notifications=notifications,
+                statuses=statuses,
+                whys=whys,
+                per_row=self._config.recipients_per_row,
+            )
         kept: list[int] = []
-        statuses: list[str] = []
-        whys: list[str] = []
+        statuses = []
+        whys = []
         held = []
         for index, user in enumerate(_users(notifications)):
             if user is None:
@@ -448,6 +484,23 @@ class OutboxPlanner:
             )
             + held
         )
+
+
+def _fan_out_answers(
+    fan_out: FanOut, setting: str, explain: Explain, individual: Collection[str]
+) -> tuple[tuple[bool, str], dict[int, tuple[bool, str]]] | None:
+    """The answer every user outside ``individual`` shares, and the others' answers by position.
+
+    ``None`` when every user is individual (there is no shared answer).
+    """
+    users = fan_out.users
+    special = (
+        {index: explain(user, setting) for index, user in enumerate(users) if user in individual} if individual else {}
+    )
+    if len(special) == len(users):
+        return None
+    first = next(index for index in range(len(users)) if index not in special)
+    return explain(users[first], setting), special
 
 
 def _users(notifications: Sequence[Notification]) -> Sequence[str | None]:

@@ -244,6 +244,7 @@ class NotificationSender:
                 prepared,
                 lambda user, channel: delivery.explain(user, channel, origin, topic),
                 hold,
+                individual=delivery.users_with_rows,
             )
         stored = await self._store.save_user_notifications(web, send)
         self._outbox_written(send)

@@ -107,6 +107,11 @@ class DeliverySettings:
         for user, user_rows in grouped.items():
             self._by_user[user] = _from_rows(user_rows)
 
+    @property
+    def users_with_rows(self) -> frozenset[str]:
+        """The users with stored settings: everybody else gets the same answer per channel, origin and topic."""
+        return frozenset(self._by_user)
+
     def is_enabled(self, user: str, channel: str, origin: str, topic: str | None) -> bool:
         """Backstage's ``isNotificationsEnabledFor`` for one user and channel."""
         return self.explain(user, channel, origin, topic)[0]

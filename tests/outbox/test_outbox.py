@@ -224,3 +224,33 @@ async def test_a_send_on_one_instance_wakes_the_dispatcher_of_another() -> None:
         [delivery] = await eventually(lambda: recorder.delivered, timeout=10)
         assert delivery.notification.id == item["id"]
         assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("scope", ["recipient", "send"])
+async def test_channel_off_by_default_reaches_only_the_users_who_turned_it_on(db_kind: str, scope: str) -> None:
+    """``defaultSettings`` switches the channel off for the origin; one member turns it back on."""
+    recorder = Recorder(scope=scope)
+    off_by_default = {"channels": [{"id": "Recorder", "origins": [{"id": "test-service", "enabled": False}]}]}
+    config = outbox_config()
+    config["notifications"]["defaultSettings"] = off_by_default
+    async with start_host(db_kind, config=config, features=[recorder_module(recorder)]) as host:
+        api = Api(host)
+        on = {"channels": [{"id": "Recorder", "origins": [{"id": "test-service", "enabled": True}]}]}
+        assert (await api.post(JOHN, "/settings", on)).status_code == 200
+        items = await api.send_ok({"type": "entity", "entityRef": "group:default/team"})
+        by_user = {item["user"]: item for item in items}
+        [delivery] = await eventually(lambda: recorder.delivered)
+        assert delivery.recipients == (JOHN,)
+        john_log = (await api.get(JOHN, f"/{by_user[JOHN]['id']}/deliveries")).json()
+        assert [(c["channel"], c["status"], c["setting"]) for c in john_log["channels"]][1] == (
+            "recorder",
+            "sent",
+            "user origin" if scope == "recipient" else "send",
+        )
+        for other in (JANE, SUB):
+            log = (await api.get(other, f"/{by_user[other]['id']}/deliveries")).json()
+            assert [(c["channel"], c["status"], c["setting"]) for c in log["channels"]][1] == (
+                "recorder",
+                "muted",
+                "config origin",
+            )
