@@ -434,27 +434,19 @@ class OutboxPlanner:
                 row["items"]["status"] = [MUTED]
                 row["state"] = ROW_DONE
             return [row, *held]
-        if answers is not None and hold is None and accepts is None:
+        kept: list[int] = []
+        statuses: list[str] = []
+        whys: list[str] = []
+        held = []
+        planned = answers is not None and hold is None and accepts is None  # everyone kept, nobody held
+        if planned and answers is not None:
             (enabled, why), special = answers
+            kept = list(range(len(notifications)))
             statuses = [PENDING if enabled else MUTED] * len(notifications)
             whys = [why] * len(notifications)
             for index, (enabled, why) in special.items():
                 statuses[index], whys[index] = (PENDING if enabled else MUTED), why
-            return plan_rows(
-                send_id=send_id,
-                origin=origin,
-                created=created,
-                channel=channel,
-                notifications=notifications,
-                statuses=statuses,
-                whys=whys,
-                per_row=self._config.recipients_per_row,
-            )
-        kept: list[int] = []
-        statuses = []
-        whys = []
-        held = []
-        for index, user in enumerate(_users(notifications)):
+        for index, user in enumerate(() if planned else _users(notifications)):
             if user is None:
                 enabled, why = True, "broadcast"
             else:
