@@ -2,13 +2,14 @@
 
 It runs in every web worker, or, with ``notifications.delivery.dispatcher:
 false`` there, only in ``greenroom deliveries dispatch`` processes (see
-:mod:`plugin_notifications.cli`). Woken at once after a send
-(:meth:`Dispatcher.wake`, called by this process's sender and by the events
-bus for sends in other processes), otherwise it polls
-every ``notifications.delivery.pollInterval`` and sleeps until the next
-retry falls due. Each round claims up to ``claimRows`` rows under a lease,
-delivers them per channel in batches of the channel's ``batch_size`` (the
-channels concurrently), and records every outcome: ``sent``/``skipped``
+:mod:`plugin_notifications.cli`). Each durable channel has a loop
+of its own (a lane), so one channel's backlog or stall never delays another's.
+A lane is woken at once after a send (:meth:`Dispatcher.wake`, called by this
+process's sender and by the events bus for sends in other processes), otherwise
+it polls every ``notifications.delivery.pollInterval`` and sleeps until its
+next retry falls due. Each round claims up to ``claimRows`` rows of its channel
+under a lease, delivers them in batches of the channel's ``batch_size``, and
+records every outcome: ``sent``/``skipped``
 are final; ``retry`` backs off exponentially with jitter (or waits the
 ``retry_after`` given) until ``maxAttempts``, then dead-letters; ``failed``
 dead-letters at once.
@@ -51,8 +52,9 @@ class Dispatcher:
         self._config = config
         self._logger = logger
         self.owner = new_owner()
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        #: One wake-up event per lane (channel), set by :meth:`wake`.
+        self._wakes: dict[str, asyncio.Event] = {}
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     @property
@@ -61,61 +63,75 @@ class Dispatcher:
         return self._registry.durable_channels()
 
     def wake(self) -> None:
-        """Start a round now (new rows were written)."""
-        self._wake.set()
+        """Start a round on every channel now (new rows were written)."""
+        for event in self._wakes.values():
+            event.set()
 
     async def on_outbox_event(self, _event: Any) -> None:
         """Events-bus handler: another worker wrote outbox rows."""
         self.wake()
 
     def start(self) -> None:
-        """Run the dispatch loop in the background (no-op without durable channels)."""
-        if self._task is None and self.channels:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="notifications:dispatcher")
+        """Run one dispatch loop per durable channel in the background (no-op without durable channels).
+
+        Each channel claims, delivers and records on its own, so a slow or hanging channel (an
+        SMTP server that stalls, a backlog of 100,000 emails) never delays another one's deliveries.
+        """
+        if self._tasks:
+            return
+        loop = asyncio.get_running_loop()
+        for name in self.channels:
+            self._wakes[name] = asyncio.Event()
+            self._tasks.append(loop.create_task(self._run(name), name=f"notifications:dispatcher:{name}"))
 
     async def stop(self, grace: float = 30.0) -> None:
-        """Finish the round in progress (up to ``grace`` seconds), then stop.
+        """Finish the rounds in progress (up to ``grace`` seconds), then stop.
 
         Rows of a round cut short keep their lease and are reclaimed when it expires.
         """
         self._stopping = True
-        self._wake.set()
-        if self._task is None:
+        self.wake()
+        if not self._tasks:
             return
+        running = asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await asyncio.wait_for(asyncio.shield(self._task), grace)
+            await asyncio.wait_for(asyncio.shield(running), grace)
         except TimeoutError:
-            await cancel_and_wait(self._task)
+            for task in self._tasks:
+                await cancel_and_wait(task)
 
-    async def _run(self) -> None:
+    async def _run(self, channel: str) -> None:
+        wake = self._wakes[channel]
         while not self._stopping:
             # Cleared before the round, not before the sleep: a wake that comes while the round
             # or the sleep's due-time query runs must start another round, not be lost.
-            self._wake.clear()
+            wake.clear()
             try:
-                busy = await self.run_once()
+                busy = await self.run_once([channel])
             except Exception as error:  # noqa: BLE001 - the loop must survive any failed round (a database outage): log, wait, retry
-                self._logger.warning("Notification dispatcher round failed: %s", error)
+                self._logger.warning("Notification dispatcher round of %s failed: %s", channel, error)
                 busy = False
             if busy or self._stopping:
                 continue
-            await self._sleep()
+            await self._sleep(channel, wake)
 
-    async def _sleep(self) -> None:
+    async def _sleep(self, channel: str, wake: asyncio.Event) -> None:
         timeout = self._config.poll_interval
         with contextlib.suppress(Exception):
-            due = await self._store.next_due(list(self.channels))
+            due = await self._store.next_due([channel])
             if due is not None:
                 timeout = min(timeout, max(0.0, (due - self._now()).total_seconds()))
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout)
+            await asyncio.wait_for(wake.wait(), timeout)
 
-    async def run_once(self) -> bool:
-        """Claim and deliver one round of due rows; ``True`` when a full round was claimed."""
+    async def run_once(self, names: Sequence[str] | None = None) -> bool:
+        """Claim and deliver one round of due rows of ``names`` (default: every channel).
+
+        Returns ``True`` when a full round was claimed (more may be due).
+        """
         channels = self.channels
-        claimed = await self._store.claim(
-            self.owner, list(channels), self._config.claim_rows, self._config.lease_seconds
-        )
+        chosen = [name for name in (names if names is not None else channels) if name in channels]
+        claimed = await self._store.claim(self.owner, chosen, self._config.claim_rows, self._config.lease_seconds)
         if not claimed:
             return False
         by_channel: dict[str, list[OutboxItems]] = {}
