@@ -58,14 +58,16 @@ class Recorder:
         return answers
 
 
-def recorder_module(recorder: Recorder) -> Any:
+def recorder_module(recorder: Any, module_id: str = "test-recorder") -> Any:
+    """A module of plugin ``notifications`` adding the processor ``recorder`` (a :class:`Recorder` or another)."""
+
     def register(reg: Any) -> None:
         reg.register_init(
             deps={"processing": notifications_processing_extension_point},
             init=lambda processing: processing.add_processor(recorder),
         )
 
-    return create_backend_module("notifications", "test-recorder", register)
+    return create_backend_module("notifications", module_id, register)
 
 
 def clock_module(clock: ManualClock) -> Any:

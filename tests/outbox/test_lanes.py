@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-from host import create_backend_module
 from host.testing import eventually
-from plugin_notifications import hookimpl, notifications_processing_extension_point
+from plugin_notifications import hookimpl
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome
 from tests.conftest import start_host
 from tests.notifications.conftest import Api, user
@@ -38,16 +36,6 @@ class Stalled:
         return {delivery.id: DeliveryOutcome.sent() for delivery in deliveries}
 
 
-def stalled_module(stalled: Stalled) -> Any:
-    def register(reg: Any) -> None:
-        reg.register_init(
-            deps={"processing": notifications_processing_extension_point},
-            init=lambda processing: processing.add_processor(stalled),
-        )
-
-    return create_backend_module("notifications", "test-stalled", register)
-
-
 async def channel_status(api: Api, notification_id: str, channel: str) -> str:
     log = (await api.get(JANE, f"/{notification_id}/deliveries")).json()
     [entry] = [entry for entry in log["channels"] if entry["channel"] == channel]
@@ -56,7 +44,7 @@ async def channel_status(api: Api, notification_id: str, channel: str) -> str:
 
 async def test_a_stalled_channel_does_not_hold_up_another(db_kind: str) -> None:
     recorder, stalled = Recorder(), Stalled()
-    features = [recorder_module(recorder), stalled_module(stalled)]
+    features = [recorder_module(recorder), recorder_module(stalled, "test-stalled")]
     async with start_host(db_kind, config=outbox_config(), features=features) as host:
         api = Api(host)
         [first] = await api.send_ok(user("jane"), title="first")
