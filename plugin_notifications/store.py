@@ -340,9 +340,9 @@ class NotificationsStore:
         """
         if not notifications and send is None:
             return []
-        send_id = send.id if send is not None else None
         if isinstance(notifications, FanOut) and notifications.template.payload.scope is None:
             return await self._save_fan_out(notifications, send)
+        send_id = send.id if send is not None else None
         plain = [item for item in notifications if item.payload.scope is None]
         scoped = [item for item in notifications if item.payload.scope is not None]
         restored: dict[str, Notification] = {}
@@ -714,9 +714,7 @@ def _order_by(columns: Any, order: Sequence[tuple[str, str]]) -> list[Any]:
 
 async def _copy_rows(conn: AsyncConnection, base: dict[str, Any], users: Sequence[str], ids: Sequence[str]) -> None:
     """``COPY`` one batch of a fan-out: ``base``'s column values with each user's id and user."""
-    shared = dict(base)
-    if shared.get("metadata") is not None:
-        shared["metadata"] = orjson.dumps(shared["metadata"]).decode()
+    shared = _copy_ready(dict(base))
     # Columns left out of a COPY take their default, NULL for every column here (seq: its identity),
     # so only the template's non-null values are sent: less to encode per row.
     names = [
@@ -726,11 +724,21 @@ async def _copy_rows(conn: AsyncConnection, base: dict[str, Any], users: Sequenc
     ]
     prefix = tuple(shared[name] for name in names)
     records = [(*prefix, notification_id, user) for user, notification_id in zip(users, ids, strict=True)]
+    await _copy_records(conn, [*names, "id", "user"], records)
+
+
+def _copy_ready(values: dict[str, Any]) -> dict[str, Any]:
+    """A row's values as ``COPY`` takes them: the metadata JSON column as text. Changes ``values``."""
+    if values.get("metadata") is not None:
+        values["metadata"] = orjson.dumps(values["metadata"]).decode()
+    return values
+
+
+async def _copy_records(conn: AsyncConnection, columns: list[str], records: list[tuple[Any, ...]]) -> None:
+    """``COPY`` (binary) ``records`` into ``notification``'s ``columns`` on the connection of ``conn``."""
     raw = await conn.get_raw_connection()
     assert raw.driver_connection is not None
-    await raw.driver_connection.copy_records_to_table(
-        t.notification.name, records=records, columns=[*names, "id", "user"]
-    )
+    await raw.driver_connection.copy_records_to_table(t.notification.name, records=records, columns=columns)
 
 
 async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notification], send_id: str | None) -> None:
@@ -744,10 +752,7 @@ async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notificatio
     for item in items:
         base = shared.get(id(item.payload))
         if base is None:
-            base = _row(item, user=True, send_id=send_id)
-            if base.get("metadata") is not None:
-                base["metadata"] = orjson.dumps(base["metadata"]).decode()
-            shared[id(item.payload)] = base
+            base = shared[id(item.payload)] = _copy_ready(_row(item, user=True, send_id=send_id))
         values = {
             **base,
             "id": item.id,
@@ -759,9 +764,7 @@ async def _copy_notifications(conn: AsyncConnection, items: Sequence[Notificatio
             "saved": item.saved,
         }
         records.append(tuple(values.get(name) for name in names))
-    raw = await conn.get_raw_connection()
-    assert raw.driver_connection is not None
-    await raw.driver_connection.copy_records_to_table(t.notification.name, records=records, columns=names)
+    await _copy_records(conn, names, records)
 
 
 def _broadcast_answer(notification: Notification, row: Any) -> Notification:
