@@ -10,14 +10,15 @@ POST is sent:
 * ``all``: until every connected socket has it (the fan-out to N).
 
 It then reports the worker's resident memory before and after opening 1,000
-idle subscribed sockets. Backstage reference (one socket): p50 2.4 ms,
-p99 4-28 ms.
+(``--memory-sockets``) idle subscribed sockets. Backstage reference (one
+socket): p50 2.4 ms, p99 4-28 ms.
 
 Usage::
 
     .venv/bin/python bench/signals.py                      # 1, 100, 1000 sockets, SQLite, one worker
     .venv/bin/python bench/signals.py --bus postgres --workers 2
     .venv/bin/python bench/signals.py --bus redis --workers 2 --rounds 300
+    .venv/bin/python bench/signals.py --quick --bus postgres   # tiny sizes (CI)
 
 The client runs on the same machine, so its own frame handling competes for
 the CPU with the server; the ``all`` figures include that.
@@ -99,7 +100,8 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _config(port: int, data_dir: str, bus: str, prefix: str, history: bool = True) -> dict[str, Any]:
+def _config(port: int, data_dir: str, bus: str, prefix: str, history: bool, sockets: int) -> dict[str, Any]:
+    """The host's config; ``sockets`` is the most sockets the client holds open at once."""
     url = f"http://127.0.0.1:{port}"
     database: dict[str, Any] = {"client": "sqlite", "connection": {"directory": data_dir}}
     events: dict[str, Any] = {"bus": bus}
@@ -116,15 +118,17 @@ def _config(port: int, data_dir: str, bus: str, prefix: str, history: bool = Tru
             "auth": {"externalAccess": [{"type": "static", "options": {"token": SERVICE_TOKEN, "subject": "bench"}}]},
             "features": {"include": ["auth", "signals", "signals-bench"]},
             "logger": {"level": "warn"},
+            # room for every socket and the HTTP client's connections (the default cap is 1,000 per worker)
+            "limits": {"maxConnections": sockets + 100},
         },
         "auth": {"providers": {"proxy": {"allowUnknownUsers": True}}},
         "events": events,
-        "signals": {"history": {"enabled": history}, "limits": {"maxSocketsPerUser": 2000}},  # one user, N sockets
+        "signals": {"history": {"enabled": history}, "limits": {"maxSocketsPerUser": sockets + 10}},  # one user
     }
 
 
 @contextlib.asynccontextmanager
-async def run_host(bus: str, workers: int, history: bool = True) -> AsyncIterator[str]:
+async def run_host(bus: str, workers: int, history: bool, sockets: int) -> AsyncIterator[str]:
     """``greenroom start`` with the bench plugin; yields the base URL."""
     import httpx
     import yaml
@@ -139,7 +143,7 @@ async def run_host(bus: str, workers: int, history: bool = True) -> AsyncIterato
             "[greenroom.backend_features]\nsignals-bench = bench.signals:bench_plugin\n"
         )
         config_file = Path(tmp) / "app-config.yaml"
-        config_file.write_text(yaml.safe_dump(_config(port, tmp, bus, prefix, history)))
+        config_file.write_text(yaml.safe_dump(_config(port, tmp, bus, prefix, history, sockets)))
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(dist.parent), str(REPO)])}
         proc = subprocess.Popen(
             [str(Path(sys.executable).with_name("greenroom")), "start", "--config", str(config_file),
@@ -252,7 +256,8 @@ def _pct(values: list[float], q: float) -> float:
 async def main(args: argparse.Namespace) -> None:
     import httpx
 
-    async with run_host(args.bus, args.workers, not args.no_history) as url, httpx.AsyncClient(
+    most = max([*args.sockets, args.memory_sockets])
+    async with run_host(args.bus, args.workers, not args.no_history, most) as url, httpx.AsyncClient(
         base_url=url, timeout=30, headers={"Authorization": f"Bearer {SERVICE_TOKEN}"}
     ) as http:
         token = (await http.get("/api/auth/proxy/refresh", headers={"x-forwarded-user": "bench"})).json()[
@@ -274,12 +279,12 @@ async def main(args: argparse.Namespace) -> None:
             pid = (await http.get("/api/signals-bench/pid")).json()["pid"]
             await asyncio.sleep(1)
             before = _rss_kib(pid)
-            await sockets.grow(1000)
+            await sockets.grow(args.memory_sockets)
             await _settle(http, sockets)
             await asyncio.sleep(1)
             after = _rss_kib(pid)
-            print(f"memory: worker RSS {before / 1024:.1f} MiB with no sockets, {after / 1024:.1f} MiB with 1000 idle "
-                  f"sockets: {(after - before) / 1000:.1f} KiB per socket")
+            print(f"memory: worker RSS {before / 1024:.1f} MiB with no sockets, {after / 1024:.1f} MiB with "
+                  f"{args.memory_sockets} idle sockets: {(after - before) / args.memory_sockets:.1f} KiB per socket")
             await sockets.close()
         else:
             print("memory: measured with --workers 1 only")
@@ -292,7 +297,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-history", action="store_true", help="signals.history.enabled: false (no positions)")
     parser.add_argument("--rounds", type=int, default=200, help="publishes per socket count (half for 1000)")
     parser.add_argument("--sockets", type=int, nargs="+", default=[1, 100, 1000])
-    return parser.parse_args(argv)
+    parser.add_argument("--memory-sockets", type=int, default=1000, help="idle sockets for the memory figure")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: 5 rounds, 1 and 5 sockets, 20 idle (CI)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.sockets, args.memory_sockets = 5, [1, 5], 20
+    return args
 
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
 """The benchmark scripts run end to end in their quick modes, so they cannot rot.
 
 They are scripts, not timed tests: these only check that each one starts a
-real host, measures every figure and writes its JSON (and PNGs), on tiny sizes
-and without the Backstage peer.
+real host and measures every figure, printed (read back from its output) or
+written as JSON (and PNGs), on tiny sizes and without the Backstage peer.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,15 @@ def _run(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess[s
     done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
+
+
+NUMBER = r"(-?[\d,]+(?:\.\d+)?)"
+
+
+def _numbers(pattern: str, text: str) -> list[float]:
+    """The numbers that ``pattern``'s groups (``NUMBER``) match in ``text``, which must match it once."""
+    [found] = re.findall(pattern, text, re.M)
+    return [float(value.replace(",", "")) for value in (found if isinstance(found, tuple) else (found,))]
 
 
 def test_compare_quick_measures_every_figure(tmp_path: Path) -> None:
@@ -78,3 +88,17 @@ def test_fanout_quick_measures_time_cpu_and_memory(tmp_path: Path) -> None:
     assert [p["size"] for p in points] == [5, 20]
     assert all(p["answered"] == p["size"] and p["wall_ms"] > 0 and p["worker_peak_rss_mib"] > 0 for p in points)
     assert all(len(p["loadavg"]) == 3 for p in points)
+
+
+def test_signals_quick_measures_latency_per_socket_count_and_memory() -> None:
+    out = _run(["bench/signals.py", "--quick", "--bus", "postgres"]).stdout
+    assert "signals benchmark: bus=postgres workers=1 rounds=5 history=on" in out
+    for sockets in (1, 5):
+        probe_p50, probe_p99, all_p50, all_p99 = _numbers(rf"^\s+{sockets}" + rf"\s+{NUMBER}" * 4 + "$", out)
+        assert 0 < probe_p50 <= probe_p99 and 0 < all_p50 <= all_p99 and probe_p50 <= all_p50, sockets
+    before, after, _per_socket = _numbers(
+        rf"^memory: worker RSS {NUMBER} MiB with no sockets, {NUMBER} MiB with 20 idle sockets: {NUMBER} KiB "
+        "per socket$",
+        out,
+    )
+    assert before > 10 and after > 10
