@@ -85,12 +85,22 @@ def write_catalog(path: Path, sizes: list[int]) -> Path:
 
 
 @contextlib.asynccontextmanager
-async def host(db: str, catalog: Path, workers: int) -> AsyncIterator[tuple[str, Any, dict[str, Any]]]:
-    """A Greenroom host on ``db``; yields its URL, the running host and where its notifications live."""
+async def host(
+    db: str, catalog: Path, workers: int, sockets: int
+) -> AsyncIterator[tuple[str, Any, dict[str, Any]]]:
+    """A Greenroom host on ``db``; yields its URL, the running host and where its notifications live.
+
+    Its limits admit ``sockets`` sockets of one user (the guest).
+    """
     port = free_port()
     prefix = unique_prefix("curve")
     extra: dict[str, Any] = {
-        "backend": {"features": {"include": ["auth", "catalog", "notifications", "signals"]}},
+        "backend": {
+            "features": {"include": ["auth", "catalog", "notifications", "signals"]},
+            # room for every socket and the client's HTTP connections (the default cap is 1,000 per worker)
+            "limits": {"maxConnections": sockets + 100},
+        },
+        "signals": {"limits": {"maxSocketsPerUser": sockets + 10}},
         "auth": {
             "environment": "development",
             "providers": {"guest": {"userEntityRef": "user:default/guest", "dangerouslyAllowOutsideDevelopment": True}},
@@ -294,7 +304,7 @@ async def frame_latency(url: str, token: str, sockets: int, rounds: int, root: i
 async def measure_greenroom(args: argparse.Namespace, db: str, catalog: Path) -> dict[str, Any]:
     """All three curves on ``db``."""
     out: dict[str, Any] = {"fanout": [], "list": [], "sockets": []}
-    async with host(db, catalog, args.workers) as (url, running, where):
+    async with host(db, catalog, args.workers, max(args.sockets)) as (url, running, where):
         await wait_for_group(url, f"g{max(args.groups)}", args.catalog_timeout)
         root = running.proc.pid
         for size in args.groups:
