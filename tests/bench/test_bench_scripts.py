@@ -102,3 +102,24 @@ def test_signals_quick_measures_latency_per_socket_count_and_memory() -> None:
         out,
     )
     assert before > 10 and after > 10
+
+
+def test_notifications_quick_measures_posts_group_list_and_status() -> None:
+    out = _run(["bench/notifications.py", "--quick"]).stdout
+    rates = [
+        "POST to one user, sequential (20)",
+        "POST to one user, concurrency 16 (20)",
+        "GET limit=20 holding 80, sequential",  # 3 x 20 POSTs, topped up to 80
+        "GET limit=20 holding 80, concurrency 16",
+        "GET /status holding 80, sequential",
+        "GET /status holding 80, concurrency 16",
+    ]
+    for label in rates:
+        rate, p50, p99 = _numbers(
+            rf"^{re.escape(label)}\s+{NUMBER} req/s\s+p50\s+{NUMBER} ms\s+p99\s+{NUMBER} ms$", out
+        )
+        assert rate > 0 and 0 < p50 <= p99, label
+    low, median, high = _numbers(
+        rf"^POST to a 5-user group \(2 rounds\)\s+min\s+{NUMBER} ms\s+median\s+{NUMBER} ms\s+max\s+{NUMBER} ms$", out
+    )
+    assert 0 < low <= median <= high
