@@ -14,7 +14,8 @@ with an email address):
    sinks of its own); the ratios to "off" are printed. The four hosts run
    at the same time and the sends alternate between them, the order
    rotating every round, so that the shared machine's busy spells slow
-   every configuration alike;
+   every configuration alike; then how long after the last send the
+   dispatcher process has delivered all of its emails and webhooks;
 2. dispatcher throughput: after the sends with email on, deliveries per
    second until the sink has every message, and until the outbox's
    ``sent`` counter (``GET /api/notifications/delivery-metrics``) says so;
@@ -35,6 +36,7 @@ Usage::
     .venv/bin/python bench/delivery.py --users 2000 --rounds 3 --workers 2
     .venv/bin/python bench/delivery.py --noop --users 2000
     .venv/bin/python bench/delivery.py --smtp 3000
+    .venv/bin/python bench/delivery.py --users 30 --rounds 1 --webhook-sends 5   # tiny sizes (CI)
 
 The client, the SMTP sink and the server share the machine's CPUs.
 """
@@ -238,6 +240,7 @@ async def run(
                     for label in labels[shift:] + labels[:shift]:
                         [elapsed] = await group_sends(clients[label], users, 1, label, warm=False)
                         results.setdefault(label, []).append(elapsed)
+                last_send = time.perf_counter()
                 report(results, users, rounds)
                 if PROCESS in clients:
                     proc, log = dispatcher
@@ -245,9 +248,12 @@ async def run(
                         raise SystemExit(f"the dispatcher process exited with {proc.returncode}:\n{log_tail(log)}")
                     print(f"the dispatcher process delivered {own_sink.count:,} emails and {own_hooks.count:,} "
                           "webhooks meanwhile", flush=True)
-                if throughput_too and "email+webhooks on" in clients:
-                    on = clients["email+webhooks on"]
+                on = clients.get("email+webhooks on") if throughput_too else None
+                if on is not None:
                     await throughput(on, users, rounds, sink)
+                if PROCESS in clients:
+                    await process_drained(own_sink, own_hooks, users, rounds, last_send)
+                if on is not None:
                     await webhook_throughput(on, webhook_sends, hooks)
 
 
@@ -287,6 +293,18 @@ async def throughput(client: httpx.AsyncClient, users: int, rounds: int, sink: S
     print(f"dispatcher: {expected:,} emails over SMTP; {expected - first:,} arrived after the last send in "
           f"{elapsed:.1f} s = {(expected - first) / max(elapsed, 1e-9):,.0f} deliveries/s "
           f"(outbox 'sent' counter at {expected:,} after {counted:.1f} s)")
+
+
+async def process_drained(sink: Sink, hooks: WebhookSink, users: int, rounds: int, last_send: float) -> None:
+    """Wait until the dispatcher process has delivered every email and webhook of its sends (warm-up included)."""
+    emails, webhooks = users * (rounds + 1), 2 * (rounds + 1)  # two webhook endpoints, one delivery each per send
+    while sink.count < emails or hooks.count < webhooks:
+        await asyncio.sleep(0.1)
+        if time.perf_counter() - last_send > 1800:
+            raise SystemExit(f"the dispatcher process delivered only {sink.count} of {emails} emails and "
+                             f"{hooks.count} of {webhooks} webhooks")
+    print(f"the dispatcher process: all {emails:,} emails and {webhooks:,} webhooks delivered "
+          f"{time.perf_counter() - last_send:.1f} s after the last send", flush=True)
 
 
 async def webhook_throughput(client: httpx.AsyncClient, sends: int, hooks: WebhookSink) -> None:

@@ -90,6 +90,74 @@ def test_fanout_quick_measures_time_cpu_and_memory(tmp_path: Path) -> None:
     assert all(len(p["loadavg"]) == 3 for p in points)
 
 
+def test_delivery_measures_every_configuration_and_both_dispatchers() -> None:
+    users, rounds, hooks = 30, 1, 5
+    out = _run(
+        [
+            "bench/delivery.py",
+            "--users",
+            str(users),
+            "--rounds",
+            str(rounds),
+            "--webhook-sends",
+            str(hooks),
+            "--configs",
+            "off,written,worker,process",
+        ]
+    ).stdout
+    labels = [
+        "off",
+        "email+webhooks, no dispatcher",
+        "email+webhooks on",
+        "email+webhooks on, dispatcher process (nice)",
+    ]
+    for label in labels:
+        low, median, high = _numbers(
+            rf"^POST to a {users}-user group, {re.escape(label)}\s+\({rounds} rounds\)\s+min\s+{NUMBER} ms"
+            rf"\s+median\s+{NUMBER} ms\s+max\s+{NUMBER} ms$",
+            out,
+        )
+        assert 0 < low <= median <= high, label
+    for label in labels[1:]:
+        ratios = _numbers(
+            rf"^send latency ratio, {re.escape(label)} / off\s+\(medians\)\s+{NUMBER}\s+.*\)\s+{NUMBER}$", out
+        )
+        assert all(ratio > 0 for ratio in ratios), label
+    emails = users * (rounds + 1)  # the warm-up send too
+    after, rate, counter, _ = _numbers(
+        rf"^dispatcher: {emails} emails over SMTP; {NUMBER} arrived after the last send in [\d.]+ s = {NUMBER} "
+        rf"deliveries/s \(outbox 'sent' counter at {NUMBER} after {NUMBER} s\)$",
+        out,
+    )
+    assert 0 <= after <= emails and rate >= 0 and counter == emails
+    [drained] = _numbers(
+        rf"^the dispatcher process: all {emails} emails and {2 * (rounds + 1)} webhooks delivered {NUMBER} s after", out
+    )
+    assert drained >= 0
+    [webhook_rate] = _numbers(
+        rf"^dispatcher: {2 * hooks} signed webhooks \({hooks} sends x 2 endpoints, .* = {NUMBER} deliveries/s;", out
+    )
+    assert webhook_rate > 0
+
+
+def test_delivery_noop_and_smtp_measure_the_outbox_and_the_transport_alone() -> None:
+    out = _run(["bench/delivery.py", "--noop", "--users", "30"]).stdout
+    sent, done, rate = _numbers(
+        rf"^outbox alone: 5 sends to 30 users in {NUMBER} s; all 150 deliveries done after {NUMBER} s = {NUMBER} "
+        "deliveries/s",
+        out,
+    )
+    assert 0 < sent <= done and rate > 0
+    out = _run(["bench/delivery.py", "--smtp", "20"]).stdout
+    for label in ("one connection per message", "pooled connections (maxMessages 100)"):
+        seconds, rate = _numbers(
+            rf"^SMTP transport, {re.escape(label)}\s+20 emails, 32 in flight:\s+{NUMBER} s =\s+{NUMBER} emails/s$", out
+        )
+        assert seconds > 0 and rate > 0, label
+    [opened] = _numbers(rf"^  \(pooled: {NUMBER} connections opened\)$", out)
+    assert 1 <= opened <= 20
+
+
 def test_signals_quick_measures_latency_per_socket_count_and_memory() -> None:
     out = _run(["bench/signals.py", "--quick", "--bus", "postgres"]).stdout
     assert "signals benchmark: bus=postgres workers=1 rounds=5 history=on" in out
