@@ -86,27 +86,26 @@ def write_catalog(path: Path, sizes: list[int]) -> Path:
 
 @contextlib.asynccontextmanager
 async def host(
-    db: str, catalog: Path, workers: int, sockets: int
+    db: str, catalog: Path, workers: int, sockets: int = 0
 ) -> AsyncIterator[tuple[str, Any, dict[str, Any]]]:
     """A Greenroom host on ``db``; yields its URL, the running host and where its notifications live.
 
-    Its limits admit ``sockets`` sockets of one user (the guest).
+    With ``sockets``, its limits admit that many sockets of one user (the guest).
     """
     port = free_port()
     prefix = unique_prefix("curve")
     extra: dict[str, Any] = {
-        "backend": {
-            "features": {"include": ["auth", "catalog", "notifications", "signals"]},
-            # room for every socket and the client's HTTP connections (the default cap is 1,000 per worker)
-            "limits": {"maxConnections": sockets + 100},
-        },
-        "signals": {"limits": {"maxSocketsPerUser": sockets + 10}},
+        "backend": {"features": {"include": ["auth", "catalog", "notifications", "signals"]}},
         "auth": {
             "environment": "development",
             "providers": {"guest": {"userEntityRef": "user:default/guest", "dangerouslyAllowOutsideDevelopment": True}},
         },
         "catalog": {"locations": [{"type": "file", "target": str(catalog)}]},
     }
+    if sockets:
+        # room for every socket and the client's HTTP connections (the default cap is 1,000 per worker)
+        extra["backend"]["limits"] = {"maxConnections": sockets + 100}
+        extra["signals"] = {"limits": {"maxSocketsPerUser": sockets + 10}}
     with tempfile.TemporaryDirectory(prefix="curves-data-") as data:
         config = pg_config(port, prefix, STATIC_TOKEN, **extra)
         if db == "sqlite":
