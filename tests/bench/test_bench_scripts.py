@@ -103,7 +103,8 @@ def test_delivery_measures_every_configuration_and_both_dispatchers() -> None:
             str(hooks),
             "--configs",
             "off,written,worker,process",
-        ]
+        ],
+        timeout=300,  # four hosts and a dispatcher process: ~30 s alone, 70 s at load 6 on 2 CPUs
     ).stdout
     labels = [
         "off",
