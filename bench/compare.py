@@ -45,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _host import free_port, greenroom, pg_config, tree_memory_mib, unique_prefix
 
+REPO = Path(__file__).resolve().parents[1]
 PEER_SOURCE = Path("/work/shared/backstage-peer")
 PEER_HOME = Path(os.environ.get("BACKSTAGE_PEER_HOME", "/var/tmp/backstage-peer"))
 STATIC_TOKEN = "bench-static-token-0123456789abcdef"
@@ -85,9 +86,11 @@ def bench_js() -> tuple[list[str], dict[str, str]] | None:
     for script in (PEER_HOME / "bench.js", PEER_SOURCE / "bench.js"):
         if not script.exists():
             continue
-        modules = PEER_HOME / "node_modules"
-        if modules.is_dir():
-            env["NODE_PATH"] = str(modules)
+        # the peer's modules, else the npm clients' of tests/compat (scripts/install-npm-clients.sh), which pin ws too
+        for modules in (PEER_HOME / "node_modules", REPO / "tests" / "compat" / "npm" / "node_modules"):
+            if modules.is_dir():
+                env["NODE_PATH"] = str(modules)
+                break
         probe = subprocess.run(["node", "-e", "require('ws')"], env=env, capture_output=True, cwd=script.parent)
         if probe.returncode == 0:
             return ["node", str(script)], env
