@@ -110,6 +110,18 @@ notification = sa.Table(
     sa.Column("send_id", IdType, nullable=True),
     # Greenroom only (migration 0006): when the user archived it; archived rows leave the default list and counts.
     sa.Column("archived", UtcDateTime, nullable=True),
+    # Every per-user read (migration 0009): the list newest first, its counts, /status, topics, settings.
+    sa.Index("notification_user_list_idx", "user", "created", "archived", "read", "saved", "origin", "topic"),
+    # Scope re-notify: one row per (user, origin, scope); the upsert's ON CONFLICT relies on it.
+    sa.Index(
+        "notification_user_origin_scope_idx",
+        "user",
+        "origin",
+        "scope",
+        unique=True,
+        postgresql_where=sa.text("scope IS NOT NULL"),
+        sqlite_where=sa.text("scope IS NOT NULL"),
+    ),
 )
 
 broadcast = sa.Table("broadcast", metadata, *_message_columns(), sa.Column("send_id", IdType, nullable=True))
