@@ -68,6 +68,7 @@ class DeliveryConfigSection(ConfigSection):
     recipients_per_row: int | None = Field(default=None, ge=1)
     claim_rows: int | None = Field(default=None, ge=1)
     dispatcher: bool | None = None
+    plan_later_above: int | None = Field(default=None, ge=0)
 
 
 #: A retention: a duration, or ``false`` (keep for ever).

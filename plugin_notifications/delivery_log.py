@@ -3,7 +3,9 @@
 Built from what the send recorded at the time: the ``notification_send`` row
 (how the resolution reached each user, and which setting decided the web
 inbox) and the send's outbox rows (each durable channel's status, attempts,
-last error and the setting that allowed or muted it).
+last error and the setting that allowed or muted it). A large send's deliveries are
+planned by a dispatcher shortly after it; until then its channels show as ``pending``
+with the setting ``planning``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,18 @@ async def delivery_log(
         }
     ]
     if send is not None:
+        for channel in await outbox.planning_channels(str(send["id"])) or ():
+            # a large send whose deliveries a dispatcher has yet to plan: settings are read then
+            channels.append(
+                {
+                    "channel": channel,
+                    "status": PENDING,
+                    "attempts": 0,
+                    "lastError": None,
+                    "updated": created,
+                    "setting": "planning",
+                }
+            )
         for row in await outbox.rows_of_send(str(send["id"])):
             items = row.items
             for index, item_user in enumerate(items["user"]):

@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from host import cancel_and_wait
 from plugin_notifications.delivery import Delivery, DeliveryChannel, DeliveryOutcome, Digest
 from plugin_notifications.models import utc_now
-from plugin_notifications.outbox import DEAD, FAILED, SENT, SKIPPED, DeliveryConfig, OutboxItems
+from plugin_notifications.outbox import DEAD, FAILED, PLAN_CHANNEL, SENT, SKIPPED, DeliveryConfig, OutboxItems
 from plugin_notifications.outbox_store import OutboxStore, new_owner
 from plugin_notifications.processing import DELIVER_HOOK, DIGEST_HOOK, Processor, ProcessorRegistry
 
@@ -56,6 +56,8 @@ class Dispatcher:
         self._wakes: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        #: Plans the deliveries of a large send's planning row (the sender's ``plan_later``); set by the plugin.
+        self.planner: Callable[[OutboxItems], Awaitable[list[dict[str, Any]]]] | None = None
 
     @property
     def channels(self) -> dict[str, tuple[Processor, DeliveryChannel]]:
@@ -80,7 +82,10 @@ class Dispatcher:
         if self._tasks:
             return
         loop = asyncio.get_running_loop()
-        for name in self.channels:
+        lanes = list(self.channels)
+        if lanes and self.planner is not None:
+            lanes.append(PLAN_CHANNEL)
+        for name in lanes:
             self._wakes[name] = asyncio.Event()
             self._tasks.append(loop.create_task(self._run(name), name=f"notifications:dispatcher:{name}"))
 
@@ -107,7 +112,7 @@ class Dispatcher:
             # or the sleep's due-time query runs must start another round, not be lost.
             wake.clear()
             try:
-                busy = await self.run_once([channel])
+                busy = await (self.plan_once() if channel == PLAN_CHANNEL else self.run_once([channel]))
             except Exception as error:  # noqa: BLE001 - the loop must survive any failed round (a database outage): log, wait, retry
                 self._logger.warning("Notification dispatcher round of %s failed: %s", channel, error)
                 busy = False
@@ -123,6 +128,21 @@ class Dispatcher:
                 timeout = min(timeout, max(0.0, (due - self._now()).total_seconds()))
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout)
+
+    async def plan_once(self) -> bool:
+        """Plan the deliveries of one due planning row (a large send); ``True`` when one was claimed.
+
+        The row is swapped for its delivery rows in one transaction, while its lease holds;
+        a dispatcher that dies meanwhile leaves the row to be planned again when the lease ends.
+        """
+        if self.planner is None:
+            return False
+        claimed = await self._store.claim(self.owner, [PLAN_CHANNEL], 1, self._config.lease_seconds)
+        for plan in claimed:
+            rows = await self.planner(plan)
+            if await self._store.replace_plan(self.owner, plan, rows):
+                self.wake()  # the channels' lanes deliver them now
+        return bool(claimed)
 
     async def run_once(self, names: Sequence[str] | None = None) -> bool:
         """Claim and deliver one round of due rows of ``names`` (default: every channel).

@@ -348,6 +348,11 @@ def _schemas() -> dict[str, Any]:
                 "description": "per channel: sent, failed, retried, dead, skipped, queueDepth",
             },
             "queueDepth": {"type": "integer", "minimum": 0},
+            "sendsToPlan": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "large sends whose deliveries a dispatcher has yet to plan (counted in queueDepth)",
+            },
             "lagSeconds": {"type": "number", "minimum": 0},
         },
     }

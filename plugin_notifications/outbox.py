@@ -39,6 +39,8 @@ ROW_PENDING, ROW_DONE = "pending", "done"
 #: Counter names (``notification_delivery_counter``).
 COUNTERS = ("sent", "failed", "retried", "dead", "skipped")
 CONFIG_KEY = "notifications.delivery"
+#: The pseudo-channel of a send whose deliveries the dispatcher plans (:func:`plan_later_row`).
+PLAN_CHANNEL = "@plan"
 #: Per-delivery columns a row may store as one value shared by all its deliveries.
 UNIFORM_COLUMNS = ("p", "status", "attempts", "error", "updated", "why")
 T = TypeVar("T")
@@ -56,6 +58,8 @@ class DeliveryConfig:
     recipients_per_row: int = 200
     claim_rows: int = 20
     enabled: bool = True
+    #: Fan-outs to more users than this write one planning row; a dispatcher plans their deliveries.
+    plan_later_above: int = 1000
 
     @classmethod
     def from_config(cls, config: Config) -> DeliveryConfig:
@@ -72,6 +76,7 @@ class DeliveryConfig:
             recipients_per_row=_or(section.recipients_per_row, defaults.recipients_per_row),
             claim_rows=_or(section.claim_rows, defaults.claim_rows),
             enabled=section.dispatcher is not False,
+            plan_later_above=_or(section.plan_later_above, defaults.plan_later_above),
         )
         if result.max_backoff < result.initial_backoff:
             raise ConfigError(f"{CONFIG_KEY}.backoff.max must not be shorter than backoff.initial")
@@ -221,6 +226,37 @@ def _row(
     }
 
 
+def plan_later_row(*, send_id: str, fan_out: FanOut, channels: Sequence[str]) -> dict[str, Any]:
+    """The one row a large fan-out writes instead of its deliveries: what a dispatcher needs to plan them.
+
+    Its users and notification ids, the payload, and the ``channels`` that accepted it (the
+    delivery log shows them as pending meanwhile). The send's transaction then writes one row
+    however many durable channels there are; settings and preferences are read when planned.
+    """
+    template = fan_out.template
+    items = {
+        "payloads": [_payload_wire(template.payload)],
+        "user": list(fan_out.users),
+        "nid": list(fan_out.ids),
+        "channels": list(channels),
+    }
+    return _row(send_id, template.origin, template.created, PLAN_CHANNEL, items, True)
+
+
+def planned_fan_out(items: OutboxItems) -> FanOut:
+    """The fan-out a planning row (:func:`plan_later_row`) stands for."""
+    payload = NotificationPayload.model_validate(items.items["payloads"][0])
+    template = Notification.model_construct(
+        {"id", "user", "created", "origin", "payload"},
+        id=items.send_id or items.row_id,
+        user=None,
+        created=items.created,
+        origin=items.origin,
+        payload=payload,
+    )
+    return FanOut(template, items.items["user"], items.items["nid"])
+
+
 def renumber(rows: Sequence[dict[str, Any]], restored: dict[str, str]) -> None:
     """Point deliveries at the ids of re-notified (scoped) notifications, which keep their old id."""
     if not restored:
@@ -243,7 +279,7 @@ class OutboxItems:
         self.channel = str(row["channel"])
         self.origin = str(row["origin"])
         self.created: datetime = row["created"]
-        self.items: dict[str, Any] = expand_items(row["items"])
+        self.items: dict[str, Any] = expand_items(row["items"]) if self.channel != PLAN_CHANNEL else dict(row["items"])
         #: Set on a row held for a digest or quiet hours (:func:`digest_key`).
         self.digest_key: str | None = row.get("digest_key")
         #: When each delivery that failed this round may be tried again.
@@ -332,6 +368,11 @@ class OutboxPlanner:
         """Whether any durable channel is registered."""
         return bool(self._registry.durable_channels())
 
+    @property
+    def plan_later_above(self) -> int:
+        """Fan-outs to more users than this are planned by a dispatcher (``notifications.delivery.planLaterAbove``)."""
+        return self._config.plan_later_above
+
     def rows(
         self,
         send_id: str,
@@ -356,11 +397,8 @@ class OutboxPlanner:
         rows: list[dict[str, Any]] = []
         if not notifications:
             return rows
-        sample = notifications[0].payload
-        for processor, channel in self._registry.durable_channels().values():
+        for processor, channel in self._accepting(notifications[0].payload):
             try:
-                if not processor.filters().accepts(sample.severity, sample.topic):
-                    continue
                 rows.extend(
                     self._channel_rows(
                         send_id, origin, created, processor.name, channel, notifications, explain, hold, individual
@@ -369,6 +407,20 @@ class OutboxPlanner:
             except Exception as error:  # a broken filter or accepts() must not stop the send
                 self._logger.error("Error while planning deliveries of channel %s", channel.name, exc_info=error)
         return rows
+
+    def accepting_channels(self, payload: NotificationPayload) -> list[str]:
+        """The durable channels whose processor's filters accept ``payload`` (severity, topic)."""
+        return [channel.name for _, channel in self._accepting(payload)]
+
+    def _accepting(self, payload: NotificationPayload) -> list[tuple[Any, DeliveryChannel]]:
+        found = []
+        for processor, channel in self._registry.durable_channels().values():
+            try:
+                if processor.filters().accepts(payload.severity, payload.topic):
+                    found.append((processor, channel))
+            except Exception as error:  # a broken filter must not stop the send
+                self._logger.error("Error while planning deliveries of channel %s", channel.name, exc_info=error)
+        return found
 
     def _channel_rows(
         self,

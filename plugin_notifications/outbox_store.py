@@ -27,6 +27,7 @@ from plugin_notifications.outbox import (
     FAILED,
     OPEN_STATUSES,
     PENDING,
+    PLAN_CHANNEL,
     ROW_DONE,
     ROW_PENDING,
     OutboxItems,
@@ -186,10 +187,33 @@ class OutboxStore:
         async with self._reader.connect() as conn:
             result = await conn.execute(
                 sa.select(o.c.id, o.c.channel, o.c.origin, o.c.created, o.c["items"], o.c.updated)
-                .where(o.c.send_id == send_id)
+                .where(o.c.send_id == send_id, o.c.channel != PLAN_CHANNEL)
                 .order_by(o.c.channel, o.c.created)
             )
             return [OutboxItems(row) for row in result.mappings()]
+
+    async def planning_channels(self, send_id: str) -> list[str] | None:
+        """The channels of a send whose deliveries a dispatcher has yet to plan, or ``None`` when planned."""
+        async with self._reader.connect() as conn:
+            items = await conn.scalar(
+                sa.select(o.c["items"]).where(
+                    o.c.send_id == send_id, o.c.channel == PLAN_CHANNEL, o.c.state == ROW_PENDING
+                )
+            )
+        return None if items is None else [str(name) for name in items.get("channels") or []]
+
+    async def replace_plan(self, owner: str, plan: OutboxItems, rows: Sequence[dict[str, Any]]) -> bool:
+        """Swap a planning row that ``owner`` leases for its delivery ``rows``, in one transaction.
+
+        ``False`` (nothing written) when the lease was lost: another dispatcher plans it.
+        """
+        async with self._engine.begin() as conn:
+            deleted = await conn.execute(sa.delete(o).where(o.c.id == plan.row_id, o.c.lease_owner == owner))
+            if not deleted.rowcount:
+                return False
+            if rows:
+                await conn.execute(sa.insert(o), list(rows))
+        return True
 
     # -- operators ---------------------------------------------------------------
 
@@ -200,6 +224,7 @@ class OutboxStore:
         stmt = sa.select(o.c.id, o.c.channel, o.c.origin, o.c.created, o.c["items"], o.c.next_attempt).order_by(
             o.c.created, o.c.id
         )
+        stmt = stmt.where(o.c.channel != PLAN_CHANNEL)
         if wanted <= OPEN_STATUSES:
             stmt = stmt.where(o.c.state == ROW_PENDING)
         async with self._engine.connect() as conn:  # a server-side cursor needs a transaction
@@ -231,7 +256,7 @@ class OutboxStore:
         retried = 0
         now = self._now()
         async with self._engine.begin() as conn:
-            result = await conn.execute(sa.select(o.c.id, o.c["items"], o.c.state))
+            result = await conn.execute(sa.select(o.c.id, o.c["items"], o.c.state).where(o.c.channel != PLAN_CHANNEL))
             for row in result.all():
                 items = expand_items(row._mapping["items"])
                 changed = False
@@ -268,20 +293,30 @@ class OutboxStore:
         return int(deleted or 0)
 
     async def metrics(self) -> dict[str, Any]:
-        """Counters per channel, queue depth (open deliveries) and lag (age of the oldest due one)."""
+        """Counters per channel, queue depth (open deliveries), sends still to plan and lag (age of the oldest due row).
+
+        A send whose deliveries a dispatcher has yet to plan counts one delivery per user and channel.
+        """
         now = self._now()
         c = t.notification_delivery_counter
         channels: dict[str, dict[str, int]] = {}
         depth: dict[str, int] = {}
         oldest_due: datetime | None = None
+        planning = total = 0
         async with self._engine.connect() as conn:  # a server-side cursor needs a transaction
             for row in await conn.execute(sa.select(c.c.channel, c.c.name, c.c.value)):
                 channels.setdefault(row.channel, {})[row.name] = int(row.value)
             pending = sa.select(o.c.channel, o.c["items"], o.c.next_attempt).where(o.c.state == ROW_PENDING)
             async for row in await conn.stream(pending):
-                statuses = expand_items(row._mapping["items"])["status"]
-                open_count = sum(1 for status in statuses if status in OPEN_STATUSES)
-                depth[row.channel] = depth.get(row.channel, 0) + open_count
+                if row.channel == PLAN_CHANNEL:  # deliveries not planned yet: one per user and channel
+                    items = row._mapping["items"]
+                    open_count = len(items["user"]) * len(items.get("channels") or [])
+                    planning += 1
+                else:
+                    statuses = expand_items(row._mapping["items"])["status"]
+                    open_count = sum(1 for status in statuses if status in OPEN_STATUSES)
+                    depth[row.channel] = depth.get(row.channel, 0) + open_count
+                total += open_count
                 due = row.next_attempt
                 if due <= now and (oldest_due is None or due < oldest_due):
                     oldest_due = due
@@ -289,7 +324,8 @@ class OutboxStore:
             channels.setdefault(name, {})["queueDepth"] = depth.get(name, 0)
         return {
             "channels": channels,
-            "queueDepth": sum(depth.values()),
+            "queueDepth": total,
+            "sendsToPlan": planning,
             "lagSeconds": round((now - oldest_due).total_seconds(), 3) if oldest_due else 0.0,
         }
 

@@ -128,6 +128,7 @@ def _register(reg: Registrar) -> None:
             preferences=preferences,
             now=clock.now,
         )
+        dispatcher.planner = sender.plan_later
         NotificationsApi(
             store=store,
             sender=sender,

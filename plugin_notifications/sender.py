@@ -35,7 +35,7 @@ from plugin_notifications.models import (
     parse_send_options,
     utc_now,
 )
-from plugin_notifications.outbox import OutboxPlanner
+from plugin_notifications.outbox import OutboxItems, OutboxPlanner, plan_later_row, planned_fan_out
 from plugin_notifications.preferences import PreferencesService
 from plugin_notifications.processing import ChannelCheck, Processor, ProcessorPipeline, RecipientResolver
 from plugin_notifications.recipients import Resolution, check_recipient_refs, compact_via, resolve_recipients
@@ -233,19 +233,12 @@ class NotificationSender:
         )
         send.before_commit = before_commit
         if self._outbox is not None and self._outbox.active:
-            hold = None
-            if self._preferences is not None:
-                policy = await self._preferences.policy(users, origin, topic, str(options.payload.severity))
-                hold = None if policy.holds_nothing else policy
-            send.outbox = self._outbox.rows(
-                send.id,
-                origin,
-                created,
-                prepared,
-                lambda user, channel: delivery.explain(user, channel, origin, topic),
-                hold,
-                individual=delivery.users_with_rows,
-            )
+            if isinstance(prepared, FanOut) and len(prepared) > self._outbox.plan_later_above:
+                # PERF: one small row, whatever the channels; a dispatcher plans the deliveries
+                channels = self._outbox.accepting_channels(options.payload)
+                send.outbox = [plan_later_row(send_id=send.id, fan_out=prepared, channels=channels)] if channels else []
+            else:
+                send.outbox = await self._outbox_rows(send.id, prepared, origin, created, delivery)
         stored = await self._store.save_user_notifications(web, _worth_writing(send, resolution.via, web_why))
         self._outbox_written(send)
         if send.batches > 1:
@@ -261,6 +254,43 @@ class NotificationSender:
             name=f"notifications:send:{origin}:{len(users)}",
         )
         return stored
+
+    async def _outbox_rows(
+        self,
+        send_id: str,
+        notifications: Sequence[Notification],
+        origin: str,
+        created: datetime,
+        delivery: DeliverySettings,
+    ) -> list[dict[str, Any]]:
+        """The outbox rows of a send to users: each durable channel's deliveries, with settings and preferences."""
+        assert self._outbox is not None
+        payload = notifications[0].payload
+        users = (
+            notifications.users if isinstance(notifications, FanOut) else [item.user or "" for item in notifications]
+        )
+        hold = None
+        if self._preferences is not None:
+            policy = await self._preferences.policy(users, origin, payload.topic, str(payload.severity))
+            hold = None if policy.holds_nothing else policy
+        return self._outbox.rows(
+            send_id,
+            origin,
+            created,
+            notifications,
+            lambda user, channel: delivery.explain(user, channel, origin, payload.topic),
+            hold,
+            individual=delivery.users_with_rows,
+        )
+
+    async def plan_later(self, plan: OutboxItems) -> list[dict[str, Any]]:
+        """The delivery rows of a planning row (:func:`~plugin_notifications.outbox.plan_later_row`).
+
+        Called by a dispatcher: users' settings and preferences are read now, not at the send.
+        """
+        fan_out = planned_fan_out(plan)
+        delivery = await self._settings.delivery_settings(fan_out.users, plan.origin)
+        return await self._outbox_rows(str(plan.send_id), fan_out, plan.origin, plan.created, delivery)
 
     async def _after_broadcast(self, stored: Notification, options: NotificationSendOptions) -> None:
         await self._signal({"type": "broadcast"}, stored.id)
