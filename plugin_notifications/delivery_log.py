@@ -10,6 +10,7 @@ with the setting ``planning``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from plugin_notifications.models import WEB_CHANNEL, format_timestamp
@@ -19,15 +20,23 @@ from plugin_notifications.recipients import resolution_path, via_for
 
 
 async def delivery_log(
-    outbox: OutboxStore, notification_id: str, user: str | None, send: dict[str, Any] | None
+    outbox: OutboxStore,
+    notification_id: str,
+    user: str | None,
+    send: dict[str, Any] | None,
+    *,
+    created: datetime | None = None,
 ) -> dict[str, Any]:
     """``{resolution, channels}`` of ``notification_id`` for ``user`` (``None``: a broadcast).
 
-    ``send`` is the notification's ``notification_send`` row (``None`` for
-    notifications stored before delivery logs existed: only the web inbox is known).
+    ``send`` is the notification's ``notification_send`` row: ``None`` when the send recorded
+    none (users asked for directly, nothing but the web inbox) and for notifications stored
+    before delivery logs existed; only the web inbox is known then. ``created`` is the
+    notification's own creation time, the web inbox's delivery time without a send row.
     """
     resolution_data = (send or {}).get("resolution") or {}
-    created = format_timestamp(send["created"]) if send else None
+    sent_at = send["created"] if send else created
+    created_text = format_timestamp(sent_at) if sent_at is not None else None
     if user is None:
         resolution: list[dict[str, Any]] = [{"entityRef": None, "relation": "broadcast"}]
         web_enabled, web_why = True, "broadcast"
@@ -42,12 +51,18 @@ async def delivery_log(
             "status": SENT if web_enabled else MUTED,
             "attempts": 1 if web_enabled else 0,
             "lastError": None,
-            "updated": created,
+            "updated": created_text,
             "setting": web_why,
         }
     ]
     if send is not None:
-        for channel in await outbox.planning_channels(str(send["id"])) or ():
+        # Read before the rows: a plan swapped for its rows in between shows the rows, not both.
+        planning = await outbox.planning_channels(str(send["id"])) or []
+        rows = await outbox.rows_of_send(str(send["id"]))
+        planned = {row.channel for row in rows}
+        for channel in planning:
+            if channel in planned:
+                continue
             # a large send whose deliveries a dispatcher has yet to plan: settings are read then
             channels.append(
                 {
@@ -55,11 +70,11 @@ async def delivery_log(
                     "status": PENDING,
                     "attempts": 0,
                     "lastError": None,
-                    "updated": created,
+                    "updated": created_text,
                     "setting": "planning",
                 }
             )
-        for row in await outbox.rows_of_send(str(send["id"])):
+        for row in rows:
             items = row.items
             for index, item_user in enumerate(items["user"]):
                 recipients = items.get("recipients")
@@ -71,7 +86,7 @@ async def delivery_log(
                             "status": MUTED,
                             "attempts": 0,
                             "lastError": None,
-                            "updated": created,
+                            "updated": created_text,
                             "setting": muted[user],
                         }
                     )
@@ -89,7 +104,7 @@ async def delivery_log(
                         "status": items["status"][index],
                         "attempts": items["attempts"][index],
                         "lastError": items["error"][index],
-                        "updated": items["updated"][index] or created,
+                        "updated": items["updated"][index] or created_text,
                         "setting": items["why"][index],
                         "deliveryId": delivery_id(row.row_id, index),
                     }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,6 +38,19 @@ from plugin_notifications.outbox import (
 )
 
 o = t.notification_outbox
+
+
+@dataclass(frozen=True)
+class StoredSend:
+    """A stored notification as its delivery log needs it."""
+
+    #: The recipient; ``None`` for a broadcast.
+    user: str | None
+    #: When the notification was created (the web inbox's delivery time).
+    created: datetime
+    #: Its ``notification_send`` row; ``None`` when the send recorded none (asked for directly,
+    #: nothing but the web inbox) or for rows stored before delivery logs existed.
+    send: dict[str, Any] | None
 
 
 async def write_send(conn: AsyncConnection, send: dict[str, Any], rows: Sequence[dict[str, Any]]) -> None:
@@ -166,21 +180,25 @@ class OutboxStore:
 
     # -- delivery log ------------------------------------------------------------
 
-    async def send_of(self, notification_id: str) -> tuple[str | None, dict[str, Any] | None]:
-        """``(user, send row)`` of a stored notification or broadcast (``user`` None for a broadcast)."""
+    async def send_of(self, notification_id: str) -> StoredSend | None:
+        """Where the delivery log of a stored notification or broadcast starts; ``None`` when not stored."""
         n, b, s = t.notification, t.broadcast, t.notification_send
         async with self._reader.connect() as conn:
-            found = (await conn.execute(sa.select(n.c.user, n.c.send_id).where(n.c.id == notification_id))).first()
+            found = (
+                await conn.execute(sa.select(n.c.user, n.c.send_id, n.c.created).where(n.c.id == notification_id))
+            ).first()
             if found is None:
                 found = (
-                    await conn.execute(sa.select(sa.null().label("user"), b.c.send_id).where(b.c.id == notification_id))
+                    await conn.execute(
+                        sa.select(sa.null().label("user"), b.c.send_id, b.c.created).where(b.c.id == notification_id)
+                    )
                 ).first()
             if found is None:
-                return None, None
+                return None
             send = None
             if found.send_id is not None:
                 send = (await conn.execute(sa.select(s).where(s.c.id == found.send_id))).mappings().first()
-            return found.user, dict(send) if send else None
+            return StoredSend(found.user, found.created, dict(send) if send else None)
 
     async def rows_of_send(self, send_id: str) -> list[OutboxItems]:
         """Every outbox row of one send."""

@@ -265,18 +265,20 @@ class NotificationsApi:
         ids = valid_ids([notification_id])
         if not ids:
             raise NotFoundError("Not found")
-        owner, send = await self._outbox.send_of(ids[0])
+        stored = await self._outbox.send_of(ids[0])
+        if stored is None:
+            raise NotFoundError("Not found")
         if creds.principal.type == "user":
             caller = str(creds.principal.user_entity_ref)
             if await self._store.get_notification(caller, ids[0]) is None:
                 raise NotFoundError("Not found")
-            recipient = caller if owner is not None else None
+            recipient = caller if stored.user is not None else None
         else:
             wanted = _param(req, "user")
-            if owner is None and send is None or (wanted and owner is not None and wanted != owner):
+            if wanted and stored.user is not None and wanted != stored.user:
                 raise NotFoundError("Not found")
-            recipient = owner
-        resp.media = await delivery_log(self._outbox, ids[0], recipient, send)
+            recipient = stored.user
+        resp.media = await delivery_log(self._outbox, ids[0], recipient, stored.send, created=stored.created)
 
     async def on_get_metrics(self, req: falcon.Request, resp: falcon.Response) -> None:
         """``GET /delivery-metrics`` (services only): outbox counters, queue depth and lag."""

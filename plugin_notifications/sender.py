@@ -158,7 +158,7 @@ class NotificationSender:
             send.outbox = self._outbox.rows(
                 send.id, origin, created, [notification], lambda _u, _c: (True, "broadcast")
             )
-        stored = await self._store.save_broadcast(notification, _worth_writing(send))
+        stored = await self._store.save_broadcast(notification, _worth_writing(send, options.payload.scope))
         self._outbox_written(send)
         self._tasks.spawn(self._after_broadcast(stored, options), name=f"notifications:broadcast:{stored.id}")
         return stored
@@ -239,7 +239,9 @@ class NotificationSender:
                 send.outbox = [plan_later_row(send_id=send.id, fan_out=prepared, channels=channels)] if channels else []
             else:
                 send.outbox = await self._outbox_rows(send.id, prepared, origin, created, delivery)
-        stored = await self._store.save_user_notifications(web, _worth_writing(send, resolution.via, web_why))
+        stored = await self._store.save_user_notifications(
+            web, _worth_writing(send, options.payload.scope, resolution.via, web_why)
+        )
         self._outbox_written(send)
         if send.batches > 1:
             self._logger.debug("Stored %s notifications of send %s in %s batches", len(stored), send.id, send.batches)
@@ -354,9 +356,10 @@ class NotificationSender:
 def _worth_writing(send: SendWrite, *recorded: Any) -> SendWrite | None:
     """``send``, or ``None`` when its row would record nothing the delivery log cannot tell without it.
 
-    That is a send with no outbox rows and nothing to run before commit whose users were all
-    asked for directly (``recorded``: no ``via`` steps) and got the web inbox's default: the
-    log then answers "asked for directly, web by default" from the notification alone. Its
+    That is an unscoped send (``recorded``: a scoped re-send must point its rows at the new
+    send) with no outbox rows and nothing to run before commit whose users were all asked
+    for directly (no ``via`` steps) and got the web inbox's default: the log then answers
+    "asked for directly, web by default" from the notification alone. Its
     notifications are then stored in one statement, without ``BEGIN``/``COMMIT`` (one round
     trip instead of four on the POST to one user).
     """

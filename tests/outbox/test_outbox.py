@@ -254,3 +254,41 @@ async def test_channel_off_by_default_reaches_only_the_users_who_turned_it_on(db
                 "muted",
                 "config origin",
             )
+
+
+async def test_logs_of_sends_that_recorded_no_send_row(db_kind: str) -> None:
+    """A send to users asked for directly, with no durable channel, stores no send row; its log is still whole."""
+    async with start_host(db_kind, config=outbox_config()) as host:
+        api = Api(host)
+        service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+        [direct] = await api.send_ok(user("jane"))
+        log = (await api.get(JANE, f"/{direct['id']}/deliveries")).json()
+        assert log["resolution"] == [{"entityRef": JANE, "relation": None}]
+        assert log["channels"] == [
+            {
+                "channel": "Web",
+                "status": "sent",
+                "attempts": 1,
+                "lastError": None,
+                "updated": direct["created"],
+                "setting": "default",
+            }
+        ]
+        # a broadcast: a service principal reads its log too
+        response = await host.client.post(
+            "/api/notifications",
+            json={"recipients": {"type": "broadcast"}, "payload": {"title": "to all"}},
+            headers=service,
+        )
+        [broadcast] = response.json()
+        answer = await host.client.get(f"/api/notifications/{broadcast['id']}/deliveries", headers=service)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["resolution"] == [{"entityRef": None, "relation": "broadcast"}]
+        assert answer.json()["channels"][0]["updated"] == broadcast["created"]
+        # a scoped re-send asked for directly points the kept row at the new send, not the group send
+        team = {"type": "entity", "entityRef": "group:default/team"}
+        first = {item["user"]: item for item in await api.send_ok(team, title="v1", scope="deploy")}
+        [again] = await api.send_ok(user("jane"), title="v2", scope="deploy")
+        assert again["id"] == first[JANE]["id"]
+        log = (await api.get(JANE, f"/{again['id']}/deliveries")).json()
+        assert log["resolution"] == [{"entityRef": JANE, "relation": None}]
